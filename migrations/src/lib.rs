@@ -1,0 +1,19 @@
+//! Roster's schema history. Migrations are frozen once released: they use their own identifiers, never the
+//! application's entities, so that later model changes cannot rewrite history.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_create_lists;
+mod m20261122_000002_create_settings;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261122_000001_create_lists::Migration),
+            Box::new(m20261122_000002_create_settings::Migration),
+        ]
+    }
+}

@@ -1,0 +1,238 @@
+//! The one mapping from failures to HTTP: `ApiError` for the handlers, and the middleware that gives the
+//! framework's own errors (bad parameters, unknown routes, wrong methods, media types) the same JSON shape.
+
+use poem::http::{HeaderValue, Method, StatusCode, header};
+use poem::{Endpoint, IntoResponse, Request, Response};
+use poem_openapi::payload::Json;
+
+use super::models::ErrorResponse;
+use crate::service::ServiceError;
+
+/// Seconds a client should wait before retrying when the database is unavailable.
+pub const RETRY_AFTER_SECONDS: u32 = 5;
+
+/// An error answer: a status and a message for the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, message)
+    }
+
+    pub fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the database is unavailable; retry later",
+        )
+    }
+
+    pub fn internal() -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
+    }
+
+    pub fn body(self) -> Json<ErrorResponse> {
+        Json(ErrorResponse {
+            message: self.message,
+        })
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(err: ServiceError) -> Self {
+        match err {
+            ServiceError::NotFound => Self::new(StatusCode::NOT_FOUND, "list not found"),
+            ServiceError::Forbidden => Self::forbidden("permission denied"),
+            ServiceError::Invalid(err) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, err.0),
+            ServiceError::Unavailable(source) => {
+                tracing::warn!(error = %source, "database unavailable");
+                Self::unavailable()
+            }
+            ServiceError::Database(source) => {
+                tracing::error!(error = %source, "database error");
+                Self::internal()
+            }
+        }
+    }
+}
+
+impl From<crate::domain::ValidationError> for ApiError {
+    fn from(err: crate::domain::ValidationError) -> Self {
+        ServiceError::Invalid(err).into()
+    }
+}
+
+impl poem::error::ResponseError for ApiError {
+    fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    fn as_response(&self) -> Response {
+        let mut response = self.clone().body().into_response();
+        response.set_status(self.status);
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        }
+        response
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// Declares an operation's response type: 200 with `$ok`, the listed error statuses, and always 500 and 503.
+/// Converting an `ApiError` whose status the operation does not document is a bug: it is logged and answered 500.
+macro_rules! operation_response {
+    (
+        $(#[$meta:meta])* $name:ident, $ok:ty,
+        { $($(#[$vmeta:meta])* $status:literal => $variant:ident),* $(,)? }
+    ) => {
+        $(#[$meta])*
+        #[derive(poem_openapi::ApiResponse)]
+        pub enum $name {
+            /// Success.
+            #[oai(status = 200)]
+            Ok(poem_openapi::payload::Json<$ok>),
+            $(
+                $(#[$vmeta])*
+                #[oai(status = $status)]
+                $variant(poem_openapi::payload::Json<$crate::api::models::ErrorResponse>),
+            )*
+            /// An unexpected error; details are logged by the server, never shown.
+            #[oai(status = 500)]
+            Internal(poem_openapi::payload::Json<$crate::api::models::ErrorResponse>),
+            /// The database is unreachable. Retry after the number of seconds in `Retry-After`.
+            #[oai(status = 503)]
+            Unavailable(
+                poem_openapi::payload::Json<$crate::api::models::ErrorResponse>,
+                /// Seconds to wait before retrying.
+                #[oai(header = "Retry-After")]
+                u32,
+            ),
+        }
+
+        impl From<Result<$ok, $crate::api::error::ApiError>> for $name {
+            fn from(result: Result<$ok, $crate::api::error::ApiError>) -> Self {
+                let err = match result {
+                    Ok(ok) => return Self::Ok(poem_openapi::payload::Json(ok)),
+                    Err(err) => err,
+                };
+                match err.status.as_u16() {
+                    $($status => Self::$variant(err.body()),)*
+                    503 => Self::Unavailable(err.body(), $crate::api::error::RETRY_AFTER_SECONDS),
+                    500 => Self::Internal(err.body()),
+                    status => {
+                        tracing::error!(status, message = %err.message, "undocumented error status");
+                        Self::Internal($crate::api::error::ApiError::internal().body())
+                    }
+                }
+            }
+        }
+    };
+}
+pub(crate) use operation_response;
+
+/// What the middleware needs to know about the request after the endpoint has consumed it.
+struct RequestFacts {
+    method: Method,
+    path: String,
+    has_authorization: bool,
+    empty_body: bool,
+}
+
+/// Answers every error the framework raises with the JSON error body and the documented status.
+pub async fn shape_errors<E: Endpoint>(
+    next: E,
+    req: Request,
+    allowed_methods: &super::routes::AllowedMethods,
+) -> poem::Result<Response> {
+    let facts = RequestFacts {
+        method: req.method().clone(),
+        path: req.uri().path().to_owned(),
+        has_authorization: req.headers().contains_key(header::AUTHORIZATION),
+        empty_body: req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .is_none_or(|len| len.as_bytes() == b"0")
+            && !req.headers().contains_key(header::TRANSFER_ENCODING),
+    };
+    match next.call(req).await {
+        Ok(response) => Ok(response.into_response()),
+        Err(err) => Ok(error_response(err, &facts, allowed_methods)),
+    }
+}
+
+fn error_response(
+    err: poem::Error,
+    facts: &RequestFacts,
+    allowed_methods: &super::routes::AllowedMethods,
+) -> Response {
+    use poem::error::{MethodNotAllowedError, NotFoundError};
+    use poem_openapi::error::{AuthorizationError, ContentTypeError};
+
+    if let Some(api) = err.downcast_ref::<ApiError>() {
+        return poem::error::ResponseError::as_response(api);
+    }
+    let api = if err.is::<NotFoundError>() {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("unknown endpoint: {}", facts.path),
+        )
+    } else if err.is::<MethodNotAllowedError>() {
+        let allow = allowed_methods.for_path(&facts.path);
+        let mut response = ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("method {} is not allowed here; use {allow}", facts.method),
+        )
+        .body()
+        .with_status(StatusCode::METHOD_NOT_ALLOWED)
+        .into_response();
+        if let Ok(value) = HeaderValue::from_str(&allow) {
+            response.headers_mut().insert(header::ALLOW, value);
+        }
+        return response;
+    } else if err.is::<AuthorizationError>() {
+        ApiError::forbidden(if facts.has_authorization {
+            "malformed Authorization header: use BasicAuth"
+        } else {
+            "authentication required: use BasicAuth with the admin credentials"
+        })
+    } else if let Some(content_type) = err.downcast_ref::<ContentTypeError>() {
+        match content_type {
+            ContentTypeError::ExpectContentType if facts.empty_body => {
+                ApiError::bad_request("a request body is required (`name` at least)")
+            }
+            other => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("{other}; send application/json, application/x-www-form-urlencoded or multipart/form-data"),
+            ),
+        }
+    } else if err.status().is_server_error() {
+        tracing::error!(error = %err, "unhandled error");
+        ApiError::internal()
+    } else {
+        ApiError::new(err.status(), err.to_string())
+    };
+    poem::error::ResponseError::as_response(&api)
+}

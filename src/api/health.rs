@@ -1,0 +1,49 @@
+use poem_openapi::{ApiResponse, OpenApi, payload::Json};
+
+use super::ApiTags;
+use super::error::operation_response;
+use super::models::BooleanResponse;
+use super::security::BasicAuth;
+use crate::service::ListService;
+
+operation_response!(GetHealthResponse, BooleanResponse, {
+    /// Missing or invalid credentials.
+    403 => Forbidden,
+});
+
+/// The liveness answer: the process is up.
+#[derive(ApiResponse)]
+pub enum LivenessResponse {
+    /// The process is up.
+    #[oai(status = 200)]
+    Ok(Json<BooleanResponse>),
+}
+
+/// Health checks.
+pub struct HealthApi {
+    pub lists: ListService,
+}
+
+#[OpenApi(tag = "ApiTags::Health")]
+impl HealthApi {
+    /// Check health
+    ///
+    /// Readiness: `true` when Roster can reach its database; 503 with `Retry-After` when it cannot.
+    #[oai(path = "/api/health", method = "get", operation_id = "getHealth")]
+    async fn health(&self, _auth: BasicAuth) -> GetHealthResponse {
+        async {
+            self.lists.ping().await?;
+            Ok(BooleanResponse::yes())
+        }
+        .await
+        .into()
+    }
+
+    /// Check liveness
+    ///
+    /// `true` while the process runs, whatever the database's state. Needs no authentication.
+    #[oai(path = "/health", method = "get", operation_id = "getLiveness")]
+    async fn liveness(&self) -> LivenessResponse {
+        LivenessResponse::Ok(Json(BooleanResponse::yes()))
+    }
+}

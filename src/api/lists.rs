@@ -1,0 +1,316 @@
+use poem_openapi::OpenApi;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+
+use super::ApiTags;
+use super::body::{CreateListBody, UpdateListBody};
+use super::error::{ApiError, operation_response};
+use super::models::{
+    BooleanResponse, ListOptin, ListOrderBy, ListStatus, ListType, MailingList, MailingListPage,
+    MailingListPageResponse, MailingListResponse, PublicMailingList, SuccessStatus,
+};
+use super::security::BasicAuth;
+use super::types::{ListId, PerPage, SortOrder};
+use crate::domain::{
+    DEFAULT_PER_PAGE, DeleteSelector, Direction, ListFilter, ListPatch, ListQuery, NewList,
+    Pagination,
+};
+use crate::service::ListService;
+
+operation_response!(GetListsResponse, MailingListPageResponse, {
+    /// A parameter is malformed or out of range.
+    400 => BadRequest,
+    /// Missing or invalid credentials.
+    403 => Forbidden,
+});
+operation_response!(GetPublicListsResponse, Vec<PublicMailingList>, {});
+operation_response!(GetListResponse, MailingListResponse, {
+    /// The id is not a positive integer.
+    400 => BadRequest,
+    /// Missing or invalid credentials.
+    403 => Forbidden,
+    /// No list has this id.
+    404 => NotFound,
+});
+operation_response!(CreateListResponse, MailingListResponse, {
+    /// The body cannot be read: malformed, a field of the wrong type, an unknown enum value, or no `name`.
+    400 => BadRequest,
+    /// Missing or invalid credentials.
+    403 => Forbidden,
+    /// The body is larger than the configured limit.
+    413 => PayloadTooLarge,
+    /// The body's media type is not JSON, URL-encoded form or multipart form data.
+    415 => UnsupportedMediaType,
+    /// The body breaks a rule: blank or overlong name, overlong tag, too many tags, overlong description.
+    422 => UnprocessableEntity,
+});
+operation_response!(UpdateListResponse, MailingListResponse, {
+    /// The id or the body cannot be read.
+    400 => BadRequest,
+    /// Missing or invalid credentials.
+    403 => Forbidden,
+    /// No list has this id.
+    404 => NotFound,
+    /// The body is larger than the configured limit.
+    413 => PayloadTooLarge,
+    /// The body's media type is not JSON, URL-encoded form or multipart form data.
+    415 => UnsupportedMediaType,
+    /// The body breaks a rule: blank or overlong name, overlong tag, too many tags, overlong description.
+    422 => UnprocessableEntity,
+});
+operation_response!(DeleteListResponse, BooleanResponse, {
+    /// The id is not a positive integer.
+    400 => BadRequest,
+    /// Missing or invalid credentials.
+    403 => Forbidden,
+    /// No list has this id.
+    404 => NotFound,
+});
+operation_response!(DeleteListsResponse, BooleanResponse, {
+    /// An id is not a positive integer, or none of `id`, `query` and `all=true` was given.
+    400 => BadRequest,
+    /// Missing or invalid credentials.
+    403 => Forbidden,
+});
+
+fn list_response(list: crate::domain::List) -> MailingListResponse {
+    MailingListResponse {
+        data: MailingList::from_domain(list, false),
+        status: SuccessStatus::Success,
+    }
+}
+
+fn default_page() -> u64 {
+    1
+}
+
+fn default_per_page() -> PerPage {
+    PerPage::Rows(DEFAULT_PER_PAGE)
+}
+
+fn default_order_by() -> ListOrderBy {
+    ListOrderBy::CreatedAt
+}
+
+fn default_order() -> SortOrder {
+    SortOrder(Direction::Desc)
+}
+
+/// The Lists API.
+pub struct ListsApi {
+    pub lists: ListService,
+}
+
+#[OpenApi(tag = "ApiTags::Lists")]
+impl ListsApi {
+    /// Retrieve lists
+    ///
+    /// Lists matching every given filter, sorted over the whole result (ties broken by `id`), one page at a time.
+    /// `total` counts every match on every page.
+    ///
+    /// Lists with `status: archived` are hidden from list selectors in campaigns, public subscription forms, and
+    /// roles by default. They can only be viewed by filtering with `status=archived` or by viewing all lists
+    /// without a status filter.
+    #[allow(clippy::too_many_arguments)]
+    #[oai(path = "/api/lists", method = "get", operation_id = "getLists")]
+    async fn get_lists(
+        &self,
+        auth: BasicAuth,
+        /// Words to find in list names: case-insensitive, every word must occur, all characters literal
+        /// (`%` and `_` are not wildcards).
+        query: Query<Option<String>>,
+        /// Only lists with this status. Defaults to showing all lists.
+        status: Query<Option<ListStatus>>,
+        /// Only lists of this type.
+        #[oai(name = "type")]
+        list_type: Query<Option<ListType>>,
+        /// Only lists with this opt-in.
+        optin: Query<Option<ListOptin>>,
+        /// Only lists carrying every given tag (exact match). Repeat for several tags: `tag=a&tag=b`.
+        tag: Query<Option<Vec<String>>>,
+        /// Sort field.
+        #[oai(default = "default_order_by")]
+        order_by: Query<ListOrderBy>,
+        /// Sort order: `asc` or `desc`, in either case.
+        #[oai(default = "default_order")]
+        order: Query<SortOrder>,
+        /// Page number, from 1.
+        #[oai(default = "default_page", validator(minimum(value = "1"), maximum(value = "999999999")))]
+        page: Query<u64>,
+        /// Results per page (1–999999999), or `all` to return every match on one page (reported as `per_page: 0`).
+        #[oai(default = "default_per_page")]
+        per_page: Query<PerPage>,
+        /// If true, returns lists without subscriber counts (faster).
+        #[oai(default)]
+        minimal: Query<bool>,
+    ) -> GetListsResponse {
+        async {
+            let per_page = match per_page.0 {
+                PerPage::Rows(rows) => Some(rows),
+                PerPage::All => None,
+            };
+            let filter = ListFilter {
+                status: status.0.map(Into::into),
+                list_type: list_type.0.map(Into::into),
+                optin: optin.0.map(Into::into),
+                ..ListFilter::new(query.0.as_deref(), tag.0.unwrap_or_default())
+                    .map_err(|err| ApiError::bad_request(err.0))?
+            };
+            let query = ListQuery {
+                filter,
+                order_by: order_by.0.into(),
+                direction: order.0.0,
+                pagination: Pagination::new(page.0, per_page)
+                    .map_err(|err| ApiError::bad_request(err.0))?,
+            };
+            let found = self.lists.query(&auth.0, &query).await?;
+            Ok(MailingListPageResponse {
+                data: MailingListPage {
+                    results: found
+                        .results
+                        .into_iter()
+                        .map(|list| MailingList::from_domain(list, minimal.0))
+                        .collect(),
+                    total: found.total,
+                    per_page: per_page.unwrap_or(0),
+                    page: page.0,
+                },
+                status: SuccessStatus::Success,
+            })
+        }
+        .await
+        .into()
+    }
+
+    /// Retrieve public lists
+    ///
+    /// The name and UUID of every list with `type: public` and `status: active`, oldest first, to build a
+    /// subscription form. Needs no authentication. Unlike every other operation, the response is a bare JSON
+    /// array, not wrapped in `data`.
+    #[oai(path = "/api/public/lists", method = "get", operation_id = "getPublicLists")]
+    async fn get_public_lists(&self) -> GetPublicListsResponse {
+        async {
+            Ok(self
+                .lists
+                .public_lists()
+                .await?
+                .into_iter()
+                .map(|list| PublicMailingList {
+                    uuid: list.uuid,
+                    name: list.name,
+                })
+                .collect())
+        }
+        .await
+        .into()
+    }
+
+    /// Retrieve a specific list
+    #[oai(path = "/api/lists/:list_id", method = "get", operation_id = "getListById")]
+    async fn get_list(
+        &self,
+        auth: BasicAuth,
+        /// ID of the list to retrieve.
+        list_id: Path<ListId>,
+    ) -> GetListResponse {
+        async { Ok(list_response(self.lists.get(&auth.0, list_id.0.0).await?)) }
+            .await
+            .into()
+    }
+
+    /// Create a new list
+    ///
+    /// Only `name` is required. The response carries the new list, including its id and UUID.
+    #[oai(path = "/api/lists", method = "post", operation_id = "createList")]
+    async fn create_list(&self, auth: BasicAuth, body: CreateListBody) -> CreateListResponse {
+        async {
+            let new = NewList::try_from(body.into_fields())?;
+            Ok(list_response(self.lists.create(&auth.0, new).await?))
+        }
+        .await
+        .into()
+    }
+
+    /// Update a list
+    ///
+    /// A partial update: fields left out keep their value; fields sent are set. `updated_at` changes only when
+    /// a value does.
+    #[oai(path = "/api/lists/:list_id", method = "put", operation_id = "updateList")]
+    async fn update_list(
+        &self,
+        auth: BasicAuth,
+        /// ID of the list to update.
+        list_id: Path<ListId>,
+        body: UpdateListBody,
+    ) -> UpdateListResponse {
+        async {
+            let patch = ListPatch::try_from(body.into_fields())?;
+            Ok(list_response(
+                self.lists.update(&auth.0, list_id.0.0, patch).await?,
+            ))
+        }
+        .await
+        .into()
+    }
+
+    /// Delete a list
+    #[oai(path = "/api/lists/:list_id", method = "delete", operation_id = "deleteListById")]
+    async fn delete_list(
+        &self,
+        auth: BasicAuth,
+        /// ID of the list to delete.
+        list_id: Path<ListId>,
+    ) -> DeleteListResponse {
+        async {
+            self.lists.delete(&auth.0, list_id.0.0).await?;
+            Ok(BooleanResponse::yes())
+        }
+        .await
+        .into()
+    }
+
+    /// Delete multiple lists
+    ///
+    /// Deletes lists by id (`id=10&id=11`), by name search (`query`, matched as in `GET /api/lists`) or all of
+    /// them (`all=true`); `id` wins over `query`, and `query` over `all`. Ids that do not exist are ignored.
+    /// Users can only delete lists they have manage permission for; lists matched by `query` that the user
+    /// may not manage are ignored. Everything is deleted in one transaction.
+    #[oai(path = "/api/lists", method = "delete", operation_id = "deleteLists")]
+    async fn delete_lists(
+        &self,
+        auth: BasicAuth,
+        /// One or more list IDs to delete. Required if `query` and `all` are not given.
+        id: Query<Option<Vec<ListId>>>,
+        /// Search query selecting the lists to delete (same matching as the GET `query`). Required if `id` and
+        /// `all` are not given.
+        query: Query<Option<String>>,
+        /// Set to `true` to delete every list the caller may manage.
+        #[oai(default)]
+        all: Query<bool>,
+    ) -> DeleteListsResponse {
+        async {
+            let query = query.0.filter(|q| !q.trim().is_empty());
+            let selector = match (id.0, query) {
+                (Some(ids), _) => DeleteSelector::Ids(ids.into_iter().map(|id| id.0).collect()),
+                (None, Some(query)) => DeleteSelector::Matching(
+                    ListFilter::new(Some(&query), vec![])
+                        .map_err(|err| ApiError::bad_request(err.0))?,
+                ),
+                (None, None) if all.0 => DeleteSelector::Matching(ListFilter::default()),
+                (None, None) => {
+                    return Err(ApiError::bad_request(
+                        "give `id` (one or more), `query`, or `all=true`",
+                    ));
+                }
+            };
+            self.lists.delete_many(&auth.0, &selector).await?;
+            Ok(BooleanResponse::yes())
+        }
+        .await
+        .into()
+    }
+}
+
+// `Json` is used by the response macro's expansion.
+#[allow(unused_imports)]
+use Json as _;

@@ -1,0 +1,287 @@
+//! Scalar types whose wire form or schema poem-openapi does not provide out of the box.
+
+use std::borrow::Cow;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
+use poem_openapi::types::{
+    ParseError, ParseFromJSON, ParseFromParameter, ParseResult, ToJSON, Type,
+};
+use serde_json::Value;
+
+use crate::domain::{DESCRIPTION_MAX_CHARS, NAME_MAX_CHARS, PAGE_MAX, TAG_MAX_CHARS, TAGS_MAX};
+
+/// Implements `Type` for a scalar newtype with an inline schema.
+macro_rules! scalar_type {
+    ($ty:ty, $name:literal, $schema:expr) => {
+        impl Type for $ty {
+            const IS_REQUIRED: bool = true;
+            type RawValueType = Self;
+            type RawElementValueType = Self;
+
+            fn name() -> Cow<'static, str> {
+                $name.into()
+            }
+
+            fn schema_ref() -> MetaSchemaRef {
+                MetaSchemaRef::Inline(Box::new($schema))
+            }
+
+            fn as_raw_value(&self) -> Option<&Self> {
+                Some(self)
+            }
+
+            fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
+                Box::new(self.as_raw_value().into_iter())
+            }
+        }
+    };
+}
+
+/// A timestamp in the documented wire format `2019-01-01T09:00:00.000000+00:00`: always six fractional digits and
+/// a numeric offset (never `Z`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Timestamp(pub DateTime<Utc>);
+
+scalar_type!(Timestamp, "timestamp", {
+    let mut schema = MetaSchema::new_with_format("string", "date-time");
+    schema.example = Some(Value::String("2020-03-07T06:31:06.072483+00:00".into()));
+    schema
+});
+
+impl ToJSON for Timestamp {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::String(
+            self.0
+                .fixed_offset()
+                .to_rfc3339_opts(SecondsFormat::Micros, false),
+        ))
+    }
+}
+
+impl ParseFromJSON for Timestamp {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        match value {
+            Some(Value::String(s)) => DateTime::parse_from_rfc3339(&s)
+                .map(|t| Timestamp(t.with_timezone(&Utc)))
+                .map_err(ParseError::custom),
+            other => Err(ParseError::expected_type(other.unwrap_or_default())),
+        }
+    }
+}
+
+/// `per_page`: a positive number of rows, or `all`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PerPage {
+    Rows(u64),
+    All,
+}
+
+const PER_PAGE_PATTERN: &str = "^(all|[1-9][0-9]{0,8})$";
+
+scalar_type!(PerPage, "per_page", {
+    let mut schema = MetaSchema::new("string");
+    schema.pattern = Some(PER_PAGE_PATTERN.into());
+    schema.example = Some(Value::String("20".into()));
+    schema
+});
+
+impl ParseFromParameter for PerPage {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        if value == "all" {
+            return Ok(PerPage::All);
+        }
+        match value.parse::<u64>() {
+            Ok(n) if (1..=PAGE_MAX).contains(&n) && !value.starts_with('+') => Ok(PerPage::Rows(n)),
+            _ => Err(ParseError::custom(format!(
+                "must be a whole number from 1 to {PAGE_MAX}, or `all`"
+            ))),
+        }
+    }
+}
+
+impl ToJSON for PerPage {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::String(match self {
+            PerPage::Rows(n) => n.to_string(),
+            PerPage::All => "all".into(),
+        }))
+    }
+}
+
+/// Sort direction, `asc` or `desc` in either case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SortOrder(pub crate::domain::Direction);
+
+// A pattern rather than an enum: an enum of `asc`/`ASC` makes SDK generators emit clashing constant names.
+const SORT_ORDER_PATTERN: &str = "^(asc|desc|ASC|DESC)$";
+
+scalar_type!(SortOrder, "sort_order", {
+    let mut schema = MetaSchema::new("string");
+    schema.pattern = Some(SORT_ORDER_PATTERN.into());
+    schema.example = Some(Value::String("desc".into()));
+    schema
+});
+
+impl ParseFromParameter for SortOrder {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        use crate::domain::Direction;
+        match value {
+            "asc" | "ASC" => Ok(SortOrder(Direction::Asc)),
+            "desc" | "DESC" => Ok(SortOrder(Direction::Desc)),
+            _ => Err(ParseError::custom("must be `asc` or `desc` (either case)")),
+        }
+    }
+}
+
+impl ToJSON for SortOrder {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::String(
+            match self.0 {
+                crate::domain::Direction::Asc => "asc",
+                crate::domain::Direction::Desc => "desc",
+            }
+            .into(),
+        ))
+    }
+}
+
+/// A list id: a positive 64-bit integer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListId(pub i64);
+
+scalar_type!(ListId, "list_id", {
+    let mut schema = MetaSchema::new_with_format("integer", "int64");
+    schema.minimum = Some(1.0);
+    schema.example = Some(Value::from(5));
+    schema
+});
+
+impl ParseFromParameter for ListId {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        match value.parse::<i64>() {
+            Ok(id) if id >= 1 && !value.starts_with('+') => Ok(ListId(id)),
+            _ => Err(ParseError::custom(format!(
+                "`{}` is not a valid list id: ids are whole numbers from 1 to {}",
+                value.chars().take(40).collect::<String>(),
+                i64::MAX
+            ))),
+        }
+    }
+}
+
+impl ToJSON for ListId {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::from(self.0))
+    }
+}
+
+/// A string field whose limits are published in the schema but checked by the list rules, so that a
+/// well-formed request that breaks them gets 422 with a precise message, whatever its media type.
+macro_rules! checked_string {
+    ($(#[$meta:meta])* $ty:ident, $name:literal, min = $min:expr, max = $max:expr, pattern = $pattern:expr) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+        #[serde(transparent)]
+        pub struct $ty(pub String);
+
+        scalar_type!($ty, $name, {
+            let mut schema = MetaSchema::new("string");
+            schema.min_length = $min;
+            schema.max_length = Some($max);
+            schema.pattern = $pattern;
+            schema
+        });
+
+        impl ParseFromJSON for $ty {
+            fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+                match value {
+                    Some(Value::String(s)) => Ok($ty(s)),
+                    other => Err(ParseError::expected_type(other.unwrap_or_default())),
+                }
+            }
+        }
+
+        impl ToJSON for $ty {
+            fn to_json(&self) -> Option<Value> {
+                Some(Value::String(self.0.clone()))
+            }
+        }
+    };
+}
+
+checked_string!(
+    /// A list name: 1–2000 characters, not only whitespace.
+    NameText, "list_name", min = Some(1), max = NAME_MAX_CHARS, pattern = Some("\\S".into())
+);
+checked_string!(
+    /// A tag: up to 100 characters.
+    TagText, "list_tag", min = None, max = TAG_MAX_CHARS, pattern = None
+);
+checked_string!(
+    /// A description: up to 65,536 characters.
+    DescriptionText, "list_description", min = None, max = DESCRIPTION_MAX_CHARS, pattern = None
+);
+
+/// The tags sent for a list: at most 100, each checked by the list rules.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(transparent)]
+pub struct TagList(pub Vec<TagText>);
+
+scalar_type!(TagList, "list_tags", {
+    let mut schema = MetaSchema::new("array");
+    schema.items = Some(Box::new(TagText::schema_ref()));
+    schema.max_items = Some(TAGS_MAX);
+    schema
+});
+
+impl ParseFromJSON for TagList {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        match value {
+            Some(Value::Array(items)) => items
+                .into_iter()
+                .map(|item| TagText::parse_from_json(Some(item)).map_err(ParseError::propagate))
+                .collect::<Result<_, _>>()
+                .map(TagList),
+            other => Err(ParseError::expected_type(other.unwrap_or_default())),
+        }
+    }
+}
+
+impl ToJSON for TagList {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::Array(self.0.iter().filter_map(ToJSON::to_json).collect()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn timestamps_always_carry_six_digits_and_a_numeric_offset() {
+        let t = Utc.with_ymd_and_hms(2020, 3, 7, 6, 31, 6).unwrap();
+        assert_eq!(
+            Timestamp(t).to_json(),
+            Some(Value::String("2020-03-07T06:31:06.000000+00:00".into()))
+        );
+    }
+
+    #[test]
+    fn per_page_accepts_positive_numbers_and_all_only() {
+        assert_eq!(PerPage::parse_from_parameter("all").unwrap(), PerPage::All);
+        assert_eq!(PerPage::parse_from_parameter("20").unwrap(), PerPage::Rows(20));
+        for bad in ["0", "-1", "+5", "1.5", "ALL", "", "1000000000", "99999999999999999999999"] {
+            assert!(PerPage::parse_from_parameter(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn list_ids_must_be_positive_integers() {
+        assert_eq!(ListId::parse_from_parameter("5").unwrap(), ListId(5));
+        for bad in ["0", "-3", "abc", "1e3", "99999999999999999999", "+1"] {
+            assert!(ListId::parse_from_parameter(bad).is_err(), "{bad}");
+        }
+    }
+}

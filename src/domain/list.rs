@@ -1,0 +1,449 @@
+//! Lists: their fields, the rules their input must follow, and how they are queried.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// Longest accepted list name, in characters.
+pub const NAME_MAX_CHARS: usize = 2000;
+/// Longest accepted tag, in characters.
+pub const TAG_MAX_CHARS: usize = 100;
+/// Most tags one list may carry.
+pub const TAGS_MAX: usize = 100;
+/// Longest accepted description, in characters.
+pub const DESCRIPTION_MAX_CHARS: usize = 65_536;
+/// Largest `page` and `per_page` accepted (nine digits); keeps the offset within a 64-bit integer.
+pub const PAGE_MAX: u64 = 999_999_999;
+/// Rows per page when the caller does not say.
+pub const DEFAULT_PER_PAGE: u64 = 20;
+
+/// Input that can be read but breaks a rule about lists (answered with 422).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ValidationError(pub String);
+
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(format!("unknown {} `{other}`", stringify!($name))),
+                }
+            }
+        }
+    };
+}
+
+string_enum!(
+    /// Who may subscribe: anyone (public) or only the list's owner (private).
+    ListType { Public => "public", Private => "private" }
+);
+string_enum!(
+    /// Whether subscribers confirm their subscription (double) or not (single).
+    Optin { Single => "single", Double => "double" }
+);
+string_enum!(
+    /// Archived lists are hidden from selectors but still readable.
+    ListStatus { Active => "active", Archived => "archived" }
+);
+
+/// A list as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct List {
+    pub id: i64,
+    pub uuid: Uuid,
+    pub name: String,
+    pub list_type: ListType,
+    pub optin: Optin,
+    pub status: ListStatus,
+    pub tags: Vec<String>,
+    pub description: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Postgres cannot store NUL characters in text; refusing them everywhere keeps both backends alike.
+fn reject_nul(field: &str, value: &str) -> Result<(), ValidationError> {
+    if value.contains('\0') {
+        return Err(ValidationError(format!(
+            "{field} must not contain NUL characters"
+        )));
+    }
+    Ok(())
+}
+
+/// The public face of a list, for subscription forms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicList {
+    pub uuid: Uuid,
+    pub name: String,
+}
+
+/// A valid list name: trimmed, not blank, at most [`NAME_MAX_CHARS`] characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListName(String);
+
+impl ListName {
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        reject_nul("name", raw)?;
+        if raw.chars().count() > NAME_MAX_CHARS {
+            return Err(ValidationError(format!(
+                "name must be at most {NAME_MAX_CHARS} characters"
+            )));
+        }
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err(ValidationError("name must not be blank".into()));
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+/// Normalised tags: each trimmed, inner whitespace runs turned into `-`, empty ones dropped, duplicates dropped
+/// (first occurrence kept), case kept.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Tags(Vec<String>);
+
+impl Tags {
+    pub fn parse<S: AsRef<str>>(raw: &[S]) -> Result<Self, ValidationError> {
+        if raw.len() > TAGS_MAX {
+            return Err(ValidationError(format!(
+                "a list may carry at most {TAGS_MAX} tags"
+            )));
+        }
+        let mut tags: Vec<String> = Vec::with_capacity(raw.len());
+        for tag in raw {
+            let tag = tag.as_ref();
+            reject_nul("tags", tag)?;
+            if tag.chars().count() > TAG_MAX_CHARS {
+                return Err(ValidationError(format!(
+                    "each tag must be at most {TAG_MAX_CHARS} characters"
+                )));
+            }
+            let normalised = tag.split_whitespace().collect::<Vec<_>>().join("-");
+            if !normalised.is_empty() && !tags.contains(&normalised) {
+                tags.push(normalised);
+            }
+        }
+        Ok(Self(tags))
+    }
+
+    pub fn as_slice(&self) -> &[String] {
+        &self.0
+    }
+
+    pub fn into_inner(self) -> Vec<String> {
+        self.0
+    }
+}
+
+/// A valid description: at most [`DESCRIPTION_MAX_CHARS`] characters, kept verbatim.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Description(String);
+
+impl Description {
+    pub fn parse(raw: String) -> Result<Self, ValidationError> {
+        reject_nul("description", &raw)?;
+        if raw.chars().count() > DESCRIPTION_MAX_CHARS {
+            return Err(ValidationError(format!(
+                "description must be at most {DESCRIPTION_MAX_CHARS} characters"
+            )));
+        }
+        Ok(Self(raw))
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+/// The fields a request may send when creating or updating a list, before the rules are applied.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListFields {
+    pub name: Option<String>,
+    pub list_type: Option<ListType>,
+    pub optin: Option<Optin>,
+    pub status: Option<ListStatus>,
+    pub tags: Option<Vec<String>>,
+    pub description: Option<String>,
+}
+
+/// A list to create, with every rule applied and every default filled in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewList {
+    pub name: ListName,
+    pub list_type: ListType,
+    pub optin: Optin,
+    pub status: ListStatus,
+    pub tags: Tags,
+    pub description: Description,
+}
+
+impl TryFrom<ListFields> for NewList {
+    type Error = ValidationError;
+
+    fn try_from(fields: ListFields) -> Result<Self, Self::Error> {
+        let name = fields
+            .name
+            .ok_or_else(|| ValidationError("name is required".into()))?;
+        Ok(Self {
+            name: ListName::parse(&name)?,
+            list_type: fields.list_type.unwrap_or(ListType::Private),
+            optin: fields.optin.unwrap_or(Optin::Single),
+            status: fields.status.unwrap_or(ListStatus::Active),
+            tags: Tags::parse(&fields.tags.unwrap_or_default())?,
+            description: Description::parse(fields.description.unwrap_or_default())?,
+        })
+    }
+}
+
+/// A partial update: absent fields stay as they are; present ones are set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListPatch {
+    pub name: Option<ListName>,
+    pub list_type: Option<ListType>,
+    pub optin: Option<Optin>,
+    pub status: Option<ListStatus>,
+    pub tags: Option<Tags>,
+    pub description: Option<Description>,
+}
+
+impl TryFrom<ListFields> for ListPatch {
+    type Error = ValidationError;
+
+    fn try_from(fields: ListFields) -> Result<Self, Self::Error> {
+        Ok(Self {
+            name: fields.name.as_deref().map(ListName::parse).transpose()?,
+            list_type: fields.list_type,
+            optin: fields.optin,
+            status: fields.status,
+            tags: fields.tags.as_deref().map(Tags::parse).transpose()?,
+            description: fields.description.map(Description::parse).transpose()?,
+        })
+    }
+}
+
+/// Case-folds text for name search; the same function folds stored names and search words, so matching is
+/// identical on every database backend.
+pub fn fold(text: &str) -> String {
+    text.to_lowercase()
+}
+
+/// Which lists a listing or a bulk delete selects. All given filters must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListFilter {
+    /// Case-folded words that must each occur in the name, literally.
+    pub words: Vec<String>,
+    pub status: Option<ListStatus>,
+    pub list_type: Option<ListType>,
+    pub optin: Option<Optin>,
+    /// Tags the list must all carry (exact match).
+    pub tags: Vec<String>,
+}
+
+impl ListFilter {
+    /// A filter on name words (split from `query` on whitespace) and exact tags.
+    pub fn new(query: Option<&str>, tags: Vec<String>) -> Result<Self, ValidationError> {
+        reject_nul("query", query.unwrap_or_default())?;
+        for tag in &tags {
+            reject_nul("tag", tag)?;
+        }
+        Ok(Self {
+            words: query
+                .map(|q| q.split_whitespace().map(fold).collect())
+                .unwrap_or_default(),
+            tags,
+            ..Self::default()
+        })
+    }
+}
+
+string_enum!(
+    /// The field listings are sorted by; `id` always breaks ties.
+    OrderBy {
+        Id => "id",
+        Name => "name",
+        Status => "status",
+        CreatedAt => "created_at",
+        UpdatedAt => "updated_at",
+        SubscriberCount => "subscriber_count",
+    }
+);
+
+/// Sort direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Asc,
+    Desc,
+}
+
+/// Which slice of the ordered matches to return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pagination {
+    /// 1-based page number.
+    pub page: u64,
+    /// Rows per page; `None` returns every match.
+    pub per_page: Option<u64>,
+}
+
+impl Pagination {
+    pub fn new(page: u64, per_page: Option<u64>) -> Result<Self, ValidationError> {
+        if !(1..=PAGE_MAX).contains(&page) {
+            return Err(ValidationError(format!(
+                "page must be between 1 and {PAGE_MAX}"
+            )));
+        }
+        if per_page.is_some_and(|n| !(1..=PAGE_MAX).contains(&n)) {
+            return Err(ValidationError(format!(
+                "per_page must be between 1 and {PAGE_MAX}, or `all`"
+            )));
+        }
+        Ok(Self { page, per_page })
+    }
+
+    /// Rows to skip; `(page - 1) * per_page` cannot overflow because both are at most [`PAGE_MAX`].
+    pub fn offset(&self) -> u64 {
+        self.per_page.map_or(0, |n| (self.page - 1) * n)
+    }
+}
+
+impl Default for Pagination {
+    fn default() -> Self {
+        Self {
+            page: 1,
+            per_page: Some(DEFAULT_PER_PAGE),
+        }
+    }
+}
+
+/// A full listing request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListQuery {
+    pub filter: ListFilter,
+    pub order_by: OrderBy,
+    pub direction: Direction,
+    pub pagination: Pagination,
+}
+
+/// One page of matches, with the number of matches over all pages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListPage {
+    pub results: Vec<List>,
+    pub total: u64,
+}
+
+/// What a bulk delete removes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeleteSelector {
+    /// These ids (missing ones are ignored).
+    Ids(Vec<i64>),
+    /// Every list whose name matches the filter.
+    Matching(ListFilter),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_trimmed_and_must_not_be_blank() {
+        assert_eq!(ListName::parse("  News  ").unwrap().as_str(), "News");
+        assert!(ListName::parse(" \t\n ").is_err());
+        assert!(ListName::parse("").is_err());
+    }
+
+    #[test]
+    fn names_are_limited_in_characters_not_bytes() {
+        assert!(ListName::parse(&"é".repeat(NAME_MAX_CHARS)).is_ok());
+        assert!(ListName::parse(&"a".repeat(NAME_MAX_CHARS + 1)).is_err());
+    }
+
+    #[test]
+    fn tags_are_trimmed_hyphenated_deduplicated_and_keep_case() {
+        let tags = Tags::parse(&[" My  Tag ", "", "x", "My-Tag", "X", "   "]).unwrap();
+        assert_eq!(tags.as_slice(), ["My-Tag", "x", "X"]);
+    }
+
+    #[test]
+    fn overlong_tags_and_too_many_tags_are_rejected() {
+        assert!(Tags::parse(&["a".repeat(TAG_MAX_CHARS + 1)]).is_err());
+        assert!(Tags::parse(&["a".repeat(TAG_MAX_CHARS)]).is_ok());
+        let many: Vec<String> = (0..=TAGS_MAX).map(|i| i.to_string()).collect();
+        assert!(Tags::parse(&many).is_err());
+        assert!(Tags::parse(&many[..TAGS_MAX]).is_ok());
+    }
+
+    #[test]
+    fn creating_fills_in_defaults() {
+        let list = NewList::try_from(ListFields {
+            name: Some("x".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(list.list_type, ListType::Private);
+        assert_eq!(list.optin, Optin::Single);
+        assert_eq!(list.status, ListStatus::Active);
+        assert!(list.tags.as_slice().is_empty());
+        assert_eq!(list.description.into_inner(), "");
+    }
+
+    #[test]
+    fn creating_requires_a_name() {
+        assert!(NewList::try_from(ListFields::default()).is_err());
+    }
+
+    #[test]
+    fn search_words_are_folded_and_split_on_whitespace() {
+        let filter = ListFilter::new(Some("  Ünïcode\tLIST  "), vec![]).unwrap();
+        assert_eq!(filter.words, ["ünïcode", "list"]);
+    }
+
+    #[test]
+    fn nul_characters_are_refused_everywhere() {
+        assert!(ListName::parse("a\0b").is_err());
+        assert!(Tags::parse(&["a\0"]).is_err());
+        assert!(Description::parse("\0".into()).is_err());
+        assert!(ListFilter::new(Some("\0"), vec![]).is_err());
+        assert!(ListFilter::new(None, vec!["\0".into()]).is_err());
+    }
+
+    #[test]
+    fn pagination_bounds_are_enforced_and_offsets_cannot_overflow() {
+        assert!(Pagination::new(0, Some(1)).is_err());
+        assert!(Pagination::new(1, Some(0)).is_err());
+        assert!(Pagination::new(PAGE_MAX + 1, None).is_err());
+        let p = Pagination::new(PAGE_MAX, Some(PAGE_MAX)).unwrap();
+        assert_eq!(p.offset(), (PAGE_MAX - 1) * PAGE_MAX);
+        assert_eq!(Pagination::new(7, None).unwrap().offset(), 0);
+    }
+}

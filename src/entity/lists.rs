@@ -1,0 +1,36 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "lists")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    #[sea_orm(unique)]
+    pub uuid: Uuid,
+    pub name: String,
+    /// `name`, case-folded by Roster, searched with a literal substring match.
+    pub name_folded: String,
+    #[sea_orm(column_name = "type")]
+    pub list_type: String,
+    pub optin: String,
+    pub status: String,
+    /// The tags in the order the client gave them; `list_tags` indexes them for filtering.
+    pub tags: Json,
+    pub description: String,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(has_many = "super::list_tags::Entity")]
+    ListTags,
+}
+
+impl Related<super::list_tags::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::ListTags.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

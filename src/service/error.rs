@@ -1,0 +1,56 @@
+use sea_orm::{DbErr, RuntimeErr, sqlx};
+
+use crate::domain::ValidationError;
+
+/// Why a use case failed. The HTTP layer maps each variant to one status, in one place.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("list not found")]
+    NotFound,
+    #[error("permission denied")]
+    Forbidden,
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// The database cannot be reached right now; the request may be retried.
+    #[error("the database is unavailable")]
+    Unavailable(#[source] DbErr),
+    /// Anything else: a bug or a broken database. Logged, never shown.
+    #[error("database error")]
+    Database(#[source] DbErr),
+}
+
+impl From<DbErr> for ServiceError {
+    fn from(err: DbErr) -> Self {
+        if is_unavailable(&err) {
+            ServiceError::Unavailable(err)
+        } else {
+            ServiceError::Database(err)
+        }
+    }
+}
+
+/// Whether an error means "the database is not reachable or not accepting work", as opposed to a bad statement.
+fn is_unavailable(err: &DbErr) -> bool {
+    let runtime = match err {
+        DbErr::ConnectionAcquire(_) => return true,
+        DbErr::Conn(runtime) | DbErr::Exec(runtime) | DbErr::Query(runtime) => runtime,
+        _ => return false,
+    };
+    let RuntimeErr::SqlxError(sqlx_err) = runtime else {
+        return false;
+    };
+    match sqlx_err.as_ref() {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // Postgres: connection exceptions (08), operator intervention such as shutdown (57P), and SQLite's
+            // "busy"/"locked" (5, 6): all transient.
+            code.starts_with("08") || code.starts_with("57P") || code == "5" || code == "6"
+        }),
+        _ => false,
+    }
+}

@@ -1,0 +1,345 @@
+use chrono::{DateTime, SubsecRound, Utc};
+use sea_orm::sea_query::{LikeExpr, Query};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DbErr,
+    EntityTrait, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+};
+use uuid::Uuid;
+
+use super::ServiceError;
+use crate::domain::{
+    DeleteSelector, Direction, List, ListFilter, ListPage, ListPatch, ListQuery, ListStatus, ListType,
+    NewList, OrderBy,
+    Permission, PublicList, Principal, fold,
+};
+use crate::entity::{list_tags, lists};
+
+/// The lists use cases. Cheap to clone: the connection is a pool handle.
+#[derive(Clone)]
+pub struct ListService {
+    db: DatabaseConnection,
+}
+
+/// Timestamps are stored in UTC at microsecond precision on every backend, so that they read back exactly as
+/// written and sort correctly even where the database keeps them as text (SQLite).
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+fn ensure(who: &Principal, permission: Permission) -> Result<(), ServiceError> {
+    if who.may(permission) {
+        Ok(())
+    } else {
+        Err(ServiceError::Forbidden)
+    }
+}
+
+/// `LIKE` pattern for a literal substring: `%`, `_` and the escape character itself lose their meaning.
+fn contains_pattern(word: &str) -> LikeExpr {
+    let mut pattern = String::with_capacity(word.len() + 2);
+    pattern.push('%');
+    for c in word.chars() {
+        if matches!(c, '%' | '_' | '!') {
+            pattern.push('!');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    LikeExpr::new(pattern).escape('!')
+}
+
+fn matching(filter: &ListFilter) -> Condition {
+    let mut cond = Condition::all();
+    for word in &filter.words {
+        cond = cond.add(lists::Column::NameFolded.like(contains_pattern(word)));
+    }
+    if let Some(status) = filter.status {
+        cond = cond.add(lists::Column::Status.eq(status.as_str()));
+    }
+    if let Some(list_type) = filter.list_type {
+        cond = cond.add(lists::Column::ListType.eq(list_type.as_str()));
+    }
+    if let Some(optin) = filter.optin {
+        cond = cond.add(lists::Column::Optin.eq(optin.as_str()));
+    }
+    for tag in &filter.tags {
+        cond = cond.add(
+            lists::Column::Id.in_subquery(
+                Query::select()
+                    .column(list_tags::Column::ListId)
+                    .from(list_tags::Entity)
+                    .and_where(list_tags::Column::Tag.eq(tag.as_str()))
+                    .to_owned(),
+            ),
+        );
+    }
+    cond
+}
+
+fn order_column(order_by: OrderBy) -> Option<lists::Column> {
+    match order_by {
+        OrderBy::Id => None,
+        OrderBy::Name => Some(lists::Column::NameFolded),
+        OrderBy::Status => Some(lists::Column::Status),
+        OrderBy::CreatedAt => Some(lists::Column::CreatedAt),
+        OrderBy::UpdatedAt => Some(lists::Column::UpdatedAt),
+        // Roster keeps no subscribers, so every count is 0 and the order falls to the tie-breaker.
+        OrderBy::SubscriberCount => None,
+    }
+}
+
+fn to_domain(model: lists::Model) -> Result<List, ServiceError> {
+    let corrupt = |what: String| ServiceError::Database(DbErr::Type(what));
+    Ok(List {
+        id: model.id,
+        uuid: model.uuid,
+        list_type: model.list_type.parse().map_err(corrupt)?,
+        optin: model.optin.parse().map_err(corrupt)?,
+        status: model.status.parse().map_err(corrupt)?,
+        tags: serde_json::from_value(model.tags)
+            .map_err(|err| corrupt(format!("tags: {err}")))?,
+        name: model.name,
+        description: model.description,
+        created_at: model.created_at,
+        updated_at: model.updated_at,
+    })
+}
+
+fn tag_rows(list_id: i64, tags: &[String]) -> Vec<list_tags::ActiveModel> {
+    tags.iter()
+        .map(|tag| list_tags::ActiveModel {
+            list_id: Set(list_id),
+            tag: Set(tag.clone()),
+        })
+        .collect()
+}
+
+async fn insert_tags<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    list_id: i64,
+    tags: &[String],
+) -> Result<(), DbErr> {
+    if !tags.is_empty() {
+        list_tags::Entity::insert_many(tag_rows(list_id, tags))
+            .exec_without_returning(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+impl ListService {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    /// One page of the lists matching the query, ordered over the whole result, with the total match count.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn query(&self, who: &Principal, query: &ListQuery) -> Result<ListPage, ServiceError> {
+        ensure(who, Permission::Get)?;
+        let condition = matching(&query.filter);
+        let total = lists::Entity::find()
+            .filter(condition.clone())
+            .count(&self.db)
+            .await?;
+        let order = match query.direction {
+            Direction::Asc => Order::Asc,
+            Direction::Desc => Order::Desc,
+        };
+        let mut select = lists::Entity::find().filter(condition);
+        if let Some(column) = order_column(query.order_by) {
+            select = select.order_by(column, order.clone());
+        }
+        select = select.order_by(lists::Column::Id, order);
+        if let Some(per_page) = query.pagination.per_page {
+            select = select.limit(per_page).offset(query.pagination.offset());
+        }
+        let results = select
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(to_domain)
+            .collect::<Result<_, _>>()?;
+        Ok(ListPage { results, total })
+    }
+
+    #[tracing::instrument(skip_all, fields(list.id = id), err(level = "debug"))]
+    pub async fn get(&self, who: &Principal, id: i64) -> Result<List, ServiceError> {
+        ensure(who, Permission::Get)?;
+        let model = lists::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        to_domain(model)
+    }
+
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn create(&self, who: &Principal, new: NewList) -> Result<List, ServiceError> {
+        ensure(who, Permission::Create)?;
+        let now = now();
+        let name = new.name.into_inner();
+        let tags = new.tags.into_inner();
+        let txn = self.db.begin().await?;
+        let model = lists::ActiveModel {
+            uuid: Set(Uuid::new_v4()),
+            name_folded: Set(fold(&name)),
+            name: Set(name),
+            list_type: Set(new.list_type.as_str().to_owned()),
+            optin: Set(new.optin.as_str().to_owned()),
+            status: Set(new.status.as_str().to_owned()),
+            tags: Set(serde_json::json!(tags)),
+            description: Set(new.description.into_inner()),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await?;
+        insert_tags(&txn, model.id, &tags).await?;
+        txn.commit().await?;
+        to_domain(model)
+    }
+
+    /// Sets the fields the patch carries. Only columns whose value changes are written, so concurrent updates of
+    /// different fields never undo each other, and `updated_at` moves only when something changed.
+    #[tracing::instrument(skip_all, fields(list.id = id), err(level = "debug"))]
+    pub async fn update(
+        &self,
+        who: &Principal,
+        id: i64,
+        patch: ListPatch,
+    ) -> Result<List, ServiceError> {
+        ensure(who, Permission::Manage)?;
+        let txn = self.db.begin().await?;
+        let current = lists::Entity::find_by_id(id)
+            .one(&txn)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        let mut row: lists::ActiveModel = current.clone().into();
+        let mut changed = false;
+        let mut set = |column: lists::Column, old: &str, new: Option<&str>| {
+            if let Some(new) = new.filter(|new| *new != old) {
+                row.set(column, new.to_owned().into());
+                changed = true;
+            }
+        };
+        if let Some(name) = &patch.name {
+            set(lists::Column::Name, &current.name, Some(name.as_str()));
+            set(
+                lists::Column::NameFolded,
+                &current.name_folded,
+                Some(&fold(name.as_str())),
+            );
+        }
+        set(
+            lists::Column::ListType,
+            &current.list_type,
+            patch.list_type.map(|v| v.as_str()),
+        );
+        set(
+            lists::Column::Optin,
+            &current.optin,
+            patch.optin.map(|v| v.as_str()),
+        );
+        set(
+            lists::Column::Status,
+            &current.status,
+            patch.status.map(|v| v.as_str()),
+        );
+        let description = patch.description.map(|d| d.into_inner());
+        set(
+            lists::Column::Description,
+            &current.description,
+            description.as_deref(),
+        );
+        let new_tags = patch
+            .tags
+            .map(|t| t.into_inner())
+            .filter(|tags| serde_json::json!(tags) != current.tags);
+        if let Some(tags) = &new_tags {
+            row.tags = Set(serde_json::json!(tags));
+            changed = true;
+        }
+        if !changed {
+            return to_domain(current);
+        }
+        row.updated_at = Set(now());
+        let model = row.update(&txn).await.map_err(|err| match err {
+            // Deleted by someone else since we read it.
+            DbErr::RecordNotUpdated => ServiceError::NotFound,
+            other => other.into(),
+        })?;
+        if let Some(tags) = &new_tags {
+            list_tags::Entity::delete_many()
+                .filter(list_tags::Column::ListId.eq(id))
+                .exec(&txn)
+                .await?;
+            insert_tags(&txn, id, tags).await?;
+        }
+        txn.commit().await?;
+        to_domain(model)
+    }
+
+    #[tracing::instrument(skip_all, fields(list.id = id), err(level = "debug"))]
+    pub async fn delete(&self, who: &Principal, id: i64) -> Result<(), ServiceError> {
+        ensure(who, Permission::Manage)?;
+        let result = lists::Entity::delete_by_id(id).exec(&self.db).await?;
+        if result.rows_affected == 0 {
+            return Err(ServiceError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Deletes every selected list in one statement (so all or none), returning how many went.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn delete_many(
+        &self,
+        who: &Principal,
+        selector: &DeleteSelector,
+    ) -> Result<u64, ServiceError> {
+        ensure(who, Permission::Manage)?;
+        let condition = match selector {
+            DeleteSelector::Ids(ids) => Condition::all().add(lists::Column::Id.is_in(ids.clone())),
+            DeleteSelector::Matching(filter) => matching(filter),
+        };
+        let result = lists::Entity::delete_many()
+            .filter(condition)
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected)
+    }
+
+    /// Public, active lists, oldest first: what a subscription form may offer.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn public_lists(&self) -> Result<Vec<PublicList>, ServiceError> {
+        let rows: Vec<(Uuid, String)> = lists::Entity::find()
+            .select_only()
+            .column(lists::Column::Uuid)
+            .column(lists::Column::Name)
+            .filter(lists::Column::ListType.eq(ListType::Public.as_str()))
+            .filter(lists::Column::Status.eq(ListStatus::Active.as_str()))
+            .order_by_asc(lists::Column::Id)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(uuid, name)| PublicList { uuid, name })
+            .collect())
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), ServiceError> {
+        self.db.ping().await.map_err(ServiceError::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_treat_wildcards_and_the_escape_as_literals() {
+        let expr = contains_pattern("50%_off!");
+        assert_eq!(format!("{expr:?}").contains("%50!%!_off!!%"), true);
+    }
+}
