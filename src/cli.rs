@@ -30,6 +30,12 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply pending database migrations and exit (serving also applies them at start-up).
     Migrate(DatabaseArgs),
+    /// Print the OpenAPI spec Roster serves (`openapi.yaml`) and exit.
+    Openapi {
+        /// Print instead the spec poem-openapi derives from the code, as JSON (for comparing with openapi.yaml).
+        #[arg(long)]
+        generated: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -43,7 +49,11 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
     /// Database URL: `sqlite://FILE?mode=rwc` (embedded, the default) or `postgres://USER:PASSWORD@HOST/DB`.
-    #[arg(long, env = "ROSTER_DATABASE_URL", default_value = "sqlite://roster.db?mode=rwc")]
+    #[arg(
+        long,
+        env = "ROSTER_DATABASE_URL",
+        default_value = "sqlite://roster.db?mode=rwc"
+    )]
     pub database_url: DatabaseUrl,
 
     /// Most pooled database connections (Postgres).

@@ -74,7 +74,10 @@ impl fmt::Display for DatabaseUrl {
 impl std::str::FromStr for DatabaseUrl {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.starts_with("sqlite:") || s.starts_with("postgres://") || s.starts_with("postgresql://") {
+        if s.starts_with("sqlite:")
+            || s.starts_with("postgres://")
+            || s.starts_with("postgresql://")
+        {
             Ok(Self::new(s))
         } else {
             Err("expected a sqlite:// or postgres:// URL".into())

@@ -14,6 +14,13 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!(database = %settings.url, "migrations applied");
         }
         Some(Command::Serve(args)) => serve(args).await?,
+        Some(Command::Openapi { generated }) => {
+            if generated {
+                println!("{}", roster::api::generated_spec());
+            } else {
+                print!("{}", roster::api::SPEC_YAML);
+            }
+        }
         None => serve(cli.serve).await?,
     }
     Ok(())
@@ -33,7 +40,10 @@ async fn serve(args: roster::cli::ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!(
         "listening on http://{}:{} (Swagger UI at /docs)",
-        settings.address.rsplit_once(':').map_or("127.0.0.1", |(host, _)| host),
+        settings
+            .address
+            .rsplit_once(':')
+            .map_or("127.0.0.1", |(host, _)| host),
         app.port()
     );
     app.run_until_stopped(shutdown_signal()).await?;

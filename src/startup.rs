@@ -4,8 +4,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
-use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use poem::Server;
+use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use sea_orm::DatabaseConnection;
 
 use crate::api::{AppConfig, app};
@@ -61,6 +61,11 @@ impl Application {
         self.port
     }
 
+    /// A handle on the application's connection pool (shared, not a new pool).
+    pub fn db(&self) -> DatabaseConnection {
+        self.db.clone()
+    }
+
     /// The admin password generated on this start, if this start generated one.
     pub fn generated_admin_password(&self) -> Option<&str> {
         self.generated_password.as_deref()
@@ -74,7 +79,11 @@ impl Application {
         let config = AppConfig {
             body_limit: self.settings.body_limit,
         };
-        let endpoint = app(ListService::new(self.db.clone()), self.authenticator, config);
+        let endpoint = app(
+            ListService::new(self.db.clone()),
+            self.authenticator,
+            config,
+        );
         let grace: Option<Duration> = Some(self.settings.shutdown_grace);
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(endpoint, shutdown, grace)

@@ -9,7 +9,7 @@ use super::models::ErrorResponse;
 use crate::service::ServiceError;
 
 /// Seconds a client should wait before retrying when the database is unavailable.
-pub const RETRY_AFTER_SECONDS: u32 = 5;
+pub const RETRY_AFTER_SECONDS: i32 = 5;
 
 /// An error answer: a status and a message for the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,7 +128,7 @@ macro_rules! operation_response {
                 poem_openapi::payload::Json<$crate::api::models::ErrorResponse>,
                 /// Seconds to wait before retrying.
                 #[oai(header = "Retry-After")]
-                u32,
+                i32,
             ),
         }
 
@@ -189,7 +189,9 @@ fn error_response(
     allowed_methods: &super::routes::AllowedMethods,
 ) -> Response {
     use poem::error::{MethodNotAllowedError, NotFoundError};
-    use poem_openapi::error::{AuthorizationError, ContentTypeError};
+    use poem_openapi::error::{
+        AuthorizationError, ContentTypeError, ParsePathError, ParseRequestPayloadError,
+    };
 
     if let Some(api) = err.downcast_ref::<ApiError>() {
         return poem::error::ResponseError::as_response(api);
@@ -225,9 +227,16 @@ fn error_response(
             }
             other => ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                format!("{other}; send application/json, application/x-www-form-urlencoded or multipart/form-data"),
+                format!(
+                    "{other}; send application/json, application/x-www-form-urlencoded or multipart/form-data"
+                ),
             ),
         }
+    } else if let Some(path) = err.downcast_ref::<ParsePathError>() {
+        // The framework names path parameters `param0`, ...; the reason names the real one.
+        ApiError::bad_request(path.reason.clone())
+    } else if let Some(payload) = err.downcast_ref::<ParseRequestPayloadError>() {
+        ApiError::bad_request(format!("invalid request body: {}", payload.reason))
     } else if err.status().is_server_error() {
         tracing::error!(error = %err, "unhandled error");
         ApiError::internal()

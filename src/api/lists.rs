@@ -80,7 +80,7 @@ fn list_response(list: crate::domain::List) -> MailingListResponse {
     }
 }
 
-fn default_page() -> u64 {
+fn default_page() -> i64 {
     1
 }
 
@@ -135,8 +135,11 @@ impl ListsApi {
         #[oai(default = "default_order")]
         order: Query<SortOrder>,
         /// Page number, from 1.
-        #[oai(default = "default_page", validator(minimum(value = "1"), maximum(value = "999999999")))]
-        page: Query<u64>,
+        #[oai(
+            default = "default_page",
+            validator(minimum(value = "1"), maximum(value = "999999999"))
+        )]
+        page: Query<i64>,
         /// Results per page (1–999999999), or `all` to return every match on one page (reported as `per_page: 0`).
         #[oai(default = "default_per_page")]
         per_page: Query<PerPage>,
@@ -160,7 +163,7 @@ impl ListsApi {
                 filter,
                 order_by: order_by.0.into(),
                 direction: order.0.0,
-                pagination: Pagination::new(page.0, per_page)
+                pagination: Pagination::new(u64::try_from(page.0).unwrap_or(0), per_page)
                     .map_err(|err| ApiError::bad_request(err.0))?,
             };
             let found = self.lists.query(&auth.0, &query).await?;
@@ -171,8 +174,9 @@ impl ListsApi {
                         .into_iter()
                         .map(|list| MailingList::from_domain(list, minimal.0))
                         .collect(),
-                    total: found.total,
-                    per_page: per_page.unwrap_or(0),
+                    total: i64::try_from(found.total).unwrap_or(i64::MAX),
+                    // Bounded by PAGE_MAX, so the conversion cannot fail.
+                    per_page: i64::try_from(per_page.unwrap_or(0)).unwrap_or(i64::MAX),
                     page: page.0,
                 },
                 status: SuccessStatus::Success,
@@ -187,7 +191,11 @@ impl ListsApi {
     /// The name and UUID of every list with `type: public` and `status: active`, oldest first, to build a
     /// subscription form. Needs no authentication. Unlike every other operation, the response is a bare JSON
     /// array, not wrapped in `data`.
-    #[oai(path = "/api/public/lists", method = "get", operation_id = "getPublicLists")]
+    #[oai(
+        path = "/api/public/lists",
+        method = "get",
+        operation_id = "getPublicLists"
+    )]
     async fn get_public_lists(&self) -> GetPublicListsResponse {
         async {
             Ok(self
@@ -206,7 +214,11 @@ impl ListsApi {
     }
 
     /// Retrieve a specific list
-    #[oai(path = "/api/lists/:list_id", method = "get", operation_id = "getListById")]
+    #[oai(
+        path = "/api/lists/:list_id",
+        method = "get",
+        operation_id = "getListById"
+    )]
     async fn get_list(
         &self,
         auth: BasicAuth,
@@ -235,7 +247,11 @@ impl ListsApi {
     ///
     /// A partial update: fields left out keep their value; fields sent are set. `updated_at` changes only when
     /// a value does.
-    #[oai(path = "/api/lists/:list_id", method = "put", operation_id = "updateList")]
+    #[oai(
+        path = "/api/lists/:list_id",
+        method = "put",
+        operation_id = "updateList"
+    )]
     async fn update_list(
         &self,
         auth: BasicAuth,
@@ -254,7 +270,11 @@ impl ListsApi {
     }
 
     /// Delete a list
-    #[oai(path = "/api/lists/:list_id", method = "delete", operation_id = "deleteListById")]
+    #[oai(
+        path = "/api/lists/:list_id",
+        method = "delete",
+        operation_id = "deleteListById"
+    )]
     async fn delete_list(
         &self,
         auth: BasicAuth,

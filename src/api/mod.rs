@@ -10,7 +10,7 @@ mod security;
 mod types;
 
 pub use error::ApiError;
-pub use routes::{AppConfig, app, generated_spec, served_spec_json};
+pub use routes::{AppConfig, SPEC_YAML, app, generated_spec, served_spec_json};
 
 /// Operation groups in Swagger UI.
 #[derive(poem_openapi::Tags)]

@@ -136,11 +136,11 @@ pub struct MailingListPage {
     /// The lists on this page.
     pub results: Vec<MailingList>,
     /// How many lists match the filters, over all pages.
-    pub total: u64,
+    pub total: i64,
     /// Rows per page; `0` when `per_page=all` was requested.
-    pub per_page: u64,
+    pub per_page: i64,
     /// This page's number, from 1.
-    pub page: u64,
+    pub page: i64,
 }
 
 /// A list as offered on public subscription forms.

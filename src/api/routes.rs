@@ -91,7 +91,11 @@ pub struct AppConfig {
 
 /// Reads the whole body up front, so that an oversized one is answered 413 whether or not it announced its
 /// length, before any handler runs.
-async fn limit_body<E: Endpoint>(next: E, mut req: Request, limit: usize) -> poem::Result<Response> {
+async fn limit_body<E: Endpoint>(
+    next: E,
+    mut req: Request,
+    limit: usize,
+) -> poem::Result<Response> {
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -107,10 +111,13 @@ async fn limit_body<E: Endpoint>(next: E, mut req: Request, limit: usize) -> poe
         return Err(too_large().into());
     }
     let body = req.take_body();
-    let bytes = body.into_bytes_limit(limit).await.map_err(|err| match err {
-        poem::error::ReadBodyError::PayloadTooLarge => poem::Error::from(too_large()),
-        other => ApiError::bad_request(format!("cannot read the request body: {other}")).into(),
-    })?;
+    let bytes = body
+        .into_bytes_limit(limit)
+        .await
+        .map_err(|err| match err {
+            poem::error::ReadBodyError::PayloadTooLarge => poem::Error::from(too_large()),
+            other => ApiError::bad_request(format!("cannot read the request body: {other}")).into(),
+        })?;
     req.set_body(Body::from_bytes(bytes));
     Ok(next.call(req).await?.into_response())
 }

@@ -250,7 +250,9 @@ impl ParseFromJSON for TagList {
 
 impl ToJSON for TagList {
     fn to_json(&self) -> Option<Value> {
-        Some(Value::Array(self.0.iter().filter_map(ToJSON::to_json).collect()))
+        Some(Value::Array(
+            self.0.iter().filter_map(ToJSON::to_json).collect(),
+        ))
     }
 }
 
@@ -271,8 +273,20 @@ mod tests {
     #[test]
     fn per_page_accepts_positive_numbers_and_all_only() {
         assert_eq!(PerPage::parse_from_parameter("all").unwrap(), PerPage::All);
-        assert_eq!(PerPage::parse_from_parameter("20").unwrap(), PerPage::Rows(20));
-        for bad in ["0", "-1", "+5", "1.5", "ALL", "", "1000000000", "99999999999999999999999"] {
+        assert_eq!(
+            PerPage::parse_from_parameter("20").unwrap(),
+            PerPage::Rows(20)
+        );
+        for bad in [
+            "0",
+            "-1",
+            "+5",
+            "1.5",
+            "ALL",
+            "",
+            "1000000000",
+            "99999999999999999999999",
+        ] {
             assert!(PerPage::parse_from_parameter(bad).is_err(), "{bad}");
         }
     }

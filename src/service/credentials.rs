@@ -79,8 +79,8 @@ impl AdminCredentials {
 
     /// Constant-time check of a username and password.
     pub fn verify(&self, username: &str, password: &str) -> bool {
-        let user_ok = Sha256::digest(username.as_bytes())
-            .ct_eq(&Sha256::digest(self.username.as_bytes()));
+        let user_ok =
+            Sha256::digest(username.as_bytes()).ct_eq(&Sha256::digest(self.username.as_bytes()));
         let password_ok = digest(&self.salt, password).ct_eq(&self.digest);
         (user_ok & password_ok).into()
     }

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Starts (or finds) a local PostgreSQL from Debian's packages and prints a URL for a role that may create
+# databases. Idempotent. Environment overrides: ROSTER_PG_USER, ROSTER_PG_PASSWORD.
+# Exit status 3 means PostgreSQL is not installed (apt-get install postgresql).
+set -euo pipefail
+
+user=${ROSTER_PG_USER:-roster}
+password=${ROSTER_PG_PASSWORD:-roster}
+
+if ! command -v pg_lsclusters >/dev/null 2>&1; then
+  echo "PostgreSQL is not installed (Debian: apt-get install postgresql)" >&2
+  exit 3
+fi
+
+as_postgres() {
+  if [ "$(id -un)" = postgres ]; then "$@"
+  elif [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"
+  else sudo -n -u postgres -- "$@"
+  fi
+}
+
+# The newest installed cluster; create one if the package left none.
+read -r version cluster port status _ < <(pg_lsclusters --no-header | sort -k1,1V | tail -n 1 || true)
+if [ -z "${version:-}" ]; then
+  version=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
+  as_postgres pg_createcluster "$version" main >&2
+  read -r version cluster port status _ < <(pg_lsclusters --no-header | sort -k1,1V | tail -n 1)
+fi
+if [ "$status" != online ]; then
+  if [ "$(id -u)" = 0 ]; then pg_ctlcluster "$version" "$cluster" start >&2
+  else as_postgres pg_ctlcluster "$version" "$cluster" start >&2
+  fi
+fi
+for _ in $(seq 1 60); do
+  pg_isready -q -h 127.0.0.1 -p "$port" && break
+  sleep 0.5
+done
+pg_isready -q -h 127.0.0.1 -p "$port" || { echo "PostgreSQL on port $port did not become ready" >&2; exit 1; }
+
+as_postgres psql -q -p "$port" -v ON_ERROR_STOP=1 -v user="$user" -v password="$password" >/dev/null <<'SQL'
+SELECT format('CREATE ROLE %I LOGIN CREATEDB PASSWORD %L', :'user', :'password')
+WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'user') \gexec
+SELECT format('ALTER ROLE %I LOGIN CREATEDB PASSWORD %L', :'user', :'password') \gexec
+SQL
+
+echo "postgres://$user:$password@127.0.0.1:$port/postgres"

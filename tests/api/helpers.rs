@@ -1,0 +1,268 @@
+use std::sync::LazyLock;
+
+use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
+use roster::config::{DatabaseSettings, DatabaseUrl, Secret, Settings};
+use roster::{Application, telemetry};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+pub const ADMIN_USER: &str = "admin";
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+
+static TRACING: LazyLock<()> = LazyLock::new(|| {
+    if std::env::var_os("TEST_LOG").is_some() {
+        telemetry::init(roster::cli::LogFormat::Text);
+    }
+});
+
+/// A database for one test: a temporary SQLite file, or a fresh Postgres database.
+pub struct TestDatabase {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDatabase {
+    pub async fn create() -> Self {
+        match std::env::var("ROSTER_TEST_POSTGRES_URL") {
+            Ok(admin_url) => {
+                let name = format!("roster_test_{}", uuid::Uuid::new_v4().simple());
+                let admin = Database::connect(&admin_url)
+                    .await
+                    .expect("cannot reach the test Postgres server");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                    .await
+                    .expect("cannot create a test database");
+                admin.close().await.ok();
+                let mut url = url::Url::parse(&admin_url).unwrap();
+                url.set_path(&name);
+                Self {
+                    url: url.to_string(),
+                    _dir: None,
+                }
+            }
+            Err(_) => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("roster.db").display()
+                );
+                Self {
+                    url,
+                    _dir: Some(dir),
+                }
+            }
+        }
+    }
+}
+
+pub fn settings(database_url: &str, admin_password: Option<&str>) -> Settings {
+    Settings {
+        address: "127.0.0.1:0".into(),
+        database: DatabaseSettings {
+            url: DatabaseUrl::new(database_url),
+            max_connections: 5,
+            acquire_timeout: std::time::Duration::from_secs(3),
+        },
+        admin_username: ADMIN_USER.into(),
+        admin_password: admin_password.map(Secret::new),
+        body_limit: 256 * 1024,
+        shutdown_grace: std::time::Duration::from_secs(2),
+    }
+}
+
+/// A running Roster and an HTTP client pointed at it. The server stops when this is dropped.
+pub struct TestApp {
+    pub address: String,
+    pub client: Client,
+    pub database: TestDatabase,
+    pub db: DatabaseConnection,
+    pub password: String,
+    pub generated_password: Option<String>,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        let database = TestDatabase::create().await;
+        Self::spawn_on(database, Some(ADMIN_PASSWORD)).await
+    }
+
+    pub async fn spawn_on(database: TestDatabase, admin_password: Option<&str>) -> Self {
+        LazyLock::force(&TRACING);
+        let app = Application::build(settings(&database.url, admin_password))
+            .await
+            .expect("the application starts");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let generated_password = app.generated_admin_password().map(str::to_owned);
+        let db = app.db();
+        let (tx, rx) = oneshot::channel();
+        tokio::spawn(app.run_until_stopped(async {
+            let _ = rx.await;
+        }));
+        Self {
+            address,
+            client: Client::builder().build().unwrap(),
+            password: admin_password
+                .map(str::to_owned)
+                .or_else(|| generated_password.clone())
+                .unwrap_or_default(),
+            generated_password,
+            database,
+            db,
+            shutdown: Some(tx),
+        }
+    }
+
+    /// Stops the server and hands back its database, for a restart on the same data.
+    pub fn stop(mut self) -> TestDatabase {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let dir = self.database._dir.take();
+        TestDatabase {
+            url: self.database.url.clone(),
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// A request with no credentials.
+    pub fn anonymous(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, self.url(path))
+    }
+
+    /// A request with the admin's credentials.
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.anonymous(method, path)
+            .basic_auth(ADMIN_USER, Some(&self.password))
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.request(Method::GET, path).send().await.unwrap()
+    }
+
+    pub async fn delete(&self, path: &str) -> Response {
+        self.request(Method::DELETE, path).send().await.unwrap()
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.request(Method::POST, path)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn put_json(&self, path: &str, body: &Value) -> Response {
+        self.request(Method::PUT, path)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Creates a list and returns its JSON.
+    pub async fn create_list(&self, body: Value) -> Value {
+        let response = self.post_json("/api/lists", &body).await;
+        let (status, json) = read(response).await;
+        assert_eq!(status, StatusCode::OK, "creating {}: {json}", brief(&body));
+        json["data"].clone()
+    }
+
+    /// Creates a list with just a name and returns its id.
+    pub async fn create_named(&self, name: &str) -> i64 {
+        self.create_list(json!({ "name": name })).await["id"]
+            .as_i64()
+            .unwrap()
+    }
+
+    /// Lists with the given query string, asserting success; returns `data`.
+    pub async fn list(&self, query: &str) -> Value {
+        let (status, json) = read(self.get(&format!("/api/lists?{query}")).await).await;
+        assert_eq!(status, StatusCode::OK, "GET /api/lists?{query}: {json}");
+        assert_eq!(json["status"], "success");
+        json["data"].clone()
+    }
+
+    /// The names on one page of a listing.
+    pub async fn names(&self, query: &str) -> Vec<String> {
+        self.list(query).await["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["name"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// Runs raw SQL on the application's database (to break it on purpose).
+    pub async fn execute_sql(&self, sql: &str) {
+        self.db.execute_unprepared(sql).await.unwrap();
+    }
+}
+
+/// A value shortened for failure messages.
+pub fn brief(value: &Value) -> String {
+    let text = value.to_string();
+    if text.len() > 300 {
+        format!(
+            "{}… ({} bytes)",
+            &text[..text.floor_char_boundary(300)],
+            text.len()
+        )
+    } else {
+        text
+    }
+}
+
+/// Status and JSON body of a response; asserts the body is JSON.
+pub async fn read(response: Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let text = response.text().await.unwrap();
+    assert!(
+        content_type.starts_with("application/json"),
+        "expected JSON, got {content_type:?}: {text}"
+    );
+    let json = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{e}: {}", &text[..text.floor_char_boundary(300)]));
+    (status, json)
+}
+
+/// Asserts an error status with a non-empty JSON message, and returns the message.
+pub async fn expect_error(response: Response, expected: StatusCode) -> String {
+    let (status, json) = read(response).await;
+    assert_eq!(status, expected, "body: {}", brief(&json));
+    let message = json["message"]
+        .as_str()
+        .expect("an error carries a message");
+    assert!(!message.is_empty());
+    assert_eq!(json.as_object().unwrap().len(), 1, "only `message`: {json}");
+    message.to_owned()
+}
+
+/// The ids in a page of results.
+pub fn ids(page: &Value) -> Vec<i64> {
+    page["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["id"].as_i64().unwrap())
+        .collect()
+}

@@ -1,0 +1,13 @@
+//! Integration tests: the real application on port 0, one fresh database per test, on SQLite by default and on
+//! Postgres when `ROSTER_TEST_POSTGRES_URL` names a server (see `scripts/test.sh`).
+
+mod auth;
+mod create;
+mod delete;
+mod errors;
+mod get;
+mod helpers;
+mod query;
+mod seeds;
+mod spec;
+mod update;

@@ -1,0 +1,330 @@
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{TestApp, expect_error, ids, read};
+
+#[tokio::test]
+async fn search_is_case_insensitive_and_every_word_must_occur() {
+    let app = TestApp::spawn().await;
+    for name in [
+        "Weekly Newsletter",
+        "Monthly newsletter",
+        "Weekly digest",
+        "ÜBER News",
+    ] {
+        app.create_named(name).await;
+    }
+    let q = |query: &str| format!("query={query}&order_by=name&order=asc");
+    assert_eq!(
+        app.names(&q("NEWS")).await,
+        ["Monthly newsletter", "Weekly Newsletter", "ÜBER News"]
+    );
+    assert_eq!(app.names(&q("weekly%20news")).await, ["Weekly Newsletter"]);
+    assert_eq!(
+        app.names(&q("news%20%20weekly")).await,
+        ["Weekly Newsletter"]
+    );
+    assert_eq!(app.names(&q("über")).await, ["ÜBER News"]);
+    assert_eq!(
+        app.names(&q("eekl")).await,
+        ["Weekly digest", "Weekly Newsletter"]
+    );
+    assert!(app.names(&q("weekly%20monthly")).await.is_empty());
+}
+
+#[tokio::test]
+async fn wildcards_and_punctuation_in_search_are_literal() {
+    let app = TestApp::spawn().await;
+    for name in [
+        "50% off",
+        "500 off",
+        "a_b",
+        "axb",
+        "back\\slash",
+        "quote's \"q\"",
+        "(x) & | !y:",
+    ] {
+        app.create_named(name).await;
+    }
+    let q = |query: &str| format!("query={}", urlencode(query));
+    assert_eq!(app.names(&q("%")).await, ["50% off"]);
+    assert_eq!(app.names(&q("_")).await, ["a_b"]);
+    assert_eq!(app.names(&q("\\")).await, ["back\\slash"]);
+    assert_eq!(app.names(&q("'s")).await, ["quote's \"q\""]);
+    assert_eq!(app.names(&q("\"q\"")).await, ["quote's \"q\""]);
+    assert_eq!(app.names(&q("(x) & | !y:")).await, ["(x) & | !y:"]);
+    assert_eq!(app.names(&q("!")).await, ["(x) & | !y:"]);
+}
+
+fn urlencode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn hostile_search_input_never_fails() {
+    let app = TestApp::spawn().await;
+    app.create_named("target").await;
+    let long = "a".repeat(10_000);
+    for query in [
+        "'; DROP TABLE lists; --",
+        "%%%___",
+        "🎉",
+        long.as_str(),
+        "\\%\\_",
+        "!!!",
+        "&&",
+        ":*",
+        "<->",
+    ] {
+        let data = app.list(&format!("query={}", urlencode(query))).await;
+        assert_eq!(data["total"], 0, "{query}");
+    }
+    assert_eq!(app.names("").await, ["target"]);
+}
+
+#[tokio::test]
+async fn a_nul_in_search_or_tag_filters_is_400() {
+    let app = TestApp::spawn().await;
+    for query in ["query=a%00b", "tag=%00"] {
+        expect_error(
+            app.get(&format!("/api/lists?{query}")).await,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn tag_filters_require_every_tag_exactly() {
+    let app = TestApp::spawn().await;
+    app.create_list(json!({"name": "both", "tags": ["a", "b"]}))
+        .await;
+    app.create_list(json!({"name": "a only", "tags": ["a"]}))
+        .await;
+    app.create_list(json!({"name": "upper", "tags": ["A", "b"]}))
+        .await;
+    app.create_list(json!({"name": "none"})).await;
+    let q = |query: &str| format!("{query}&order_by=name&order=asc");
+    assert_eq!(app.names(&q("tag=a")).await, ["a only", "both"]);
+    assert_eq!(app.names(&q("tag=a&tag=b")).await, ["both"]);
+    assert_eq!(app.names(&q("tag=A")).await, ["upper"]);
+    assert_eq!(app.names(&q("tag=b")).await, ["both", "upper"]);
+    assert!(app.names(&q("tag=")).await.is_empty());
+    assert!(app.names(&q("tag=%25")).await.is_empty());
+}
+
+#[tokio::test]
+async fn status_type_and_optin_filters_combine_with_and() {
+    let app = TestApp::spawn().await;
+    app.create_list(json!({"name": "pub-double", "type": "public", "optin": "double"}))
+        .await;
+    app.create_list(json!({"name": "pub-single", "type": "public"}))
+        .await;
+    app.create_list(json!({"name": "priv-double", "optin": "double", "status": "archived"}))
+        .await;
+    let q = |query: &str| format!("{query}&order_by=name&order=asc");
+    assert_eq!(
+        app.names(&q("type=public")).await,
+        ["pub-double", "pub-single"]
+    );
+    assert_eq!(
+        app.names(&q("optin=double")).await,
+        ["priv-double", "pub-double"]
+    );
+    assert_eq!(
+        app.names(&q("type=public&optin=double")).await,
+        ["pub-double"]
+    );
+    assert_eq!(app.names(&q("status=archived")).await, ["priv-double"]);
+    assert_eq!(
+        app.names(&q("status=active&type=private")).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        app.names(&q("query=pub&optin=single")).await,
+        ["pub-single"]
+    );
+}
+
+#[tokio::test]
+async fn unknown_filter_values_are_400() {
+    let app = TestApp::spawn().await;
+    for query in [
+        "status=deleted",
+        "type=temporary",
+        "optin=triple",
+        "order_by=type",
+        "order=up",
+        "order=Asc",
+        "minimal=yes",
+    ] {
+        expect_error(
+            app.get(&format!("/api/lists?{query}")).await,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn the_default_order_is_newest_first() {
+    let app = TestApp::spawn().await;
+    for name in ["first", "second", "third"] {
+        app.create_named(name).await;
+    }
+    assert_eq!(app.names("").await, ["third", "second", "first"]);
+}
+
+#[tokio::test]
+async fn ordering_applies_to_the_whole_result_before_pagination() {
+    let app = TestApp::spawn().await;
+    // Created in an order unrelated to their names.
+    for name in ["m", "c", "x", "a", "q", "b", "z", "k"] {
+        app.create_named(name).await;
+    }
+    assert_eq!(
+        app.names("order_by=name&order=asc&per_page=3").await,
+        ["a", "b", "c"]
+    );
+    assert_eq!(
+        app.names("order_by=name&order=asc&per_page=3&page=2").await,
+        ["k", "m", "q"]
+    );
+    assert_eq!(
+        app.names("order_by=name&order=DESC&per_page=2").await,
+        ["z", "x"]
+    );
+    assert_eq!(
+        app.names("order_by=name&order=ASC&per_page=2&page=4").await,
+        ["x", "z"]
+    );
+}
+
+#[tokio::test]
+async fn names_sort_case_insensitively_with_id_breaking_ties() {
+    let app = TestApp::spawn().await;
+    let first = app.create_named("same").await;
+    app.create_named("Beta").await;
+    let second = app.create_named("Same").await;
+    app.create_named("alpha").await;
+    let page = app.list("order_by=name&order=asc").await;
+    let names: Vec<&str> = page["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["alpha", "Beta", "same", "Same"]);
+    assert_eq!(&ids(&page)[2..], [first, second]);
+    let page = app.list("order_by=name&order=desc").await;
+    assert_eq!(&ids(&page)[..2], [second, first]);
+}
+
+#[tokio::test]
+async fn every_sort_field_is_accepted_and_ties_fall_back_to_id() {
+    let app = TestApp::spawn().await;
+    let a = app
+        .create_list(json!({"name": "a", "status": "archived"}))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let b = app.create_named("b").await;
+    let c = app.create_named("c").await;
+    assert_eq!(ids(&app.list("order_by=id&order=asc").await), [a, b, c]);
+    assert_eq!(ids(&app.list("order_by=id").await), [c, b, a]);
+    assert_eq!(
+        ids(&app.list("order_by=subscriber_count&order=asc").await),
+        [a, b, c]
+    );
+    assert_eq!(ids(&app.list("order_by=status&order=asc").await), [b, c, a]);
+    assert_eq!(
+        ids(&app.list("order_by=created_at&order=asc").await),
+        [a, b, c]
+    );
+    app.put_json(
+        &format!("/api/lists/{a}"),
+        &json!({"description": "touched"}),
+    )
+    .await;
+    assert_eq!(ids(&app.list("order_by=updated_at&order=desc").await)[0], a);
+}
+
+#[tokio::test]
+async fn total_counts_every_match_even_past_the_last_page() {
+    let app = TestApp::spawn().await;
+    for i in 0..5 {
+        app.create_named(&format!("l{i}")).await;
+    }
+    let page = app.list("per_page=2&page=3").await;
+    assert_eq!(page["total"], 5);
+    assert_eq!(ids(&page).len(), 1);
+    let past = app.list("per_page=2&page=99").await;
+    assert_eq!(past["total"], 5);
+    assert!(ids(&past).is_empty());
+    assert_eq!(past["page"], 99);
+}
+
+#[tokio::test]
+async fn per_page_all_returns_everything_and_reports_zero() {
+    let app = TestApp::spawn().await;
+    for i in 0..25 {
+        app.create_named(&format!("l{i}")).await;
+    }
+    let page = app.list("per_page=all").await;
+    assert_eq!(ids(&page).len(), 25);
+    assert_eq!(page["per_page"], 0);
+    let default = app.list("").await;
+    assert_eq!(ids(&default).len(), 20);
+    assert_eq!(default["per_page"], 20);
+    assert_eq!(default["total"], 25);
+    assert_eq!(ids(&app.list("per_page=all&page=3").await).len(), 25);
+}
+
+#[tokio::test]
+async fn pagination_parameters_out_of_range_are_400() {
+    let app = TestApp::spawn().await;
+    for query in [
+        "page=0",
+        "page=-1",
+        "page=abc",
+        "page=1000000000",
+        "page=99999999999999999999999",
+        "per_page=0",
+        "per_page=-1",
+        "per_page=1000000000",
+        "per_page=99999999999999999999999",
+        "per_page=ALL",
+        "per_page=",
+    ] {
+        expect_error(
+            app.get(&format!("/api/lists?{query}")).await,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    }
+    let page = app.list("page=999999999&per_page=999999999").await;
+    assert_eq!(page["total"], 0);
+}
+
+#[tokio::test]
+async fn minimal_keeps_the_shape_filters_order_and_pagination() {
+    let app = TestApp::spawn().await;
+    for name in ["b", "a", "c"] {
+        app.create_list(json!({"name": name, "tags": ["t"]})).await;
+    }
+    let full = app.list("order_by=name&order=asc&per_page=2&tag=t").await;
+    let minimal = app
+        .list("order_by=name&order=asc&per_page=2&tag=t&minimal=true")
+        .await;
+    assert_eq!(ids(&full), ids(&minimal));
+    assert_eq!(minimal["total"], 3);
+    for list in minimal["results"].as_array().unwrap() {
+        assert!(list.get("subscriber_count").is_none());
+    }
+    for list in full["results"].as_array().unwrap() {
+        assert_eq!(list["subscriber_count"], 0);
+    }
+    let (status, empty) = read(app.get("/api/lists?minimal=true&query=nothing").await).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(empty["data"]["results"], json!([]), "never a bare array");
+}

@@ -1,0 +1,52 @@
+use reqwest::{Method, StatusCode};
+
+use crate::helpers::TestApp;
+
+fn served_yaml() -> serde_json::Value {
+    serde_yaml::from_str(roster::api::SPEC_YAML).expect("openapi.yaml parses")
+}
+
+#[tokio::test]
+async fn the_hand_maintained_spec_is_served_as_yaml_and_json() {
+    let app = TestApp::spawn().await;
+    let yaml = app
+        .anonymous(Method::GET, "/openapi.yaml")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(yaml.status(), StatusCode::OK);
+    assert_eq!(yaml.text().await.unwrap(), roster::api::SPEC_YAML);
+    let json: serde_json::Value = app
+        .anonymous(Method::GET, "/openapi.json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(json, served_yaml());
+}
+
+#[tokio::test]
+async fn the_spec_uses_a_relative_server_so_try_it_out_works_on_any_host() {
+    let spec = served_yaml();
+    assert_eq!(spec["servers"][0]["url"], "/");
+}
+
+#[tokio::test]
+async fn swagger_ui_is_served_offline_with_the_hand_maintained_spec() {
+    let app = TestApp::spawn().await;
+    let response = app.anonymous(Method::GET, "/docs").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("SwaggerUIBundle"));
+    assert!(
+        html.contains("listmonk-compatible Lists API"),
+        "shows openapi.yaml"
+    );
+    assert!(!html.contains("<script src=\"http"), "no CDN");
+    assert!(
+        !html.contains("<link rel=\"stylesheet\" href=\"http"),
+        "no CDN"
+    );
+}
