@@ -2,6 +2,7 @@
 //! Postgres when `ROSTER_TEST_POSTGRES_URL` names a server (see `scripts/test.sh`).
 
 mod auth;
+mod binary;
 mod create;
 mod delete;
 mod errors;

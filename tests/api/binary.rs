@@ -1,0 +1,121 @@
+//! The real `roster` binary, configured through its environment, as an operator runs it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::helpers::TestDatabase;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn the_binary_serves_from_its_environment_masks_secrets_and_stops_cleanly_on_sigterm() {
+    let database = TestDatabase::create().await;
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_roster"))
+        .env_clear()
+        .env("ROSTER_ADDRESS", format!("127.0.0.1:{port}"))
+        .env("ROSTER_DATABASE_URL", &database.url)
+        .env("ROSTER_ADMIN_USERNAME", "boss")
+        .env("ROSTER_ADMIN_PASSWORD", "s3cret-Admin-Pw")
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines_tx, lines_rx) = mpsc::channel::<String>();
+    for stream in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
+        let tx = lines_tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+    }
+    drop(lines_tx);
+
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut up = false;
+    for _ in 0..100 {
+        if client.get(format!("{base}/health")).send().await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(up, "the binary did not start listening");
+    let response = client
+        .get(format!("{base}/api/lists"))
+        .basic_auth("boss", Some("s3cret-Admin-Pw"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "exit status after SIGTERM: {exit}");
+
+    let output: Vec<String> = lines_rx.iter().collect();
+    let text = output.join("\n");
+    assert!(text.contains("listening on"), "{text}");
+    assert!(
+        !text.contains("s3cret-Admin-Pw"),
+        "the admin password leaked into the logs"
+    );
+    if let Ok(url) = url::Url::parse(&database.url)
+        && let Some(password) = url.password()
+    {
+        assert!(
+            !text.contains(&format!(":{password}@")),
+            "the database password leaked"
+        );
+    }
+}
+
+#[test]
+fn help_explains_every_option_and_its_environment_variable() {
+    let output = Command::new(env!("CARGO_BIN_EXE_roster"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8(output.stdout).unwrap();
+    for variable in [
+        "ROSTER_ADDRESS",
+        "ROSTER_DATABASE_URL",
+        "ROSTER_ADMIN_USERNAME",
+        "ROSTER_ADMIN_PASSWORD",
+        "ROSTER_BODY_LIMIT",
+        "ROSTER_SHUTDOWN_GRACE",
+        "ROSTER_DB_MAX_CONNECTIONS",
+        "ROSTER_DB_ACQUIRE_TIMEOUT",
+        "ROSTER_LOG_FORMAT",
+    ] {
+        assert!(
+            help.contains(variable),
+            "--help does not mention {variable}:\n{help}"
+        );
+    }
+    for command in ["serve", "migrate", "openapi"] {
+        assert!(
+            help.contains(command),
+            "--help does not mention `{command}`"
+        );
+    }
+}
