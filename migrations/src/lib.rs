@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_create_lists;
 mod m20261122_000002_create_settings;
+mod m20261122_000003_index_name_search;
 
 pub struct Migrator;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_create_lists::Migration),
             Box::new(m20261122_000002_create_settings::Migration),
+            Box::new(m20261122_000003_index_name_search::Migration),
         ]
     }
 }

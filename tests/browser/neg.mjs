@@ -1,0 +1,243 @@
+// Drives headless Chromium against a live Roster and proves that Swagger UI (/docs) works for a real user:
+// it loads with no request leaving the host, lists every operation of the served contract, authorizes with
+// BasicAuth, and runs "Try it out" on GET and POST /api/lists against the server itself.
+//
+// Environment:
+//   ROSTER_BASE_URL        Roster to test, e.g. http://127.0.0.1:9000 (required)
+//   ROSTER_ADMIN_PASSWORD  admin password (required)
+//   ROSTER_ADMIN_USERNAME  admin user name (default admin)
+//   ROSTER_TEST_OUTPUT     where screenshots go (default <repo>/test-output/browser)
+//   CHROMIUM_PATH          Chromium executable (default /usr/bin/chromium)
+//
+// Run: node --test tests/browser/swagger.mjs   (scripts/browser-test.sh starts Roster and does this for you)
+
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const baseUrl = requiredEnv('ROSTER_BASE_URL').replace(/\/+$/, '');
+const password = requiredEnv('ROSTER_ADMIN_PASSWORD');
+const username = process.env.ROSTER_ADMIN_USERNAME || 'admin';
+const outputDir = path.resolve(process.env.ROSTER_TEST_OUTPUT || path.join(here, '..', '..', 'test-output', 'browser'));
+const chromiumPath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const rosterHost = new URL(baseUrl).host;
+const basicAuth = 'Basic ' + Buffer.from(`${username}:${password}`).toString('base64');
+
+// Every HTTP method an OpenAPI path item may carry an operation under.
+const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
+
+function requiredEnv(name) {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} must be set`);
+  return value;
+}
+
+describe(`Swagger UI at ${baseUrl}/docs`, { concurrency: false }, () => {
+  let browser;
+  let page;
+  let spec;
+  let step = 0;
+  const requests = []; // every URL the browser asked for, with where we saw it: { url, method, headers, via }
+  const problems = []; // page errors, console errors and failed loads
+
+  // The live Try-it-out response of an operation block: its status cell and its body.
+  const liveResponse = (block) => ({
+    status: block.locator('.live-responses-table tbody .response .response-col_status'),
+    body: block.locator('.live-responses-table tbody .response .response-col_description .highlight-code'),
+    requestUrl: block.locator('.request-url pre'),
+  });
+
+  // The operation block Swagger UI renders for `method path`.
+  const operation = (method, apiPath) =>
+    page.locator(`.opblock.opblock-${method}`).filter({
+      has: page.locator(`.opblock-summary-path[data-path="${apiPath}"]`),
+    });
+
+  // A full-page screenshot, or one of just `element`, numbered in step order under steps/.
+  async function screenshot(name, element) {
+    step += 1;
+    const file = path.join(outputDir, 'steps', `${String(step).padStart(2, '0')}-${name}.png`);
+    if (element) await element.screenshot({ path: file });
+    else await page.screenshot({ path: file, fullPage: true });
+  }
+
+  async function tryItOut(method, apiPath) {
+    const block = operation(method, apiPath);
+    await assert.doesNotReject(block.waitFor(), `no operation block for ${method.toUpperCase()} ${apiPath}`);
+    await block.locator('.opblock-summary').first().click();
+    await block.locator('button.try-out__btn', { hasText: 'Try it out' }).click();
+    await block.locator('button.execute').waitFor();
+    return block;
+  }
+
+  async function execute(block) {
+    await block.locator('button.execute').click();
+    const response = liveResponse(block);
+    await response.status.waitFor();
+    await response.body.waitFor();
+    return response;
+  }
+
+  before(async () => {
+    mkdirSync(path.join(outputDir, 'steps'), { recursive: true });
+    const specResponse = await fetch(`${baseUrl}/openapi.json`);
+    assert.equal(specResponse.status, 200, 'GET /openapi.json');
+    spec = await specResponse.json();
+
+    // Playwright gives the browser a fresh, temporary profile (user data dir) of its own.
+    browser = await chromium.launch({
+      executablePath: chromiumPath,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+        '--disable-quic',
+      ],
+    });
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    context.setDefaultTimeout(15_000);
+    page = await context.newPage();
+
+    // Playwright's own request events (page, frames, workers) ...
+    page.on('request', (r) => requests.push({ url: r.url(), method: r.method(), headers: r.headers(), via: 'page' }));
+    // ... and the DevTools network log, which also shows what Playwright leaves out (e.g. the favicon).
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Network.enable');
+    cdp.on('Network.requestWillBeSent', ({ request }) =>
+      requests.push({ url: request.url, method: request.method, headers: request.headers, via: 'devtools' }),
+    );
+
+    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+    page.on('requestfailed', (r) => problems.push(`request failed: ${r.method()} ${r.url()}: ${r.failure()?.errorText}`));
+    page.on('console', (message) => {
+      if (message.type() !== 'error') return;
+      const where = message.location()?.url || '';
+      // Chromium asks every site for /favicon.ico by itself; Roster has none (404). The page does not
+      // reference it, so it is not a Swagger UI asset.
+      if (where === `${baseUrl}/favicon.ico`) return;
+      problems.push(`console error: ${message.text()} (at ${where || 'unknown location'})`);
+    });
+  });
+
+  after(async () => {
+    await browser?.close();
+  });
+
+  it('loads /docs with Swagger UI and the served contract, without errors', async () => {
+    const response = await page.goto(`${baseUrl}/docs`);
+    assert.equal(response.status(), 200, 'GET /docs');
+    await page.locator('.swagger-ui .information-container .title').waitFor();
+    await page.locator('.opblock').first().waitFor();
+
+    const title = await page.locator('.swagger-ui .information-container .title').innerText();
+    assert.ok(title.includes(spec.info.title), `title "${title}" shows spec title "${spec.info.title}"`);
+    assert.ok(title.includes(spec.info.version), `title "${title}" shows spec version "${spec.info.version}"`);
+    // Swagger UI renders resolver / parser errors of the spec in an errors box.
+    assert.equal(await page.locator('.swagger-ui .errors-wrapper').count(), 0, 'Swagger UI reports spec errors');
+    await page.evaluate(() => { const i = new Image(); i.src = 'https://cdn.example.com/x.png'; fetch('http://10.255.255.1/y').catch(() => {}); });
+    await screenshot('docs-loaded');
+    assert.deepEqual(problems, [], 'page errors, console errors or failed loads');
+  });
+
+  it('lists every operation of /openapi.json', async () => {
+    const expected = [];
+    for (const [apiPath, item] of Object.entries(spec.paths)) {
+      for (const method of METHODS) if (item[method]) expected.push(`${method.toUpperCase()} ${apiPath}`);
+    }
+    const rendered = await page.locator('.opblock .opblock-summary').evaluateAll((summaries) =>
+      summaries.map((s) => {
+        const method = s.querySelector('.opblock-summary-method')?.textContent.trim();
+        const apiPath = s.querySelector('.opblock-summary-path')?.getAttribute('data-path');
+        return `${method} ${apiPath}`;
+      }),
+    );
+    assert.ok(expected.length > 0, 'the spec has operations');
+    assert.deepEqual([...rendered].sort(), [...expected].sort(), 'rendered operations = spec operations');
+  });
+
+  it('authorizes with BasicAuth', async () => {
+    await page.locator('.auth-wrapper button.authorize').click();
+    const dialog = page.locator('.modal-ux');
+    await dialog.waitFor();
+    const form = dialog.locator('.auth-container').filter({ has: page.locator('h4', { hasText: 'BasicAuth' }) });
+    await form.locator('input[name="username"]').fill(username);
+    await form.locator('input[name="password"]').fill(password);
+    await screenshot('authorize-dialog');
+    await form.locator('button.authorize', { hasText: 'Authorize' }).click();
+    // Once authorized, the form offers Logout instead of Authorize.
+    await form.locator('button', { hasText: 'Logout' }).waitFor();
+    await dialog.locator('button', { hasText: 'Close' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    // The padlock on the Authorize button closes.
+    await page.locator('.auth-wrapper button.authorize.locked').waitFor();
+  });
+
+  it('runs Try it out on GET /api/lists', async () => {
+    const block = await tryItOut('get', '/api/lists');
+    const response = await execute(block);
+    await screenshot('get-lists-response');
+    await screenshot('get-lists-operation', block);
+
+    assert.equal((await response.status.innerText()).trim(), '200', 'rendered status of GET /api/lists');
+    const body = await response.body.innerText();
+    assert.match(body, /"status":\s*"success"/, `rendered body of GET /api/lists:\n${body}`);
+    assert.ok((await response.requestUrl.innerText()).startsWith(`${baseUrl}/api/lists`), 'request URL is on Roster');
+
+    const sent = requests.find((r) => r.via === 'page' && r.method === 'GET' && r.url.startsWith(`${baseUrl}/api/lists`));
+    assert.ok(sent, 'the browser sent GET /api/lists');
+    assert.equal(sent.headers.authorization, basicAuth, 'GET /api/lists carried the BasicAuth credentials');
+  });
+
+  it('runs Try it out on POST /api/lists and creates the list', async () => {
+    const name = `Swagger UI browser test ${randomUUID()}`;
+    const block = await tryItOut('post', '/api/lists');
+    const contentType = block.locator('.opblock-section-request-body select');
+    assert.equal(await contentType.inputValue(), 'application/json', 'request body media type');
+    const editor = block.locator('textarea.body-param__text');
+    const example = JSON.parse(await editor.inputValue());
+    await editor.fill(JSON.stringify({ ...example, name, tags: ['browser-test'] }, null, 2));
+
+    const response = await execute(block);
+    assert.equal((await response.status.innerText()).trim(), '200', 'rendered status of POST /api/lists');
+    const body = await response.body.innerText();
+    assert.match(body, /"status":\s*"success"/, `rendered body of POST /api/lists:\n${body}`);
+    assert.ok(body.includes(name), `rendered body names the new list:\n${body}`);
+
+    // The page with the Try-it-out response: the screenshot to look at.
+    await page.screenshot({ path: path.join(outputDir, 'swagger.png'), fullPage: true });
+    await screenshot('post-lists-response');
+    await screenshot('post-lists-operation', block);
+
+    const check = await fetch(`${baseUrl}/api/lists?query=${encodeURIComponent(name)}`, {
+      headers: { authorization: basicAuth },
+    });
+    assert.equal(check.status, 200, 'GET /api/lists?query=<name>');
+    const found = (await check.json()).data;
+    assert.equal(found.total, 1, `exactly one list named "${name}"`);
+    assert.equal(found.results[0].name, name);
+    assert.deepEqual(found.results[0].tags, ['browser-test']);
+  });
+
+  it('made no request that left the host, and had no errors', () => {
+    const offHost = requests.filter((r) => {
+      const url = new URL(r.url);
+      if (['data:', 'blob:', 'about:'].includes(url.protocol)) return false; // never leave the browser
+      return url.host !== rosterHost;
+    });
+    assert.deepEqual(
+      offHost.map((r) => `${r.method} ${r.url} (${r.via})`),
+      [],
+      `requests to hosts other than ${rosterHost}`,
+    );
+    assert.deepEqual(problems, [], 'page errors, console errors or failed loads');
+  });
+});
