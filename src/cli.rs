@@ -30,12 +30,104 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply pending database migrations and exit (serving also applies them at start-up).
     Migrate(DatabaseArgs),
+    /// Manage API users (they authenticate as `api_user:token`).
+    Users(UsersArgs),
+    /// Manage roles and what they grant.
+    Roles(RolesArgs),
     /// Print the OpenAPI spec Roster serves (`openapi.yaml`) and exit.
     Openapi {
         /// Print instead the spec poem-openapi derives from the code, as JSON (for comparing with openapi.yaml).
         #[arg(long)]
         generated: bool,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct UsersArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Print JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub action: UserAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserAction {
+    /// Create an enabled API user and print its token. The token is shown only this once.
+    Create {
+        /// The user's name, as used in `api_user:token`.
+        name: String,
+        /// Its user role (required; grants `lists:get_all` / `lists:manage_all`).
+        #[arg(long)]
+        role: String,
+        /// Its list role (optional; grants `list:get` / `list:manage` on individual lists).
+        #[arg(long)]
+        list_role: Option<String>,
+        /// The admin's username, which an API user may not take.
+        #[arg(long, env = "ROSTER_ADMIN_USERNAME", default_value = "admin")]
+        admin_username: String,
+    },
+    /// List API users (never their tokens).
+    List,
+    /// Refuse the user's requests from now on.
+    Disable { name: String },
+    /// Accept the user's requests again.
+    Enable { name: String },
+    /// Delete the user.
+    Delete { name: String },
+    /// Issue a new token and print it; the old one stops working at once.
+    RotateToken { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct RolesArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Print JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub action: RoleAction,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RoleKindArg {
+    /// Grants `lists:get_all` and/or `lists:manage_all` over every list.
+    User,
+    /// Grants `list:get` and/or `list:manage` on individual lists.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RoleAction {
+    /// Create a role.
+    Create {
+        name: String,
+        #[arg(long, value_enum)]
+        kind: RoleKindArg,
+    },
+    /// List roles and what they grant.
+    List,
+    /// Delete a role that no user holds.
+    Delete { name: String },
+    /// Grant a permission: `lists:get_all` or `lists:manage_all` to a user role, or `list:get` or
+    /// `list:manage` on the lists given with `--list` to a list role.
+    Grant(GrantArgs),
+    /// Revoke a permission (same arguments as `grant`).
+    Revoke(GrantArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GrantArgs {
+    /// The role.
+    pub role: String,
+    /// `lists:get_all`, `lists:manage_all`, `list:get` or `list:manage`.
+    pub permission: String,
+    /// A list id, for `list:*` permissions; repeat for several lists.
+    #[arg(long = "list")]
+    pub lists: Vec<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

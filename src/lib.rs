@@ -1,5 +1,6 @@
 //! Roster: a listmonk-compatible Lists API server.
 
+pub mod admin;
 pub mod api;
 pub mod cli;
 pub mod config;

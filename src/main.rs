@@ -14,6 +14,8 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!(database = %settings.url, "migrations applied");
         }
         Some(Command::Serve(args)) => serve(args).await?,
+        Some(Command::Users(args)) => roster::admin::users(args).await?,
+        Some(Command::Roles(args)) => roster::admin::roles(args).await?,
         Some(Command::Openapi { generated }) => {
             if generated {
                 println!("{}", roster::api::generated_spec());

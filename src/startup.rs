@@ -49,9 +49,9 @@ impl Application {
         Ok(Self {
             acceptor,
             port,
-            db,
             settings,
-            authenticator: Authenticator::new(bootstrap.credentials),
+            authenticator: Authenticator::new(bootstrap.credentials, db.clone()),
+            db,
             generated_password: bootstrap.generated_password,
         })
     }

@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_create_lists;
 mod m20261122_000002_create_settings;
 mod m20261122_000003_index_name_search;
+mod m20261122_000004_create_api_users;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_create_lists::Migration),
             Box::new(m20261122_000002_create_settings::Migration),
             Box::new(m20261122_000003_index_name_search::Migration),
+            Box::new(m20261122_000004_create_api_users::Migration),
         ]
     }
 }

@@ -6,7 +6,7 @@ use poem::{Endpoint, IntoResponse, Request, Response};
 use poem_openapi::payload::Json;
 
 use super::models::ErrorResponse;
-use crate::service::ServiceError;
+use crate::service::{AuthError, ServiceError};
 
 /// Seconds a client should wait before retrying when the database is unavailable.
 pub const RETRY_AFTER_SECONDS: i32 = 5;
@@ -58,6 +58,9 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotFound => Self::new(StatusCode::NOT_FOUND, "list not found"),
             ServiceError::Forbidden => Self::forbidden("permission denied"),
             ServiceError::Invalid(err) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, err.0),
+            // Administrative errors; the HTTP API does not raise them.
+            ServiceError::Missing(message) => Self::new(StatusCode::NOT_FOUND, message),
+            ServiceError::Conflict(message) => Self::new(StatusCode::CONFLICT, message),
             ServiceError::Unavailable(source) => {
                 tracing::warn!(error = %source, "database unavailable");
                 Self::unavailable()
@@ -66,6 +69,21 @@ impl From<ServiceError> for ApiError {
                 tracing::error!(error = %source, "database error");
                 Self::internal()
             }
+        }
+    }
+}
+
+/// How to authenticate, for 403 answers.
+pub const AUTH_HINT: &str =
+    "use BasicAuth (admin:password or api_user:token) or `Authorization: token api_user:token`";
+
+impl From<AuthError> for ApiError {
+    fn from(err: AuthError) -> Self {
+        match err {
+            AuthError::Missing => Self::forbidden(format!("authentication required: {AUTH_HINT}")),
+            AuthError::Malformed(_) => Self::forbidden(format!("{err}; {AUTH_HINT}")),
+            AuthError::Invalid => Self::forbidden("invalid credentials"),
+            AuthError::Service(err) => err.into(),
         }
     }
 }
@@ -215,10 +233,11 @@ fn error_response(
         }
         return response;
     } else if err.is::<AuthorizationError>() {
-        ApiError::forbidden(if facts.has_authorization {
-            "malformed Authorization header: use BasicAuth"
+        // Raised by the framework before any checker runs: no usable header at all.
+        ApiError::from(if facts.has_authorization {
+            AuthError::Malformed("not visible ASCII")
         } else {
-            "authentication required: use BasicAuth with the admin credentials"
+            AuthError::Missing
         })
     } else if let Some(content_type) = err.downcast_ref::<ContentTypeError>() {
         match content_type {

@@ -3,7 +3,7 @@ use poem_openapi::{ApiResponse, OpenApi, payload::Json};
 use super::ApiTags;
 use super::error::operation_response;
 use super::models::BooleanResponse;
-use super::security::BasicAuth;
+use super::security::ApiAuth;
 use crate::service::ListService;
 
 operation_response!(GetHealthResponse, BooleanResponse, {
@@ -30,7 +30,7 @@ impl HealthApi {
     ///
     /// Readiness: `true` when Roster can reach its database; 503 with `Retry-After` when it cannot.
     #[oai(path = "/api/health", method = "get", operation_id = "getHealth")]
-    async fn health(&self, _auth: BasicAuth) -> GetHealthResponse {
+    async fn health(&self, _auth: ApiAuth) -> GetHealthResponse {
         async {
             self.lists.ping().await?;
             Ok(BooleanResponse::yes())

@@ -9,7 +9,7 @@ use super::models::{
     BooleanResponse, ListOptin, ListOrderBy, ListStatus, ListType, MailingList, MailingListPage,
     MailingListPageResponse, MailingListResponse, PublicMailingList, SuccessStatus,
 };
-use super::security::BasicAuth;
+use super::security::ApiAuth;
 use super::types::{ListId, PerPage, SortOrder};
 use crate::domain::{
     DEFAULT_PER_PAGE, DeleteSelector, Direction, ListFilter, ListPatch, ListQuery, NewList,
@@ -20,14 +20,14 @@ use crate::service::ListService;
 operation_response!(GetListsResponse, MailingListPageResponse, {
     /// A parameter is malformed or out of range.
     400 => BadRequest,
-    /// Missing or invalid credentials.
+    /// Missing or invalid credentials, or no permission.
     403 => Forbidden,
 });
 operation_response!(GetPublicListsResponse, Vec<PublicMailingList>, {});
 operation_response!(GetListResponse, MailingListResponse, {
     /// The id is not a positive integer.
     400 => BadRequest,
-    /// Missing or invalid credentials.
+    /// Missing or invalid credentials, or no permission.
     403 => Forbidden,
     /// No list has this id.
     404 => NotFound,
@@ -35,7 +35,7 @@ operation_response!(GetListResponse, MailingListResponse, {
 operation_response!(CreateListResponse, MailingListResponse, {
     /// The body cannot be read: malformed, a field of the wrong type, an unknown enum value, or no `name`.
     400 => BadRequest,
-    /// Missing or invalid credentials.
+    /// Missing or invalid credentials, or no permission.
     403 => Forbidden,
     /// The body is larger than the configured limit.
     413 => PayloadTooLarge,
@@ -47,7 +47,7 @@ operation_response!(CreateListResponse, MailingListResponse, {
 operation_response!(UpdateListResponse, MailingListResponse, {
     /// The id or the body cannot be read.
     400 => BadRequest,
-    /// Missing or invalid credentials.
+    /// Missing or invalid credentials, or no permission.
     403 => Forbidden,
     /// No list has this id.
     404 => NotFound,
@@ -61,7 +61,7 @@ operation_response!(UpdateListResponse, MailingListResponse, {
 operation_response!(DeleteListResponse, BooleanResponse, {
     /// The id is not a positive integer.
     400 => BadRequest,
-    /// Missing or invalid credentials.
+    /// Missing or invalid credentials, or no permission.
     403 => Forbidden,
     /// No list has this id.
     404 => NotFound,
@@ -69,7 +69,7 @@ operation_response!(DeleteListResponse, BooleanResponse, {
 operation_response!(DeleteListsResponse, BooleanResponse, {
     /// An id is not a positive integer, or none of `id`, `query` and `all=true` was given.
     400 => BadRequest,
-    /// Missing or invalid credentials.
+    /// Missing or invalid credentials, or no permission.
     403 => Forbidden,
 });
 
@@ -115,7 +115,7 @@ impl ListsApi {
     #[oai(path = "/api/lists", method = "get", operation_id = "getLists")]
     async fn get_lists(
         &self,
-        auth: BasicAuth,
+        auth: ApiAuth,
         /// Words to find in list names: case-insensitive, every word must occur, all characters literal
         /// (`%` and `_` are not wildcards).
         query: Query<Option<String>>,
@@ -166,7 +166,7 @@ impl ListsApi {
                 pagination: Pagination::new(u64::try_from(page.0).unwrap_or(0), per_page)
                     .map_err(|err| ApiError::bad_request(err.0))?,
             };
-            let found = self.lists.query(&auth.0, &query).await?;
+            let found = self.lists.query(auth.principal(), &query).await?;
             Ok(MailingListPageResponse {
                 data: MailingListPage {
                     results: found
@@ -221,23 +221,29 @@ impl ListsApi {
     )]
     async fn get_list(
         &self,
-        auth: BasicAuth,
+        auth: ApiAuth,
         /// ID of the list to retrieve.
         list_id: Path<ListId>,
     ) -> GetListResponse {
-        async { Ok(list_response(self.lists.get(&auth.0, list_id.0.0).await?)) }
-            .await
-            .into()
+        async {
+            Ok(list_response(
+                self.lists.get(auth.principal(), list_id.0.0).await?,
+            ))
+        }
+        .await
+        .into()
     }
 
     /// Create a new list
     ///
     /// Only `name` is required. The response carries the new list, including its id and UUID.
     #[oai(path = "/api/lists", method = "post", operation_id = "createList")]
-    async fn create_list(&self, auth: BasicAuth, body: CreateListBody) -> CreateListResponse {
+    async fn create_list(&self, auth: ApiAuth, body: CreateListBody) -> CreateListResponse {
         async {
             let new = NewList::try_from(body.into_fields())?;
-            Ok(list_response(self.lists.create(&auth.0, new).await?))
+            Ok(list_response(
+                self.lists.create(auth.principal(), new).await?,
+            ))
         }
         .await
         .into()
@@ -254,7 +260,7 @@ impl ListsApi {
     )]
     async fn update_list(
         &self,
-        auth: BasicAuth,
+        auth: ApiAuth,
         /// ID of the list to update.
         list_id: Path<ListId>,
         body: UpdateListBody,
@@ -262,7 +268,9 @@ impl ListsApi {
         async {
             let patch = ListPatch::try_from(body.into_fields())?;
             Ok(list_response(
-                self.lists.update(&auth.0, list_id.0.0, patch).await?,
+                self.lists
+                    .update(auth.principal(), list_id.0.0, patch)
+                    .await?,
             ))
         }
         .await
@@ -277,12 +285,12 @@ impl ListsApi {
     )]
     async fn delete_list(
         &self,
-        auth: BasicAuth,
+        auth: ApiAuth,
         /// ID of the list to delete.
         list_id: Path<ListId>,
     ) -> DeleteListResponse {
         async {
-            self.lists.delete(&auth.0, list_id.0.0).await?;
+            self.lists.delete(auth.principal(), list_id.0.0).await?;
             Ok(BooleanResponse::yes())
         }
         .await
@@ -298,7 +306,7 @@ impl ListsApi {
     #[oai(path = "/api/lists", method = "delete", operation_id = "deleteLists")]
     async fn delete_lists(
         &self,
-        auth: BasicAuth,
+        auth: ApiAuth,
         /// One or more list IDs to delete. Required if `query` and `all` are not given.
         id: Query<Option<Vec<ListId>>>,
         /// Search query selecting the lists to delete (same matching as the GET `query`). Required if `id` and
@@ -323,7 +331,7 @@ impl ListsApi {
                     ));
                 }
             };
-            self.lists.delete_many(&auth.0, &selector).await?;
+            self.lists.delete_many(auth.principal(), &selector).await?;
             Ok(BooleanResponse::yes())
         }
         .await

@@ -212,7 +212,7 @@ macro_rules! checked_string {
 
 checked_string!(
     /// A list name: 1–2000 characters, not only whitespace.
-    NameText, "list_name", min = Some(1), max = NAME_MAX_CHARS, pattern = Some("\\S".into())
+    NameText, "list_name", min = Some(1), max = NAME_MAX_CHARS, pattern = Some("^\\s*\\S".into())
 );
 checked_string!(
     /// A tag: up to 100 characters.

@@ -1,39 +1,208 @@
-//! Who is calling and what they may do. Every permission decision is made here, so that API users and roles
-//! (a later addition) change this module and not the handlers.
+//! Who is calling and what they may do, following listmonk's model: a user role grants `lists:get_all` and/or
+//! `lists:manage_all`; a list role grants `list:get` and/or `list:manage` on individual lists. Every permission
+//! decision is made here.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+/// A permission a user role can grant, over every list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum UserPermission {
+    /// Read every list.
+    ListsGetAll,
+    /// Create lists, and change or delete every list.
+    ListsManageAll,
+}
+
+/// A permission a list role can grant on one list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ListPermission {
+    /// Read the list.
+    Get,
+    /// Change or delete the list (does not imply reading it).
+    Manage,
+}
+
+impl UserPermission {
+    pub const ALL: [UserPermission; 2] =
+        [UserPermission::ListsGetAll, UserPermission::ListsManageAll];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserPermission::ListsGetAll => "lists:get_all",
+            UserPermission::ListsManageAll => "lists:manage_all",
+        }
+    }
+}
+
+impl ListPermission {
+    pub const ALL: [ListPermission; 2] = [ListPermission::Get, ListPermission::Manage];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ListPermission::Get => "list:get",
+            ListPermission::Manage => "list:manage",
+        }
+    }
+}
+
+macro_rules! parse_by_name {
+    ($ty:ident) => {
+        impl FromStr for $ty {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                $ty::ALL
+                    .into_iter()
+                    .find(|p| p.as_str() == s)
+                    .ok_or_else(|| format!("unknown permission `{s}`"))
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+parse_by_name!(UserPermission);
+parse_by_name!(ListPermission);
+
+/// What an API user's roles grant.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grants {
+    pub user: BTreeSet<UserPermission>,
+    /// Lists the user may read.
+    pub get: BTreeSet<i64>,
+    /// Lists the user may change or delete.
+    pub manage: BTreeSet<i64>,
+}
 
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
     /// The configured administrator: may do everything.
     Admin { username: String },
+    /// An API user, with the grants of its roles as they were when the request arrived.
+    ApiUser {
+        id: i64,
+        name: String,
+        grants: Grants,
+    },
 }
 
-/// What a caller may want to do with lists.
+/// Reading or changing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Permission {
-    /// Read lists (`GET`).
+pub enum Access {
     Get,
-    /// Change or delete existing lists.
     Manage,
-    /// Create new lists.
-    Create,
+}
+
+/// The lists a caller may touch for one kind of access.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    Only(BTreeSet<i64>),
+}
+
+impl Scope {
+    pub fn allows(&self, id: i64) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Only(ids) => ids.contains(&id),
+        }
+    }
 }
 
 impl Principal {
-    /// Whether the caller holds `permission` on every list (or, for `Create`, may create lists).
-    pub fn may(&self, permission: Permission) -> bool {
-        match self {
-            Principal::Admin { .. } => {
-                let _ = permission;
-                true
-            }
-        }
-    }
-
     /// A name for logs.
     pub fn name(&self) -> &str {
         match self {
             Principal::Admin { username } => username,
+            Principal::ApiUser { name, .. } => name,
         }
+    }
+
+    /// Creating a list needs `lists:manage_all`.
+    pub fn may_create(&self) -> bool {
+        match self {
+            Principal::Admin { .. } => true,
+            Principal::ApiUser { grants, .. } => {
+                grants.user.contains(&UserPermission::ListsManageAll)
+            }
+        }
+    }
+
+    /// The lists this caller may read (`Get`) or change and delete (`Manage`). `manage` does not imply `get`.
+    pub fn scope(&self, access: Access) -> Scope {
+        let Principal::ApiUser { grants, .. } = self else {
+            return Scope::All;
+        };
+        let (all, some) = match access {
+            Access::Get => (UserPermission::ListsGetAll, &grants.get),
+            Access::Manage => (UserPermission::ListsManageAll, &grants.manage),
+        };
+        if grants.user.contains(&all) {
+            Scope::All
+        } else {
+            Scope::Only(some.clone())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(user: &[UserPermission], get: &[i64], manage: &[i64]) -> Principal {
+        Principal::ApiUser {
+            id: 1,
+            name: "u".into(),
+            grants: Grants {
+                user: user.iter().copied().collect(),
+                get: get.iter().copied().collect(),
+                manage: manage.iter().copied().collect(),
+            },
+        }
+    }
+
+    #[test]
+    fn the_admin_may_do_everything() {
+        let admin = Principal::Admin {
+            username: "admin".into(),
+        };
+        assert!(admin.may_create());
+        assert_eq!(admin.scope(Access::Get), Scope::All);
+        assert_eq!(admin.scope(Access::Manage), Scope::All);
+    }
+
+    #[test]
+    fn all_permissions_cover_every_list() {
+        let u = user(&[UserPermission::ListsGetAll], &[], &[3]);
+        assert_eq!(u.scope(Access::Get), Scope::All);
+        assert_eq!(u.scope(Access::Manage), Scope::Only([3].into()));
+        assert!(!u.may_create());
+        assert!(user(&[UserPermission::ListsManageAll], &[], &[]).may_create());
+    }
+
+    #[test]
+    fn manage_does_not_imply_get() {
+        let u = user(&[], &[1], &[2]);
+        assert!(u.scope(Access::Get).allows(1));
+        assert!(!u.scope(Access::Get).allows(2));
+        assert!(u.scope(Access::Manage).allows(2));
+        assert!(!u.scope(Access::Manage).allows(1));
+    }
+
+    #[test]
+    fn permission_names_round_trip() {
+        for p in UserPermission::ALL {
+            assert_eq!(p.as_str().parse::<UserPermission>().unwrap(), p);
+        }
+        for p in ListPermission::ALL {
+            assert_eq!(p.as_str().parse::<ListPermission>().unwrap(), p);
+        }
+        assert!("lists:delete".parse::<UserPermission>().is_err());
     }
 }

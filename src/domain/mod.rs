@@ -3,5 +3,5 @@
 mod access;
 mod list;
 
-pub use access::{Permission, Principal};
+pub use access::{Access, Grants, ListPermission, Principal, Scope, UserPermission};
 pub use list::*;

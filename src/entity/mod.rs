@@ -1,5 +1,9 @@
 //! SeaORM entities. Only the service layer sees these.
 
+pub mod api_users;
+pub mod list_permissions;
 pub mod list_tags;
 pub mod lists;
+pub mod role_permissions;
+pub mod roles;
 pub mod settings;

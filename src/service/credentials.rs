@@ -10,7 +10,6 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::ServiceError;
-use crate::domain::Principal;
 use crate::entity::settings;
 
 const ADMIN_PASSWORD_KEY: &str = "admin_password_sha256";
@@ -137,27 +136,6 @@ impl AdminCredentials {
             credentials,
             generated_password,
         })
-    }
-}
-
-/// Turns presented credentials into a [`Principal`]. The one place API users will be added.
-#[derive(Debug, Clone)]
-pub struct Authenticator {
-    admin: AdminCredentials,
-}
-
-impl Authenticator {
-    pub fn new(admin: AdminCredentials) -> Self {
-        Self { admin }
-    }
-
-    /// Checks a BasicAuth username and password.
-    pub fn basic(&self, username: &str, password: &str) -> Option<Principal> {
-        self.admin
-            .verify(username, password)
-            .then(|| Principal::Admin {
-                username: self.admin.username().to_owned(),
-            })
     }
 }
 

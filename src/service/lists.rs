@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use super::ServiceError;
 use crate::domain::{
-    DeleteSelector, Direction, List, ListFilter, ListPage, ListPatch, ListQuery, ListStatus,
-    ListType, NewList, OrderBy, Permission, Principal, PublicList, fold,
+    Access, DeleteSelector, Direction, List, ListFilter, ListPage, ListPatch, ListQuery,
+    ListStatus, ListType, NewList, OrderBy, Principal, PublicList, Scope, fold,
 };
 use crate::entity::{list_tags, lists};
 
@@ -25,11 +25,21 @@ fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
-fn ensure(who: &Principal, permission: Permission) -> Result<(), ServiceError> {
-    if who.may(permission) {
+/// Refuses before looking at the data, so that a caller without access learns nothing about whether a list
+/// exists.
+fn ensure(allowed: bool) -> Result<(), ServiceError> {
+    if allowed {
         Ok(())
     } else {
         Err(ServiceError::Forbidden)
+    }
+}
+
+/// Restricts a condition to the lists in `scope`, inside the database query.
+fn within(condition: Condition, scope: Scope) -> Condition {
+    match scope {
+        Scope::All => condition,
+        Scope::Only(ids) => condition.add(lists::Column::Id.is_in(ids)),
     }
 }
 
@@ -143,8 +153,7 @@ impl ListService {
         who: &Principal,
         query: &ListQuery,
     ) -> Result<ListPage, ServiceError> {
-        ensure(who, Permission::Get)?;
-        let condition = matching(&query.filter);
+        let condition = within(matching(&query.filter), who.scope(Access::Get));
         let total = lists::Entity::find()
             .filter(condition.clone())
             .count(&self.db)
@@ -172,7 +181,7 @@ impl ListService {
 
     #[tracing::instrument(skip_all, fields(list.id = id), err(level = "debug"))]
     pub async fn get(&self, who: &Principal, id: i64) -> Result<List, ServiceError> {
-        ensure(who, Permission::Get)?;
+        ensure(who.scope(Access::Get).allows(id))?;
         let model = lists::Entity::find_by_id(id)
             .one(&self.db)
             .await?
@@ -182,7 +191,7 @@ impl ListService {
 
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn create(&self, who: &Principal, new: NewList) -> Result<List, ServiceError> {
-        ensure(who, Permission::Create)?;
+        ensure(who.may_create())?;
         let now = now();
         let name = new.name.into_inner();
         let tags = new.tags.into_inner();
@@ -216,7 +225,7 @@ impl ListService {
         id: i64,
         patch: ListPatch,
     ) -> Result<List, ServiceError> {
-        ensure(who, Permission::Manage)?;
+        ensure(who.scope(Access::Manage).allows(id))?;
         let txn = self.db.begin().await?;
         let current = lists::Entity::find_by_id(id)
             .one(&txn)
@@ -289,7 +298,7 @@ impl ListService {
 
     #[tracing::instrument(skip_all, fields(list.id = id), err(level = "debug"))]
     pub async fn delete(&self, who: &Principal, id: i64) -> Result<(), ServiceError> {
-        ensure(who, Permission::Manage)?;
+        ensure(who.scope(Access::Manage).allows(id))?;
         let result = lists::Entity::delete_by_id(id).exec(&self.db).await?;
         if result.rows_affected == 0 {
             return Err(ServiceError::NotFound);
@@ -297,17 +306,21 @@ impl ListService {
         Ok(())
     }
 
-    /// Deletes every selected list in one statement (so all or none), returning how many went.
+    /// Deletes every selected list in one statement (so all or none), returning how many went. Ids the caller may
+    /// not manage refuse the whole call; lists matched by a filter that the caller may not manage are skipped.
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn delete_many(
         &self,
         who: &Principal,
         selector: &DeleteSelector,
     ) -> Result<u64, ServiceError> {
-        ensure(who, Permission::Manage)?;
+        let scope = who.scope(Access::Manage);
         let condition = match selector {
-            DeleteSelector::Ids(ids) => Condition::all().add(lists::Column::Id.is_in(ids.clone())),
-            DeleteSelector::Matching(filter) => matching(filter),
+            DeleteSelector::Ids(ids) => {
+                ensure(ids.iter().all(|id| scope.allows(*id)))?;
+                Condition::all().add(lists::Column::Id.is_in(ids.clone()))
+            }
+            DeleteSelector::Matching(filter) => within(matching(filter), scope),
         };
         let result = lists::Entity::delete_many()
             .filter(condition)

@@ -1,9 +1,13 @@
 //! Persistence and the use cases of the API. The only layer that sees SeaORM.
 
+mod accounts;
+mod auth;
 mod credentials;
 mod error;
 mod lists;
 
-pub use credentials::{AdminCredentials, Authenticator, Bootstrap};
+pub use accounts::{AccountService, IssuedToken, RoleInfo, RoleKind, UserInfo};
+pub use auth::{AuthError, Authenticator};
+pub use credentials::{AdminCredentials, Bootstrap};
 pub use error::ServiceError;
 pub use lists::ListService;
