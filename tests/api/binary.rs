@@ -17,6 +17,7 @@ fn free_port() -> u16 {
 
 #[tokio::test]
 async fn the_binary_serves_from_its_environment_masks_secrets_and_stops_cleanly_on_sigterm() {
+    // Also: API users made by `roster users` work at once, and their tokens stay out of the logs.
     let database = TestDatabase::create().await;
     let port = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_roster"))
@@ -62,6 +63,36 @@ async fn the_binary_serves_from_its_environment_masks_secrets_and_stops_cleanly_
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+
+    // An API user created with the management commands, against the same database.
+    let roster = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_roster"))
+            .args(args)
+            .env("ROSTER_DATABASE_URL", &database.url)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    roster(&["roles", "create", "readers", "--kind", "user"]);
+    roster(&["roles", "grant", "readers", "lists:get_all"]);
+    let created: serde_json::Value = serde_json::from_str(&roster(&[
+        "users", "create", "bot", "--role", "readers", "--json",
+    ]))
+    .unwrap();
+    let token = created["token"].as_str().unwrap().to_owned();
+    let response = client
+        .get(format!("{base}/api/lists"))
+        .header("Authorization", format!("token bot:{token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(!roster(&["users", "list", "--json"]).contains(&token));
 
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -112,7 +143,7 @@ fn help_explains_every_option_and_its_environment_variable() {
             "--help does not mention {variable}:\n{help}"
         );
     }
-    for command in ["serve", "migrate", "openapi"] {
+    for command in ["serve", "migrate", "users", "roles", "openapi"] {
         assert!(
             help.contains(command),
             "--help does not mention `{command}`"
