@@ -153,8 +153,12 @@ pub struct DatabaseArgs {
     pub db_max_connections: u32,
 
     /// Seconds a request waits for a database connection before it is answered 503.
-    #[arg(long, env = "ROSTER_DB_ACQUIRE_TIMEOUT", default_value_t = 3.0)]
+    #[arg(long, env = "ROSTER_DB_ACQUIRE_TIMEOUT", default_value_t = 1.0)]
     pub db_acquire_timeout: f64,
+
+    /// Seconds a single SQL statement may run on Postgres before it is cancelled (answered 503).
+    #[arg(long, env = "ROSTER_DB_STATEMENT_TIMEOUT", default_value_t = 10.0)]
+    pub db_statement_timeout: f64,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -182,6 +186,23 @@ pub struct ServeArgs {
     /// Seconds in-flight requests may take to finish after SIGINT/SIGTERM.
     #[arg(long, env = "ROSTER_SHUTDOWN_GRACE", default_value_t = 10.0)]
     pub shutdown_grace: f64,
+
+    /// Seconds a request may run before it is answered 503.
+    #[arg(long, env = "ROSTER_REQUEST_TIMEOUT", default_value_t = 30.0)]
+    pub request_timeout: f64,
+
+    /// Sustained requests per second allowed per API user or admin, and per client address for requests without
+    /// credentials (0 turns rate limiting off). Counted per instance.
+    #[arg(long, env = "ROSTER_RATE_LIMIT", default_value_t = 100)]
+    pub rate_limit: u32,
+
+    /// Requests allowed in a burst above the sustained rate.
+    #[arg(long, env = "ROSTER_RATE_LIMIT_BURST", default_value_t = 200)]
+    pub rate_limit_burst: u32,
+
+    /// When set, `/metrics` requires `Authorization: Bearer <token>`.
+    #[arg(long, env = "ROSTER_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<Secret>,
 }
 
 fn seconds(value: f64) -> Duration {
@@ -194,6 +215,7 @@ impl DatabaseArgs {
             url: self.database_url.clone(),
             max_connections: self.db_max_connections.max(1),
             acquire_timeout: seconds(self.db_acquire_timeout),
+            statement_timeout: seconds(self.db_statement_timeout),
         }
     }
 }
@@ -207,6 +229,10 @@ impl ServeArgs {
             admin_password: self.admin_password.clone(),
             body_limit: self.body_limit,
             shutdown_grace: seconds(self.shutdown_grace),
+            request_timeout: seconds(self.request_timeout),
+            rate_limit: self.rate_limit,
+            rate_limit_burst: self.rate_limit_burst,
+            metrics_token: self.metrics_token.clone(),
         }
     }
 }

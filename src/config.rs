@@ -93,6 +93,8 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
     /// How long a request waits for a pooled connection before it is answered 503.
     pub acquire_timeout: Duration,
+    /// Longest a single SQL statement may run (Postgres `statement_timeout`).
+    pub statement_timeout: Duration,
 }
 
 /// Everything `roster serve` needs.
@@ -108,6 +110,14 @@ pub struct Settings {
     pub body_limit: usize,
     /// How long in-flight requests may take to finish after a shutdown signal.
     pub shutdown_grace: Duration,
+    /// Longest a request may run before it is answered 503.
+    pub request_timeout: Duration,
+    /// Sustained requests per second per identity (or client address); 0 turns rate limiting off.
+    pub rate_limit: u32,
+    /// Burst allowed above the sustained rate.
+    pub rate_limit_burst: u32,
+    /// When set, `/metrics` needs this bearer token.
+    pub metrics_token: Option<Secret>,
 }
 
 #[cfg(test)]

@@ -23,10 +23,14 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
                     .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
             });
     } else {
+        let statement_timeout = settings.statement_timeout.as_millis().to_string();
         options
             .max_connections(settings.max_connections)
             .min_connections(1)
-            .test_before_acquire(false);
+            .test_before_acquire(false)
+            .map_sqlx_postgres_opts(move |opts| {
+                opts.options([("statement_timeout", statement_timeout.as_str())])
+            });
     }
     Database::connect(options).await
 }

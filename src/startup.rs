@@ -78,6 +78,10 @@ impl Application {
     ) -> std::io::Result<()> {
         let config = AppConfig {
             body_limit: self.settings.body_limit,
+            request_timeout: self.settings.request_timeout,
+            rate_limit: self.settings.rate_limit,
+            rate_limit_burst: self.settings.rate_limit_burst,
+            metrics_token: self.settings.metrics_token.clone(),
         };
         let endpoint = app(
             ListService::new(self.db.clone()),

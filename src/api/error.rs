@@ -11,11 +11,13 @@ use crate::service::{AuthError, ServiceError};
 /// Seconds a client should wait before retrying when the database is unavailable.
 pub const RETRY_AFTER_SECONDS: i32 = 5;
 
-/// An error answer: a status and a message for the client.
+/// An error answer: a status, a message for the client and, for 429 and 503, when to retry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    /// Seconds for the `Retry-After` header.
+    pub retry_after: Option<i32>,
 }
 
 impl ApiError {
@@ -23,6 +25,30 @@ impl ApiError {
         Self {
             status,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn too_many_requests(retry_after: std::time::Duration) -> Self {
+        // Round up: retrying earlier than allowed would be refused again.
+        let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+        Self {
+            retry_after: Some(i32::try_from(seconds.max(1)).unwrap_or(i32::MAX)),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many requests; retry after the number of seconds in Retry-After",
+            )
+        }
+    }
+
+    /// The database did not answer in time, or a request ran past the configured timeout.
+    pub fn timed_out() -> Self {
+        Self {
+            retry_after: Some(RETRY_AFTER_SECONDS),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the request timed out; retry later",
+            )
         }
     }
 
@@ -35,10 +61,13 @@ impl ApiError {
     }
 
     pub fn unavailable() -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the database is unavailable; retry later",
-        )
+        Self {
+            retry_after: Some(RETRY_AFTER_SECONDS),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database is unavailable; retry later",
+            )
+        }
     }
 
     pub fn internal() -> Self {
@@ -102,10 +131,10 @@ impl poem::error::ResponseError for ApiError {
     fn as_response(&self) -> Response {
         let mut response = self.clone().body().into_response();
         response.set_status(self.status);
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        if let Some(seconds) = self.retry_after {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }
@@ -119,7 +148,7 @@ impl std::fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
-/// Declares an operation's response type: 200 with `$ok`, the listed error statuses, and always 500 and 503.
+/// Declares an operation's response type: 200 with `$ok`, the listed error statuses, and always 429, 500 and 503.
 /// Converting an `ApiError` whose status the operation does not document is a bug: it is logged and answered 500.
 macro_rules! operation_response {
     (
@@ -137,6 +166,15 @@ macro_rules! operation_response {
                 #[oai(status = $status)]
                 $variant(poem_openapi::payload::Json<$crate::api::models::ErrorResponse>),
             )*
+            /// Too many requests from this caller (per API user, or per client address without credentials).
+            /// Retry after the number of seconds in `Retry-After`.
+            #[oai(status = 429)]
+            TooManyRequests(
+                poem_openapi::payload::Json<$crate::api::models::ErrorResponse>,
+                /// Seconds to wait before retrying.
+                #[oai(header = "Retry-After")]
+                i32,
+            ),
             /// An unexpected error; details are logged by the server, never shown.
             #[oai(status = 500)]
             Internal(poem_openapi::payload::Json<$crate::api::models::ErrorResponse>),
@@ -156,9 +194,11 @@ macro_rules! operation_response {
                     Ok(ok) => return Self::Ok(poem_openapi::payload::Json(ok)),
                     Err(err) => err,
                 };
+                let retry_after = err.retry_after.unwrap_or($crate::api::error::RETRY_AFTER_SECONDS);
                 match err.status.as_u16() {
                     $($status => Self::$variant(err.body()),)*
-                    503 => Self::Unavailable(err.body(), $crate::api::error::RETRY_AFTER_SECONDS),
+                    429 => Self::TooManyRequests(err.body(), retry_after),
+                    503 => Self::Unavailable(err.body(), retry_after),
                     500 => Self::Internal(err.body()),
                     status => {
                         tracing::error!(status, message = %err.message, "undocumented error status");
@@ -180,11 +220,8 @@ struct RequestFacts {
 }
 
 /// Answers every error the framework raises with the JSON error body and the documented status.
-pub async fn shape_errors<E: Endpoint>(
-    next: E,
-    req: Request,
-    allowed_methods: &super::routes::AllowedMethods,
-) -> poem::Result<Response> {
+pub async fn shape_errors<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+    let context = super::routes::context(&req)?;
     let facts = RequestFacts {
         method: req.method().clone(),
         path: req.uri().path().to_owned(),
@@ -197,7 +234,7 @@ pub async fn shape_errors<E: Endpoint>(
     };
     match next.call(req).await {
         Ok(response) => Ok(response.into_response()),
-        Err(err) => Ok(error_response(err, &facts, allowed_methods)),
+        Err(err) => Ok(error_response(err, &facts, &context.allowed)),
     }
 }
 

@@ -5,6 +5,7 @@ mod error;
 mod health;
 mod lists;
 mod models;
+mod ops;
 mod routes;
 mod security;
 mod types;

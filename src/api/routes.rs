@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use poem::http::StatusCode;
-use poem::middleware::{CatchPanic, Tracing};
+use poem::middleware::CatchPanic;
 use poem::web::Html;
 use poem::{Body, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler};
 use poem_openapi::{OpenApi, OpenApiService};
@@ -12,6 +12,7 @@ use sea_orm::DatabaseConnection;
 use super::error::{ApiError, shape_errors};
 use super::health::HealthApi;
 use super::lists::ListsApi;
+use super::ops::{RateLimits, limit_anonymous, limit_duration, record_metrics, with_request_id};
 use crate::service::{Authenticator, ListService};
 
 /// The hand-maintained contract, compiled in: it is what `/openapi.yaml`, `/openapi.json` and Swagger UI serve.
@@ -87,15 +88,48 @@ impl AllowedMethods {
 pub struct AppConfig {
     /// Largest accepted request body, in bytes.
     pub body_limit: usize,
+    /// Longest a request may run before it is answered 503.
+    pub request_timeout: std::time::Duration,
+    /// Sustained requests per second per identity (or per address without credentials); 0 is unlimited.
+    pub rate_limit: u32,
+    /// Requests allowed in a burst above the sustained rate.
+    pub rate_limit_burst: u32,
+    /// When set, `/metrics` needs `Authorization: Bearer <token>`.
+    pub metrics_token: Option<crate::config::Secret>,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        Self {
+            body_limit: 1024 * 1024,
+            request_timeout: std::time::Duration::from_secs(30),
+            rate_limit: 0,
+            rate_limit_burst: 0,
+            metrics_token: None,
+        }
+    }
+}
+
+/// What the middleware needs, shared through the request's data.
+pub struct HttpContext {
+    pub allowed: AllowedMethods,
+    pub limits: Arc<RateLimits>,
+    pub body_limit: usize,
+    pub request_timeout: std::time::Duration,
+}
+
+/// The context installed by [`app`].
+pub fn context(req: &Request) -> poem::Result<Arc<HttpContext>> {
+    req.data::<Arc<HttpContext>>().cloned().ok_or_else(|| {
+        tracing::error!("no HTTP context installed");
+        ApiError::internal().into()
+    })
 }
 
 /// Reads the whole body up front, so that an oversized one is answered 413 whether or not it announced its
 /// length, before any handler runs.
-async fn limit_body<E: Endpoint>(
-    next: E,
-    mut req: Request,
-    limit: usize,
-) -> poem::Result<Response> {
+async fn limit_body<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
+    let limit = context(&req)?.body_limit;
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -127,17 +161,71 @@ fn panic_response(_: Box<dyn std::any::Any + Send>) -> Response {
     poem::error::ResponseError::as_response(&ApiError::internal())
 }
 
+/// Prometheus text for `/metrics`, with the pool's current use.
+fn metrics_endpoint(lists: ListService, token: Option<crate::config::Secret>) -> impl Endpoint {
+    poem::endpoint::make(move |req: Request| {
+        let lists = lists.clone();
+        let token = token.clone();
+        async move {
+            if let Some(token) = &token {
+                let expected = format!("Bearer {}", token.expose());
+                let presented = req
+                    .headers()
+                    .get(poem::http::header::AUTHORIZATION)
+                    .map(|v| v.as_bytes())
+                    .unwrap_or_default();
+                let ok: bool = subtle::ConstantTimeEq::ct_eq(presented, expected.as_bytes()).into();
+                if !ok {
+                    return Err(ApiError::forbidden(
+                        "metrics need `Authorization: Bearer <token>`",
+                    )
+                    .into());
+                }
+            }
+            let pool = lists.pool_usage();
+            metrics::gauge!("roster_db_pool_connections", "state" => "in_use")
+                .set(f64::from(pool.size.saturating_sub(pool.idle)));
+            metrics::gauge!("roster_db_pool_connections", "state" => "idle")
+                .set(f64::from(pool.idle));
+            metrics::gauge!("roster_db_pool_max_connections").set(f64::from(pool.max));
+            Ok::<_, poem::Error>(
+                Response::builder()
+                    .content_type("text/plain; version=0.0.4")
+                    .body(super::ops::prometheus().render()),
+            )
+        }
+    })
+}
+
 /// The whole HTTP application.
 pub fn app(lists: ListService, authenticator: Authenticator, config: AppConfig) -> impl Endpoint {
+    super::ops::prometheus();
+    let metrics = metrics_endpoint(lists.clone(), config.metrics_token.clone());
     let service = openapi_service(lists);
     let spec_json = served_spec_json();
     // Swagger UI (compiled in, works offline) showing the hand-maintained contract rather than the generated one.
+    // No validator badge (it would call validator.swagger.io) and an empty icon (no /favicon.ico request):
+    // nothing leaves the host.
     let docs = service
         .swagger_ui_html()
-        .replacen(&service.spec(), &spec_json, 1);
+        .replacen(&service.spec(), &spec_json, 1)
+        .replacen(
+            "deepLinking: true,",
+            "deepLinking: true,\n        validatorUrl: null,",
+            1,
+        )
+        .replacen(
+            "<head>",
+            "<head>\n    <link rel=\"icon\" href=\"data:,\">",
+            1,
+        );
     let docs = Html(docs);
-    let allowed = Arc::new(AllowedMethods::from_api());
-    let limit = config.body_limit;
+    let context = Arc::new(HttpContext {
+        allowed: AllowedMethods::from_api(),
+        limits: RateLimits::new(config.rate_limit, config.rate_limit_burst),
+        body_limit: config.body_limit,
+        request_timeout: config.request_timeout,
+    });
 
     #[handler]
     fn spec_yaml() -> Response {
@@ -160,15 +248,19 @@ pub fn app(lists: ListService, authenticator: Authenticator, config: AppConfig) 
             "/docs",
             get(poem::endpoint::make_sync(move |_| docs.clone())),
         )
+        .at("/metrics", get(metrics))
         .nest("/", service)
         .with(CatchPanic::new().with_handler(panic_response))
-        .around(move |ep, req| limit_body(ep, req, limit))
+        .around(limit_body)
+        // Boxing erases the middleware types, which would otherwise nest past the compiler's depth limit.
+        .boxed()
+        .around(limit_duration)
+        .around(limit_anonymous)
+        .around(shape_errors)
+        .around(record_metrics)
+        .around(with_request_id)
         .data(Arc::new(authenticator))
-        .around(move |ep, req| {
-            let allowed = allowed.clone();
-            async move { shape_errors(ep, req, &allowed).await }
-        })
-        .with(Tracing)
+        .data(context)
 }
 
 #[cfg(test)]

@@ -6,8 +6,9 @@ use poem_openapi::SecurityScheme;
 use poem_openapi::auth::{ApiKey, Basic};
 
 use super::error::ApiError;
+use super::ops::client_key;
 use crate::domain::Principal;
-use crate::service::Authenticator;
+use crate::service::{AuthError, Authenticator};
 
 /// HTTP Basic authentication: the admin credentials (`curl -u admin:PASSWORD`) or an API user and its token
 /// (`curl -u api_user:token`). Missing, wrong or malformed credentials are answered with 403 and a JSON message.
@@ -43,7 +44,9 @@ impl ApiAuth {
     }
 }
 
-async fn authenticate(req: &Request) -> poem::Result<Principal> {
+/// `count_failure`: whether a refusal counts against the client's address. Only the last checker counts, so that a
+/// refused request counts once although both checkers see it.
+async fn authenticate(req: &Request, count_failure: bool) -> poem::Result<Principal> {
     let authenticator = req.data::<Arc<Authenticator>>().ok_or_else(|| {
         tracing::error!("no authenticator installed");
         ApiError::internal()
@@ -54,16 +57,38 @@ async fn authenticate(req: &Request) -> poem::Result<Principal> {
             ApiError::forbidden("malformed Authorization header: not visible ASCII")
         })?),
     };
-    authenticator
-        .authenticate(header)
-        .await
-        .map_err(|err| ApiError::from(err).into())
+    let context = super::routes::context(req)?;
+    let limits = Some(&context.limits);
+    match authenticator.authenticate(header).await {
+        Ok(principal) => {
+            if let Some(limits) = limits {
+                limits.check(&identity_key(&principal), "identity")?;
+            }
+            Ok(principal)
+        }
+        Err(err) => {
+            // Failed attempts count against the client's address, which slows down guessing.
+            if let (true, Some(limits), AuthError::Invalid | AuthError::Malformed(_)) =
+                (count_failure, limits, &err)
+            {
+                limits.check(&client_key(req), "address")?;
+            }
+            Err(ApiError::from(err).into())
+        }
+    }
+}
+
+fn identity_key(principal: &Principal) -> String {
+    match principal {
+        Principal::Admin { username } => format!("admin:{username}"),
+        Principal::ApiUser { id, .. } => format!("user:{id}"),
+    }
 }
 
 async fn check_basic(req: &Request, _: Basic) -> poem::Result<Principal> {
-    authenticate(req).await
+    authenticate(req, false).await
 }
 
 async fn check_token(req: &Request, _: ApiKey) -> poem::Result<Principal> {
-    authenticate(req).await
+    authenticate(req, true).await
 }

@@ -53,9 +53,13 @@ fn is_unavailable(err: &DbErr) -> bool {
         | sqlx::Error::WorkerCrashed
         | sqlx::Error::Protocol(_) => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            // Postgres: connection exceptions (08), operator intervention such as shutdown (57P), and SQLite's
+            // Postgres: connection exceptions (08), shutdown (57P), statement timeout (57014); SQLite
             // "busy"/"locked" (5, 6): all transient.
-            code.starts_with("08") || code.starts_with("57P") || code == "5" || code == "6"
+            code.starts_with("08")
+                || code.starts_with("57P")
+                || code == "57014"
+                || code == "5"
+                || code == "6"
         }),
         _ => false,
     }

@@ -27,6 +27,7 @@ async fn the_binary_serves_from_its_environment_masks_secrets_and_stops_cleanly_
         .env("ROSTER_ADMIN_USERNAME", "boss")
         .env("ROSTER_ADMIN_PASSWORD", "s3cret-Admin-Pw")
         .env("RUST_LOG", "debug")
+        .env("ROSTER_LOG_FORMAT", "json")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -59,10 +60,12 @@ async fn the_binary_serves_from_its_environment_masks_secrets_and_stops_cleanly_
     let response = client
         .get(format!("{base}/api/lists"))
         .basic_auth("boss", Some("s3cret-Admin-Pw"))
+        .header("X-Request-Id", "smoke-request-1")
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-request-id"], "smoke-request-1");
 
     // An API user created with the management commands, against the same database.
     let roster = |args: &[&str]| {
@@ -104,6 +107,21 @@ async fn the_binary_serves_from_its_environment_masks_secrets_and_stops_cleanly_
 
     let output: Vec<String> = lines_rx.iter().collect();
     let text = output.join("\n");
+    let mut request_lines = 0;
+    for line in &output {
+        let Ok(entry) = serde_json::from_str::<serde_json::Value>(line) else {
+            // stdout carries the one non-log line: the generated password (not generated here).
+            panic!("a log line that is not JSON: {line}");
+        };
+        if entry.to_string().contains("smoke-request-1") {
+            request_lines += 1;
+            assert_eq!(entry["span"]["request_id"], "smoke-request-1", "{line}");
+        }
+    }
+    assert!(
+        request_lines >= 1,
+        "no log line carries the request id:\n{text}"
+    );
     assert!(text.contains("listening on"), "{text}");
     assert!(
         !text.contains("s3cret-Admin-Pw"),

@@ -64,11 +64,16 @@ pub fn settings(database_url: &str, admin_password: Option<&str>) -> Settings {
             url: DatabaseUrl::new(database_url),
             max_connections: 5,
             acquire_timeout: std::time::Duration::from_secs(3),
+            statement_timeout: std::time::Duration::from_secs(10),
         },
         admin_username: ADMIN_USER.into(),
         admin_password: admin_password.map(Secret::new),
         body_limit: 256 * 1024,
         shutdown_grace: std::time::Duration::from_secs(2),
+        request_timeout: std::time::Duration::from_secs(30),
+        rate_limit: 0,
+        rate_limit_burst: 0,
+        metrics_token: None,
     }
 }
 
@@ -97,9 +102,26 @@ impl TestApp {
         Self::spawn_on(database, Some(ADMIN_PASSWORD)).await
     }
 
+    /// A running Roster with adjusted settings.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> Self {
+        let database = TestDatabase::create().await;
+        let mut settings = settings(&database.url, Some(ADMIN_PASSWORD));
+        adjust(&mut settings);
+        Self::start(database, settings, Some(ADMIN_PASSWORD)).await
+    }
+
     pub async fn spawn_on(database: TestDatabase, admin_password: Option<&str>) -> Self {
+        let settings = settings(&database.url, admin_password);
+        Self::start(database, settings, admin_password).await
+    }
+
+    async fn start(
+        database: TestDatabase,
+        settings: Settings,
+        admin_password: Option<&str>,
+    ) -> Self {
         LazyLock::force(&TRACING);
-        let app = Application::build(settings(&database.url, admin_password))
+        let app = Application::build(settings)
             .await
             .expect("the application starts");
         let address = format!("http://127.0.0.1:{}", app.port());

@@ -8,6 +8,7 @@ mod delete;
 mod errors;
 mod get;
 mod helpers;
+mod operations;
 mod permissions;
 mod query;
 mod seeds;

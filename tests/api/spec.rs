@@ -46,6 +46,14 @@ async fn swagger_ui_is_served_offline_with_the_hand_maintained_spec() {
     );
     assert!(!html.contains("<script src=\"http"), "no CDN");
     assert!(
+        html.contains("validatorUrl: null"),
+        "no call to the online validator"
+    );
+    assert!(
+        html.contains("<link rel=\"icon\" href=\"data:,\">"),
+        "no favicon request"
+    );
+    assert!(
         !html.contains("<link rel=\"stylesheet\" href=\"http"),
         "no CDN"
     );

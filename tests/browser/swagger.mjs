@@ -45,7 +45,7 @@ describe(`Swagger UI at ${baseUrl}/docs`, { concurrency: false }, () => {
   const requests = []; // every URL the browser asked for, with where we saw it: { url, method, headers, via }
   const problems = []; // page errors, console errors and failed loads
 
-  // The live Try-it-out response of an operation block: its status cell and its body.
+  // The live Try-it-out response of an operation block: status cell, body and the request URL it used.
   const liveResponse = (block) => ({
     status: block.locator('.live-responses-table tbody .response .response-col_status'),
     body: block.locator('.live-responses-table tbody .response .response-col_description .highlight-code'),
@@ -83,6 +83,20 @@ describe(`Swagger UI at ${baseUrl}/docs`, { concurrency: false }, () => {
     return response;
   }
 
+  // Fails if the browser asked for anything on another host than Roster's (a CDN, a validator, fonts, ...).
+  function assertNoRequestLeftTheHost() {
+    const offHost = requests.filter((r) => {
+      const url = new URL(r.url);
+      if (['data:', 'blob:', 'about:'].includes(url.protocol)) return false; // never leave the browser
+      return url.host !== rosterHost;
+    });
+    assert.deepEqual(
+      offHost.map((r) => `${r.method} ${r.url} (${r.via})`),
+      [],
+      `requests to hosts other than ${rosterHost}`,
+    );
+  }
+
   before(async () => {
     mkdirSync(path.join(outputDir, 'steps'), { recursive: true });
     const specResponse = await fetch(`${baseUrl}/openapi.json`);
@@ -104,7 +118,7 @@ describe(`Swagger UI at ${baseUrl}/docs`, { concurrency: false }, () => {
       ],
     });
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    context.setDefaultTimeout(15_000);
+    context.setDefaultTimeout(10_000);
     page = await context.newPage();
 
     // Playwright's own request events (page, frames, workers) ...
@@ -129,6 +143,8 @@ describe(`Swagger UI at ${baseUrl}/docs`, { concurrency: false }, () => {
   });
 
   after(async () => {
+    // What the page looked like at the end, also when a step failed half-way.
+    if (page) await screenshot('final').catch((error) => console.error(`final screenshot failed: ${error.message}`));
     await browser?.close();
   });
 
@@ -145,6 +161,7 @@ describe(`Swagger UI at ${baseUrl}/docs`, { concurrency: false }, () => {
     assert.equal(await page.locator('.swagger-ui .errors-wrapper').count(), 0, 'Swagger UI reports spec errors');
     await screenshot('docs-loaded');
     assert.deepEqual(problems, [], 'page errors, console errors or failed loads');
+    assertNoRequestLeftTheHost();
   });
 
   it('lists every operation of /openapi.json', async () => {
@@ -174,7 +191,8 @@ describe(`Swagger UI at ${baseUrl}/docs`, { concurrency: false }, () => {
     await form.locator('button.authorize', { hasText: 'Authorize' }).click();
     // Once authorized, the form offers Logout instead of Authorize.
     await form.locator('button', { hasText: 'Logout' }).waitFor();
-    await dialog.locator('button', { hasText: 'Close' }).click();
+    // Every scheme in the dialog has its own Close button; any of them closes the whole dialog.
+    await form.locator('button.btn-done', { hasText: 'Close' }).click();
     await dialog.waitFor({ state: 'detached' });
     // The padlock on the Authorize button closes.
     await page.locator('.auth-wrapper button.authorize.locked').waitFor();
@@ -206,15 +224,14 @@ describe(`Swagger UI at ${baseUrl}/docs`, { concurrency: false }, () => {
     await editor.fill(JSON.stringify({ ...example, name, tags: ['browser-test'] }, null, 2));
 
     const response = await execute(block);
+    // The whole page with both Try-it-out responses: the screenshot to look at.
+    await page.screenshot({ path: path.join(outputDir, 'swagger.png'), fullPage: true });
+    await screenshot('post-lists-operation', block);
+
     assert.equal((await response.status.innerText()).trim(), '200', 'rendered status of POST /api/lists');
     const body = await response.body.innerText();
     assert.match(body, /"status":\s*"success"/, `rendered body of POST /api/lists:\n${body}`);
     assert.ok(body.includes(name), `rendered body names the new list:\n${body}`);
-
-    // The page with the Try-it-out response: the screenshot to look at.
-    await page.screenshot({ path: path.join(outputDir, 'swagger.png'), fullPage: true });
-    await screenshot('post-lists-response');
-    await screenshot('post-lists-operation', block);
 
     const check = await fetch(`${baseUrl}/api/lists?query=${encodeURIComponent(name)}`, {
       headers: { authorization: basicAuth },
@@ -227,16 +244,7 @@ describe(`Swagger UI at ${baseUrl}/docs`, { concurrency: false }, () => {
   });
 
   it('made no request that left the host, and had no errors', () => {
-    const offHost = requests.filter((r) => {
-      const url = new URL(r.url);
-      if (['data:', 'blob:', 'about:'].includes(url.protocol)) return false; // never leave the browser
-      return url.host !== rosterHost;
-    });
-    assert.deepEqual(
-      offHost.map((r) => `${r.method} ${r.url} (${r.via})`),
-      [],
-      `requests to hosts other than ${rosterHost}`,
-    );
+    assertNoRequestLeftTheHost();
     assert.deepEqual(problems, [], 'page errors, console errors or failed loads');
   });
 });

@@ -1,0 +1,216 @@
+//! Operating Roster: rate limits, request ids, metrics, timeouts.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use roster::config::Secret;
+
+use crate::helpers::{TestApp, expect_error, read};
+
+#[tokio::test]
+async fn each_identity_has_its_own_rate_limit_with_retry_after() {
+    let app = TestApp::spawn_with(|s| {
+        s.rate_limit = 1;
+        s.rate_limit_burst = 3;
+    })
+    .await;
+    for _ in 0..3 {
+        assert_eq!(app.get("/api/lists").await.status(), StatusCode::OK);
+    }
+    let refused = app.get("/api/lists").await;
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    let message = expect_error(refused, StatusCode::TOO_MANY_REQUESTS).await;
+    assert!(message.contains("Retry-After"), "{message}");
+
+    // Another caller, from the same address, is not affected.
+    let accounts = roster::service::AccountService::new(app.db.clone());
+    accounts
+        .create_role("r", roster::service::RoleKind::User)
+        .await
+        .unwrap();
+    let token = accounts
+        .create_user("other", "r", None)
+        .await
+        .unwrap()
+        .token;
+    let response = app
+        .anonymous(Method::GET, "/api/lists")
+        .header("Authorization", format!("token other:{token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn requests_without_credentials_are_limited_per_address_except_liveness() {
+    let app = TestApp::spawn_with(|s| {
+        s.rate_limit = 1;
+        s.rate_limit_burst = 2;
+    })
+    .await;
+    let public = || app.anonymous(Method::GET, "/api/public/lists").send();
+    assert_eq!(public().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(public().await.unwrap().status(), StatusCode::OK);
+    let refused = public().await.unwrap();
+    assert!(refused.headers().contains_key("retry-after"));
+    expect_error(refused, StatusCode::TOO_MANY_REQUESTS).await;
+    for _ in 0..5 {
+        let live = app.anonymous(Method::GET, "/health").send().await.unwrap();
+        assert_eq!(live.status(), StatusCode::OK, "liveness is never limited");
+    }
+}
+
+#[tokio::test]
+async fn failed_logins_count_against_the_address() {
+    let app = TestApp::spawn_with(|s| {
+        s.rate_limit = 1;
+        s.rate_limit_burst = 2;
+    })
+    .await;
+    let guess = || {
+        app.anonymous(Method::GET, "/api/lists")
+            .basic_auth("admin", Some("guess"))
+            .send()
+    };
+    assert_eq!(guess().await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(guess().await.unwrap().status(), StatusCode::FORBIDDEN);
+    expect_error(guess().await.unwrap(), StatusCode::TOO_MANY_REQUESTS).await;
+}
+
+#[tokio::test]
+async fn rate_limiting_can_be_turned_off() {
+    let app = TestApp::spawn_with(|s| s.rate_limit = 0).await;
+    for _ in 0..50 {
+        assert_eq!(app.get("/api/health").await.status(), StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn request_ids_are_echoed_or_generated_on_every_response() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .request(Method::GET, "/api/lists")
+        .header("X-Request-Id", "client-id-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "client-id-42");
+    for (method, path) in [
+        ("GET", "/api/lists"),
+        ("GET", "/nope"),
+        ("PATCH", "/api/lists"),
+        ("GET", "/api/lists/0"),
+    ] {
+        let response = app
+            .request(Method::from_bytes(method.as_bytes()).unwrap(), path)
+            .send()
+            .await
+            .unwrap();
+        let id = response.headers()["x-request-id"].to_str().unwrap();
+        assert!(uuid::Uuid::parse_str(id).is_ok(), "{method} {path}: {id}");
+    }
+    let response = app
+        .anonymous(Method::GET, "/health")
+        .header("X-Request-Id", "bad id\twith tab")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(response.headers()["x-request-id"], "bad id\twith tab");
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_status() {
+    let app = TestApp::spawn().await;
+    app.get("/api/lists").await;
+    app.get("/api/lists/12345").await;
+    let response = app.anonymous(Method::GET, "/metrics").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.unwrap();
+    for needle in [
+        "roster_http_requests_total{route=\"getLists\",method=\"GET\",status=\"200\"}",
+        "roster_http_requests_total{route=\"getListById\",method=\"GET\",status=\"404\"}",
+        "roster_http_request_duration_seconds_bucket{route=\"getLists\"",
+        "roster_db_pool_connections{state=\"idle\"}",
+        "roster_db_pool_max_connections",
+    ] {
+        assert!(text.contains(needle), "missing {needle} in:\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn metrics_count_rate_limit_rejections() {
+    let app = TestApp::spawn_with(|s| {
+        s.rate_limit = 1;
+        s.rate_limit_burst = 1;
+    })
+    .await;
+    app.get("/api/lists").await;
+    assert_eq!(
+        app.get("/api/lists").await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let text = app
+        .anonymous(Method::GET, "/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("roster_rate_limited_total{scope=\"identity\"}"),
+        "{text}"
+    );
+    assert!(text.contains("status=\"429\""), "{text}");
+}
+
+#[tokio::test]
+async fn metrics_can_require_a_bearer_token() {
+    let app = TestApp::spawn_with(|s| s.metrics_token = Some(Secret::new("scrape-me"))).await;
+    let without = app.anonymous(Method::GET, "/metrics").send().await.unwrap();
+    expect_error(without, StatusCode::FORBIDDEN).await;
+    let with = app
+        .anonymous(Method::GET, "/metrics")
+        .bearer_auth("scrape-me")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_request_running_past_the_timeout_is_answered_503() {
+    let app = TestApp::spawn_with(|s| s.request_timeout = Duration::from_millis(300)).await;
+    // A body that trickles in keeps the request running.
+    let chunks = futures_util::stream::unfold(0u8, |n| async move {
+        if n >= 10 {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        Some((
+            Ok::<_, std::io::Error>(if n == 0 {
+                b"{\"name\":\"".to_vec()
+            } else {
+                b"x".to_vec()
+            }),
+            n + 1,
+        ))
+    });
+    let response = app
+        .request(Method::POST, "/api/lists")
+        .header("Content-Type", "application/json")
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.headers().contains_key("retry-after"));
+    expect_error(response, StatusCode::SERVICE_UNAVAILABLE).await;
+    let (status, _) = read(app.get("/api/lists").await).await;
+    assert_eq!(status, StatusCode::OK, "the server carries on");
+}
