@@ -153,7 +153,7 @@ pub struct DatabaseArgs {
     pub db_max_connections: u32,
 
     /// Seconds a request waits for a database connection before it is answered 503.
-    #[arg(long, env = "ROSTER_DB_ACQUIRE_TIMEOUT", default_value_t = 1.0)]
+    #[arg(long, env = "ROSTER_DB_ACQUIRE_TIMEOUT", default_value_t = 0.5)]
     pub db_acquire_timeout: f64,
 
     /// Seconds a single SQL statement may run on Postgres before it is cancelled (answered 503).

@@ -1,8 +1,9 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::{LikeExpr, Query};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DbErr,
-    EntityTrait, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
+    DatabaseConnection, DbErr, EntityTrait, Order, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -235,10 +236,13 @@ impl ListService {
     ) -> Result<List, ServiceError> {
         ensure(who.scope(Access::Manage).allows(id))?;
         let txn = self.db.begin().await?;
-        let current = lists::Entity::find_by_id(id)
-            .one(&txn)
-            .await?
-            .ok_or(ServiceError::NotFound)?;
+        let mut select = lists::Entity::find_by_id(id);
+        if txn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+            // Serialises concurrent updates of one list, so each sees the previous one's result. (SQLite
+            // serialises writers by itself.)
+            select = select.lock_exclusive();
+        }
+        let current = select.one(&txn).await?.ok_or(ServiceError::NotFound)?;
         let mut row: lists::ActiveModel = current.clone().into();
         let mut changed = false;
         let mut set = |column: lists::Column, old: &str, new: Option<&str>| {

@@ -23,6 +23,14 @@ pub struct TestDatabase {
 }
 
 impl TestDatabase {
+    /// Another handle on a database owned elsewhere (the owner keeps it alive).
+    pub fn shared(url: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            _dir: None,
+        }
+    }
+
     pub async fn create() -> Self {
         match std::env::var("ROSTER_TEST_POSTGRES_URL") {
             Ok(admin_url) => {

@@ -3,6 +3,7 @@
 
 mod auth;
 mod binary;
+mod concurrency;
 mod create;
 mod delete;
 mod errors;

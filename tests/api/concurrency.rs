@@ -1,0 +1,158 @@
+//! Many clients at once, and several Roster instances on one database.
+
+use std::collections::BTreeSet;
+
+use futures_util::future::join_all;
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{TestApp, TestDatabase, ids, read};
+
+#[tokio::test]
+async fn concurrent_writers_on_one_list_leave_exactly_one_of_their_writes() {
+    let app = TestApp::spawn().await;
+    let id = app.create_named("contended").await;
+    let path = format!("/api/lists/{id}");
+    let writes: Vec<_> = (0..24)
+        .map(|i| json!({"name": format!("name {i}"), "description": format!("description {i}"), "tags": [format!("t{i}")]}))
+        .collect();
+    let results = join_all(writes.iter().map(|body| app.put_json(&path, body))).await;
+    for response in results {
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let (_, body) = read(app.get(&path).await).await;
+    let list = &body["data"];
+    let winner = writes
+        .iter()
+        .find(|w| w["name"] == list["name"])
+        .expect("the final name is one of the writes");
+    assert_eq!(
+        list["description"], winner["description"],
+        "fields of one write stay together"
+    );
+    assert_eq!(list["tags"], winner["tags"]);
+    assert_eq!(
+        app.list(&format!("tag={}", winner["tags"][0].as_str().unwrap()))
+            .await["total"],
+        1
+    );
+}
+
+#[tokio::test]
+async fn concurrent_updates_of_different_fields_lose_nothing() {
+    let app = TestApp::spawn().await;
+    let id = app.create_named("fields").await;
+    let path = format!("/api/lists/{id}");
+    let bodies = [
+        json!({"description": "set by one"}),
+        json!({"status": "archived"}),
+        json!({"type": "public"}),
+        json!({"optin": "double"}),
+        json!({"tags": ["kept"]}),
+    ];
+    for response in join_all(bodies.iter().map(|b| app.put_json(&path, b))).await {
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let (_, body) = read(app.get(&path).await).await;
+    let list = &body["data"];
+    assert_eq!(list["description"], "set by one");
+    assert_eq!(list["status"], "archived");
+    assert_eq!(list["type"], "public");
+    assert_eq!(list["optin"], "double");
+    assert_eq!(list["tags"], json!(["kept"]));
+}
+
+#[tokio::test]
+async fn concurrent_creates_and_deletes_keep_totals_consistent() {
+    let app = TestApp::spawn().await;
+    let first: Vec<i64> =
+        join_all((0..20).map(|i| app.create_list(json!({"name": format!("c{i}")}))))
+            .await
+            .iter()
+            .map(|l| l["id"].as_i64().unwrap())
+            .collect();
+    assert_eq!(
+        first.iter().collect::<BTreeSet<_>>().len(),
+        20,
+        "ids are unique"
+    );
+    let app = &app;
+    let deletes = first[..10]
+        .iter()
+        .map(|id| async move { app.delete(&format!("/api/lists/{id}")).await });
+    let creates = (20..40).map(|i| async move {
+        app.post_json("/api/lists", &json!({"name": format!("c{i}")}))
+            .await
+    });
+    let (deleted, created) = tokio::join!(join_all(deletes), join_all(creates));
+    assert!(deleted.iter().all(|r| r.status() == StatusCode::OK));
+    assert!(created.iter().all(|r| r.status() == StatusCode::OK));
+    let page = app.list("per_page=all").await;
+    assert_eq!(page["total"], 30);
+    assert_eq!(ids(&page).len(), 30);
+}
+
+#[tokio::test]
+async fn bulk_deletes_racing_with_updates_give_only_documented_answers() {
+    let app = TestApp::spawn().await;
+    let mut all = Vec::new();
+    for i in 0..30 {
+        all.push(app.create_named(&format!("race {i}")).await);
+    }
+    let app = &app;
+    let updates = all.iter().map(|id| async move {
+        app.put_json(
+            &format!("/api/lists/{id}"),
+            &json!({"description": "updated"}),
+        )
+        .await
+    });
+    let bulk = async {
+        let half: Vec<String> = all[..15].iter().map(|id| format!("id={id}")).collect();
+        let by_ids = app.delete(&format!("/api/lists?{}", half.join("&"))).await;
+        let by_query = app.delete("/api/lists?query=race%202").await;
+        (by_ids.status(), by_query.status())
+    };
+    let (updated, (by_ids, by_query)) = tokio::join!(join_all(updates), bulk);
+    assert_eq!(by_ids, StatusCode::OK);
+    assert_eq!(by_query, StatusCode::OK);
+    for response in updated {
+        let status = response.status();
+        assert!(
+            status == StatusCode::OK || status == StatusCode::NOT_FOUND,
+            "undocumented answer {status}: {}",
+            response.text().await.unwrap()
+        );
+    }
+    let left = ids(&app.list("per_page=all").await);
+    assert!(left.iter().all(|id| !all[..15].contains(id)));
+    for id in left {
+        let (_, body) = read(app.get(&format!("/api/lists/{id}")).await).await;
+        assert!(!body["data"]["name"].as_str().unwrap().starts_with("race 2"));
+    }
+}
+
+#[tokio::test]
+async fn two_instances_on_one_database_see_each_others_writes_at_once() {
+    let database = TestDatabase::create().await;
+    let url = database.url.clone();
+    let one = TestApp::spawn_on(database, Some(crate::helpers::ADMIN_PASSWORD)).await;
+    let two = TestApp::spawn_on(
+        TestDatabase::shared(&url),
+        Some(crate::helpers::ADMIN_PASSWORD),
+    )
+    .await;
+    let created = one
+        .create_list(json!({"name": "shared", "tags": ["x"]}))
+        .await;
+    let (_, seen) = read(two.get(&format!("/api/lists/{}", created["id"])).await).await;
+    assert_eq!(seen["data"], created);
+    two.put_json(
+        &format!("/api/lists/{}", created["id"]),
+        &json!({"name": "renamed"}),
+    )
+    .await;
+    assert_eq!(one.names("tag=x").await, ["renamed"]);
+    read(one.delete(&format!("/api/lists/{}", created["id"])).await).await;
+    assert_eq!(two.list("").await["total"], 0);
+}
