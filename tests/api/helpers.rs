@@ -118,6 +118,13 @@ impl TestApp {
         Self::start(database, settings, Some(ADMIN_PASSWORD)).await
     }
 
+    /// A running Roster on a database that someone else provides.
+    pub async fn spawn_with_url(url: &str, adjust: impl FnOnce(&mut Settings)) -> Self {
+        let mut settings = settings(url, Some(ADMIN_PASSWORD));
+        adjust(&mut settings);
+        Self::start(TestDatabase::shared(url), settings, Some(ADMIN_PASSWORD)).await
+    }
+
     pub async fn spawn_on(database: TestDatabase, admin_password: Option<&str>) -> Self {
         let settings = settings(&database.url, admin_password);
         Self::start(database, settings, admin_password).await

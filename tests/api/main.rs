@@ -7,6 +7,7 @@ mod concurrency;
 mod create;
 mod delete;
 mod errors;
+mod faults;
 mod get;
 mod helpers;
 mod operations;
