@@ -19,6 +19,8 @@ venv=$root/test-output/.venv
 out=$root/test-output/conformance
 python=${PYTHON:-python3}
 
+# Hypothesis keeps its caches here instead of ./.hypothesis.
+export HYPOTHESIS_STORAGE_DIRECTORY=$root/test-output/.hypothesis
 # The credentials Roster is started with, and that schemathesis.toml reads.
 export ROSTER_CONFORMANCE_USERNAME=admin
 export ROSTER_CONFORMANCE_PASSWORD=conformance-secret
@@ -29,15 +31,16 @@ log() { printf '==> %s\n' "$*"; }
 if [ "$("$venv/bin/st" --version 2>/dev/null || true)" != "st, version $SCHEMATHESIS_VERSION" ]; then
   log "installing schemathesis==$SCHEMATHESIS_VERSION into $venv"
   rm -rf "$venv"
-  if ! "$python" -m venv "$venv" 2>/dev/null; then
-    # Debian's python3 ships venv separately.
+  if ! command -v "$python" >/dev/null 2>&1 || ! "$python" -m venv "$venv" >/dev/null 2>&1; then
+    # A minimal Debian has no python3, and Debian's python3 ships venv separately.
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      log "installing python3-venv"
       DEBIAN_FRONTEND=noninteractive apt-get update -qq
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >/dev/null
       rm -rf "$venv"
       "$python" -m venv "$venv"
     else
-      echo "ERROR: '$python -m venv' failed; install python3-venv" >&2
+      echo "ERROR: '$python -m venv' failed; install Python 3.10+ with venv (Debian: apt-get install python3-venv)" >&2
       exit 1
     fi
   fi
@@ -123,8 +126,9 @@ run_schemathesis() {
   )
   [ -n "${CONFORMANCE_SEED:-}" ] && args+=(--seed "$CONFORMANCE_SEED")
   [ -n "${CONFORMANCE_MAX_EXAMPLES:-}" ] && args+=(--max-examples "$CONFORMANCE_MAX_EXAMPLES")
-  # Run from the scratch directory so nothing (.hypothesis, .schemathesis) lands in the work tree.
-  (cd "$work" && "$venv/bin/st" "${args[@]}")
+  # From the repository root (schemathesis.toml names the hooks file relative to it). With Hypothesis' example
+  # database and Schemathesis' cache disabled there, nothing is written outside test-output/.
+  "$venv/bin/st" "${args[@]}"
 }
 
 declare -A result summary
@@ -180,6 +184,8 @@ for phase in phases:
 for name, count in sorted(links.items()):
     lines.append(f"    link {name}: applied {count['applied']}x"
                  + (f", {count['unresolvable']}x unresolvable" if count["unresolvable"] else ""))
+if report.get("filtered"):
+    lines.append(f"  {report['filtered']} failures dropped by scripts/schemathesis_hooks.py (see that file)")
 for failure in report.get("failures", []):
     lines.append(f"  FAIL {failure['code']} {failure['title']} x{failure['count']}: {', '.join(failure['operations'])}")
 for error in report.get("errors", []):
@@ -207,11 +213,17 @@ run_backend() {
   status=${PIPESTATUS[0]}
   set -e
   stop_roster
-  if grep -qE 'panicked|ERROR' "$dir/roster.log"; then
-    echo "NOTE: Roster logged errors during the $backend run; see ${dir#"$root"/}/roster.log" >&2
+  # What Roster answered, from its request log: a 5xx or a logged error fails the backend even if no check did.
+  local statuses
+  statuses=$(grep -oE 'response status=[0-9]{3}' "$dir/roster.log" | sed 's/.*=//' | sort | uniq -c |
+    awk '{printf "%s%s x%s", sep, $2, $1; sep=", "}' || true)
+  if grep -qE 'response status=5[0-9]{2}|panicked| ERROR ' "$dir/roster.log"; then
+    echo "ERROR: Roster answered 5xx or logged an error during the $backend run; see ${dir#"$root"/}/roster.log" >&2
+    [ "$status" != 0 ] || status=1
   fi
   if [ -s "$dir/events.ndjson" ] && [ -s "$dir/report.json" ]; then
     summary[$backend]=$(summarize "$dir" "$status" "$((SECONDS - started))") || summary[$backend]="(no summary)"
+    summary[$backend]+=$'\n'"  Roster answered: ${statuses:-nothing}"
   else
     summary[$backend]="Schemathesis wrote no report (exit $status); see ${dir#"$root"/}/schemathesis.txt"
   fi
@@ -230,8 +242,14 @@ for backend in $backends; do
       pg_db=roster_conformance_$$_$(date +%s)
       log "postgres: creating database $pg_db"
       psql "$pg_admin_url" -v ON_ERROR_STOP=1 -qc "CREATE DATABASE \"$pg_db\"" >/dev/null
-      # The same server and credentials, with the new database as the path.
-      run_backend postgres "$(printf '%s' "$pg_admin_url" | sed -E "s#/[^/?]*(\\?.*)?\$#/$pg_db\\1#")"
+      # The same server and credentials, with the new database as the path (query string kept).
+      if [[ $pg_admin_url =~ ^([a-z]+://[^/?]+)(/[^?]*)?(\?.*)?$ ]]; then
+        pg_url="${BASH_REMATCH[1]}/$pg_db${BASH_REMATCH[3]}"
+      else
+        echo "ERROR: cannot read ROSTER_TEST_POSTGRES_URL as postgres://USER:PASSWORD@HOST:PORT/DB" >&2
+        exit 2
+      fi
+      run_backend postgres "$pg_url"
       drop_pg_db
       ;;
     *)

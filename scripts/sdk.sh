@@ -34,9 +34,14 @@ if ! command -v java >/dev/null 2>&1; then
 fi
 
 # The generator, in its own virtualenv so nothing is installed system-wide; reinstalled only on a version change.
-if [ ! -x "$venv/bin/python" ]; then
+# (Checked by pip, not python: without python3-venv, Debian's `python3 -m venv` leaves a venv with no pip.)
+if [ ! -x "$venv/bin/pip" ]; then
   echo "==> creating virtualenv $venv"
-  python3 -m venv "$venv"
+  rm -rf "$venv"
+  python3 -m venv "$venv" || {
+    echo "ERROR: could not create a virtualenv (Debian: apt-get install python3-venv)" >&2
+    exit 1
+  }
 fi
 installed=$("$venv/bin/python" -m pip show openapi-generator-cli 2>/dev/null | awk '/^Version:/ {print $2}' || true)
 if [ "$installed" != "$GENERATOR_VERSION" ]; then

@@ -1,16 +1,20 @@
-//! The list body of POST and PUT, accepted as JSON, URL-encoded form or multipart form data. All three parse into
-//! the same body type, so the list rules are applied in one place whatever the media type.
+//! The list body of POST and PUT, accepted as JSON, URL-encoded form or multipart form data. Every media type is
+//! turned into the same JSON object and parsed by the same code, so one set of rules applies whatever the client
+//! sends: a form field that is present but empty is an empty string, exactly like `""` in JSON.
 
 use poem::{FromRequest, Request, RequestBody};
 use poem_openapi::ApiRequest;
 use poem_openapi::error::ParseRequestPayloadError;
-use poem_openapi::payload::{Json, ParsePayload, Payload};
+use poem_openapi::payload::{ParsePayload, Payload};
 use poem_openapi::registry::{MetaSchemaRef, Registry};
-use poem_openapi::types::Type;
-use serde::de::DeserializeOwned;
+use poem_openapi::types::{ParseFromJSON, Type};
+use serde_json::{Map, Value};
 
 use super::models::{MailingListCreate, MailingListUpdate};
 use crate::domain::ListFields;
+
+/// Fields that a form repeats once per value.
+const REPEATED_FIELDS: &[&str] = &["tags"];
 
 fn media_type_is(content_type: &str, expected: &str) -> bool {
     content_type
@@ -26,8 +30,39 @@ fn unreadable(err: impl std::fmt::Display) -> poem::Error {
     .into()
 }
 
-/// Defines a payload type for a list body in one more media type.
-macro_rules! form_payload {
+/// Parses the fields of a body, whatever its media type. `null` is refused: the schemas do not allow it, and
+/// leaving a field out already means "no value".
+fn parse_fields<T: ParseFromJSON>(value: Value) -> poem::Result<T> {
+    if let Value::Object(members) = &value
+        && let Some((name, _)) = members.iter().find(|(_, v)| v.is_null())
+    {
+        return Err(unreadable(format!(
+            "field `{name}` is null; leave the field out instead"
+        )));
+    }
+    T::parse_from_json(Some(value)).map_err(|err| unreadable(err.into_message()))
+}
+
+/// A form's fields as the JSON object they stand for.
+fn form_object(pairs: impl IntoIterator<Item = (String, String)>) -> Value {
+    let mut object = Map::new();
+    for (name, value) in pairs {
+        if REPEATED_FIELDS.contains(&name.as_str()) {
+            if let Value::Array(values) = object
+                .entry(name)
+                .or_insert_with(|| Value::Array(Vec::new()))
+            {
+                values.push(Value::String(value));
+            }
+        } else {
+            object.insert(name, Value::String(value));
+        }
+    }
+    Value::Object(object)
+}
+
+/// Defines a payload type for a list body in one media type.
+macro_rules! fields_payload {
     ($(#[$meta:meta])* $name:ident, $content_type:literal) => {
         $(#[$meta])*
         pub struct $name<T>(pub T);
@@ -50,35 +85,49 @@ macro_rules! form_payload {
     };
 }
 
-form_payload!(
+fields_payload!(
+    /// `application/json`.
+    JsonFields,
+    "application/json"
+);
+
+impl<T: Type + ParseFromJSON> ParsePayload for JsonFields<T> {
+    const IS_REQUIRED: bool = true;
+
+    async fn from_request(req: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let data = Vec::<u8>::from_request(req, body).await?;
+        let value: Value = serde_json::from_slice(&data).map_err(unreadable)?;
+        parse_fields(value).map(Self)
+    }
+}
+
+fields_payload!(
     /// `application/x-www-form-urlencoded`, with `tags` repeated once per tag.
     FormFields,
     "application/x-www-form-urlencoded"
 );
 
-impl<T: Type + DeserializeOwned> ParsePayload for FormFields<T> {
+impl<T: Type + ParseFromJSON> ParsePayload for FormFields<T> {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(req: &Request, body: &mut RequestBody) -> poem::Result<Self> {
         let data = Vec::<u8>::from_request(req, body).await?;
-        serde_html_form::from_bytes(&data)
-            .map(Self)
-            .map_err(unreadable)
+        let pairs = url::form_urlencoded::parse(&data).into_owned();
+        parse_fields(form_object(pairs)).map(Self)
     }
 }
 
-form_payload!(
+fields_payload!(
     /// `multipart/form-data`, as sent by `curl --form`, with `tags` repeated once per tag.
     MultipartFields,
     "multipart/form-data"
 );
 
-impl<T: Type + DeserializeOwned> ParsePayload for MultipartFields<T> {
+impl<T: Type + ParseFromJSON> ParsePayload for MultipartFields<T> {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(req: &Request, body: &mut RequestBody) -> poem::Result<Self> {
         let mut multipart = poem::web::Multipart::from_request(req, body).await?;
-        // Re-encode the text parts as a URL-encoded form so both form media types share one parser.
         let mut pairs = Vec::new();
         while let Some(field) = multipart.next_field().await? {
             let name = field.name().map(str::to_owned);
@@ -87,12 +136,7 @@ impl<T: Type + DeserializeOwned> ParsePayload for MultipartFields<T> {
                 pairs.push((name, value));
             }
         }
-        let form = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(pairs)
-            .finish();
-        serde_html_form::from_str(&form)
-            .map(Self)
-            .map_err(unreadable)
+        parse_fields(form_object(pairs)).map(Self)
     }
 }
 
@@ -102,7 +146,7 @@ macro_rules! list_body {
         $(#[$meta])*
         #[derive(ApiRequest)]
         pub enum $name {
-            Json(Json<$fields>),
+            Json(JsonFields<$fields>),
             Form(FormFields<$fields>),
             Multipart(MultipartFields<$fields>),
         }
@@ -110,9 +154,9 @@ macro_rules! list_body {
         impl $name {
             pub fn into_fields(self) -> ListFields {
                 match self {
-                    $name::Json(Json(fields)) => fields.into(),
-                    $name::Form(FormFields(fields)) => fields.into(),
-                    $name::Multipart(MultipartFields(fields)) => fields.into(),
+                    $name::Json(JsonFields(fields))
+                    | $name::Form(FormFields(fields))
+                    | $name::Multipart(MultipartFields(fields)) => fields.into(),
                 }
             }
         }
@@ -129,3 +173,23 @@ list_body!(
     UpdateListBody,
     MailingListUpdate
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms_become_objects_with_repeated_tags_as_arrays() {
+        let pairs = [
+            ("name", "n"),
+            ("tags", "a"),
+            ("tags", ""),
+            ("description", ""),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        assert_eq!(
+            form_object(pairs),
+            serde_json::json!({"name": "n", "tags": ["a", ""], "description": ""})
+        );
+    }
+}

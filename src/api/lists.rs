@@ -157,7 +157,6 @@ impl ListsApi {
                 list_type: list_type.0.map(Into::into),
                 optin: optin.0.map(Into::into),
                 ..ListFilter::new(query.0.as_deref(), tag.0.unwrap_or_default())
-                    .map_err(|err| ApiError::bad_request(err.0))?
             };
             let query = ListQuery {
                 filter,
@@ -320,10 +319,9 @@ impl ListsApi {
             let query = query.0.filter(|q| !q.trim().is_empty());
             let selector = match (id.0, query) {
                 (Some(ids), _) => DeleteSelector::Ids(ids.into_iter().map(|id| id.0).collect()),
-                (None, Some(query)) => DeleteSelector::Matching(
-                    ListFilter::new(Some(&query), vec![])
-                        .map_err(|err| ApiError::bad_request(err.0))?,
-                ),
+                (None, Some(query)) => {
+                    DeleteSelector::Matching(ListFilter::new(Some(&query), vec![]))
+                }
                 (None, None) if all.0 => DeleteSelector::Matching(ListFilter::default()),
                 (None, None) => {
                     return Err(ApiError::bad_request(

@@ -12,9 +12,8 @@ use crate::domain;
 macro_rules! mirror_enum {
     ($(#[$meta:meta])* $name:ident => $domain:ident { $($variant:ident),+ }) => {
         $(#[$meta])*
-        #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+        #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
         #[oai(rename_all = "lowercase")]
-        #[serde(rename_all = "lowercase")]
         pub enum $name { $($variant),+ }
 
         impl From<$name> for domain::$domain {
@@ -158,13 +157,12 @@ pub struct PublicMailingList {
 ///
 /// Names are trimmed and must not be blank. Tags are trimmed, inner whitespace becomes `-`, empty and repeated
 /// tags are dropped; case is kept.
-#[derive(Object, Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Object, Debug, Clone, PartialEq)]
 pub struct MailingListCreate {
     /// Name of the new list.
     pub name: NameText,
     /// Type of list. Defaults to `private`.
     #[oai(rename = "type")]
-    #[serde(rename = "type")]
     pub list_type: Option<ListType>,
     /// Opt-in type. Defaults to `single`.
     pub optin: Option<ListOptin>,
@@ -178,15 +176,14 @@ pub struct MailingListCreate {
 
 /// Changes to a list, sent as JSON, as a URL-encoded form or as multipart form data (give `tags` once per tag in
 /// forms). Every field is optional: fields left out keep their value, fields sent are set (`"tags": []` clears
-/// the tags, `"description": ""` clears the description). `null` is the same as leaving a field out. Unknown
+/// the tags, `"description": ""` clears the description). `null` is refused: leave the field out. Unknown
 /// fields are ignored; the same rules as on create apply to names and tags.
-#[derive(Object, Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[derive(Object, Debug, Clone, Default, PartialEq)]
 pub struct MailingListUpdate {
     /// New name for the list.
     pub name: Option<NameText>,
     /// Type of list.
     #[oai(rename = "type")]
-    #[serde(rename = "type")]
     pub list_type: Option<ListType>,
     /// Opt-in type.
     pub optin: Option<ListOptin>,

@@ -181,8 +181,7 @@ impl ToJSON for ListId {
 macro_rules! checked_string {
     ($(#[$meta:meta])* $ty:ident, $name:literal, min = $min:expr, max = $max:expr, pattern = $pattern:expr) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-        #[serde(transparent)]
+        #[derive(Debug, Clone, PartialEq, Eq)]
         pub struct $ty(pub String);
 
         scalar_type!($ty, $name, {
@@ -210,22 +209,28 @@ macro_rules! checked_string {
     };
 }
 
+/// No NUL characters (Postgres cannot store them).
+const NO_NUL: &str = r"^[^\u0000]*$";
+
+/// No NUL characters, and at least one character that is not whitespace by Rust's `char::is_whitespace`
+/// (Unicode White_Space), which is what trimming removes.
+const NAME_PATTERN: &str = r"^[^\u0000]*[^\u0000\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000]*$";
+
 checked_string!(
     /// A list name: 1–2000 characters, not only whitespace.
-    NameText, "list_name", min = Some(1), max = NAME_MAX_CHARS, pattern = Some("^\\s*\\S".into())
+    NameText, "list_name", min = Some(1), max = NAME_MAX_CHARS, pattern = Some(NAME_PATTERN.into())
 );
 checked_string!(
     /// A tag: up to 100 characters.
-    TagText, "list_tag", min = None, max = TAG_MAX_CHARS, pattern = None
+    TagText, "list_tag", min = None, max = TAG_MAX_CHARS, pattern = Some(NO_NUL.into())
 );
 checked_string!(
     /// A description: up to 65,536 characters.
-    DescriptionText, "list_description", min = None, max = DESCRIPTION_MAX_CHARS, pattern = None
+    DescriptionText, "list_description", min = None, max = DESCRIPTION_MAX_CHARS, pattern = Some(NO_NUL.into())
 );
 
 /// The tags sent for a list: at most 100, each checked by the list rules.
-#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Deserialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TagList(pub Vec<TagText>);
 
 scalar_type!(TagList, "list_tags", {

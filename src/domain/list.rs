@@ -269,22 +269,21 @@ pub struct ListFilter {
     pub optin: Option<Optin>,
     /// Tags the list must all carry (exact match).
     pub tags: Vec<String>,
+    /// Set when no list can match (a NUL character in a search word or tag).
+    pub matches_nothing: bool,
 }
 
 impl ListFilter {
-    /// A filter on name words (split from `query` on whitespace) and exact tags.
-    pub fn new(query: Option<&str>, tags: Vec<String>) -> Result<Self, ValidationError> {
-        reject_nul("query", query.unwrap_or_default())?;
-        for tag in &tags {
-            reject_nul("tag", tag)?;
-        }
-        Ok(Self {
-            words: query
-                .map(|q| q.split_whitespace().map(fold).collect())
-                .unwrap_or_default(),
+    /// A filter on name words (split from `query` on whitespace) and exact tags. A NUL character can be in no
+    /// name or tag, so a query or tag containing one matches nothing.
+    pub fn new(query: Option<&str>, tags: Vec<String>) -> Self {
+        let query = query.unwrap_or_default();
+        Self {
+            matches_nothing: query.contains('\0') || tags.iter().any(|t| t.contains('\0')),
+            words: query.split_whitespace().map(fold).collect(),
             tags,
             ..Self::default()
-        })
+        }
     }
 }
 
@@ -424,7 +423,7 @@ mod tests {
 
     #[test]
     fn search_words_are_folded_and_split_on_whitespace() {
-        let filter = ListFilter::new(Some("  Ünïcode\tLIST  "), vec![]).unwrap();
+        let filter = ListFilter::new(Some("  Ünïcode\tLIST  "), vec![]);
         assert_eq!(filter.words, ["ünïcode", "list"]);
     }
 
@@ -433,8 +432,9 @@ mod tests {
         assert!(ListName::parse("a\0b").is_err());
         assert!(Tags::parse(&["a\0"]).is_err());
         assert!(Description::parse("\0".into()).is_err());
-        assert!(ListFilter::new(Some("\0"), vec![]).is_err());
-        assert!(ListFilter::new(None, vec!["\0".into()]).is_err());
+        assert!(ListFilter::new(Some("\0"), vec![]).matches_nothing);
+        assert!(ListFilter::new(None, vec!["\0".into()]).matches_nothing);
+        assert!(!ListFilter::new(Some("x"), vec!["y".into()]).matches_nothing);
     }
 
     #[test]

@@ -71,6 +71,10 @@ fn contains_pattern(word: &str) -> String {
 
 fn matching(filter: &ListFilter) -> Condition {
     let mut cond = Condition::all();
+    if filter.matches_nothing {
+        // Also keeps such words away from Postgres, which refuses NUL characters in text.
+        return cond.add(lists::Column::Id.is_in(Vec::<i64>::new()));
+    }
     for word in &filter.words {
         cond = cond.add(
             lists::Column::NameFolded

@@ -191,7 +191,12 @@ async fn limits_are_inclusive() {
 #[tokio::test]
 async fn unreadable_bodies_get_400() {
     let app = TestApp::spawn().await;
-    let cases: [(&str, &str); 8] = [
+    let cases: [(&str, &str); 10] = [
+        ("application/json", "{\"name\": null}"),
+        (
+            "application/json",
+            "{\"name\": \"x\", \"description\": null}",
+        ),
         ("application/json", "{"),
         ("application/json", "[]"),
         ("application/json", "{\"type\": \"public\"}"),

@@ -55,13 +55,63 @@ async fn fields_sent_are_set_including_empty_ones() {
 }
 
 #[tokio::test]
-async fn nulls_are_the_same_as_leaving_fields_out() {
+async fn nulls_are_refused_and_change_nothing() {
     let app = TestApp::spawn().await;
     let list = app
         .create_list(json!({"name": "Kept", "tags": ["t"]}))
         .await;
-    let updated = update(&app, &list["id"], json!({"name": null, "tags": null})).await;
-    assert_eq!(updated, list);
+    for body in [
+        json!({"name": null}),
+        json!({"tags": null, "description": "x"}),
+        json!({"type": null}),
+    ] {
+        let response = app
+            .put_json(&format!("/api/lists/{}", list["id"]), &body)
+            .await;
+        let message = expect_error(response, StatusCode::BAD_REQUEST).await;
+        assert!(message.contains("null"), "{message}");
+    }
+    let (_, body) = read(app.get(&format!("/api/lists/{}", list["id"])).await).await;
+    assert_eq!(body["data"], list);
+}
+
+#[tokio::test]
+async fn empty_form_fields_are_empty_strings_as_in_json() {
+    let app = TestApp::spawn().await;
+    let list = app
+        .create_list(json!({"name": "Formed", "tags": ["a", "b"], "description": "text"}))
+        .await;
+    let path = format!("/api/lists/{}", list["id"]);
+    let put_form = |pairs: &'static [(&'static str, &'static str)]| {
+        app.request(Method::PUT, &path).form(pairs).send()
+    };
+    let (status, body) = read(
+        put_form(&[("description", ""), ("tags", "")])
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["description"], "");
+    assert_eq!(body["data"]["tags"], json!([]));
+    expect_error(
+        put_form(&[("name", "")]).await.unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    expect_error(
+        put_form(&[("type", "")]).await.unwrap(),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    let multipart = reqwest::multipart::Form::new().text("name", "");
+    let response = app
+        .request(Method::PUT, &path)
+        .multipart(multipart)
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, StatusCode::UNPROCESSABLE_ENTITY).await;
 }
 
 #[tokio::test]
