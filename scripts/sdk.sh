@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Generates client SDKs from openapi.yaml with a pinned OpenAPI Generator:
 #   scripts/sdk.sh [python|typescript|rust|all]     (default: all)
+#   scripts/sdk.sh validate                         (check openapi.yaml with both validators, generate nothing)
 # Output: sdks/python, sdks/typescript (typescript-fetch), sdks/rust. The generator comes from PyPI
 # (`openapi-generator-cli` bundles the jar; it needs Java 11+) and lives in the virtualenv sdks/.venv.
 # sdks/ is git-ignored. Idempotent: each run regenerates the chosen SDKs from scratch.
@@ -11,6 +12,8 @@ root=$PWD
 # Pinned: the newest 7.x release on PyPI when this script was written. Bump deliberately and rerun
 # scripts/sdk-test.sh: generated clients change between generator releases.
 GENERATOR_VERSION=7.26.0
+# The stricter of the two validators (openapi-generator's `validate` misses wrong types).
+SPEC_VALIDATOR_VERSION=0.9.0
 # Package name and version of every generated client (the API's version, from openapi.yaml's info.version).
 SDK_VERSION=0.1.0
 
@@ -22,8 +25,9 @@ target=${1:-all}
 case "$target" in
   python | typescript | rust) targets=("$target") ;;
   all) targets=(python typescript rust) ;;
+  validate) targets=() ;;
   *)
-    echo "usage: $0 [python|typescript|rust|all]" >&2
+    echo "usage: $0 [python|typescript|rust|all|validate]" >&2
     exit 2
     ;;
 esac
@@ -49,6 +53,20 @@ if [ "$installed" != "$GENERATOR_VERSION" ]; then
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "openapi-generator-cli==$GENERATOR_VERSION"
 fi
 generator=$venv/bin/openapi-generator-cli
+
+if [ "$target" = validate ]; then
+  installed=$("$venv/bin/python" -m pip show openapi-spec-validator 2>/dev/null | awk '/^Version:/ {print $2}' || true)
+  if [ "$installed" != "$SPEC_VALIDATOR_VERSION" ]; then
+    echo "==> installing openapi-spec-validator==$SPEC_VALIDATOR_VERSION into $venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+      "openapi-spec-validator==$SPEC_VALIDATOR_VERSION"
+  fi
+  echo "==> openapi-spec-validator $SPEC_VALIDATOR_VERSION"
+  "$venv/bin/openapi-spec-validator" "$spec"
+  echo "==> openapi-generator-cli $GENERATOR_VERSION validate"
+  "$generator" validate --input-spec "$spec"
+  exit 0
+fi
 
 generate() {
   local name=$1 generator_name=$2 properties=$3

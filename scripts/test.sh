@@ -1,19 +1,29 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: unit tests, then the integration suite on SQLite and on PostgreSQL.
-# PostgreSQL: ROSTER_TEST_POSTGRES_URL if set, else a local server started by scripts/pg.sh. When PostgreSQL is
-# not installed the Postgres run is skipped with a loud warning, except under CI=true, where that is a failure.
+# Runs every test:
+#   1. unit tests, the contract test and the API suite on SQLite;
+#   2. the API suite on PostgreSQL;
+#   3. the contract suite against a live Roster on both backends: openapi.yaml through two validators, generated
+#      SDKs (Python, TypeScript, Rust) running a story, Schemathesis (all checks, all phases), Swagger UI in
+#      headless Chromium.
+# `scripts/test.sh --fast` stops after step 2.
+# PostgreSQL: ROSTER_TEST_POSTGRES_URL if set, else a local server started by scripts/pg.sh. When PostgreSQL is not
+# installed the Postgres runs are skipped with a loud warning, except under CI=true, where that is a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+fast=false
+[ "${1:-}" = --fast ] && fast=true
 
 passed() { grep -E '^test result:' "$1" | awk '{sum += $4} END {print sum + 0}'; }
 log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT
+summary=()
 
-echo "==> unit tests and integration tests on SQLite"
+echo "==> unit tests, contract test and API suite on SQLite"
 cargo test --workspace --color never 2>&1 | tee "$log/sqlite"
 [ "${PIPESTATUS[0]}" = 0 ] || exit 1
-sqlite_integration=$(awk '/Running tests\/api\/main.rs/ {on=1} on && /^test result:/ {print $4; exit}' "$log/sqlite")
-all_sqlite=$(passed "$log/sqlite")
+sqlite_api=$(awk '/Running tests\/api\/main.rs/ {on=1} on && /^test result:/ {print $4; exit}' "$log/sqlite")
+summary+=("SQLite: $sqlite_api API tests passed ($(passed "$log/sqlite") tests in all, with unit and contract tests)")
 
 pg_url=${ROSTER_TEST_POSTGRES_URL:-}
 if [ -z "$pg_url" ]; then
@@ -22,6 +32,7 @@ if [ -z "$pg_url" ]; then
   status=$?
   set -e
   if [ "$status" != 0 ]; then
+    pg_url=
     if [ "${CI:-}" = true ]; then
       echo "ERROR: PostgreSQL is required under CI=true but could not be started (scripts/pg.sh exit $status)" >&2
       exit 1
@@ -29,29 +40,47 @@ if [ -z "$pg_url" ]; then
     cat >&2 <<'WARN'
 
 ################################################################################
-#  WARNING: PostgreSQL is not available, so the Postgres run was SKIPPED.      #
+#  WARNING: PostgreSQL is not available, so the Postgres runs are SKIPPED.     #
 #  Install it (Debian: apt-get install postgresql) to test both backends.      #
 ################################################################################
 
 WARN
-    echo "SQLite: $sqlite_integration integration tests passed ($all_sqlite tests in all); Postgres: SKIPPED"
-    exit 0
+    summary+=("Postgres: SKIPPED (PostgreSQL not installed)")
   fi
 fi
 
-drop_test_databases() {
-  psql "$pg_url" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE 'roster\_test\_%'" 2>/dev/null |
-    while read -r db; do psql "$pg_url" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null; done
-}
-drop_test_databases
+if [ -n "$pg_url" ]; then
+  drop_test_databases() {
+    psql "$pg_url" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE 'roster\_test\_%'" 2>/dev/null |
+      while read -r db; do psql "$pg_url" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null; done
+  }
+  drop_test_databases
+  echo "==> API suite on PostgreSQL"
+  ROSTER_TEST_POSTGRES_URL=$pg_url cargo test --test api --color never 2>&1 | tee "$log/postgres"
+  pg_status=${PIPESTATUS[0]}
+  drop_test_databases
+  [ "$pg_status" = 0 ] || exit 1
+  summary+=("Postgres: $(passed "$log/postgres") API tests passed")
+  export ROSTER_TEST_POSTGRES_URL=$pg_url
+fi
 
-echo "==> integration tests on PostgreSQL"
-ROSTER_TEST_POSTGRES_URL=$pg_url cargo test --test api --color never 2>&1 | tee "$log/postgres"
-pg_status=${PIPESTATUS[0]}
-drop_test_databases
-[ "$pg_status" = 0 ] || exit 1
-postgres_integration=$(passed "$log/postgres")
+if [ "$fast" = false ]; then
+  echo "==> openapi.yaml validity"
+  scripts/sdk.sh validate
+  summary+=("openapi.yaml: valid (openapi-spec-validator, openapi-generator-cli validate)")
+  echo "==> generated SDKs against a live Roster"
+  scripts/sdk-test.sh 2>&1 | tee "$log/sdk"
+  [ "${PIPESTATUS[0]}" = 0 ] || exit 1
+  summary+=("SDK stories: $(grep -cE '^(sqlite|postgres) +(python|typescript|rust) +passed' "$log/sdk") passed (3 clients x backends)")
+  echo "==> Schemathesis"
+  scripts/conformance.sh 2>&1 | tee "$log/conformance"
+  [ "${PIPESTATUS[0]}" = 0 ] || exit 1
+  summary+=("Schemathesis: $(grep -E '^(sqlite|postgres) PASS' "$log/conformance" | sed 's/: .*seed [0-9]*: / /' | paste -sd ';' -)")
+  echo "==> Swagger UI in headless Chromium"
+  scripts/browser-test.sh 2>&1 | tee "$log/browser"
+  [ "${PIPESTATUS[0]}" = 0 ] || exit 1
+  summary+=("Swagger UI: $(grep -cE ': PASS$' "$log/browser") browser runs passed (screenshots in test-output/browser/)")
+fi
 
 echo
-echo "SQLite: $sqlite_integration integration tests passed ($all_sqlite tests in all, with unit tests)"
-echo "Postgres: $postgres_integration integration tests passed"
+printf '%s\n' "${summary[@]}"

@@ -16,6 +16,9 @@ use crate::domain::ListFields;
 /// Fields that a form repeats once per value.
 const REPEATED_FIELDS: &[&str] = &["tags"];
 
+/// The fields of a list body; anything else is ignored.
+const LIST_FIELDS: &[&str] = &["name", "type", "optin", "status", "tags", "description"];
+
 fn media_type_is(content_type: &str, expected: &str) -> bool {
     content_type
         .split(';')
@@ -30,11 +33,13 @@ fn unreadable(err: impl std::fmt::Display) -> poem::Error {
     .into()
 }
 
-/// Parses the fields of a body, whatever its media type. `null` is refused: the schemas do not allow it, and
-/// leaving a field out already means "no value".
+/// Parses the fields of a body, whatever its media type. `null` is refused for a list field: the schemas do not
+/// allow it, and leaving a field out already means "no value". Unknown fields are ignored, whatever their value.
 fn parse_fields<T: ParseFromJSON>(value: Value) -> poem::Result<T> {
     if let Value::Object(members) = &value
-        && let Some((name, _)) = members.iter().find(|(_, v)| v.is_null())
+        && let Some((name, _)) = members
+            .iter()
+            .find(|(name, v)| v.is_null() && LIST_FIELDS.contains(&name.as_str()))
     {
         return Err(unreadable(format!(
             "field `{name}` is null; leave the field out instead"

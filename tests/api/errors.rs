@@ -89,6 +89,7 @@ async fn an_unreachable_database_is_503_with_retry_after_on_every_operation() {
 #[tokio::test]
 async fn a_broken_database_is_500_without_leaking_details() {
     let app = TestApp::spawn().await;
+    app.execute_sql("DROP TABLE list_permissions").await;
     app.execute_sql("DROP TABLE list_tags").await;
     app.execute_sql("DROP TABLE lists").await;
     for (method, path) in OPERATIONS {
