@@ -195,20 +195,22 @@ pub struct MailingListUpdate {
     pub description: Option<DescriptionText>,
 }
 
-fn tags_of(tags: Option<TagList>) -> Option<Vec<String>> {
-    tags.map(|tags| tags.0.into_iter().map(|t| t.0).collect())
+impl From<MailingListCreate> for MailingListUpdate {
+    fn from(fields: MailingListCreate) -> Self {
+        Self {
+            name: Some(fields.name),
+            list_type: fields.list_type,
+            optin: fields.optin,
+            status: fields.status,
+            tags: fields.tags,
+            description: fields.description,
+        }
+    }
 }
 
 impl From<MailingListCreate> for domain::ListFields {
     fn from(fields: MailingListCreate) -> Self {
-        Self {
-            name: Some(fields.name.0),
-            list_type: fields.list_type.map(Into::into),
-            optin: fields.optin.map(Into::into),
-            status: fields.status.map(Into::into),
-            tags: tags_of(fields.tags),
-            description: fields.description.map(|d| d.0),
-        }
+        MailingListUpdate::from(fields).into()
     }
 }
 
@@ -219,7 +221,9 @@ impl From<MailingListUpdate> for domain::ListFields {
             list_type: fields.list_type.map(Into::into),
             optin: fields.optin.map(Into::into),
             status: fields.status.map(Into::into),
-            tags: tags_of(fields.tags),
+            tags: fields
+                .tags
+                .map(|tags| tags.0.into_iter().map(|t| t.0).collect()),
             description: fields.description.map(|d| d.0),
         }
     }

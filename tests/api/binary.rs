@@ -3,17 +3,8 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
 
-use crate::helpers::TestDatabase;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::helpers::{TestDatabase, free_port, wait_until_up};
 
 #[tokio::test]
 async fn the_binary_serves_from_its_environment_masks_secrets_and_stops_cleanly_on_sigterm() {
@@ -48,15 +39,7 @@ async fn the_binary_serves_from_its_environment_masks_secrets_and_stops_cleanly_
 
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    let mut up = false;
-    for _ in 0..100 {
-        if client.get(format!("{base}/health")).send().await.is_ok() {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(up, "the binary did not start listening");
+    wait_until_up(&base).await;
     let response = client
         .get(format!("{base}/api/lists"))
         .basic_auth("boss", Some("s3cret-Admin-Pw"))

@@ -1,7 +1,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, expect_error, read};
+use crate::helpers::{TestApp, expect_error, read, trickle};
 
 fn assert_timestamp_format(value: &Value) {
     let text = value.as_str().expect("a timestamp string");
@@ -264,23 +264,16 @@ async fn bodies_over_the_limit_get_413_even_without_a_length() {
     )
     .await;
     // Chunked, so no Content-Length announces the size.
-    let chunks = futures_chunks(serde_json::to_vec(&big).unwrap());
+    let bytes = serde_json::to_vec(&big).unwrap();
+    let chunks = bytes.chunks(8192).map(<[u8]>::to_vec).collect();
     let response = app
         .request(Method::POST, "/api/lists")
         .header("Content-Type", "application/json")
-        .body(reqwest::Body::wrap_stream(chunks))
+        .body(trickle(chunks, std::time::Duration::ZERO))
         .send()
         .await
         .unwrap();
     expect_error(response, StatusCode::PAYLOAD_TOO_LARGE).await;
-}
-
-fn futures_chunks(
-    data: Vec<u8>,
-) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + 'static {
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
-        data.chunks(8192).map(|c| Ok(c.to_vec())).collect();
-    futures_util::stream::iter(chunks)
 }
 
 #[tokio::test]

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 
-use crate::helpers::{ADMIN_PASSWORD, TestApp, TestDatabase, expect_error};
+use crate::helpers::{
+    ADMIN_PASSWORD, TestApp, TestDatabase, expect_error, free_port, trickle, wait_until_up,
+};
 
 /// A throw-away Postgres cluster of our own, so that stopping it disturbs no other test.
 struct PrivatePostgres {
@@ -207,14 +209,6 @@ async fn roster_fails_fast_while_postgres_is_down_and_recovers_by_itself() {
     assert_eq!(app.get("/api/health").await.status(), StatusCode::OK);
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test]
 async fn sigterm_lets_in_flight_requests_finish_and_refuses_new_connections() {
     let database = TestDatabase::create().await;
@@ -237,12 +231,7 @@ async fn sigterm_lets_in_flight_requests_finish_and_refuses_new_connections() {
     });
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    for _ in 0..100 {
-        if client.get(format!("{base}/health")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until_up(&base).await;
 
     // Slow requests: their bodies trickle in over about 1.5 s.
     let slow = (0..4).map(|i| {
@@ -250,21 +239,17 @@ async fn sigterm_lets_in_flight_requests_finish_and_refuses_new_connections() {
         let url = format!("{base}/api/lists");
         async move {
             let parts = vec![
-                format!("{{\"name\": \"slow {i}\""),
-                ", \"description\"".to_owned(),
-                ": \"finished\"".to_owned(),
-                "}".to_owned(),
+                format!("{{\"name\": \"slow {i}\"").into_bytes(),
+                b", \"description\"".to_vec(),
+                b": \"finished\"".to_vec(),
+                b"}".to_vec(),
             ];
-            let body = futures_util::stream::unfold(parts.into_iter(), |mut parts| async move {
-                let part = parts.next()?;
-                tokio::time::sleep(Duration::from_millis(400)).await;
-                Some((Ok::<_, std::io::Error>(part.into_bytes()), parts))
-            });
+            let body = trickle(parts, Duration::from_millis(400));
             client
                 .post(url)
                 .basic_auth("admin", Some(ADMIN_PASSWORD))
                 .header("Content-Type", "application/json")
-                .body(reqwest::Body::wrap_stream(body))
+                .body(body)
                 .send()
                 .await
         }

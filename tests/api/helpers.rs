@@ -303,3 +303,34 @@ pub fn ids(page: &Value) -> Vec<i64> {
         .map(|l| l["id"].as_i64().unwrap())
         .collect()
 }
+
+/// A port that was free a moment ago, for a process that binds it itself.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until something answers `GET {base}/health`.
+pub async fn wait_until_up(base: &str) {
+    let client = Client::new();
+    for _ in 0..100 {
+        if client.get(format!("{base}/health")).send().await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("nothing answers at {base}");
+}
+
+/// A request body that arrives in `parts`, each after `delay`, with no announced length.
+pub fn trickle(parts: Vec<Vec<u8>>, delay: std::time::Duration) -> reqwest::Body {
+    let stream = futures_util::stream::unfold(parts.into_iter(), move |mut parts| async move {
+        let part = parts.next()?;
+        tokio::time::sleep(delay).await;
+        Some((Ok::<_, std::io::Error>(part), parts))
+    });
+    reqwest::Body::wrap_stream(stream)
+}

@@ -5,7 +5,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use roster::config::Secret;
 
-use crate::helpers::{TestApp, expect_error, read};
+use crate::helpers::{TestApp, expect_error, read, trickle};
 
 #[tokio::test]
 async fn each_identity_has_its_own_rate_limit_with_retry_after() {
@@ -188,24 +188,13 @@ async fn metrics_can_require_a_bearer_token() {
 async fn a_request_running_past_the_timeout_is_answered_503() {
     let app = TestApp::spawn_with(|s| s.request_timeout = Duration::from_millis(300)).await;
     // A body that trickles in keeps the request running.
-    let chunks = futures_util::stream::unfold(0u8, |n| async move {
-        if n >= 10 {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        Some((
-            Ok::<_, std::io::Error>(if n == 0 {
-                b"{\"name\":\"".to_vec()
-            } else {
-                b"x".to_vec()
-            }),
-            n + 1,
-        ))
-    });
+    let mut parts = vec![b"{\"name\":\"".to_vec()];
+    parts.extend((0..9).map(|_| b"x".to_vec()));
+    let body = trickle(parts, Duration::from_millis(100));
     let response = app
         .request(Method::POST, "/api/lists")
         .header("Content-Type", "application/json")
-        .body(reqwest::Body::wrap_stream(chunks))
+        .body(body)
         .send()
         .await
         .unwrap();

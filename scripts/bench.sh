@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Benchmarks Roster against PostgreSQL answering the same SQL directly, in one run on one machine.
+#   scripts/bench.sh                 sizes 10000 100000 1000000, 10 s per measurement, 16 connections
+# Environment: BENCH_SIZES, BENCH_SECONDS, BENCH_CONNECTIONS. Needs PostgreSQL (scripts/pg.sh); installs wrk.
+# For each size it seeds the lists in bulk (scripts/bench/seed.sql), starts a release build of Roster, and for each
+# scenario drives Roster with wrk (keep-alive, fixed concurrency) and PostgreSQL with pgbench running the SQL Roster
+# itself issues (scripts/bench/*.sql). It also runs upstream listmonk's SQL for listing and search, measures
+# Roster's CPU per request and RSS, and prints one table. Raw output goes to test-output/bench/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+sizes=${BENCH_SIZES:-"10000 100000 1000000"}
+seconds=${BENCH_SECONDS:-10}
+conns=${BENCH_CONNECTIONS:-16}
+out=$root/test-output/bench
+mkdir -p "$out"
+
+if ! command -v wrk >/dev/null 2>&1; then
+  echo "==> installing wrk"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+fi
+pgbench=$(ls -d /usr/lib/postgresql/*/bin/pgbench | sort -V | tail -n 1)
+cargo build --release --quiet
+admin_url=${ROSTER_TEST_POSTGRES_URL:-$(scripts/pg.sh)}
+url_for() { python3 -c "import sys,urllib.parse as u; p=u.urlparse(sys.argv[1]); print(p._replace(path='/'+sys.argv[2]).geturl())" "$admin_url" "$1"; }
+password=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
+auth="Basic $(printf 'admin:%s' "$password" | base64 -w0)"
+ticks=$(getconf CLK_TCK)
+
+roster_pid=
+stop_roster() {
+  [ -n "$roster_pid" ] && kill "$roster_pid" 2>/dev/null && wait "$roster_pid" 2>/dev/null || true
+  roster_pid=
+}
+trap stop_roster EXIT
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$roster_pid/stat"; }
+rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$roster_pid/status"; }
+to_ms() { awk -v us="$1" 'BEGIN {printf "%.2f", us / 1000}'; }
+
+# wrk against Roster: prints "req/s p50_ms p99_ms requests errors".
+drive() {
+  local n=$1 method=$2 path=$3 body=${4:-}
+  local log=$out/wrk.log
+  BENCH_N=$n BENCH_METHOD=$method BENCH_PATH=$path BENCH_BODY=$body BENCH_AUTH=$auth \
+    wrk -t2 -c"$conns" -d"${seconds}s" -s scripts/bench/wrk.lua "http://127.0.0.1:$port" >"$log" 2>&1
+  cat "$log" >>"$out/wrk-all.log"
+  local rps line
+  rps=$(awk '/Requests\/sec/ {print $2}' "$log")
+  line=$(grep '^BENCH' "$log")
+  local p50 p99 requests errors
+  p50=$(sed -E 's/.*p50_us=([0-9]+).*/\1/' <<<"$line")
+  p99=$(sed -E 's/.*p99_us=([0-9]+).*/\1/' <<<"$line")
+  requests=$(sed -E 's/.*requests=([0-9]+).*/\1/' <<<"$line")
+  errors=$(sed -E 's/.*errors=([0-9]+).*/\1/' <<<"$line")
+  echo "$rps $(to_ms "$p50") $(to_ms "$p99") $requests $errors"
+}
+
+# pgbench with a script: prints TPS (without connection time).
+sql_tps() {
+  local n=$1 script=$2
+  "$pgbench" -n -c "$conns" -j 2 -T "$seconds" -D n="$n" -f "scripts/bench/$script" "$db_url" 2>&1 |
+    tee -a "$out/pgbench-all.log" | awk '/^tps/ {print $3; exit}'
+}
+
+table=$out/table.txt
+{
+  echo "Roster benchmark, $(date -u +%FT%TZ), $(nproc) cores, $(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | xargs), $(free -g | awk '/Mem:/ {print $2}') GiB"
+  echo "Roster $(git rev-parse --short HEAD), PostgreSQL $(psql "$admin_url" -Atc 'SHOW server_version'), wrk/pgbench: $conns connections, ${seconds}s each"
+  printf '%-9s %-12s %10s %8s %8s %10s %8s %10s %8s\n' lists scenario roster_rps p50_ms p99_ms pg_tps ratio listmonk ratio_lm
+} | tee "$table"
+
+for n in $sizes; do
+  db=roster_bench_$n
+  db_url=$(url_for "$db")
+  psql "$admin_url" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" -qc "CREATE DATABASE $db"
+  ROSTER_DATABASE_URL=$db_url ./target/release/roster migrate 2>/dev/null
+  echo "==> seeding $n lists" >&2
+  psql "$db_url" -q -v n="$n" -f scripts/bench/seed.sql >/dev/null
+
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  ROSTER_DATABASE_URL=$db_url ROSTER_ADDRESS=127.0.0.1:$port ROSTER_ADMIN_PASSWORD=$password \
+    ROSTER_RATE_LIMIT=0 ROSTER_DB_MAX_CONNECTIONS=$conns RUST_LOG=warn ./target/release/roster >"$out/roster-$n.log" 2>&1 &
+  roster_pid=$!
+  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
+
+  row() {
+    local scenario=$1 roster=$2 tps=$3 listmonk=${4:-}
+    read -r rps p50 p99 _ errors <<<"$roster"
+    local ratio lm_ratio=-
+    ratio=$(awk -v a="$rps" -v b="$tps" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')
+    [ -n "$listmonk" ] && lm_ratio=$(awk -v a="$rps" -v b="$listmonk" 'BEGIN {printf "%.1f", (b > 0 ? a / b : 0)}')
+    printf '%-9s %-12s %10.0f %8s %8s %10.0f %8s %10s %8s%s\n' "$n" "$scenario" "$rps" "$p50" "$p99" "$tps" "$ratio" \
+      "${listmonk:--}" "$lm_ratio" "$([ "$errors" != 0 ] && echo "  ($errors errors)")" | tee -a "$table"
+  }
+
+  vip=1
+  row get_one "$(drive "$n" GET '/api/lists/{id}')" "$(sql_tps "$n" get_one.sql)"
+  row list "$(drive "$n" GET '/api/lists?per_page=20')" "$(sql_tps "$n" list.sql)" "$(sql_tps "$n" listmonk_list.sql)"
+  row list_query "$(drive "$n" GET '/api/lists?per_page=20&query=cobalt')" "$(sql_tps "$n" list_query.sql)" "$(sql_tps "$n" listmonk_query.sql)"
+  row list_tag "$(drive "$n" GET '/api/lists?per_page=20&tag=vip')" "$(sql_tps "$n" list_tag.sql)"
+  row list_name "$(drive "$n" GET '/api/lists?per_page=20&order_by=name')" "$(sql_tps "$n" list_name.sql)"
+  row deep_page "$(drive "$n" GET "/api/lists?per_page=20&page=$((n / 40))")" "$(sql_tps "$n" deep_page.sql)"
+  row create "$(drive "$n" POST '/api/lists' '{"name": "Bench list", "tags": ["bench"]}')" "$(sql_tps "$n" create.sql)"
+  row update "$(drive "$n" PUT '/api/lists/{id}' '{"description": "benched"}')" "$(sql_tps "$n" update.sql)"
+
+  # CPU per request, from Roster's own CPU time: the fixed cost, and the cost per list row returned.
+  cpu_us() {
+    local path=$1 before after result requests
+    before=$(cpu_ticks)
+    result=$(drive "$n" GET "$path")
+    after=$(cpu_ticks)
+    requests=$(awk '{print $4}' <<<"$result")
+    awk -v t=$((after - before)) -v hz="$ticks" -v r="$requests" 'BEGIN {printf "%.1f", t / hz * 1e6 / r}'
+  }
+  one=$(cpu_us '/api/lists/{id}?x=1' )
+  c1=$(cpu_us '/api/lists?per_page=1')
+  c100=$(cpu_us '/api/lists?per_page=100')
+  per_row=$(awk -v a="$c1" -v b="$c100" 'BEGIN {printf "%.1f", (b - a) / 99}')
+  fixed=$(awk -v a="$c1" -v r="$per_row" 'BEGIN {printf "%.1f", a - r}')
+  echo "$n lists: Roster CPU per request: get one ${one} us; listing ${fixed} us + ${per_row} us per row returned; RSS after load $(rss_mib) MiB" | tee -a "$table"
+  stop_roster
+  psql "$admin_url" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)"
+done
+
+echo
+cat "$table"
