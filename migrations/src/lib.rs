@@ -7,6 +7,7 @@ mod m20261122_000001_create_lists;
 mod m20261122_000002_create_settings;
 mod m20261122_000003_index_name_search;
 mod m20261122_000004_create_api_users;
+mod m20261122_000005_count_lists;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_create_settings::Migration),
             Box::new(m20261122_000003_index_name_search::Migration),
             Box::new(m20261122_000004_create_api_users::Migration),
+            Box::new(m20261122_000005_count_lists::Migration),
         ]
     }
 }

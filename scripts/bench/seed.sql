@@ -10,7 +10,7 @@ WITH words AS (
                'fjord','glacier','hazel','iris','juniper','kelp','lotus','meadow','nimbus','orchid'] AS w
 ), rows AS (
   SELECT i,
-         initcap(w[1 + (i * 7919) % 40]) || ' ' || w[1 + (i * 104729 + 13) % 40] || ' newsletter ' || i AS name
+         initcap(w[1 + (i::bigint * 7919) % 40]) || ' ' || w[1 + (i::bigint * 104729 + 13) % 40] || ' newsletter ' || i AS name
   FROM generate_series(1, :n) AS i, words
 )
 INSERT INTO lists (uuid, name, name_folded, type, optin, status, tags, description, created_at, updated_at)

@@ -1,5 +1,5 @@
 use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::sea_query::{LikeExpr, Query};
+use sea_orm::sea_query::{Expr, LikeExpr, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
     DatabaseConnection, DbErr, EntityTrait, Order, PaginatorTrait, QueryFilter, QueryOrder,
@@ -12,7 +12,7 @@ use crate::domain::{
     Access, DeleteSelector, Direction, List, ListFilter, ListPage, ListPatch, ListQuery,
     ListStatus, ListType, NewList, OrderBy, Principal, PublicList, Scope, fold,
 };
-use crate::entity::{list_tags, lists};
+use crate::entity::{list_counts, list_tags, lists};
 
 /// Connections in the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,11 +166,21 @@ impl ListService {
         who: &Principal,
         query: &ListQuery,
     ) -> Result<ListPage, ServiceError> {
-        let condition = within(matching(&query.filter), who.scope(Access::Get));
-        let total = lists::Entity::find()
-            .filter(condition.clone())
-            .count(&self.db)
-            .await?;
+        let scope = who.scope(Access::Get);
+        let filter = &query.filter;
+        let total = if scope == Scope::All
+            && filter.words.is_empty()
+            && filter.tags.is_empty()
+            && !filter.matches_nothing
+        {
+            self.counted_total(filter).await?
+        } else {
+            lists::Entity::find()
+                .filter(within(matching(filter), scope.clone()))
+                .count(&self.db)
+                .await?
+        };
+        let condition = within(matching(filter), scope);
         let order = match query.direction {
             Direction::Asc => Order::Asc,
             Direction::Desc => Order::Desc,
@@ -190,6 +200,25 @@ impl ListService {
             .map(to_domain)
             .collect::<Result<_, _>>()?;
         Ok(ListPage { results, total })
+    }
+
+    /// The number of lists with the filter's status, type and opt-in, from the counts the database keeps, without
+    /// counting rows.
+    async fn counted_total(&self, filter: &ListFilter) -> Result<u64, ServiceError> {
+        let mut select = list_counts::Entity::find()
+            .select_only()
+            .column_as(Expr::cust("CAST(COALESCE(SUM(n), 0) AS BIGINT)"), "total");
+        if let Some(status) = filter.status {
+            select = select.filter(list_counts::Column::Status.eq(status.as_str()));
+        }
+        if let Some(list_type) = filter.list_type {
+            select = select.filter(list_counts::Column::ListType.eq(list_type.as_str()));
+        }
+        if let Some(optin) = filter.optin {
+            select = select.filter(list_counts::Column::Optin.eq(optin.as_str()));
+        }
+        let total: Option<i64> = select.into_tuple().one(&self.db).await?;
+        Ok(u64::try_from(total.unwrap_or(0)).unwrap_or(0))
     }
 
     #[tracing::instrument(skip_all, fields(list.id = id), err(level = "debug"))]

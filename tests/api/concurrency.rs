@@ -156,3 +156,56 @@ async fn two_instances_on_one_database_see_each_others_writes_at_once() {
     read(one.delete(&format!("/api/lists/{}", created["id"])).await).await;
     assert_eq!(two.list("").await["total"], 0);
 }
+
+#[tokio::test]
+async fn status_changes_racing_both_ways_with_bulk_deletes_keep_totals_exact() {
+    let app = TestApp::spawn().await;
+    let mut all = Vec::new();
+    for i in 0..24 {
+        let status = if i % 2 == 0 { "active" } else { "archived" };
+        all.push(
+            app.create_list(json!({"name": format!("flip {i}"), "status": status}))
+                .await["id"]
+                .as_i64()
+                .unwrap(),
+        );
+    }
+    let app = &app;
+    // Lists move active -> archived and archived -> active at once, while bulk deletes take some away.
+    let flips = all.iter().enumerate().map(|(i, id)| async move {
+        let status = if i % 2 == 0 { "archived" } else { "active" };
+        app.put_json(
+            &format!("/api/lists/{id}"),
+            &json!({"status": status, "type": "public"}),
+        )
+        .await
+        .status()
+    });
+    let deletes = async {
+        let first: Vec<String> = all[..6].iter().map(|id| format!("id={id}")).collect();
+        let a = app
+            .delete(&format!("/api/lists?{}", first.join("&")))
+            .await
+            .status();
+        let b = app.delete("/api/lists?query=flip%202").await.status();
+        (a, b)
+    };
+    let (flipped, (a, b)) = tokio::join!(join_all(flips), deletes);
+    assert_eq!((a, b), (StatusCode::OK, StatusCode::OK));
+    assert!(
+        flipped
+            .iter()
+            .all(|s| *s == StatusCode::OK || *s == StatusCode::NOT_FOUND),
+        "{flipped:?}"
+    );
+    for filter in [
+        "",
+        "status=active",
+        "status=archived",
+        "type=public",
+        "type=private",
+    ] {
+        let page = app.list(&format!("{filter}&per_page=all")).await;
+        assert_eq!(page["total"], ids(&page).len(), "total for `{filter}`");
+    }
+}

@@ -328,3 +328,66 @@ async fn minimal_keeps_the_shape_filters_order_and_pagination() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(empty["data"]["results"], json!([]), "never a bare array");
 }
+
+/// `total` for listings filtered only on status, type and opt-in comes from counts the database keeps; they must
+/// equal the rows actually there after every kind of change.
+async fn assert_totals_exact(app: &TestApp) {
+    let mut filters = vec![String::new()];
+    for status in ["", "status=active", "status=archived"] {
+        for list_type in ["", "type=public", "type=private"] {
+            for optin in ["", "optin=single", "optin=double"] {
+                let parts: Vec<&str> = [status, list_type, optin]
+                    .into_iter()
+                    .filter(|p| !p.is_empty())
+                    .collect();
+                filters.push(parts.join("&"));
+            }
+        }
+    }
+    for filter in filters {
+        let page = app.list(&format!("{filter}&per_page=all")).await;
+        assert_eq!(page["total"], ids(&page).len(), "total for `{filter}`");
+    }
+}
+
+#[tokio::test]
+async fn totals_stay_exact_through_creates_updates_and_deletes() {
+    let app = TestApp::spawn().await;
+    let mut made = Vec::new();
+    for i in 0..12 {
+        let list = app
+            .create_list(json!({
+                "name": format!("count {i}"),
+                "status": if i % 3 == 0 { "archived" } else { "active" },
+                "type": if i % 2 == 0 { "public" } else { "private" },
+                "optin": if i % 4 == 0 { "double" } else { "single" },
+            }))
+            .await;
+        made.push(list["id"].as_i64().unwrap());
+    }
+    assert_totals_exact(&app).await;
+    for id in &made[..4] {
+        app.put_json(
+            &format!("/api/lists/{id}"),
+            &json!({"status": "archived", "type": "public"}),
+        )
+        .await;
+    }
+    app.put_json(
+        &format!("/api/lists/{}", made[5]),
+        &json!({"description": "no counted field"}),
+    )
+    .await;
+    assert_totals_exact(&app).await;
+    read(app.delete(&format!("/api/lists/{}", made[6])).await).await;
+    read(
+        app.delete(&format!("/api/lists?id={}&id={}", made[7], made[8]))
+            .await,
+    )
+    .await;
+    read(app.delete("/api/lists?query=count%201").await).await;
+    assert_totals_exact(&app).await;
+    read(app.delete("/api/lists?all=true").await).await;
+    assert_totals_exact(&app).await;
+    assert_eq!(app.list("").await["total"], 0);
+}
