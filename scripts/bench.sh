@@ -90,6 +90,7 @@ for n in $sizes; do
     local ratio lm_ratio=-
     ratio=$(awk -v a="$rps" -v b="$tps" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')
     [ -n "$listmonk" ] && lm_ratio=$(awk -v a="$rps" -v b="$listmonk" 'BEGIN {printf "%.1f", (b > 0 ? a / b : 0)}')
+    [ -n "$listmonk" ] && listmonk=$(awk -v b="$listmonk" 'BEGIN {printf "%.1f", b}')
     printf '%-9s %-12s %10.0f %8s %8s %10.0f %8s %10s %8s%s\n' "$n" "$scenario" "$rps" "$p50" "$p99" "$tps" "$ratio" \
       "${listmonk:--}" "$lm_ratio" "$([ "$errors" != 0 ] && echo "  ($errors errors)")" | tee -a "$table"
   }

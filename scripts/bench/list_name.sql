@@ -1,2 +1,2 @@
-SELECT COUNT(*) AS num_items FROM (SELECT "lists"."id", "lists"."uuid", "lists"."name", "lists"."name_folded", "lists"."type", "lists"."optin", "lists"."status", "lists"."tags", "lists"."description", "lists"."created_at", "lists"."updated_at" FROM "lists" WHERE TRUE) AS "sub_query";
+SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) AS "total" FROM "list_counts";
 SELECT "lists"."id", "lists"."uuid", "lists"."name", "lists"."name_folded", "lists"."type", "lists"."optin", "lists"."status", "lists"."tags", "lists"."description", "lists"."created_at", "lists"."updated_at" FROM "lists" WHERE TRUE ORDER BY "lists"."name_folded" ASC, "lists"."id" ASC LIMIT 20 OFFSET 0;
