@@ -10,6 +10,9 @@ pub struct Model {
     pub list_type: String,
     #[sea_orm(primary_key, auto_increment = false)]
     pub optin: String,
+    /// Writers spread over shards; the count is the sum over them.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub shard: i16,
     pub n: i64,
 }
 

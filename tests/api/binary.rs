@@ -151,3 +151,64 @@ fn help_explains_every_option_and_its_environment_variable() {
         );
     }
 }
+
+/// Starts the binary on `database_url`; returns the child and its base URL once it answers.
+async fn start_binary(database_url: &str) -> (std::process::Child, String) {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_roster"))
+        .env("ROSTER_ADDRESS", format!("127.0.0.1:{port}"))
+        .env("ROSTER_DATABASE_URL", database_url)
+        .env("ROSTER_ADMIN_PASSWORD", crate::helpers::ADMIN_PASSWORD)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    wait_until_up(&base).await;
+    (child, base)
+}
+
+#[tokio::test]
+async fn two_processes_on_one_database_read_each_others_writes() {
+    let database = TestDatabase::create().await;
+    let (mut one, first) = start_binary(&database.url).await;
+    let (mut two, second) = start_binary(&database.url).await;
+    let client = reqwest::Client::new();
+    let call = |method: reqwest::Method, url: String| {
+        client.request(method, url).basic_auth(
+            crate::helpers::ADMIN_USER,
+            Some(crate::helpers::ADMIN_PASSWORD),
+        )
+    };
+    let created: serde_json::Value = call(reqwest::Method::POST, format!("{first}/api/lists"))
+        .json(&serde_json::json!({"name": "across processes"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = &created["data"]["id"];
+    let seen: serde_json::Value = call(reqwest::Method::GET, format!("{second}/api/lists/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(seen["data"], created["data"]);
+    let deleted = call(reqwest::Method::DELETE, format!("{second}/api/lists/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
+    let gone = call(reqwest::Method::GET, format!("{first}/api/lists/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 404);
+    for child in [&mut one, &mut two] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
