@@ -1,6 +1,5 @@
 use poem_openapi::OpenApi;
 use poem_openapi::param::{Path, Query};
-use poem_openapi::payload::Json;
 
 use super::ApiTags;
 use super::body::{CreateListBody, UpdateListBody};
@@ -336,7 +335,3 @@ impl ListsApi {
         .into()
     }
 }
-
-// `Json` is used by the response macro's expansion.
-#[allow(unused_imports)]
-use Json as _;
