@@ -126,7 +126,11 @@ impl AdminCredentials {
         let stored = settings::Entity::find_by_id(ADMIN_PASSWORD_KEY)
             .one(db)
             .await?
-            .ok_or(ServiceError::NotFound)?;
+            .ok_or_else(|| {
+                ServiceError::Database(sea_orm::DbErr::RecordNotFound(format!(
+                    "setting `{ADMIN_PASSWORD_KEY}` vanished right after it was written"
+                )))
+            })?;
         let credentials = Self::decode(username, &stored.value).ok_or_else(|| {
             ServiceError::Database(sea_orm::DbErr::Custom(format!(
                 "setting `{ADMIN_PASSWORD_KEY}` is malformed"
