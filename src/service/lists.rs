@@ -168,19 +168,19 @@ impl ListService {
     ) -> Result<ListPage, ServiceError> {
         let scope = who.scope(Access::Get);
         let filter = &query.filter;
-        let total = if scope == Scope::All
+        let counted = scope == Scope::All
             && filter.words.is_empty()
             && filter.tags.is_empty()
-            && !filter.matches_nothing
-        {
+            && !filter.matches_nothing;
+        let condition = within(matching(filter), scope);
+        let total = if counted {
             self.counted_total(filter).await?
         } else {
             lists::Entity::find()
-                .filter(within(matching(filter), scope.clone()))
+                .filter(condition.clone())
                 .count(&self.db)
                 .await?
         };
-        let condition = within(matching(filter), scope);
         let order = match query.direction {
             Direction::Asc => Order::Asc,
             Direction::Desc => Order::Desc,
