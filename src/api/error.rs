@@ -1,9 +1,9 @@
 //! The one mapping from failures to HTTP: `ApiError` for the handlers, and the middleware that gives the
 //! framework's own errors (bad parameters, unknown routes, wrong methods, media types) the same JSON shape.
 
+use super::payload::JsonBody;
 use poem::http::{HeaderValue, Method, StatusCode, header};
 use poem::{Endpoint, IntoResponse, Request, Response};
-use poem_openapi::payload::Json;
 
 use super::models::ErrorResponse;
 use crate::service::{AuthError, ServiceError};
@@ -74,8 +74,8 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
     }
 
-    pub fn body(self) -> Json<ErrorResponse> {
-        Json(ErrorResponse {
+    pub fn body(self) -> JsonBody<ErrorResponse> {
+        JsonBody(ErrorResponse {
             message: self.message,
         })
     }
@@ -160,28 +160,28 @@ macro_rules! operation_response {
         pub enum $name {
             /// Success.
             #[oai(status = 200)]
-            Ok(poem_openapi::payload::Json<$ok>),
+            Ok($crate::api::payload::JsonBody<$ok>),
             $(
                 $(#[$vmeta])*
                 #[oai(status = $status)]
-                $variant(poem_openapi::payload::Json<$crate::api::models::ErrorResponse>),
+                $variant($crate::api::payload::JsonBody<$crate::api::models::ErrorResponse>),
             )*
             /// Too many requests from this caller (per API user, or per client address without credentials).
             /// Retry after the number of seconds in `Retry-After`.
             #[oai(status = 429)]
             TooManyRequests(
-                poem_openapi::payload::Json<$crate::api::models::ErrorResponse>,
+                $crate::api::payload::JsonBody<$crate::api::models::ErrorResponse>,
                 /// Seconds to wait before retrying.
                 #[oai(header = "Retry-After")]
                 i32,
             ),
             /// An unexpected error; details are logged by the server, never shown.
             #[oai(status = 500)]
-            Internal(poem_openapi::payload::Json<$crate::api::models::ErrorResponse>),
+            Internal($crate::api::payload::JsonBody<$crate::api::models::ErrorResponse>),
             /// The database is unreachable. Retry after the number of seconds in `Retry-After`.
             #[oai(status = 503)]
             Unavailable(
-                poem_openapi::payload::Json<$crate::api::models::ErrorResponse>,
+                $crate::api::payload::JsonBody<$crate::api::models::ErrorResponse>,
                 /// Seconds to wait before retrying.
                 #[oai(header = "Retry-After")]
                 i32,
@@ -191,7 +191,7 @@ macro_rules! operation_response {
         impl From<Result<$ok, $crate::api::error::ApiError>> for $name {
             fn from(result: Result<$ok, $crate::api::error::ApiError>) -> Self {
                 let err = match result {
-                    Ok(ok) => return Self::Ok(poem_openapi::payload::Json(ok)),
+                    Ok(ok) => return Self::Ok($crate::api::payload::JsonBody(ok)),
                     Err(err) => err,
                 };
                 let retry_after = err.retry_after.unwrap_or($crate::api::error::RETRY_AFTER_SECONDS);

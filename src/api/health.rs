@@ -1,4 +1,6 @@
-use poem_openapi::{ApiResponse, OpenApi, payload::Json};
+use poem_openapi::{ApiResponse, OpenApi};
+
+use super::payload::JsonBody;
 
 use super::ApiTags;
 use super::error::operation_response;
@@ -16,7 +18,7 @@ operation_response!(GetHealthResponse, BooleanResponse, {
 pub enum LivenessResponse {
     /// The process is up.
     #[oai(status = 200)]
-    Ok(Json<BooleanResponse>),
+    Ok(JsonBody<BooleanResponse>),
 }
 
 /// Health checks.
@@ -44,6 +46,6 @@ impl HealthApi {
     /// `true` while the process runs, whatever the database's state. Needs no authentication.
     #[oai(path = "/health", method = "get", operation_id = "getLiveness")]
     async fn liveness(&self) -> LivenessResponse {
-        LivenessResponse::Ok(Json(BooleanResponse::yes()))
+        LivenessResponse::Ok(JsonBody(BooleanResponse::yes()))
     }
 }

@@ -6,6 +6,7 @@ mod health;
 mod lists;
 mod models;
 mod ops;
+mod payload;
 mod routes;
 mod security;
 mod types;

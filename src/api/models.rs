@@ -12,8 +12,9 @@ use crate::domain;
 macro_rules! mirror_enum {
     ($(#[$meta:meta])* $name:ident => $domain:ident { $($variant:ident),+ }) => {
         $(#[$meta])*
-        #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+        #[derive(Enum, serde::Serialize, Debug, Clone, Copy, PartialEq, Eq)]
         #[oai(rename_all = "lowercase")]
+        #[serde(rename_all = "lowercase")]
         pub enum $name { $($variant),+ }
 
         impl From<$name> for domain::$domain {
@@ -70,14 +71,15 @@ impl From<ListOrderBy> for domain::OrderBy {
 }
 
 /// Always `success` on a successful response.
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Enum, serde::Serialize, Debug, Clone, Copy, PartialEq, Eq)]
 #[oai(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
 pub enum SuccessStatus {
     Success,
 }
 
 /// A mailing list.
-#[derive(Object, Debug, Clone, PartialEq)]
+#[derive(Object, serde::Serialize, Debug, Clone, PartialEq)]
 pub struct MailingList {
     /// Numeric id, assigned by the server.
     #[oai(read_only)]
@@ -94,6 +96,7 @@ pub struct MailingList {
     /// The list's name.
     pub name: String,
     #[oai(rename = "type")]
+    #[serde(rename = "type")]
     pub list_type: ListType,
     pub optin: ListOptin,
     pub status: ListStatus,
@@ -103,10 +106,12 @@ pub struct MailingList {
     pub description: String,
     /// Number of subscriptions. Roster manages lists only, so this is always 0; left out when `minimal=true`.
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub subscriber_count: Option<i64>,
     /// Subscriptions by status (`unconfirmed`, `confirmed`, `unsubscribed`); `{}` when there are none; left out
     /// when `minimal=true`.
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub subscriber_statuses: Option<BTreeMap<String, i64>>,
 }
 
@@ -130,7 +135,7 @@ impl MailingList {
 }
 
 /// One page of lists.
-#[derive(Object, Debug, Clone, PartialEq)]
+#[derive(Object, serde::Serialize, Debug, Clone, PartialEq)]
 pub struct MailingListPage {
     /// The lists on this page.
     pub results: Vec<MailingList>,
@@ -143,7 +148,7 @@ pub struct MailingListPage {
 }
 
 /// A list as offered on public subscription forms.
-#[derive(Object, Debug, Clone, PartialEq)]
+#[derive(Object, serde::Serialize, Debug, Clone, PartialEq)]
 pub struct PublicMailingList {
     /// The list's UUID, used to subscribe.
     pub uuid: Uuid,
@@ -230,21 +235,21 @@ impl From<MailingListUpdate> for domain::ListFields {
 }
 
 /// Successful response carrying one list.
-#[derive(Object, Debug, Clone, PartialEq)]
+#[derive(Object, serde::Serialize, Debug, Clone, PartialEq)]
 pub struct MailingListResponse {
     pub data: MailingList,
     pub status: SuccessStatus,
 }
 
 /// Successful response carrying one page of lists.
-#[derive(Object, Debug, Clone, PartialEq)]
+#[derive(Object, serde::Serialize, Debug, Clone, PartialEq)]
 pub struct MailingListPageResponse {
     pub data: MailingListPage,
     pub status: SuccessStatus,
 }
 
 /// Successful response whose payload is `true`.
-#[derive(Object, Debug, Clone, PartialEq)]
+#[derive(Object, serde::Serialize, Debug, Clone, PartialEq)]
 pub struct BooleanResponse {
     pub data: bool,
     pub status: SuccessStatus,
@@ -260,7 +265,7 @@ impl BooleanResponse {
 }
 
 /// Every error: a human-readable message.
-#[derive(Object, Debug, Clone, PartialEq)]
+#[derive(Object, serde::Serialize, Debug, Clone, PartialEq)]
 pub struct ErrorResponse {
     /// What went wrong.
     pub message: String,

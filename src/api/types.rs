@@ -49,13 +49,23 @@ scalar_type!(Timestamp, "timestamp", {
     schema
 });
 
+impl serde::Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.wire())
+    }
+}
+
+impl Timestamp {
+    fn wire(&self) -> String {
+        self.0
+            .fixed_offset()
+            .to_rfc3339_opts(SecondsFormat::Micros, false)
+    }
+}
+
 impl ToJSON for Timestamp {
     fn to_json(&self) -> Option<Value> {
-        Some(Value::String(
-            self.0
-                .fixed_offset()
-                .to_rfc3339_opts(SecondsFormat::Micros, false),
-        ))
+        Some(Value::String(self.wire()))
     }
 }
 
