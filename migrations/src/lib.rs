@@ -8,6 +8,7 @@ mod m20261122_000002_create_settings;
 mod m20261122_000003_index_name_search;
 mod m20261122_000004_create_api_users;
 mod m20261122_000005_count_lists;
+mod m20261122_000006_version_lists;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_index_name_search::Migration),
             Box::new(m20261122_000004_create_api_users::Migration),
             Box::new(m20261122_000005_count_lists::Migration),
+            Box::new(m20261122_000006_version_lists::Migration),
         ]
     }
 }

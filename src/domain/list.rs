@@ -260,7 +260,7 @@ pub fn fold(text: &str) -> String {
 }
 
 /// Which lists a listing or a bulk delete selects. All given filters must hold.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct ListFilter {
     /// Case-folded words that must each occur in the name, literally.
     pub words: Vec<String>,

@@ -1,5 +1,8 @@
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::sea_query::{Expr, LikeExpr, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, Query, SelectStatement};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
     DatabaseConnection, DbErr, EntityTrait, Order, PaginatorTrait, QueryFilter, QueryOrder,
@@ -12,7 +15,7 @@ use crate::domain::{
     Access, DeleteSelector, Direction, List, ListFilter, ListPage, ListPatch, ListQuery,
     ListStatus, ListType, NewList, OrderBy, Principal, PublicList, Scope, fold,
 };
-use crate::entity::{list_counts, list_tags, lists};
+use crate::entity::{list_changes, list_counts, list_tags, lists};
 
 /// Connections in the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,10 +25,38 @@ pub struct PoolUsage {
     pub max: u32,
 }
 
-/// The lists use cases. Cheap to clone: the connection is a pool handle.
+/// The lists use cases. Cheap to clone: the connection is a pool handle and the totals cache is shared.
 #[derive(Clone)]
 pub struct ListService {
     db: DatabaseConnection,
+    totals: Arc<TotalsCache>,
+}
+
+/// Match counts of searches and tag filters, each with the lists' version (`list_changes`) it was counted at. A
+/// count is reused only while the version is unchanged, that is while no list has been inserted, updated or
+/// deleted by any instance, so a reused total is exact. Per instance, in memory, bounded; losing it costs only a
+/// recount.
+#[derive(Default)]
+struct TotalsCache(Mutex<HashMap<ListFilter, (i64, u64)>>);
+
+impl TotalsCache {
+    /// Enough for the searches being paged through at any one time; beyond it the cache starts afresh.
+    const CAPACITY: usize = 1024;
+
+    fn get(&self, filter: &ListFilter, version: i64) -> Option<u64> {
+        let totals = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        totals
+            .get(filter)
+            .and_then(|&(at, total)| (at == version).then_some(total))
+    }
+
+    fn put(&self, filter: &ListFilter, version: i64, total: u64) {
+        let mut totals = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if totals.len() >= Self::CAPACITY && !totals.contains_key(filter) {
+            totals.clear();
+        }
+        totals.insert(filter.clone(), (version, total));
+    }
 }
 
 /// Timestamps are stored in UTC at microsecond precision on every backend, so that they read back exactly as
@@ -104,6 +135,37 @@ fn matching(filter: &ListFilter) -> Condition {
     cond
 }
 
+/// `SELECT COUNT(*)` of the lists matching an unscoped filter. A filter on tags alone is counted in `list_tags`
+/// (an index-only scan): every tag row belongs to an existing list, and a list carries a tag at most once.
+fn count_matches(filter: &ListFilter, condition: &Condition) -> SelectStatement {
+    let tags_only = filter.words.is_empty()
+        && filter.status.is_none()
+        && filter.list_type.is_none()
+        && filter.optin.is_none()
+        && !filter.tags.is_empty();
+    if !tags_only {
+        return Query::select()
+            .expr(Expr::cust("COUNT(*)"))
+            .from(lists::Entity)
+            .cond_where(condition.clone())
+            .to_owned();
+    }
+    let mut tags: Vec<&str> = filter.tags.iter().map(String::as_str).collect();
+    tags.sort_unstable();
+    tags.dedup();
+    let carrying_all = Query::select()
+        .column(list_tags::Column::ListId)
+        .from(list_tags::Entity)
+        .and_where(list_tags::Column::Tag.is_in(tags.iter().copied()))
+        .group_by_col(list_tags::Column::ListId)
+        .and_having(ExprTrait::eq(Expr::cust("COUNT(*)"), tags.len() as i64))
+        .to_owned();
+    Query::select()
+        .expr(Expr::cust("COUNT(*)"))
+        .from_subquery(carrying_all, "carrying_all")
+        .to_owned()
+}
+
 fn order_column(order_by: OrderBy) -> Option<lists::Column> {
     match order_by {
         OrderBy::Id => None,
@@ -156,7 +218,10 @@ async fn insert_tags<C: sea_orm::ConnectionTrait>(
 
 impl ListService {
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        Self {
+            db,
+            totals: Arc::default(),
+        }
     }
 
     /// One page of the lists matching the query, ordered over the whole result, with the total match count.
@@ -167,15 +232,19 @@ impl ListService {
         query: &ListQuery,
     ) -> Result<ListPage, ServiceError> {
         let scope = who.scope(Access::Get);
+        let unscoped = scope == Scope::All;
         let filter = &query.filter;
-        let counted = scope == Scope::All
+        let counted = unscoped
             && filter.words.is_empty()
             && filter.tags.is_empty()
             && !filter.matches_nothing;
         let condition = within(matching(filter), scope);
         let total = if counted {
             self.counted_total(filter).await?
+        } else if unscoped && !filter.matches_nothing {
+            self.versioned_total(filter, &condition).await?
         } else {
+            // Lists granted one by one: few, and permission changes do not change the lists' version.
             lists::Entity::find()
                 .filter(condition.clone())
                 .count(&self.db)
@@ -219,6 +288,44 @@ impl ListService {
         }
         let total: Option<i64> = select.into_tuple().one(&self.db).await?;
         Ok(u64::try_from(total.unwrap_or(0)).unwrap_or(0))
+    }
+
+    /// The number of lists matching a search or tag filter: reused from the cache while the lists' version is
+    /// unchanged, otherwise counted in the same snapshot as the version it is stored with.
+    async fn versioned_total(
+        &self,
+        filter: &ListFilter,
+        condition: &Condition,
+    ) -> Result<u64, ServiceError> {
+        let version = Query::select()
+            .expr(Expr::cust("CAST(COALESCE(SUM(n), 0) AS BIGINT)"))
+            .from(list_changes::Entity)
+            .to_owned();
+        let current: Option<i64> = self.scalar(version.clone()).await?;
+        if let Some(total) = self.totals.get(filter, current.unwrap_or(0)) {
+            return Ok(total);
+        }
+        let counted = Query::select()
+            .expr_as(Expr::SubQuery(None, Box::new(version.into())), "version")
+            .expr_as(
+                Expr::SubQuery(None, Box::new(count_matches(filter, condition).into())),
+                "total",
+            )
+            .to_owned();
+        let row = self
+            .db
+            .query_one(&counted)
+            .await?
+            .ok_or_else(|| DbErr::RecordNotFound("count".into()))?;
+        let version: i64 = row.try_get("", "version")?;
+        let total = u64::try_from(row.try_get::<i64>("", "total")?).unwrap_or(0);
+        self.totals.put(filter, version, total);
+        Ok(total)
+    }
+
+    async fn scalar(&self, select: SelectStatement) -> Result<Option<i64>, ServiceError> {
+        let row = self.db.query_one(&select).await?;
+        Ok(row.map(|row| row.try_get_by_index(0)).transpose()?)
     }
 
     #[tracing::instrument(skip_all, fields(list.id = id), err(level = "debug"))]

@@ -158,6 +158,37 @@ async fn two_instances_on_one_database_see_each_others_writes_at_once() {
 }
 
 #[tokio::test]
+async fn search_totals_on_one_instance_follow_writes_made_through_another() {
+    let database = TestDatabase::create().await;
+    let url = database.url.clone();
+    let one = TestApp::spawn_on(database, Some(crate::helpers::ADMIN_PASSWORD)).await;
+    let two = TestApp::spawn_on(
+        TestDatabase::shared(&url),
+        Some(crate::helpers::ADMIN_PASSWORD),
+    )
+    .await;
+    let created = one
+        .create_list(json!({"name": "Weekly news", "tags": ["vip"]}))
+        .await;
+    // Read twice on `one`, so that its count is kept and then reused.
+    for _ in 0..2 {
+        assert_eq!(one.list("query=news").await["total"], 1);
+        assert_eq!(one.list("tag=vip").await["total"], 1);
+    }
+    two.create_list(json!({"name": "Daily news", "tags": ["vip"]}))
+        .await;
+    assert_eq!(one.list("query=news").await["total"], 2);
+    assert_eq!(one.list("tag=vip").await["total"], 2);
+    two.put_json(
+        &format!("/api/lists/{}", created["id"]),
+        &json!({"name": "Weekly digest", "tags": []}),
+    )
+    .await;
+    assert_eq!(one.list("query=news").await["total"], 1);
+    assert_eq!(one.list("tag=vip").await["total"], 1);
+}
+
+#[tokio::test]
 async fn status_changes_racing_both_ways_with_bulk_deletes_keep_totals_exact() {
     let app = TestApp::spawn().await;
     let mut all = Vec::new();

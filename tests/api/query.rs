@@ -391,3 +391,73 @@ async fn totals_stay_exact_through_creates_updates_and_deletes() {
     assert_totals_exact(&app).await;
     assert_eq!(app.list("").await["total"], 0);
 }
+
+/// Searches and tag filters are counted once and the count reused while no list changes; after any change the
+/// total must again equal the rows there. Each filter is read twice, so the second read comes from the cache.
+async fn assert_search_totals_exact(app: &TestApp) {
+    for filter in [
+        "query=alpha",
+        "query=ALPHA%20beta",
+        "tag=red",
+        "tag=red&tag=blue",
+        "tag=blue&tag=red&tag=red",
+        "query=alpha&tag=red",
+        "query=alpha&status=archived",
+        "tag=red&type=public",
+    ] {
+        for _ in 0..2 {
+            let page = app.list(&format!("{filter}&per_page=all")).await;
+            assert_eq!(page["total"], ids(&page).len(), "total for `{filter}`");
+        }
+    }
+}
+
+#[tokio::test]
+async fn search_and_tag_totals_follow_every_change_to_the_lists() {
+    let app = TestApp::spawn().await;
+    let mut made = Vec::new();
+    for i in 0..10 {
+        let list = app
+            .create_list(json!({
+                "name": format!("{} {} {i}", if i % 2 == 0 { "Alpha" } else { "Gamma" }, if i % 3 == 0 { "beta" } else { "delta" }),
+                "tags": if i % 2 == 0 { json!(["red", "blue"]) } else { json!(["red"]) },
+                "type": if i % 4 == 0 { "public" } else { "private" },
+            }))
+            .await;
+        made.push(list["id"].as_i64().unwrap());
+    }
+    assert_search_totals_exact(&app).await;
+    assert_eq!(app.list("query=alpha").await["total"], 5);
+
+    app.create_list(json!({"name": "alpha beta new", "tags": ["red", "blue"]}))
+        .await;
+    assert_search_totals_exact(&app).await;
+    let renamed = format!("/api/lists/{}", made[0]);
+    app.put_json(&renamed, &json!({"name": "renamed away"}))
+        .await;
+    assert_search_totals_exact(&app).await;
+    app.put_json(&renamed, &json!({"tags": []})).await;
+    assert_search_totals_exact(&app).await;
+    app.put_json(
+        &format!("/api/lists/{}", made[1]),
+        &json!({"tags": ["blue", "red"], "name": "alpha again"}),
+    )
+    .await;
+    assert_search_totals_exact(&app).await;
+    app.put_json(
+        &format!("/api/lists/{}", made[2]),
+        &json!({"status": "archived", "type": "public"}),
+    )
+    .await;
+    assert_search_totals_exact(&app).await;
+    app.execute_sql("UPDATE lists SET name = 'Alpha direct', name_folded = 'alpha direct' WHERE name LIKE 'Gamma%'")
+        .await;
+    assert_search_totals_exact(&app).await;
+    read(app.delete(&format!("/api/lists/{}", made[4])).await).await;
+    assert_search_totals_exact(&app).await;
+    read(app.delete("/api/lists?query=beta").await).await;
+    assert_search_totals_exact(&app).await;
+    read(app.delete("/api/lists?all=true").await).await;
+    assert_search_totals_exact(&app).await;
+    assert_eq!(app.list("tag=red").await["total"], 0);
+}
