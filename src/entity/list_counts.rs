@@ -14,6 +14,8 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub shard: i16,
     pub n: i64,
+    /// Grows with every statement that changes lists; the sum over all rows is the lists' version.
+    pub changes: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,7 +1,6 @@
 //! SeaORM entities. Only the service layer sees these.
 
 pub mod api_users;
-pub mod list_changes;
 pub mod list_counts;
 pub mod list_permissions;
 pub mod list_tags;

@@ -15,7 +15,7 @@ use crate::domain::{
     Access, DeleteSelector, Direction, List, ListFilter, ListPage, ListPatch, ListQuery,
     ListStatus, ListType, NewList, OrderBy, Principal, PublicList, Scope, fold,
 };
-use crate::entity::{list_changes, list_counts, list_tags, lists};
+use crate::entity::{list_counts, list_tags, lists};
 
 /// Connections in the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +32,8 @@ pub struct ListService {
     totals: Arc<TotalsCache>,
 }
 
-/// Match counts of searches and tag filters, each with the lists' version (`list_changes`) it was counted at. A
+/// Match counts of searches and tag filters, each with the lists' version (the sum of `list_counts.changes`,
+/// which database triggers grow with every change to `lists`) it was counted at. A
 /// count is reused only while the version is unchanged, that is while no list has been inserted, updated or
 /// deleted by any instance, so a reused total is exact. Per instance, in memory, bounded; losing it costs only a
 /// recount.
@@ -298,8 +299,8 @@ impl ListService {
         condition: &Condition,
     ) -> Result<u64, ServiceError> {
         let version = Query::select()
-            .expr(Expr::cust("CAST(COALESCE(SUM(n), 0) AS BIGINT)"))
-            .from(list_changes::Entity)
+            .expr(Expr::cust("CAST(COALESCE(SUM(changes), 0) AS BIGINT)"))
+            .from(list_counts::Entity)
             .to_owned();
         let current: Option<i64> = self.scalar(version.clone()).await?;
         if let Some(total) = self.totals.get(filter, current.unwrap_or(0)) {

@@ -461,3 +461,28 @@ async fn search_and_tag_totals_follow_every_change_to_the_lists() {
     assert_search_totals_exact(&app).await;
     assert_eq!(app.list("tag=red").await["total"], 0);
 }
+
+#[tokio::test]
+async fn totals_stay_exact_after_the_version_migration_is_rolled_back_and_reapplied() {
+    use migration::MigratorTrait;
+    let database = crate::helpers::TestDatabase::create().await;
+    let db = sea_orm::Database::connect(&database.url).await.unwrap();
+    migration::Migrator::up(&db, None).await.unwrap();
+    migration::Migrator::down(&db, Some(1)).await.unwrap();
+    migration::Migrator::up(&db, None).await.unwrap();
+    db.close().await.unwrap();
+    let app = TestApp::spawn_on(database, Some(crate::helpers::ADMIN_PASSWORD)).await;
+    let id = app
+        .create_list(json!({"name": "alpha beta", "tags": ["red"], "status": "archived"}))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    assert_search_totals_exact(&app).await;
+    app.put_json(
+        &format!("/api/lists/{id}"),
+        &json!({"name": "gamma", "status": "active"}),
+    )
+    .await;
+    assert_search_totals_exact(&app).await;
+    assert_totals_exact(&app).await;
+}
