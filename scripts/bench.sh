@@ -56,6 +56,12 @@ drive() {
   echo "$rps $(to_ms "$p50") $(to_ms "$p99") $requests $errors"
 }
 
+# pgbench on one connection: prints the average latency in ms.
+sql_latency() {
+  "$pgbench" -n -c 1 -j 1 -T "$seconds" -f "scripts/bench/$1" "$db_url" 2>&1 |
+    tee -a "$out/pgbench-all.log" | awk '/^latency average/ {print $4; exit}'
+}
+
 # pgbench with a script: prints TPS (without connection time).
 sql_tps() {
   local n=$1 script=$2
@@ -119,6 +125,7 @@ for n in $sizes; do
   c100=$(cpu_us '/api/lists?per_page=100')
   per_row=$(awk -v a="$c1" -v b="$c100" 'BEGIN {printf "%.1f", (b - a) / 99}')
   fixed=$(awk -v a="$c1" -v r="$per_row" 'BEGIN {printf "%.1f", a - r}')
+  echo "$n lists: a total counted on a miss (first request for a filter, or after any change), one connection: search $(sql_latency query_count.sql) ms, tag $(sql_latency tag_count.sql) ms" | tee -a "$table"
   echo "$n lists: Roster CPU per request: get one ${one} us; listing ${fixed} us + ${per_row} us per row returned; RSS after load $(rss_mib) MiB" | tee -a "$table"
   stop_roster
   psql "$admin_url" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)"
