@@ -5,8 +5,8 @@ use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, Query, SelectStatement};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
-    DatabaseConnection, DbErr, EntityTrait, Order, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    DatabaseConnection, DbErr, EntityTrait, FromQueryResult, Order, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -136,6 +136,47 @@ fn matching(filter: &ListFilter) -> Condition {
     cond
 }
 
+/// What a listing's statement reads besides the page.
+enum Alongside {
+    Total,
+    Version,
+}
+
+/// The number of lists with the filter's status, type and opt-in, from the counts the database keeps, without
+/// counting rows.
+fn counters_total(filter: &ListFilter) -> SelectStatement {
+    let mut select = Query::select()
+        .expr(Expr::cust("CAST(COALESCE(SUM(n), 0) AS BIGINT)"))
+        .from(list_counts::Entity)
+        .to_owned();
+    if let Some(status) = filter.status {
+        select.and_where(list_counts::Column::Status.eq(status.as_str()));
+    }
+    if let Some(list_type) = filter.list_type {
+        select.and_where(list_counts::Column::ListType.eq(list_type.as_str()));
+    }
+    if let Some(optin) = filter.optin {
+        select.and_where(list_counts::Column::Optin.eq(optin.as_str()));
+    }
+    select
+}
+
+/// The lists' version: grows with every change to any list (see migration 6).
+fn lists_version() -> SelectStatement {
+    Query::select()
+        .expr(Expr::cust("CAST(COALESCE(SUM(changes), 0) AS BIGINT)"))
+        .from(list_counts::Entity)
+        .to_owned()
+}
+
+fn count_rows(condition: &Condition) -> SelectStatement {
+    Query::select()
+        .expr(Expr::cust("COUNT(*)"))
+        .from(lists::Entity)
+        .cond_where(condition.clone())
+        .to_owned()
+}
+
 /// `SELECT COUNT(*)` of the lists matching an unscoped filter. A filter on tags alone is counted in `list_tags`
 /// (an index-only scan): every tag row belongs to an existing list, and a list carries a tag at most once.
 fn count_matches(filter: &ListFilter, condition: &Condition) -> SelectStatement {
@@ -145,11 +186,7 @@ fn count_matches(filter: &ListFilter, condition: &Condition) -> SelectStatement 
         && filter.optin.is_none()
         && !filter.tags.is_empty();
     if !tags_only {
-        return Query::select()
-            .expr(Expr::cust("COUNT(*)"))
-            .from(lists::Entity)
-            .cond_where(condition.clone())
-            .to_owned();
+        return count_rows(condition);
     }
     let mut tags: Vec<&str> = filter.tags.iter().map(String::as_str).collect();
     tags.sort_unstable();
@@ -240,22 +277,21 @@ impl ListService {
             && filter.tags.is_empty()
             && !filter.matches_nothing;
         let condition = within(matching(filter), scope);
-        let total = if counted {
-            self.counted_total(filter).await?
+        // The page and one number read in the same statement, so a listing costs one round trip: the total itself
+        // when it is cheap (counters, or a scope of granted lists), else the lists' version to look the total up.
+        let (alongside, extra) = if counted {
+            (Alongside::Total, counters_total(filter))
         } else if unscoped && !filter.matches_nothing {
-            self.versioned_total(filter, &condition).await?
+            (Alongside::Version, lists_version())
         } else {
             // Lists granted one by one: few, and permission changes do not change the lists' version.
-            lists::Entity::find()
-                .filter(condition.clone())
-                .count(&self.db)
-                .await?
+            (Alongside::Total, count_rows(&condition))
         };
         let order = match query.direction {
             Direction::Asc => Order::Asc,
             Direction::Desc => Order::Desc,
         };
-        let mut select = lists::Entity::find().filter(condition);
+        let mut select = lists::Entity::find().filter(condition.clone());
         if let Some(column) = order_column(query.order_by) {
             select = select.order_by(column, order.clone());
         }
@@ -263,51 +299,46 @@ impl ListService {
         if let Some(per_page) = query.pagination.per_page {
             select = select.limit(per_page).offset(query.pagination.offset());
         }
-        let results = select
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(to_domain)
+        let page = select
+            .into_query()
+            .expr_as(
+                Expr::SubQuery(None, Box::new(extra.clone().into())),
+                "alongside",
+            )
+            .to_owned();
+        let rows = self.db.query_all(&page).await?;
+        let read = match rows.first() {
+            Some(row) => row.try_get::<i64>("", "alongside")?,
+            // No row to carry it (a page past the end, or no match).
+            None => self.scalar(extra).await?.unwrap_or(0),
+        };
+        let total = match alongside {
+            Alongside::Total => u64::try_from(read).unwrap_or(0),
+            Alongside::Version => self.total_at(filter, &condition, read).await?,
+        };
+        let results = rows
+            .iter()
+            .map(|row| to_domain(lists::Model::from_query_result(row, "")?))
             .collect::<Result<_, _>>()?;
         Ok(ListPage { results, total })
     }
 
-    /// The number of lists with the filter's status, type and opt-in, from the counts the database keeps, without
-    /// counting rows.
-    async fn counted_total(&self, filter: &ListFilter) -> Result<u64, ServiceError> {
-        let mut select = list_counts::Entity::find()
-            .select_only()
-            .column_as(Expr::cust("CAST(COALESCE(SUM(n), 0) AS BIGINT)"), "total");
-        if let Some(status) = filter.status {
-            select = select.filter(list_counts::Column::Status.eq(status.as_str()));
-        }
-        if let Some(list_type) = filter.list_type {
-            select = select.filter(list_counts::Column::ListType.eq(list_type.as_str()));
-        }
-        if let Some(optin) = filter.optin {
-            select = select.filter(list_counts::Column::Optin.eq(optin.as_str()));
-        }
-        let total: Option<i64> = select.into_tuple().one(&self.db).await?;
-        Ok(u64::try_from(total.unwrap_or(0)).unwrap_or(0))
-    }
-
-    /// The number of lists matching a search or tag filter: reused from the cache while the lists' version is
-    /// unchanged, otherwise counted in the same snapshot as the version it is stored with.
-    async fn versioned_total(
+    /// The number of lists matching a search or tag filter: reused from the cache when it was counted at the
+    /// lists' current `version`, otherwise counted in the same snapshot as the version it is stored with.
+    async fn total_at(
         &self,
         filter: &ListFilter,
         condition: &Condition,
+        version: i64,
     ) -> Result<u64, ServiceError> {
-        let version = Query::select()
-            .expr(Expr::cust("CAST(COALESCE(SUM(changes), 0) AS BIGINT)"))
-            .from(list_counts::Entity)
-            .to_owned();
-        let current: Option<i64> = self.scalar(version.clone()).await?;
-        if let Some(total) = self.totals.get(filter, current.unwrap_or(0)) {
+        if let Some(total) = self.totals.get(filter, version) {
             return Ok(total);
         }
         let counted = Query::select()
-            .expr_as(Expr::SubQuery(None, Box::new(version.into())), "version")
+            .expr_as(
+                Expr::SubQuery(None, Box::new(lists_version().into())),
+                "version",
+            )
             .expr_as(
                 Expr::SubQuery(None, Box::new(count_matches(filter, condition).into())),
                 "total",

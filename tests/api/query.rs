@@ -262,6 +262,16 @@ async fn total_counts_every_match_even_past_the_last_page() {
     assert_eq!(past["total"], 5);
     assert!(ids(&past).is_empty());
     assert_eq!(past["page"], 99);
+    // The same for a search, a tag filter and a status filter, whose totals are read differently.
+    app.create_list(json!({"name": "tagged", "tags": ["t"], "status": "archived"}))
+        .await;
+    for (filter, total) in [("query=l", 5), ("tag=t", 1), ("status=archived", 1)] {
+        for page in [1, 99, 99] {
+            let read = app.list(&format!("{filter}&per_page=2&page={page}")).await;
+            assert_eq!(read["total"], total, "{filter}, page {page}");
+        }
+    }
+    assert_eq!(app.list("query=nothing-like-it").await["total"], 0);
 }
 
 #[tokio::test]
