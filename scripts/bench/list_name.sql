@@ -1,2 +1,2 @@
-SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) AS "total" FROM "list_counts";
-SELECT "lists"."id", "lists"."uuid", "lists"."name", "lists"."name_folded", "lists"."type", "lists"."optin", "lists"."status", "lists"."tags", "lists"."description", "lists"."created_at", "lists"."updated_at" FROM "lists" WHERE TRUE ORDER BY "lists"."name_folded" ASC, "lists"."id" ASC LIMIT 20 OFFSET 0;
+-- Listing by name: the page and its total (from the counters) in one statement.
+SELECT "lists"."id", "lists"."uuid", "lists"."name", "lists"."name_folded", "lists"."type", "lists"."optin", "lists"."status", "lists"."tags", "lists"."description", "lists"."created_at", "lists"."updated_at", (SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM "list_counts") AS "alongside" FROM "lists" WHERE TRUE ORDER BY "lists"."name_folded" DESC, "lists"."id" DESC LIMIT 20 OFFSET 0;
