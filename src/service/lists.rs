@@ -2,7 +2,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, Query, SelectStatement};
+use sea_orm::sea_query::{Asterisk, Expr, ExprTrait, LikeExpr, Query, SelectStatement};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
     DatabaseConnection, DbErr, EntityTrait, FromQueryResult, Order, QueryFilter, QueryOrder,
@@ -135,6 +135,9 @@ fn matching(filter: &ListFilter) -> Condition {
     }
     cond
 }
+
+/// The alias of a listing's page inside its statement.
+const PAGE: &str = "page";
 
 /// What a listing's statement reads besides the page.
 enum Alongside {
@@ -292,19 +295,26 @@ impl ListService {
             Direction::Desc => Order::Desc,
         };
         let mut select = lists::Entity::find().filter(condition.clone());
-        if let Some(column) = order_column(query.order_by) {
+        let mut outer = Query::select();
+        for column in order_column(query.order_by)
+            .into_iter()
+            .chain([lists::Column::Id])
+        {
             select = select.order_by(column, order.clone());
+            outer.order_by((PAGE, column), order.clone());
         }
-        select = select.order_by(lists::Column::Id, order);
         if let Some(per_page) = query.pagination.per_page {
             select = select.limit(per_page).offset(query.pagination.offset());
         }
-        let page = select
-            .into_query()
+        // The extra value is added around the page, not next to its columns, so rows skipped by OFFSET are not
+        // projected with it (that made deep pages ~50% slower on Postgres).
+        let page = outer
+            .column((PAGE, Asterisk))
             .expr_as(
                 Expr::SubQuery(None, Box::new(extra.clone().into())),
                 "alongside",
             )
+            .from_subquery(select.into_query(), PAGE)
             .to_owned();
         let rows = self.db.query_all(&page).await?;
         let read = match rows.first() {
