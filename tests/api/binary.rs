@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 
-use crate::helpers::{TestDatabase, free_port, wait_until_up};
+use crate::helpers::{TestDatabase, free_port, read, wait_until_up};
 
 #[tokio::test]
 async fn the_binary_serves_from_its_environment_masks_secrets_and_stops_cleanly_on_sigterm() {
@@ -180,22 +180,22 @@ async fn two_processes_on_one_database_read_each_others_writes() {
             Some(crate::helpers::ADMIN_PASSWORD),
         )
     };
-    let created: serde_json::Value = call(reqwest::Method::POST, format!("{first}/api/lists"))
-        .json(&serde_json::json!({"name": "across processes"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, created) = read(
+        call(reqwest::Method::POST, format!("{first}/api/lists"))
+            .json(&serde_json::json!({"name": "across processes"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     let id = &created["data"]["id"];
-    let seen: serde_json::Value = call(reqwest::Method::GET, format!("{second}/api/lists/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, seen) = read(
+        call(reqwest::Method::GET, format!("{second}/api/lists/{id}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(seen["data"], created["data"]);
     let deleted = call(reqwest::Method::DELETE, format!("{second}/api/lists/{id}"))
         .send()

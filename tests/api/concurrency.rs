@@ -132,8 +132,8 @@ async fn bulk_deletes_racing_with_updates_give_only_documented_answers() {
     }
 }
 
-#[tokio::test]
-async fn two_instances_on_one_database_see_each_others_writes_at_once() {
+/// Two instances of Roster serving one fresh database; the first owns it.
+async fn two_instances_on_one_database() -> (TestApp, TestApp) {
     let database = TestDatabase::create().await;
     let url = database.url.clone();
     let one = TestApp::spawn_on(database, Some(crate::helpers::ADMIN_PASSWORD)).await;
@@ -142,6 +142,12 @@ async fn two_instances_on_one_database_see_each_others_writes_at_once() {
         Some(crate::helpers::ADMIN_PASSWORD),
     )
     .await;
+    (one, two)
+}
+
+#[tokio::test]
+async fn two_instances_on_one_database_see_each_others_writes_at_once() {
+    let (one, two) = two_instances_on_one_database().await;
     let created = one
         .create_list(json!({"name": "shared", "tags": ["x"]}))
         .await;
@@ -159,14 +165,7 @@ async fn two_instances_on_one_database_see_each_others_writes_at_once() {
 
 #[tokio::test]
 async fn search_totals_on_one_instance_follow_writes_made_through_another() {
-    let database = TestDatabase::create().await;
-    let url = database.url.clone();
-    let one = TestApp::spawn_on(database, Some(crate::helpers::ADMIN_PASSWORD)).await;
-    let two = TestApp::spawn_on(
-        TestDatabase::shared(&url),
-        Some(crate::helpers::ADMIN_PASSWORD),
-    )
-    .await;
+    let (one, two) = two_instances_on_one_database().await;
     let created = one
         .create_list(json!({"name": "Weekly news", "tags": ["vip"]}))
         .await;
