@@ -2,8 +2,9 @@
 //!
 //! poem-openapi's own `Json` first builds a `serde_json::Value` tree (an ordered map per object, a string copy per
 //! field) and then writes it out; on a page of lists that tree was the largest cost per row. The wire form is the
-//! same: the types derive `Serialize` field for field like their `ToJSON`, which `tests::serde_and_to_json_agree`
-//! checks, and the schema comes from the type's `Type` implementation as before.
+//! same: the types derive `Serialize` field for field like their `ToJSON`, which
+//! `tests::serde_and_to_json_agree_on_every_response_body` checks, and the schema comes from the type's `Type`
+//! implementation as before.
 
 use poem::http::{StatusCode, header};
 use poem::{IntoResponse, Response};

@@ -172,6 +172,11 @@ fn lists_version() -> SelectStatement {
         .to_owned()
 }
 
+/// `(SELECT ...)` as a value in another statement.
+fn scalar_subquery(select: SelectStatement) -> Expr {
+    Expr::SubQuery(None, Box::new(select.into()))
+}
+
 fn count_rows(condition: &Condition) -> SelectStatement {
     Query::select()
         .expr(Expr::cust("COUNT(*)"))
@@ -310,10 +315,7 @@ impl ListService {
         // projected with it (that made deep pages ~50% slower on Postgres).
         let page = outer
             .column((PAGE, Asterisk))
-            .expr_as(
-                Expr::SubQuery(None, Box::new(extra.clone().into())),
-                "alongside",
-            )
+            .expr_as(scalar_subquery(extra.clone()), "alongside")
             .from_subquery(select.into_query(), PAGE)
             .to_owned();
         let rows = self.db.query_all(&page).await?;
@@ -345,14 +347,8 @@ impl ListService {
             return Ok(total);
         }
         let counted = Query::select()
-            .expr_as(
-                Expr::SubQuery(None, Box::new(lists_version().into())),
-                "version",
-            )
-            .expr_as(
-                Expr::SubQuery(None, Box::new(count_matches(filter, condition).into())),
-                "total",
-            )
+            .expr_as(scalar_subquery(lists_version()), "version")
+            .expr_as(scalar_subquery(count_matches(filter, condition)), "total")
             .to_owned();
         let row = self
             .db
