@@ -188,6 +188,39 @@ async fn limits_are_inclusive() {
     assert_eq!(list["name"].as_str().unwrap().chars().count(), 2000);
 }
 
+/// `tag=…&tag=…`, percent-encoded.
+fn tag_query<T: AsRef<str>>(tags: impl IntoIterator<Item = T>) -> String {
+    let url =
+        reqwest::Url::parse_with_params("http://x/", tags.into_iter().map(|t| ("tag", t))).unwrap();
+    url.query().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn a_created_list_is_found_by_each_of_its_tags_and_by_all_of_them() {
+    let app = TestApp::spawn().await;
+    let mut tags: Vec<String> = (0..98).map(|i| format!("t{i}")).collect();
+    tags.extend(["it's".to_owned(), "50%_\\off".to_owned()]);
+    let list = app
+        .create_list(json!({"name": "Tagged", "tags": tags}))
+        .await;
+    app.create_list(json!({"name": "Other", "tags": ["t0"]}))
+        .await;
+    assert_eq!(list["tags"].as_array().unwrap().len(), 100);
+    for tag in [&tags[0], &tags[97], &tags[98], &tags[99]] {
+        let found = app.names(&tag_query([tag])).await;
+        // Newest first.
+        let expected: &[&str] = if tag == "t0" {
+            &["Other", "Tagged"]
+        } else {
+            &["Tagged"]
+        };
+        assert_eq!(found, expected, "tag {tag}");
+    }
+    let every = tag_query(&tags);
+    assert_eq!(app.names(&every).await, ["Tagged"]);
+    assert_eq!(app.list(&every).await["total"], 1);
+}
+
 #[tokio::test]
 async fn unreadable_bodies_get_400() {
     let app = TestApp::spawn().await;
