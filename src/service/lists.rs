@@ -1,5 +1,5 @@
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::Instant;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::{
@@ -14,6 +14,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::ServiceError;
+use super::totals::TotalsCache;
 use crate::domain::{
     Access, DeleteSelector, Direction, List, ListFilter, ListPage, ListPatch, ListQuery,
     ListStatus, ListType, NewList, OrderBy, Principal, PublicList, Scope, fold,
@@ -32,35 +33,7 @@ pub struct PoolUsage {
 #[derive(Clone)]
 pub struct ListService {
     db: DatabaseConnection,
-    totals: Arc<TotalsCache>,
-}
-
-/// Match counts of searches and tag filters, each with the lists' version (the sum of `list_counts.changes`,
-/// which database triggers grow with every change to `lists`) it was counted at. A
-/// count is reused only while the version is unchanged, that is while no list has been inserted, updated or
-/// deleted by any instance, so a reused total is exact. Per instance, in memory, bounded; losing it costs only a
-/// recount.
-#[derive(Default)]
-struct TotalsCache(Mutex<HashMap<ListFilter, (i64, u64)>>);
-
-impl TotalsCache {
-    /// Enough for the searches being paged through at any one time; beyond it the cache starts afresh.
-    const CAPACITY: usize = 1024;
-
-    fn get(&self, filter: &ListFilter, version: i64) -> Option<u64> {
-        let totals = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        totals
-            .get(filter)
-            .and_then(|&(at, total)| (at == version).then_some(total))
-    }
-
-    fn put(&self, filter: &ListFilter, version: i64, total: u64) {
-        let mut totals = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if totals.len() >= Self::CAPACITY && !totals.contains_key(filter) {
-            totals.clear();
-        }
-        totals.insert(filter.clone(), (version, total));
-    }
+    totals: Arc<TotalsCache<ListFilter>>,
 }
 
 /// Timestamps are stored in UTC at microsecond precision on every backend, so that they read back exactly as
@@ -361,6 +334,7 @@ impl ListService {
             .from_subquery(select.into_query(), PAGE)
             .to_owned();
         let rows = self.db.query_all(&page).await?;
+        let page_read = Instant::now();
         let read = match rows.first() {
             Some(row) => row.try_get::<i64>("", "alongside")?,
             // No row to carry it (a page past the end, or no match).
@@ -368,7 +342,7 @@ impl ListService {
         };
         let total = match alongside {
             Alongside::Total => u64::try_from(read).unwrap_or(0),
-            Alongside::Version => self.total_at(filter, &condition, read).await?,
+            Alongside::Version => self.total_at(filter, &condition, read, page_read).await?,
         };
         let results = rows
             .iter()
@@ -377,30 +351,31 @@ impl ListService {
         Ok(ListPage { results, total })
     }
 
-    /// The number of lists matching a search or tag filter: reused from the cache when it was counted at the
-    /// lists' current `version`, otherwise counted in the same snapshot as the version it is stored with.
+    /// The number of lists matching a search or tag filter, to serve with a page read at `version`: reused from
+    /// the cache when it may be (see [`TotalsCache`]), otherwise counted in the same snapshot as the version it is
+    /// stored with.
     async fn total_at(
         &self,
         filter: &ListFilter,
         condition: &Condition,
         version: i64,
+        page_read: Instant,
     ) -> Result<u64, ServiceError> {
-        if let Some(total) = self.totals.get(filter, version) {
-            return Ok(total);
-        }
-        let counted = Query::select()
-            .expr_as(scalar_subquery(lists_version()), "version")
-            .expr_as(scalar_subquery(count_matches(filter, condition)), "total")
-            .to_owned();
-        let row = self
-            .db
-            .query_one(&counted)
-            .await?
-            .ok_or_else(|| DbErr::RecordNotFound("count".into()))?;
-        let version: i64 = row.try_get("", "version")?;
-        let total = u64::try_from(row.try_get::<i64>("", "total")?).unwrap_or(0);
-        self.totals.put(filter, version, total);
-        Ok(total)
+        let count = async {
+            let counted = Query::select()
+                .expr_as(scalar_subquery(lists_version()), "version")
+                .expr_as(scalar_subquery(count_matches(filter, condition)), "total")
+                .to_owned();
+            let row = self
+                .db
+                .query_one(&counted)
+                .await?
+                .ok_or_else(|| DbErr::RecordNotFound("count".into()))?;
+            let version: i64 = row.try_get("", "version")?;
+            let total = u64::try_from(row.try_get::<i64>("", "total")?).unwrap_or(0);
+            Ok::<_, ServiceError>((version, total))
+        };
+        self.totals.total(filter, version, page_read, count).await
     }
 
     async fn scalar(&self, select: SelectStatement) -> Result<Option<i64>, ServiceError> {

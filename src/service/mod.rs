@@ -5,6 +5,7 @@ mod auth;
 mod credentials;
 mod error;
 mod lists;
+mod totals;
 
 pub use accounts::{AccountService, IssuedToken, RoleInfo, RoleKind, UserInfo};
 pub use auth::{AuthError, Authenticator};

@@ -1,0 +1,267 @@
+//! Exact totals of searches and tag filters without counting on every request.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use tokio::sync::{Mutex as TurnLock, OwnedMutexGuard};
+
+/// Match counts of searches and tag filters, each with the lists' version (the sum of `list_counts.changes`,
+/// which database triggers grow with every change to `lists`) it was counted at. A count is reused only while
+/// the version is unchanged, that is while no list has been inserted, updated or deleted by any instance, so a
+/// reused total is exact. Per instance, in memory, bounded; losing it costs only a recount.
+///
+/// Counts of one filter run one at a time: a burst of requests that all miss (the first requests for a search,
+/// or the first after a write) waits for one count instead of running the same expensive count side by side.
+pub struct TotalsCache<K> {
+    counted: Mutex<HashMap<K, Counted>>,
+    turns: Mutex<HashMap<K, Arc<TurnLock<()>>>>,
+}
+
+#[derive(Clone, Copy)]
+struct Counted {
+    version: i64,
+    total: u64,
+    started: Instant,
+}
+
+impl Counted {
+    /// Whether this total may be served with a page read at `version`, whose statement had returned by
+    /// `page_read`. Either the lists are unchanged since it was counted, or it was counted by a statement that
+    /// started after the page had been read and so saw every change the page saw: as exact as counting now.
+    fn serves(&self, version: i64, page_read: Instant) -> bool {
+        self.version == version || self.started > page_read
+    }
+}
+
+fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl<K: Hash + Eq + Clone> Default for TotalsCache<K> {
+    fn default() -> Self {
+        Self {
+            counted: Mutex::default(),
+            turns: Mutex::default(),
+        }
+    }
+}
+
+impl<K: Hash + Eq + Clone> TotalsCache<K> {
+    /// Enough for the searches being paged through at any one time; beyond it the cache starts afresh.
+    const CAPACITY: usize = 1024;
+
+    /// The total for `key` to serve with a page read at `version` (its statement returned by `page_read`):
+    /// reused when it may be, else counted by `count`, which returns the version it counted at and the total.
+    pub async fn total<E, F>(
+        &self,
+        key: &K,
+        version: i64,
+        page_read: Instant,
+        count: F,
+    ) -> Result<u64, E>
+    where
+        F: Future<Output = Result<(i64, u64), E>>,
+    {
+        if let Some(total) = self.reusable(key, version, page_read) {
+            return Ok(total);
+        }
+        let _turn = self.turn(key).await;
+        // Whoever held the turn before may just have counted what this request needs.
+        if let Some(total) = self.reusable(key, version, page_read) {
+            return Ok(total);
+        }
+        let started = Instant::now();
+        let (version, total) = count.await?;
+        let mut counted = locked(&self.counted);
+        if counted.len() >= Self::CAPACITY && !counted.contains_key(key) {
+            counted.clear();
+        }
+        counted.insert(
+            key.clone(),
+            Counted {
+                version,
+                total,
+                started,
+            },
+        );
+        Ok(total)
+    }
+
+    fn reusable(&self, key: &K, version: i64, page_read: Instant) -> Option<u64> {
+        locked(&self.counted)
+            .get(key)
+            .filter(|counted| counted.serves(version, page_read))
+            .map(|counted| counted.total)
+    }
+
+    /// Waits until no other count of `key` runs on this instance.
+    async fn turn(&self, key: &K) -> Turn<'_, K> {
+        let lock = {
+            let mut turns = locked(&self.turns);
+            if turns.len() >= Self::CAPACITY {
+                // Entries left by waiters that gave up (a timed-out request); nobody holds or waits on them.
+                turns.retain(|_, lock| Arc::strong_count(lock) > 1);
+            }
+            turns.entry(key.clone()).or_default().clone()
+        };
+        Turn {
+            guard: Some(lock.lock_owned().await),
+            cache: self,
+            key: key.clone(),
+        }
+    }
+
+    #[cfg(test)]
+    fn turns_in_use(&self) -> usize {
+        locked(&self.turns).len()
+    }
+}
+
+/// A filter's turn to count; the last one out removes the filter's lock.
+struct Turn<'a, K: Hash + Eq + Clone> {
+    guard: Option<OwnedMutexGuard<()>>,
+    cache: &'a TotalsCache<K>,
+    key: K,
+}
+
+impl<K: Hash + Eq + Clone> Drop for Turn<'_, K> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        let mut turns = locked(&self.cache.turns);
+        // Only the map's own handle left: nobody holds or waits for this turn.
+        if turns
+            .get(&self.key)
+            .is_some_and(|lock| Arc::strong_count(lock) == 1)
+        {
+            turns.remove(&self.key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+
+    async fn slow_count(counts: &AtomicUsize, version: i64, total: u64) -> Result<(i64, u64), ()> {
+        counts.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        Ok((version, total))
+    }
+
+    #[tokio::test]
+    async fn a_burst_of_requests_that_miss_together_counts_once() {
+        let cache = Arc::new(TotalsCache::<&str>::default());
+        let counts = Arc::new(AtomicUsize::new(0));
+        let page_read = Instant::now();
+        let requests: Vec<_> = (0..16)
+            .map(|_| {
+                let (cache, counts) = (cache.clone(), counts.clone());
+                tokio::spawn(async move {
+                    cache
+                        .total(&"cobalt", 7, page_read, slow_count(&counts, 7, 42))
+                        .await
+                })
+            })
+            .collect();
+        for request in requests {
+            assert_eq!(request.await.unwrap(), Ok(42));
+        }
+        assert_eq!(counts.load(Ordering::SeqCst), 1);
+        assert_eq!(cache.turns_in_use(), 0, "finished turns are removed");
+    }
+
+    #[tokio::test]
+    async fn a_total_is_reused_only_at_its_version_or_when_counted_after_the_page() {
+        let cache = TotalsCache::<&str>::default();
+        let counts = AtomicUsize::new(0);
+        let before_count = Instant::now();
+        assert_eq!(
+            cache
+                .total(&"k", 7, before_count, slow_count(&counts, 7, 42))
+                .await,
+            Ok(42)
+        );
+        let after_count = Instant::now();
+        // Same version: the lists are unchanged, whenever the page was read.
+        assert_eq!(
+            cache
+                .total(&"k", 7, after_count, slow_count(&counts, 7, 0))
+                .await,
+            Ok(42)
+        );
+        assert_eq!(counts.load(Ordering::SeqCst), 1);
+        // The lists changed, but the count started after this page was read: it saw every change the page saw.
+        assert_eq!(
+            cache
+                .total(&"k", 8, before_count, slow_count(&counts, 8, 0))
+                .await,
+            Ok(42)
+        );
+        assert_eq!(counts.load(Ordering::SeqCst), 1);
+        // The lists changed after the count started: count again.
+        assert_eq!(
+            cache
+                .total(&"k", 8, after_count, slow_count(&counts, 8, 43))
+                .await,
+            Ok(43)
+        );
+        assert_eq!(counts.load(Ordering::SeqCst), 2);
+        // Another filter never borrows this one's total.
+        assert_eq!(
+            cache
+                .total(&"other", 8, after_count, slow_count(&counts, 8, 5))
+                .await,
+            Ok(5)
+        );
+    }
+
+    #[tokio::test]
+    async fn different_filters_count_side_by_side() {
+        let cache = Arc::new(TotalsCache::<&str>::default());
+        let both_counting = Arc::new(tokio::sync::Barrier::new(2));
+        let request = |key: &'static str| {
+            let (cache, both_counting) = (cache.clone(), both_counting.clone());
+            tokio::spawn(async move {
+                let count = async move {
+                    // Completes only when the other filter's count runs at the same time.
+                    both_counting.wait().await;
+                    Ok::<_, ()>((1, 1))
+                };
+                cache.total(&key, 1, Instant::now(), count).await
+            })
+        };
+        let (a, b) = (request("a"), request("b"));
+        let both = tokio::time::timeout(Duration::from_secs(5), async { (a.await, b.await) })
+            .await
+            .expect("one filter's count does not wait for another's");
+        assert_eq!((both.0.unwrap(), both.1.unwrap()), (Ok(1), Ok(1)));
+    }
+
+    #[tokio::test]
+    async fn a_failed_count_is_not_stored_and_frees_the_turn() {
+        let cache = TotalsCache::<&str>::default();
+        let failed = cache.total(&"k", 1, Instant::now(), async {
+            Err::<(i64, u64), _>("down")
+        });
+        assert_eq!(failed.await, Err("down"));
+        assert_eq!(cache.turns_in_use(), 0);
+        let counts = AtomicUsize::new(0);
+        assert_eq!(
+            cache
+                .total(&"k", 1, Instant::now(), slow_count(&counts, 1, 3))
+                .await,
+            Ok(3)
+        );
+        assert_eq!(
+            counts.load(Ordering::SeqCst),
+            1,
+            "the failure was not cached"
+        );
+    }
+}
