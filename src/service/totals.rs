@@ -180,45 +180,23 @@ mod tests {
     async fn a_total_is_reused_only_at_its_version_or_when_counted_after_the_page() {
         let cache = TotalsCache::<&str>::default();
         let counts = AtomicUsize::new(0);
+        // The total served for `key` with a page read at `version` by `page_read`; a count would find `total`.
+        let served = |key: &'static &'static str, version, page_read, total| {
+            cache.total(key, version, page_read, slow_count(&counts, version, total))
+        };
         let before_count = Instant::now();
-        assert_eq!(
-            cache
-                .total(&"k", 7, before_count, slow_count(&counts, 7, 42))
-                .await,
-            Ok(42)
-        );
+        assert_eq!(served(&"k", 7, before_count, 42).await, Ok(42));
         let after_count = Instant::now();
         // Same version: the lists are unchanged, whenever the page was read.
-        assert_eq!(
-            cache
-                .total(&"k", 7, after_count, slow_count(&counts, 7, 0))
-                .await,
-            Ok(42)
-        );
-        assert_eq!(counts.load(Ordering::SeqCst), 1);
+        assert_eq!(served(&"k", 7, after_count, 0).await, Ok(42));
         // The lists changed, but the count started after this page was read: it saw every change the page saw.
-        assert_eq!(
-            cache
-                .total(&"k", 8, before_count, slow_count(&counts, 8, 0))
-                .await,
-            Ok(42)
-        );
+        assert_eq!(served(&"k", 8, before_count, 0).await, Ok(42));
         assert_eq!(counts.load(Ordering::SeqCst), 1);
         // The lists changed after the count started: count again.
-        assert_eq!(
-            cache
-                .total(&"k", 8, after_count, slow_count(&counts, 8, 43))
-                .await,
-            Ok(43)
-        );
+        assert_eq!(served(&"k", 8, after_count, 43).await, Ok(43));
         assert_eq!(counts.load(Ordering::SeqCst), 2);
         // Another filter never borrows this one's total.
-        assert_eq!(
-            cache
-                .total(&"other", 8, after_count, slow_count(&counts, 8, 5))
-                .await,
-            Ok(5)
-        );
+        assert_eq!(served(&"other", 8, after_count, 5).await, Ok(5));
     }
 
     #[tokio::test]
