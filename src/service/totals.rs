@@ -9,9 +9,10 @@ use std::time::Instant;
 use tokio::sync::{Mutex as TurnLock, OwnedMutexGuard};
 
 /// Match counts of searches and tag filters, each with the lists' version (the sum of `list_counts.changes`,
-/// which database triggers grow with every change to `lists`) it was counted at. A count is reused only while
-/// the version is unchanged, that is while no list has been inserted, updated or deleted by any instance, so a
-/// reused total is exact. Per instance, in memory, bounded; losing it costs only a recount.
+/// which database triggers grow with every change to `lists`) it was counted at. A count is reused while the
+/// version is unchanged, that is while no list has been inserted, updated or deleted by any instance, and by
+/// requests whose page was read before the count started; either way the reused total is exact. Per instance, in
+/// memory, bounded; losing it costs only a recount.
 ///
 /// Counts of one filter run one at a time: a burst of requests that all miss (the first requests for a search,
 /// or the first after a write) waits for one count instead of running the same expensive count side by side.
