@@ -35,6 +35,15 @@ impl From<DbErr> for ServiceError {
     }
 }
 
+impl From<super::totals::CountFailed> for ServiceError {
+    /// The count a request waited for failed just now; the request may be retried.
+    fn from(_: super::totals::CountFailed) -> Self {
+        ServiceError::Unavailable(DbErr::Custom(
+            "a concurrent count of the same filter failed".into(),
+        ))
+    }
+}
+
 /// Whether an error means "the database is not reachable or not accepting work", as opposed to a bad statement.
 fn is_unavailable(err: &DbErr) -> bool {
     let runtime = match err {

@@ -15,11 +15,18 @@ use tokio::sync::{Mutex as TurnLock, OwnedMutexGuard};
 /// memory, bounded; losing it costs only a recount.
 ///
 /// Counts of one filter run one at a time: a burst of requests that all miss (the first requests for a search,
-/// or the first after a write) waits for one count instead of running the same expensive count side by side.
+/// or the first after a write) waits for one count instead of running the same expensive count side by side. When
+/// that count fails, the requests that were waiting for it fail at once with [`CountFailed`] rather than each
+/// trying the same count again in turn.
 pub struct TotalsCache<K> {
     counted: Mutex<HashMap<K, Counted>>,
-    turns: Mutex<HashMap<K, Arc<TurnLock<()>>>>,
+    /// Per filter: its turn, holding when the last failed count of the filter started.
+    turns: Mutex<HashMap<K, Arc<TurnLock<Option<Instant>>>>>,
 }
+
+/// A count that this request was waiting for failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CountFailed;
 
 #[derive(Clone, Copy)]
 struct Counted {
@@ -64,18 +71,28 @@ impl<K: Hash + Eq + Clone> TotalsCache<K> {
         count: F,
     ) -> Result<u64, E>
     where
+        E: From<CountFailed>,
         F: Future<Output = Result<(i64, u64), E>>,
     {
         if let Some(total) = self.reusable(key, version, page_read) {
             return Ok(total);
         }
-        let _turn = self.turn(key).await;
-        // Whoever held the turn before may just have counted what this request needs.
+        let mut turn = self.turn(key).await;
+        // Whoever held the turn before may just have counted what this request needs, or failed to.
         if let Some(total) = self.reusable(key, version, page_read) {
             return Ok(total);
         }
+        if turn.last_failure().is_some_and(|failed| failed > page_read) {
+            return Err(CountFailed.into());
+        }
         let started = Instant::now();
-        let (version, total) = count.await?;
+        let (version, total) = match count.await {
+            Ok(counted) => counted,
+            Err(err) => {
+                turn.failed(started);
+                return Err(err);
+            }
+        };
         let mut counted = locked(&self.counted);
         if counted.len() >= Self::CAPACITY && !counted.contains_key(key) {
             counted.clear();
@@ -123,9 +140,22 @@ impl<K: Hash + Eq + Clone> TotalsCache<K> {
 
 /// A filter's turn to count; the last one out removes the filter's lock.
 struct Turn<'a, K: Hash + Eq + Clone> {
-    guard: Option<OwnedMutexGuard<()>>,
+    guard: Option<OwnedMutexGuard<Option<Instant>>>,
     cache: &'a TotalsCache<K>,
     key: K,
+}
+
+impl<K: Hash + Eq + Clone> Turn<'_, K> {
+    /// When the last failed count of this filter started, if one failed while this turn was awaited.
+    fn last_failure(&self) -> Option<Instant> {
+        self.guard.as_deref().copied().flatten()
+    }
+
+    fn failed(&mut self, started: Instant) {
+        if let Some(guard) = self.guard.as_mut() {
+            **guard = Some(started);
+        }
+    }
 }
 
 impl<K: Hash + Eq + Clone> Drop for Turn<'_, K> {
@@ -149,10 +179,46 @@ mod tests {
 
     use super::*;
 
-    async fn slow_count(counts: &AtomicUsize, version: i64, total: u64) -> Result<(i64, u64), ()> {
+    #[derive(Debug, PartialEq)]
+    enum TestError {
+        Down,
+        Shared,
+    }
+
+    impl From<CountFailed> for TestError {
+        fn from(_: CountFailed) -> Self {
+            TestError::Shared
+        }
+    }
+
+    async fn slow_count(
+        counts: &AtomicUsize,
+        version: i64,
+        total: u64,
+    ) -> Result<(i64, u64), TestError> {
         counts.fetch_add(1, Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(50)).await;
         Ok((version, total))
+    }
+
+    /// `n` concurrent requests for filter `k` with a page read at version 1 by `page_read`, whose count, if they
+    /// make it, finds `total`.
+    fn concurrent_requests(
+        cache: &Arc<TotalsCache<&'static str>>,
+        counts: &Arc<AtomicUsize>,
+        n: usize,
+        page_read: Instant,
+        total: u64,
+    ) -> Vec<tokio::task::JoinHandle<Result<u64, TestError>>> {
+        (0..n)
+            .map(|_| {
+                let (cache, counts) = (cache.clone(), counts.clone());
+                tokio::spawn(async move {
+                    let count = slow_count(&counts, 1, total);
+                    cache.total(&"k", 1, page_read, count).await
+                })
+            })
+            .collect()
     }
 
     #[tokio::test]
@@ -160,16 +226,7 @@ mod tests {
         let cache = Arc::new(TotalsCache::<&str>::default());
         let counts = Arc::new(AtomicUsize::new(0));
         let page_read = Instant::now();
-        let requests: Vec<_> = (0..16)
-            .map(|_| {
-                let (cache, counts) = (cache.clone(), counts.clone());
-                tokio::spawn(async move {
-                    cache
-                        .total(&"cobalt", 7, page_read, slow_count(&counts, 7, 42))
-                        .await
-                })
-            })
-            .collect();
+        let requests = concurrent_requests(&cache, &counts, 16, page_read, 42);
         for request in requests {
             assert_eq!(request.await.unwrap(), Ok(42));
         }
@@ -210,7 +267,7 @@ mod tests {
                 let count = async move {
                     // Completes only when the other filter's count runs at the same time.
                     both_counting.wait().await;
-                    Ok::<_, ()>((1, 1))
+                    Ok::<_, TestError>((1, 1))
                 };
                 cache.total(&key, 1, Instant::now(), count).await
             })
@@ -226,9 +283,9 @@ mod tests {
     async fn a_failed_count_is_not_stored_and_frees_the_turn() {
         let cache = TotalsCache::<&str>::default();
         let failed = cache.total(&"k", 1, Instant::now(), async {
-            Err::<(i64, u64), _>("down")
+            Err::<(i64, u64), _>(TestError::Down)
         });
-        assert_eq!(failed.await, Err("down"));
+        assert_eq!(failed.await, Err(TestError::Down));
         assert_eq!(cache.turns_in_use(), 0);
         let counts = AtomicUsize::new(0);
         assert_eq!(
@@ -242,5 +299,33 @@ mod tests {
             1,
             "the failure was not cached"
         );
+    }
+
+    #[tokio::test]
+    async fn requests_waiting_for_a_count_that_fails_fail_with_it_instead_of_counting_again() {
+        let cache = Arc::new(TotalsCache::<&str>::default());
+        let counts = Arc::new(AtomicUsize::new(0));
+        let page_read = Instant::now();
+        let failing = {
+            let cache = cache.clone();
+            tokio::spawn(async move {
+                let count = async {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    Err::<(i64, u64), _>(TestError::Down)
+                };
+                cache.total(&"k", 1, page_read, count).await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let waiting = concurrent_requests(&cache, &counts, 4, page_read, 9);
+        assert_eq!(failing.await.unwrap(), Err(TestError::Down));
+        for request in waiting {
+            assert_eq!(request.await.unwrap(), Err(TestError::Shared));
+        }
+        assert_eq!(counts.load(Ordering::SeqCst), 0, "nobody retried the count");
+        assert_eq!(cache.turns_in_use(), 0);
+        // A page read after the failure is counted afresh.
+        let total = cache.total(&"k", 1, Instant::now(), slow_count(&counts, 1, 9));
+        assert_eq!(total.await, Ok(9));
     }
 }
