@@ -200,9 +200,35 @@ pub struct ServeArgs {
     #[arg(long, env = "ROSTER_RATE_LIMIT_BURST", default_value_t = 200)]
     pub rate_limit_burst: u32,
 
+    /// Failed logins allowed per client address per minute once the burst is spent (0 turns the limiter off).
+    /// Checked before the credentials, so a throttled address gets 429 even with the right password.
+    #[arg(long, env = "ROSTER_LOGIN_FAILURES_PER_MINUTE", default_value_t = 5)]
+    pub login_failures_per_minute: u32,
+
+    /// Failed logins allowed at once per client address.
+    #[arg(long, env = "ROSTER_LOGIN_FAILURE_BURST", default_value_t = 10)]
+    pub login_failure_burst: u32,
+
     /// When set, `/metrics` requires `Authorization: Bearer <token>`.
     #[arg(long, env = "ROSTER_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<Secret>,
+
+    /// Most open client connections (further ones wait in the kernel's backlog). Lowered at start-up, with a
+    /// warning, when the process's descriptor limit cannot hold them.
+    #[arg(long, env = "ROSTER_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+
+    /// Seconds a client may take to send a request's line and headers (HTTP/1); slower ones are disconnected.
+    #[arg(long, env = "ROSTER_HEADER_READ_TIMEOUT", default_value_t = 10.0)]
+    pub header_read_timeout: f64,
+
+    /// Seconds a connection may stay with nothing moving in either direction before it is closed.
+    #[arg(long, env = "ROSTER_IDLE_TIMEOUT", default_value_t = 60.0)]
+    pub idle_timeout: f64,
+
+    /// Most concurrent streams on one HTTP/2 connection.
+    #[arg(long, env = "ROSTER_HTTP2_MAX_STREAMS", default_value_t = 64)]
+    pub http2_max_streams: u32,
 }
 
 fn seconds(value: f64) -> Duration {
@@ -232,7 +258,15 @@ impl ServeArgs {
             request_timeout: seconds(self.request_timeout),
             rate_limit: self.rate_limit,
             rate_limit_burst: self.rate_limit_burst,
+            login_failures_per_minute: self.login_failures_per_minute,
+            login_failure_burst: self.login_failure_burst,
             metrics_token: self.metrics_token.clone(),
+            connections: crate::config::ConnectionSettings {
+                max_connections: self.max_connections.max(1),
+                header_read_timeout: seconds(self.header_read_timeout),
+                idle_timeout: seconds(self.idle_timeout),
+                http2_max_streams: self.http2_max_streams.max(1),
+            },
         }
     }
 }

@@ -116,8 +116,38 @@ pub struct Settings {
     pub rate_limit: u32,
     /// Burst allowed above the sustained rate.
     pub rate_limit_burst: u32,
+    /// Failed logins allowed per client address per minute, after the burst; 0 turns the limiter off.
+    pub login_failures_per_minute: u32,
+    /// Failed logins allowed at once per client address.
+    pub login_failure_burst: u32,
     /// When set, `/metrics` needs this bearer token.
     pub metrics_token: Option<Secret>,
+    /// How connections are accepted and kept.
+    pub connections: ConnectionSettings,
+}
+
+/// Bounds on connections, so that no client can hold the server's descriptors, memory or attention.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionSettings {
+    /// Most open client connections; further ones wait in the kernel's backlog until one closes.
+    pub max_connections: usize,
+    /// Longest a client may take to send a request's line and headers (HTTP/1).
+    pub header_read_timeout: Duration,
+    /// A connection on which nothing moves, in either direction, for this long is closed.
+    pub idle_timeout: Duration,
+    /// Most concurrent streams on one HTTP/2 connection.
+    pub http2_max_streams: u32,
+}
+
+impl Default for ConnectionSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 1024,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            http2_max_streams: 64,
+        }
+    }
 }
 
 #[cfg(test)]

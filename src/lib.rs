@@ -7,6 +7,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod entity;
+pub mod server;
 pub mod service;
 pub mod startup;
 pub mod telemetry;

@@ -1,12 +1,10 @@
 //! Building and running the application; shared by `main` and the integration tests.
 
 use std::future::Future;
-use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
-use poem::Server;
-use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
 
 use crate::api::{AppConfig, app};
 use crate::config::{DatabaseSettings, Settings};
@@ -14,7 +12,7 @@ use crate::service::{AdminCredentials, Authenticator, ListService};
 
 /// A bound, migrated, ready-to-run Roster.
 pub struct Application {
-    acceptor: TcpAcceptor,
+    listener: TcpListener,
     port: u16,
     db: DatabaseConnection,
     settings: Settings,
@@ -30,7 +28,12 @@ pub async fn migrate(database: &DatabaseSettings) -> anyhow::Result<DatabaseConn
 }
 
 impl Application {
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+    pub async fn build(mut settings: Settings) -> anyhow::Result<Self> {
+        check_admin_password(&settings)?;
+        settings.connections.max_connections = crate::server::connection_cap(
+            settings.connections.max_connections,
+            settings.database.max_connections,
+        );
         let db = migrate(&settings.database).await?;
         let bootstrap = AdminCredentials::load(
             &db,
@@ -38,16 +41,10 @@ impl Application {
             settings.admin_password.as_ref().map(|p| p.expose()),
         )
         .await?;
-        let acceptor = TcpListener::bind(settings.address.clone())
-            .into_acceptor()
-            .await?;
-        let port = acceptor
-            .local_addr()
-            .first()
-            .and_then(|addr| addr.as_socket_addr().map(|a| a.port()))
-            .unwrap_or_default();
+        let listener = TcpListener::bind(settings.address.as_str()).await?;
+        let port = listener.local_addr()?.port();
         Ok(Self {
-            acceptor,
+            listener,
             port,
             settings,
             authenticator: Authenticator::new(bootstrap.credentials, db.clone()),
@@ -81,6 +78,8 @@ impl Application {
             request_timeout: self.settings.request_timeout,
             rate_limit: self.settings.rate_limit,
             rate_limit_burst: self.settings.rate_limit_burst,
+            login_failures_per_minute: self.settings.login_failures_per_minute,
+            login_failure_burst: self.settings.login_failure_burst,
             metrics_token: self.settings.metrics_token.clone(),
         };
         let endpoint = app(
@@ -88,15 +87,43 @@ impl Application {
             self.authenticator,
             config,
         );
-        let grace: Option<Duration> = Some(self.settings.shutdown_grace);
-        let result = Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(endpoint, shutdown, grace)
-            .await;
+        let result = crate::server::serve(
+            self.listener,
+            endpoint,
+            &self.settings.connections,
+            shutdown,
+            self.settings.shutdown_grace,
+        )
+        .await;
         if let Err(err) = self.db.close().await {
             tracing::warn!(error = %err, "closing the database pool failed");
         }
         result
     }
+}
+
+/// Shortest admin password accepted without a warning.
+const ADMIN_PASSWORD_ADVISED_CHARS: usize = 16;
+
+/// An empty admin password would start a server nobody can log in to; a short one is easy to guess.
+fn check_admin_password(settings: &Settings) -> anyhow::Result<()> {
+    let Some(password) = &settings.admin_password else {
+        return Ok(());
+    };
+    let length = password.expose().chars().count();
+    if length == 0 {
+        anyhow::bail!(
+            "ROSTER_ADMIN_PASSWORD is set but empty; set a password, or unset it to have one generated"
+        );
+    }
+    if length < ADMIN_PASSWORD_ADVISED_CHARS {
+        tracing::warn!(
+            "ROSTER_ADMIN_PASSWORD is only {length} characters long; use at least {ADMIN_PASSWORD_ADVISED_CHARS} \
+             random characters (or unset it to have a strong one generated): failed logins are throttled per \
+             address, but many addresses can guess in parallel"
+        );
+    }
+    Ok(())
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -5,6 +5,10 @@ use super::payload::JsonBody;
 use poem::http::{HeaderValue, Method, StatusCode, header};
 use poem::{Endpoint, IntoResponse, Request, Response};
 
+use std::sync::Arc;
+
+use super::catalog::Catalog;
+use super::layer::Layer;
 use super::models::ErrorResponse;
 use crate::service::{AuthError, ServiceError};
 
@@ -220,29 +224,30 @@ struct RequestFacts {
 }
 
 /// Answers every error the framework raises with the JSON error body and the documented status.
-pub async fn shape_errors<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
-    let context = super::routes::context(&req)?;
-    let facts = RequestFacts {
-        method: req.method().clone(),
-        path: req.uri().path().to_owned(),
-        has_authorization: req.headers().contains_key(header::AUTHORIZATION),
-        empty_body: req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .is_none_or(|len| len.as_bytes() == b"0")
-            && !req.headers().contains_key(header::TRANSFER_ENCODING),
-    };
-    match next.call(req).await {
-        Ok(response) => Ok(response.into_response()),
-        Err(err) => Ok(error_response(err, &facts, &context.allowed)),
+pub struct ShapeErrors {
+    pub catalog: Arc<Catalog>,
+}
+
+impl Layer for ShapeErrors {
+    async fn handle<E: Endpoint>(&self, next: &E, req: Request) -> poem::Result<Response> {
+        let facts = RequestFacts {
+            method: req.method().clone(),
+            path: req.uri().path().to_owned(),
+            has_authorization: req.headers().contains_key(header::AUTHORIZATION),
+            empty_body: req
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .is_none_or(|len| len.as_bytes() == b"0")
+                && !req.headers().contains_key(header::TRANSFER_ENCODING),
+        };
+        match next.call(req).await {
+            Ok(response) => Ok(response.into_response()),
+            Err(err) => Ok(error_response(err, &facts, &self.catalog)),
+        }
     }
 }
 
-fn error_response(
-    err: poem::Error,
-    facts: &RequestFacts,
-    allowed_methods: &super::routes::AllowedMethods,
-) -> Response {
+fn error_response(err: poem::Error, facts: &RequestFacts, catalog: &Catalog) -> Response {
     use poem::error::{MethodNotAllowedError, NotFoundError};
     use poem_openapi::error::{
         AuthorizationError, ContentTypeError, ParsePathError, ParseRequestPayloadError,
@@ -257,7 +262,7 @@ fn error_response(
             format!("unknown endpoint: {}", facts.path),
         )
     } else if err.is::<MethodNotAllowedError>() {
-        let allow = allowed_methods.for_path(&facts.path);
+        let allow = catalog.allow(&facts.path);
         let mut response = ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             format!("method {} is not allowed here; use {allow}", facts.method),

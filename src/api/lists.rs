@@ -11,8 +11,8 @@ use super::models::{
 use super::security::ApiAuth;
 use super::types::{ListId, PerPage, SortOrder};
 use crate::domain::{
-    DEFAULT_PER_PAGE, DeleteSelector, Direction, ListFilter, ListPatch, ListQuery, NewList,
-    Pagination,
+    DEFAULT_PER_PAGE, DELETE_IDS_MAX, DeleteSelector, Direction, ListFilter, ListPatch, ListQuery,
+    NewList, Pagination,
 };
 use crate::service::ListService;
 
@@ -155,7 +155,8 @@ impl ListsApi {
                 status: status.0.map(Into::into),
                 list_type: list_type.0.map(Into::into),
                 optin: optin.0.map(Into::into),
-                ..ListFilter::new(query.0.as_deref(), tag.0.unwrap_or_default())
+                ..ListFilter::new(query.0.as_deref(), &tag.0.unwrap_or_default())
+                    .map_err(|err| ApiError::bad_request(err.0))?
             };
             let query = ListQuery {
                 filter,
@@ -317,10 +318,16 @@ impl ListsApi {
         async {
             let query = query.0.filter(|q| !q.trim().is_empty());
             let selector = match (id.0, query) {
-                (Some(ids), _) => DeleteSelector::Ids(ids.into_iter().map(|id| id.0).collect()),
-                (None, Some(query)) => {
-                    DeleteSelector::Matching(ListFilter::new(Some(&query), vec![]))
+                (Some(ids), _) if ids.len() > DELETE_IDS_MAX => {
+                    return Err(ApiError::bad_request(format!(
+                        "give at most {DELETE_IDS_MAX} `id` values"
+                    )));
                 }
+                (Some(ids), _) => DeleteSelector::Ids(ids.into_iter().map(|id| id.0).collect()),
+                (None, Some(query)) => DeleteSelector::Matching(
+                    ListFilter::new::<&str>(Some(&query), &[])
+                        .map_err(|err| ApiError::bad_request(err.0))?,
+                ),
                 (None, None) if all.0 => DeleteSelector::Matching(ListFilter::default()),
                 (None, None) => {
                     return Err(ApiError::bad_request(

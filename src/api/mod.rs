@@ -1,8 +1,13 @@
 //! The HTTP layer: operations, their wire types, and the one mapping from errors to responses.
 
 mod body;
+mod bounds;
+mod catalog;
+mod docs;
 mod error;
 mod health;
+mod layer;
+mod limits;
 mod lists;
 mod models;
 mod ops;
@@ -11,8 +16,10 @@ mod routes;
 mod security;
 mod types;
 
+pub use bounds::URL_MAX_BYTES;
+pub use docs::{SPEC_YAML, served_spec_json};
 pub use error::ApiError;
-pub use routes::{AppConfig, SPEC_YAML, app, generated_spec, served_spec_json};
+pub use routes::{AppConfig, app, generated_spec};
 
 /// Operation groups in Swagger UI.
 #[derive(poem_openapi::Tags)]

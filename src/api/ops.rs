@@ -1,20 +1,17 @@
-//! What an operator needs around every request: a request id in every log line, Prometheus metrics, rate
-//! limits and a request timeout.
+//! What an operator needs around every request: a request id in every log line, Prometheus metrics and a request
+//! timeout.
 
-use std::net::IpAddr;
-use std::num::NonZeroU32;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use poem::http::{HeaderValue, header};
+use poem::http::{HeaderValue, Method, header};
 use poem::{Endpoint, IntoResponse, Request, Response};
-use poem_openapi::OperationId;
 use tracing::Instrument;
 
+use super::catalog::Catalog;
 use super::error::ApiError;
+use super::layer::Layer;
 
 const REQUEST_ID: &str = "x-request-id";
 
@@ -44,9 +41,15 @@ pub async fn with_request_id<E: Endpoint>(next: E, req: Request) -> poem::Result
     async move {
         let started = Instant::now();
         let mut response = next.call(req).await?.into_response();
+        let headers = response.headers_mut();
         if let Ok(value) = HeaderValue::from_str(&id) {
-            response.headers_mut().insert(REQUEST_ID, value);
+            headers.insert(REQUEST_ID, value);
         }
+        // Every answer is exactly the type it says it is; browsers must not guess otherwise.
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
         let status = response.status().as_u16();
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         if status >= 500 {
@@ -90,111 +93,71 @@ pub fn prometheus() -> &'static PrometheusHandle {
     })
 }
 
-/// A low-cardinality name for the route: the operation id, or the fixed route, or `unknown`.
-fn route_label(response: &Response, path: &str) -> String {
-    if let Some(operation) = response.data::<OperationId>() {
-        return operation.0.to_owned();
+/// Methods recorded by name in metrics; any other (clients may invent methods) is recorded as `other`, so the
+/// number of series stays bounded.
+const KNOWN_METHODS: [Method; 7] = [
+    Method::GET,
+    Method::POST,
+    Method::PUT,
+    Method::DELETE,
+    Method::PATCH,
+    Method::HEAD,
+    Method::OPTIONS,
+];
+
+fn method_label(method: &Method) -> &'static str {
+    KNOWN_METHODS
+        .iter()
+        .find(|known| *known == method)
+        .map_or("other", Method::as_str)
+}
+
+/// A low-cardinality name for the route: the operation id, the fixed route, or `unknown`.
+fn route_label(catalog: &Catalog, method: &Method, path: &str) -> &'static str {
+    if let Some(operation) = catalog.operation(method, path) {
+        return operation.id;
     }
     match path {
-        "/docs" | "/openapi.json" | "/openapi.yaml" | "/metrics" => path.to_owned(),
-        _ => "unknown".to_owned(),
+        "/docs" => "/docs",
+        "/openapi.json" => "/openapi.json",
+        "/openapi.yaml" => "/openapi.yaml",
+        "/metrics" => "/metrics",
+        _ => "unknown",
     }
 }
 
-/// Counts requests by route and status, and times them.
-pub async fn record_metrics<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
-    let path = req.uri().path().to_owned();
-    let method = req.method().to_string();
-    let started = Instant::now();
-    let response = next.call(req).await?.into_response();
-    let route = route_label(&response, &path);
-    let status = response.status().as_u16().to_string();
-    metrics::counter!("roster_http_requests_total", "route" => route.clone(), "method" => method, "status" => status)
+/// Counts requests by route, method and status, and times them. Every label comes from a closed set.
+pub struct RecordMetrics {
+    pub catalog: Arc<Catalog>,
+}
+
+impl Layer for RecordMetrics {
+    async fn handle<E: Endpoint>(&self, next: &E, req: Request) -> poem::Result<Response> {
+        let route = route_label(&self.catalog, req.method(), req.uri().path());
+        let method = method_label(req.method());
+        let started = Instant::now();
+        let response = next.call(req).await?.into_response();
+        let status = response.status().as_u16().to_string();
+        metrics::counter!("roster_http_requests_total", "route" => route, "method" => method, "status" => status)
         .increment(1);
-    metrics::histogram!("roster_http_request_duration_seconds", "route" => route)
-        .record(started.elapsed().as_secs_f64());
-    Ok(response)
-}
-
-/// Keyed token buckets. State is per instance: behind a load balancer each instance counts on its own.
-pub struct RateLimits {
-    limiter: Option<DefaultKeyedRateLimiter<String>>,
-    clock: DefaultClock,
-}
-
-impl RateLimits {
-    /// `per_second` sustained requests with bursts of `burst`; 0 turns limiting off.
-    pub fn new(per_second: u32, burst: u32) -> Arc<Self> {
-        let limiter = NonZeroU32::new(per_second).map(|rate| {
-            let burst = NonZeroU32::new(burst).unwrap_or(rate);
-            DefaultKeyedRateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
-        });
-        let limits = Arc::new(Self {
-            limiter,
-            clock: DefaultClock::default(),
-        });
-        if limits.limiter.is_some() {
-            // Forget idle keys now and then, so memory stays bounded whatever the number of clients.
-            let weak = Arc::downgrade(&limits);
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(Duration::from_secs(60));
-                loop {
-                    tick.tick().await;
-                    match weak.upgrade() {
-                        Some(limits) => {
-                            if let Some(limiter) = &limits.limiter {
-                                limiter.retain_recent();
-                                limiter.shrink_to_fit();
-                            }
-                        }
-                        None => break,
-                    }
-                }
-            });
-        }
-        limits
-    }
-
-    /// Takes one request from `key`'s bucket, or says when to retry.
-    pub fn check(&self, key: &str, scope: &'static str) -> Result<(), ApiError> {
-        let Some(limiter) = &self.limiter else {
-            return Ok(());
-        };
-        limiter.check_key(&key.to_owned()).map_err(|not_until| {
-            metrics::counter!("roster_rate_limited_total", "scope" => scope).increment(1);
-            ApiError::too_many_requests(not_until.wait_time_from(self.clock.now()))
-        })
+        metrics::histogram!("roster_http_request_duration_seconds", "route" => route)
+            .record(started.elapsed().as_secs_f64());
+        Ok(response)
     }
 }
 
-/// The client's address, for limits on requests without credentials.
-pub fn client_key(req: &Request) -> String {
-    let ip: Option<IpAddr> = req.remote_addr().as_socket_addr().map(|a| a.ip());
-    format!(
-        "ip:{}",
-        ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
-    )
-}
+/// Answers 503 when a request runs longer than the given time.
+pub struct LimitDuration(pub Duration);
 
-/// Limits requests that carry no credentials per client address (authenticated ones are limited per identity
-/// where they are authenticated). Liveness checks are exempt: a load balancer polls them.
-pub async fn limit_anonymous<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
-    if !req.headers().contains_key(header::AUTHORIZATION) && req.uri().path() != "/health" {
-        super::routes::context(&req)?
-            .limits
-            .check(&client_key(&req), "address")?;
-    }
-    Ok(next.call(req).await?.into_response())
-}
-
-/// Answers 503 when a request runs longer than the configured timeout.
-pub async fn limit_duration<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
-    let limit = super::routes::context(&req)?.request_timeout;
-    match tokio::time::timeout(limit, next.call(req)).await {
-        Ok(result) => Ok(result?.into_response()),
-        Err(_) => {
-            tracing::warn!(?limit, "request timed out");
-            Err(ApiError::timed_out().into())
+impl Layer for LimitDuration {
+    async fn handle<E: Endpoint>(&self, next: &E, req: Request) -> poem::Result<Response> {
+        let limit = self.0;
+        match tokio::time::timeout(limit, next.call(req)).await {
+            Ok(result) => Ok(result?.into_response()),
+            Err(_) => {
+                tracing::warn!(?limit, "request timed out");
+                Err(ApiError::timed_out().into())
+            }
         }
     }
 }
@@ -204,20 +167,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn buckets_refuse_past_the_burst_and_say_when_to_retry() {
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        let _guard = runtime.enter();
-        let limits = RateLimits::new(1, 2);
-        assert!(limits.check("a", "test").is_ok());
-        assert!(limits.check("a", "test").is_ok());
-        let refused = limits.check("a", "test").unwrap_err();
-        assert_eq!(refused.status, poem::http::StatusCode::TOO_MANY_REQUESTS);
-        assert_eq!(refused.retry_after, Some(1));
-        assert!(limits.check("b", "test").is_ok(), "keys are independent");
-        assert!(
-            RateLimits::new(0, 0).check("a", "test").is_ok(),
-            "0 turns limits off"
-        );
+    fn invented_methods_are_recorded_as_other() {
+        assert_eq!(method_label(&Method::DELETE), "DELETE");
+        let invented = Method::from_bytes(&[b'X'; 200]).unwrap();
+        assert_eq!(method_label(&invented), "other");
     }
 
     #[test]

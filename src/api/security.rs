@@ -1,12 +1,18 @@
-use std::sync::Arc;
+//! Authentication: one middleware authenticates every request for an operation that needs credentials, once; the
+//! security schemes only declare the schemes in the spec and hand the result to the operation.
 
-use poem::Request;
+use std::sync::Arc;
+use std::time::Instant;
+
 use poem::http::header::AUTHORIZATION;
+use poem::{Endpoint, IntoResponse, Request, Response};
 use poem_openapi::SecurityScheme;
 use poem_openapi::auth::{ApiKey, Basic};
 
+use super::catalog::Catalog;
 use super::error::ApiError;
-use super::ops::client_key;
+use super::layer::Layer;
+use super::limits::{Caller, ClientAddress, LoginFailures, RateLimits};
 use crate::domain::Principal;
 use crate::service::{AuthError, Authenticator};
 
@@ -28,8 +34,7 @@ pub struct BasicAuth(Principal);
 )]
 pub struct TokenAuth(Principal);
 
-/// Either scheme. Both checkers authenticate the same raw header, so whichever variant reports last (poem tries
-/// them in order and keeps the last error) gives the precise answer.
+/// Either scheme.
 #[derive(SecurityScheme)]
 pub enum ApiAuth {
     Basic(BasicAuth),
@@ -44,51 +49,72 @@ impl ApiAuth {
     }
 }
 
-/// `count_failure`: whether a refusal counts against the client's address. Only the last checker counts, so that a
-/// refused request counts once although both checkers see it.
-async fn authenticate(req: &Request, count_failure: bool) -> poem::Result<Principal> {
-    let authenticator = req.data::<Arc<Authenticator>>().ok_or_else(|| {
-        tracing::error!("no authenticator installed");
-        ApiError::internal()
-    })?;
-    let header = match req.headers().get(AUTHORIZATION) {
-        None => None,
-        Some(value) => Some(value.to_str().map_err(|_| {
-            ApiError::forbidden("malformed Authorization header: not visible ASCII")
-        })?),
-    };
-    let context = super::routes::context(req)?;
-    let limits = Some(&context.limits);
-    match authenticator.authenticate(header).await {
-        Ok(principal) => {
-            if let Some(limits) = limits {
-                limits.check(&identity_key(&principal), "identity")?;
-            }
-            Ok(principal)
-        }
-        Err(err) => {
-            // Failed attempts count against the client's address, which slows down guessing.
-            if let (true, Some(limits), AuthError::Invalid | AuthError::Malformed(_)) =
-                (count_failure, limits, &err)
-            {
-                limits.check(&client_key(req), "address")?;
-            }
-            Err(ApiError::from(err).into())
-        }
-    }
-}
-
-fn identity_key(principal: &Principal) -> String {
-    match principal {
-        Principal::Admin { username } => format!("admin:{username}"),
-        Principal::ApiUser { id, .. } => format!("user:{id}"),
-    }
+/// The caller [`Authenticate`] established for this request. Every operation with a security requirement is
+/// behind that middleware, so a request without one never had valid credentials.
+fn authenticated(req: &Request) -> poem::Result<Principal> {
+    req.extensions()
+        .get::<Principal>()
+        .cloned()
+        .ok_or_else(|| ApiError::from(AuthError::Missing).into())
 }
 
 async fn check_basic(req: &Request, _: Basic) -> poem::Result<Principal> {
-    authenticate(req, false).await
+    authenticated(req)
 }
 
 async fn check_token(req: &Request, _: ApiKey) -> poem::Result<Principal> {
-    authenticate(req, true).await
+    authenticated(req)
+}
+
+/// Authenticates requests for operations that need credentials: first the address's failed-login allowance
+/// (before any credential is looked at), then one lookup of the credentials, then the caller's rate limit.
+pub struct Authenticate {
+    pub catalog: Arc<Catalog>,
+    pub authenticator: Authenticator,
+    pub limits: Arc<RateLimits>,
+    pub failures: Option<LoginFailures>,
+}
+
+impl Layer for Authenticate {
+    async fn handle<E: Endpoint>(&self, next: &E, mut req: Request) -> poem::Result<Response> {
+        let needs_credentials = self
+            .catalog
+            .operation(req.method(), req.uri().path())
+            .is_some_and(|op| op.authenticated);
+        if !needs_credentials {
+            return Ok(next.call(req).await?.into_response());
+        }
+        let principal = self.principal(&req).await?;
+        self.limits.check(match &principal {
+            Principal::Admin { .. } => Caller::Admin,
+            Principal::ApiUser { id, .. } => Caller::ApiUser(*id),
+        })?;
+        req.extensions_mut().insert(principal);
+        Ok(next.call(req).await?.into_response())
+    }
+}
+
+impl Authenticate {
+    async fn principal(&self, req: &Request) -> Result<Principal, ApiError> {
+        let Some(header) = req.headers().get(AUTHORIZATION) else {
+            return Err(AuthError::Missing.into());
+        };
+        let address = ClientAddress::of(req);
+        if let Some(failures) = &self.failures {
+            failures.check(address, Instant::now())?;
+        }
+        let result = match header.to_str() {
+            Ok(header) => self.authenticator.authenticate(Some(header)).await,
+            Err(_) => Err(AuthError::Malformed("not visible ASCII")),
+        };
+        result.map_err(|err| {
+            if matches!(err, AuthError::Invalid | AuthError::Malformed(_)) {
+                tracing::warn!(client = %address, reason = %err, "failed login");
+                if let Some(failures) = &self.failures {
+                    failures.record(address, Instant::now());
+                }
+            }
+            err.into()
+        })
+    }
 }

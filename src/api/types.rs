@@ -102,7 +102,13 @@ impl ParseFromParameter for PerPage {
             return Ok(PerPage::All);
         }
         match value.parse::<u64>() {
-            Ok(n) if (1..=PAGE_MAX).contains(&n) && !value.starts_with('+') => Ok(PerPage::Rows(n)),
+            // Exactly the spec's pattern: digits only, no sign, no leading zero.
+            Ok(n)
+                if (1..=PAGE_MAX).contains(&n)
+                    && value.starts_with(|c: char| matches!(c, '1'..='9')) =>
+            {
+                Ok(PerPage::Rows(n))
+            }
             _ => Err(ParseError::custom(format!(
                 "must be a whole number from 1 to {PAGE_MAX}, or `all`"
             ))),
@@ -297,6 +303,7 @@ mod tests {
             "-1",
             "+5",
             "1.5",
+            "01",
             "ALL",
             "",
             "1000000000",

@@ -18,6 +18,14 @@ pub const DESCRIPTION_MAX_CHARS: usize = 65_536;
 pub const PAGE_MAX: u64 = 999_999_999;
 /// Rows per page when the caller does not say.
 pub const DEFAULT_PER_PAGE: u64 = 20;
+/// Longest accepted search query (`query`), in characters: half a maximal name, far more than anyone types.
+pub const QUERY_MAX_CHARS: usize = 1000;
+/// Most words in a search query. Each word is one `LIKE` in the statement, so this bounds the statement's size.
+pub const QUERY_MAX_WORDS: usize = 32;
+/// Most `tag` values in one filter: a list carries at most [`TAGS_MAX`] tags, so more could never match.
+pub const TAG_FILTER_MAX: usize = TAGS_MAX;
+/// Most ids in one bulk delete: ten pages of the largest page size the listmonk UI offers.
+pub const DELETE_IDS_MAX: usize = 1000;
 
 /// Input that can be read but breaks a rule about lists (answered with 422).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -141,21 +149,10 @@ impl Tags {
                 "a list may carry at most {TAGS_MAX} tags"
             )));
         }
-        let mut tags: Vec<String> = Vec::with_capacity(raw.len());
         for tag in raw {
-            let tag = tag.as_ref();
-            reject_nul("tags", tag)?;
-            if tag.chars().count() > TAG_MAX_CHARS {
-                return Err(ValidationError(format!(
-                    "each tag must be at most {TAG_MAX_CHARS} characters"
-                )));
-            }
-            let normalised = tag.split_whitespace().collect::<Vec<_>>().join("-");
-            if !normalised.is_empty() && !tags.contains(&normalised) {
-                tags.push(normalised);
-            }
+            reject_nul("tags", tag.as_ref())?;
         }
-        Ok(Self(tags))
+        normalise_tags(raw).map(Self)
     }
 
     pub fn as_slice(&self) -> &[String] {
@@ -165,6 +162,25 @@ impl Tags {
     pub fn into_inner(self) -> Vec<String> {
         self.0
     }
+}
+
+/// Trims each tag, turns inner whitespace runs into `-`, drops empty and repeated ones (first occurrence kept):
+/// the one rule for stored tags and for tags in filters, so `tag=a b` finds the stored tag `a-b`.
+fn normalise_tags<S: AsRef<str>>(raw: &[S]) -> Result<Vec<String>, ValidationError> {
+    let mut tags: Vec<String> = Vec::with_capacity(raw.len());
+    for tag in raw {
+        let tag = tag.as_ref();
+        if tag.chars().count() > TAG_MAX_CHARS {
+            return Err(ValidationError(format!(
+                "each tag must be at most {TAG_MAX_CHARS} characters"
+            )));
+        }
+        let normalised = tag.split_whitespace().collect::<Vec<_>>().join("-");
+        if !normalised.is_empty() && !tags.contains(&normalised) {
+            tags.push(normalised);
+        }
+    }
+    Ok(tags)
 }
 
 /// A valid description: at most [`DESCRIPTION_MAX_CHARS`] characters, kept verbatim.
@@ -274,16 +290,43 @@ pub struct ListFilter {
 }
 
 impl ListFilter {
-    /// A filter on name words (split from `query` on whitespace) and exact tags. A NUL character can be in no
-    /// name or tag, so a query or tag containing one matches nothing.
-    pub fn new(query: Option<&str>, tags: Vec<String>) -> Self {
+    /// A filter on name words (split from `query` on whitespace; repeats dropped) and tags (normalised like
+    /// stored tags; a blank one matches nothing). Refuses, before any SQL exists, a query over [`QUERY_MAX_CHARS`] characters or
+    /// [`QUERY_MAX_WORDS`] words, more than [`TAG_FILTER_MAX`] tags, or a tag over [`TAG_MAX_CHARS`] characters.
+    /// A NUL character can be in no name or tag, so a query or tag containing one matches nothing.
+    pub fn new<S: AsRef<str>>(query: Option<&str>, tags: &[S]) -> Result<Self, ValidationError> {
         let query = query.unwrap_or_default();
-        Self {
-            matches_nothing: query.contains('\0') || tags.iter().any(|t| t.contains('\0')),
-            words: query.split_whitespace().map(fold).collect(),
+        if query.chars().count() > QUERY_MAX_CHARS {
+            return Err(ValidationError(format!(
+                "query must be at most {QUERY_MAX_CHARS} characters"
+            )));
+        }
+        let mut words: Vec<String> = Vec::new();
+        for word in query.split_whitespace().map(fold) {
+            if !words.contains(&word) {
+                if words.len() == QUERY_MAX_WORDS {
+                    return Err(ValidationError(format!(
+                        "query must have at most {QUERY_MAX_WORDS} different words"
+                    )));
+                }
+                words.push(word);
+            }
+        }
+        if tags.len() > TAG_FILTER_MAX {
+            return Err(ValidationError(format!(
+                "give at most {TAG_FILTER_MAX} `tag` values"
+            )));
+        }
+        // No stored tag is blank, so a blank one in a filter matches nothing (it is not dropped: a filter the
+        // caller gave is never ignored).
+        let blank = tags.iter().any(|t| t.as_ref().trim().is_empty());
+        let tags = normalise_tags(tags).map_err(|err| ValidationError(format!("tag: {err}")))?;
+        Ok(Self {
+            matches_nothing: blank || query.contains('\0') || tags.iter().any(|t| t.contains('\0')),
+            words,
             tags,
             ..Self::default()
-        }
+        })
     }
 }
 
@@ -423,8 +466,40 @@ mod tests {
 
     #[test]
     fn search_words_are_folded_and_split_on_whitespace() {
-        let filter = ListFilter::new(Some("  Ünïcode\tLIST  "), vec![]);
+        let filter = ListFilter::new::<&str>(Some("  Ünïcode\tLIST  list "), &[]).unwrap();
         assert_eq!(filter.words, ["ünïcode", "list"]);
+    }
+
+    #[test]
+    fn filter_tags_are_normalised_like_stored_tags() {
+        let filter = ListFilter::new(None, &[" a  b ", "a-b", "C"]).unwrap();
+        assert_eq!(filter.tags, ["a-b", "C"]);
+        assert!(!filter.matches_nothing);
+        assert!(ListFilter::new(None, &["a", " "]).unwrap().matches_nothing);
+    }
+
+    #[test]
+    fn search_and_tag_filters_are_bounded_before_any_sql_exists() {
+        let words = |n: usize| {
+            (0..n)
+                .map(|i| format!("w{i}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        assert!(ListFilter::new::<&str>(Some(&words(QUERY_MAX_WORDS)), &[]).is_ok());
+        assert!(ListFilter::new::<&str>(Some(&words(QUERY_MAX_WORDS + 1)), &[]).is_err());
+        let repeated = vec!["a"; QUERY_MAX_WORDS * 10].join(" ");
+        assert!(
+            ListFilter::new::<&str>(Some(&repeated), &[]).is_ok(),
+            "repeats count once"
+        );
+        assert!(ListFilter::new::<&str>(Some(&"é".repeat(QUERY_MAX_CHARS)), &[]).is_ok());
+        assert!(ListFilter::new::<&str>(Some(&"a".repeat(QUERY_MAX_CHARS + 1)), &[]).is_err());
+        let tags: Vec<String> = (0..=TAG_FILTER_MAX).map(|i| i.to_string()).collect();
+        assert!(ListFilter::new(None, &tags[..TAG_FILTER_MAX]).is_ok());
+        assert!(ListFilter::new(None, &tags).is_err());
+        assert!(ListFilter::new(None, &["a".repeat(TAG_MAX_CHARS)]).is_ok());
+        assert!(ListFilter::new(None, &["a".repeat(TAG_MAX_CHARS + 1)]).is_err());
     }
 
     #[test]
@@ -432,9 +507,13 @@ mod tests {
         assert!(ListName::parse("a\0b").is_err());
         assert!(Tags::parse(&["a\0"]).is_err());
         assert!(Description::parse("\0".into()).is_err());
-        assert!(ListFilter::new(Some("\0"), vec![]).matches_nothing);
-        assert!(ListFilter::new(None, vec!["\0".into()]).matches_nothing);
-        assert!(!ListFilter::new(Some("x"), vec!["y".into()]).matches_nothing);
+        assert!(
+            ListFilter::new::<&str>(Some("\0"), &[])
+                .unwrap()
+                .matches_nothing
+        );
+        assert!(ListFilter::new(None, &["\0"]).unwrap().matches_nothing);
+        assert!(!ListFilter::new(Some("x"), &["y"]).unwrap().matches_nothing);
     }
 
     #[test]

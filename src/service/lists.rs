@@ -98,18 +98,29 @@ fn matching(filter: &ListFilter) -> Condition {
     if let Some(optin) = filter.optin {
         cond = cond.add(lists::Column::Optin.eq(optin.as_str()));
     }
-    for tag in &filter.tags {
-        cond = cond.add(
-            lists::Column::Id.in_subquery(
-                Query::select()
-                    .column(list_tags::Column::ListId)
-                    .from(list_tags::Entity)
-                    .and_where(list_tags::Column::Tag.eq(tag.as_str()))
-                    .to_owned(),
-            ),
-        );
+    if !filter.tags.is_empty() {
+        cond = cond.add(lists::Column::Id.in_subquery(carrying_all(&filter.tags)));
     }
     cond
+}
+
+/// The ids of the lists carrying every one of `tags` (distinct, as filters are): one subquery however many tags,
+/// so the statement's size and its planning time do not grow with the filter.
+fn carrying_all(tags: &[String]) -> SelectStatement {
+    let mut select = Query::select()
+        .column(list_tags::Column::ListId)
+        .from(list_tags::Entity)
+        .to_owned();
+    if let [tag] = tags {
+        select.and_where(list_tags::Column::Tag.eq(tag.as_str()));
+    } else {
+        select
+            .and_where(list_tags::Column::Tag.is_in(tags.iter().map(String::as_str)))
+            .group_by_col(list_tags::Column::ListId)
+            // A list carries a tag at most once, so counting its matching rows counts distinct tags.
+            .and_having(ExprTrait::eq(Expr::cust("COUNT(*)"), tags.len() as i64));
+    }
+    select
 }
 
 /// The alias of a listing's page inside its statement.
@@ -172,19 +183,9 @@ fn count_matches(filter: &ListFilter, condition: &Condition) -> SelectStatement 
     if !tags_only {
         return count_rows(condition);
     }
-    let mut tags: Vec<&str> = filter.tags.iter().map(String::as_str).collect();
-    tags.sort_unstable();
-    tags.dedup();
-    let carrying_all = Query::select()
-        .column(list_tags::Column::ListId)
-        .from(list_tags::Entity)
-        .and_where(list_tags::Column::Tag.is_in(tags.iter().copied()))
-        .group_by_col(list_tags::Column::ListId)
-        .and_having(ExprTrait::eq(Expr::cust("COUNT(*)"), tags.len() as i64))
-        .to_owned();
     Query::select()
         .expr(Expr::cust("COUNT(*)"))
-        .from_subquery(carrying_all, "carrying_all")
+        .from_subquery(carrying_all(&filter.tags), "carrying_all")
         .to_owned()
 }
 
@@ -441,7 +442,9 @@ impl ListService {
         id: i64,
         patch: ListPatch,
     ) -> Result<List, ServiceError> {
-        ensure(who.scope(Access::Manage).allows(id))?;
+        // The answer is the list itself, so updating needs `get` as well: `manage` alone must not read a list
+        // (a `PUT` of `{}` would otherwise show what `GET` refuses).
+        ensure(who.scope(Access::Manage).allows(id) && who.scope(Access::Get).allows(id))?;
         let txn = self.db.begin().await?;
         let mut select = lists::Entity::find_by_id(id);
         if txn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {

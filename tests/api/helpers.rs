@@ -81,7 +81,10 @@ pub fn settings(database_url: &str, admin_password: Option<&str>) -> Settings {
         request_timeout: std::time::Duration::from_secs(30),
         rate_limit: 0,
         rate_limit_burst: 0,
+        login_failures_per_minute: 0,
+        login_failure_burst: 0,
         metrics_token: None,
+        connections: Default::default(),
     }
 }
 
@@ -174,6 +177,14 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
+    }
+
+    /// A client whose connections come from another loopback address (`127.0.0.N`), as another host would.
+    pub fn client_from(&self, n: u8) -> Client {
+        Client::builder()
+            .local_address(std::net::IpAddr::from([127, 0, 0, n]))
+            .build()
+            .unwrap()
     }
 
     /// A request with no credentials.

@@ -5,7 +5,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use roster::config::Secret;
 
-use crate::helpers::{TestApp, expect_error, read, trickle};
+use crate::helpers::{ADMIN_PASSWORD, TestApp, expect_error, read, trickle};
 
 #[tokio::test]
 async fn each_identity_has_its_own_rate_limit_with_retry_after() {
@@ -67,20 +67,71 @@ async fn requests_without_credentials_are_limited_per_address_except_liveness() 
 }
 
 #[tokio::test]
-async fn failed_logins_count_against_the_address() {
+async fn failed_logins_are_throttled_per_address_before_the_credentials_are_checked() {
     let app = TestApp::spawn_with(|s| {
-        s.rate_limit = 1;
-        s.rate_limit_burst = 2;
+        s.login_failure_burst = 3;
+        s.login_failures_per_minute = 5;
     })
     .await;
-    let guess = || {
-        app.anonymous(Method::GET, "/api/lists")
-            .basic_auth("admin", Some("guess"))
+    let lists = app.url("/api/lists");
+    let guess = |password: &str| {
+        app.client
+            .get(&lists)
+            .basic_auth("admin", Some(password.to_owned()))
             .send()
     };
-    assert_eq!(guess().await.unwrap().status(), StatusCode::FORBIDDEN);
-    assert_eq!(guess().await.unwrap().status(), StatusCode::FORBIDDEN);
-    expect_error(guess().await.unwrap(), StatusCode::TOO_MANY_REQUESTS).await;
+    for _ in 0..3 {
+        assert_eq!(
+            guess("guess").await.unwrap().status(),
+            StatusCode::FORBIDDEN
+        );
+    }
+    let refused = guess("guess").await.unwrap();
+    assert_eq!(
+        refused.headers()["retry-after"],
+        "12",
+        "one more guess every 12 s"
+    );
+    expect_error(refused, StatusCode::TOO_MANY_REQUESTS).await;
+    // The right password from the guessing address is refused too: a throttled guesser learns nothing.
+    let right = guess(ADMIN_PASSWORD).await.unwrap();
+    expect_error(right, StatusCode::TOO_MANY_REQUESTS).await;
+    // Malformed credentials count as failures as well, and API users' tokens go through the same gate.
+    let token = app
+        .client
+        .get(&lists)
+        .header("Authorization", "token bot:x")
+        .send();
+    expect_error(token.await.unwrap(), StatusCode::TOO_MANY_REQUESTS).await;
+    // Elsewhere, the admin is not locked out; requests without credentials are not throttled either.
+    let elsewhere = app
+        .client_from(2)
+        .get(&lists)
+        .basic_auth("admin", Some(ADMIN_PASSWORD));
+    assert_eq!(elsewhere.send().await.unwrap().status(), StatusCode::OK);
+    let public = app
+        .client
+        .get(app.url("/api/public/lists"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(public.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn successful_logins_do_not_use_up_the_failed_login_allowance() {
+    let app = TestApp::spawn_with(|s| {
+        s.login_failure_burst = 1;
+        s.login_failures_per_minute = 1;
+    })
+    .await;
+    for _ in 0..20 {
+        assert_eq!(app.get("/api/lists").await.status(), StatusCode::OK);
+    }
+    let wrong = app
+        .anonymous(Method::GET, "/api/lists")
+        .basic_auth("admin", Some("x"));
+    assert_eq!(wrong.send().await.unwrap().status(), StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]

@@ -301,7 +301,7 @@ fn urlencoding(text: &str) -> String {
 }
 
 #[tokio::test]
-async fn updating_needs_manage_and_manage_does_not_imply_get() {
+async fn updating_needs_manage_and_get_because_the_answer_is_the_list() {
     let mut world = World::new().await;
     let r = world.round().await;
     let missing = r.d + 1000;
@@ -312,7 +312,13 @@ async fn updating_needs_manage_and_manage_does_not_imply_get() {
                 ListManage => id == r.b || id == r.c,
                 _ => false,
             };
-            let expected = match (may_manage, exists) {
+            let may_get = match who {
+                GetAll | BothAll | Admin => true,
+                ListGet => id == r.a || id == r.b,
+                _ => false,
+            };
+            // `manage` alone would otherwise read the list through the answer (a PUT of `{}`).
+            let expected = match (may_manage && may_get, exists) {
                 (false, _) => StatusCode::FORBIDDEN,
                 (true, true) => StatusCode::OK,
                 (true, false) => StatusCode::NOT_FOUND,
@@ -325,16 +331,31 @@ async fn updating_needs_manage_and_manage_does_not_imply_get() {
             }
         }
     }
-    // The editor may change list B but still may not read it.
-    expect_status(
+    // Neither the editor (manage on B) nor the manager (manage on all) reads B through an empty update, and
+    // nothing was changed by their attempts.
+    for who in [ListManage, ManageAll] {
+        let path = format!("/api/lists/{}", r.b);
+        expect_status(
+            &world,
+            who,
+            Method::PUT,
+            &path,
+            Some(json!({})),
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+        expect_status(&world, who, Method::GET, &path, None, StatusCode::FORBIDDEN).await;
+    }
+    let b = expect_status(
         &world,
-        ListManage,
+        Admin,
         Method::GET,
         &format!("/api/lists/{}", r.b),
         None,
-        StatusCode::FORBIDDEN,
+        StatusCode::OK,
     )
     .await;
+    assert_eq!(b["data"]["description"], "by Admin");
 }
 
 #[tokio::test]

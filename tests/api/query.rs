@@ -64,7 +64,7 @@ fn urlencode(text: &str) -> String {
 async fn hostile_search_input_never_fails() {
     let app = TestApp::spawn().await;
     app.create_named("target").await;
-    let long = "a".repeat(10_000);
+    let long = "a".repeat(1_000);
     for query in [
         "'; DROP TABLE lists; --",
         "%%%___",

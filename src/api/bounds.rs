@@ -1,0 +1,85 @@
+//! Checks on the request as a whole, made before routing: the URL's size, and single-valued query parameters
+//! given twice with different values (the framework would silently keep one of them; on a `DELETE` that is
+//! the difference between deleting nothing and deleting everything).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use poem::{Endpoint, IntoResponse, Request, Response};
+
+use super::catalog::Catalog;
+use super::error::ApiError;
+use super::layer::Layer;
+
+/// Longest accepted URL (path and query string), in bytes. Every parameter at its own maximum fits in it at
+/// once: 1,000 ids (23 KB), a 1,000-character search (up to 12 KB encoded) and 100 tags of 100 ASCII characters
+/// (10 KB).
+pub const URL_MAX_BYTES: usize = 64 * 1024;
+
+/// The first single-valued parameter that is given twice with different values.
+fn conflicting_repeat(scalar: &[String], query: &str) -> Option<String> {
+    let mut seen: HashMap<String, String> = HashMap::new();
+    for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        if !scalar.iter().any(|s| *s == name) {
+            continue;
+        }
+        match seen.get(name.as_ref()) {
+            Some(first) if *first != value => return Some(name.into_owned()),
+            Some(_) => {}
+            None => {
+                seen.insert(name.into_owned(), value.into_owned());
+            }
+        }
+    }
+    None
+}
+
+/// Refuses, with 400, an overlong URL and conflicting repeats of a single-valued query parameter.
+pub struct CheckRequest {
+    pub catalog: Arc<Catalog>,
+}
+
+impl Layer for CheckRequest {
+    async fn handle<E: Endpoint>(&self, next: &E, req: Request) -> poem::Result<Response> {
+        let catalog = &self.catalog;
+        let uri = req.uri();
+        let length = uri.path_and_query().map_or(0, |pq| pq.as_str().len());
+        if length > URL_MAX_BYTES {
+            return Err(ApiError::bad_request(format!(
+                "the URL is {length} bytes long; at most {URL_MAX_BYTES} are accepted"
+            ))
+            .into());
+        }
+        if let (Some(query), Some(operation)) =
+            (uri.query(), catalog.operation(req.method(), uri.path()))
+            && let Some(name) = conflicting_repeat(&operation.scalar_query, query)
+        {
+            return Err(ApiError::bad_request(format!(
+                "`{name}` is given more than once with different values; give it once"
+            ))
+            .into());
+        }
+        Ok(next.call(req).await?.into_response())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_different_values_of_a_single_valued_parameter_conflict() {
+        let scalar = ["all".to_owned(), "query".to_owned()];
+        assert_eq!(
+            conflicting_repeat(&scalar, "all=true&all=false"),
+            Some("all".into())
+        );
+        assert_eq!(
+            conflicting_repeat(&scalar, "all=false&all=true"),
+            Some("all".into())
+        );
+        assert_eq!(conflicting_repeat(&scalar, "all=true&all=true"), None);
+        assert_eq!(conflicting_repeat(&scalar, "query=a+b&query=a%20b"), None);
+        assert_eq!(conflicting_repeat(&scalar, "id=1&id=2&query=x"), None);
+    }
+}

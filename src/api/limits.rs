@@ -1,0 +1,283 @@
+//! How often a client may ask. Token buckets per identity and per client address, and a far stricter limiter on
+//! failed logins per address. All of it is per instance, in memory, bounded: behind a load balancer each instance
+//! counts on its own.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+use poem::http::header::AUTHORIZATION;
+use poem::{Endpoint, IntoResponse, Request, Response};
+
+use super::catalog::Catalog;
+use super::error::ApiError;
+use super::layer::Layer;
+
+/// A client's address as a limiter key: an IPv4 address, or the /64 network of an IPv6 address (a single host is
+/// usually given a whole /64, so keying on full IPv6 addresses would let it take 2^64 fresh keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClientAddress(Option<IpAddr>);
+
+impl ClientAddress {
+    pub fn new(ip: IpAddr) -> Self {
+        let ip = match ip {
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+            },
+            v4 => v4,
+        };
+        Self(Some(ip))
+    }
+
+    /// The TCP peer's address. Roster does not trust `X-Forwarded-For`.
+    pub fn of(req: &Request) -> Self {
+        req.remote_addr()
+            .as_socket_addr()
+            .map_or(Self(None), |addr| Self::new(addr.ip()))
+    }
+}
+
+impl fmt::Display for ClientAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(IpAddr::V6(v6)) => write!(f, "{v6}/64"),
+            Some(v4) => write!(f, "{v4}"),
+            None => f.write_str("unknown"),
+        }
+    }
+}
+
+/// Whose bucket a request takes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Caller {
+    /// Requests that do not authenticate (or fail to), per client address.
+    Address(ClientAddress),
+    Admin,
+    ApiUser(i64),
+}
+
+impl Caller {
+    fn scope(self) -> &'static str {
+        match self {
+            Caller::Address(_) => "address",
+            Caller::Admin | Caller::ApiUser(_) => "identity",
+        }
+    }
+}
+
+/// Keyed token buckets for requests.
+pub struct RateLimits {
+    limiter: Option<DefaultKeyedRateLimiter<Caller>>,
+    clock: DefaultClock,
+}
+
+impl RateLimits {
+    /// `per_second` sustained requests with bursts of `burst`; 0 turns limiting off.
+    pub fn new(per_second: u32, burst: u32) -> Arc<Self> {
+        let limiter = NonZeroU32::new(per_second).map(|rate| {
+            let burst = NonZeroU32::new(burst).unwrap_or(rate);
+            DefaultKeyedRateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
+        });
+        let limits = Arc::new(Self {
+            limiter,
+            clock: DefaultClock::default(),
+        });
+        if limits.limiter.is_some() {
+            // Forget idle keys now and then, so memory stays bounded whatever the number of clients.
+            let weak = Arc::downgrade(&limits);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(60));
+                loop {
+                    tick.tick().await;
+                    let Some(limits) = weak.upgrade() else { break };
+                    if let Some(limiter) = &limits.limiter {
+                        limiter.retain_recent();
+                        limiter.shrink_to_fit();
+                    }
+                }
+            });
+        }
+        limits
+    }
+
+    /// Takes one request from the caller's bucket, or says when to retry.
+    pub fn check(&self, caller: Caller) -> Result<(), ApiError> {
+        let Some(limiter) = &self.limiter else {
+            return Ok(());
+        };
+        limiter.check_key(&caller).map_err(|not_until| {
+            metrics::counter!("roster_rate_limited_total", "scope" => caller.scope()).increment(1);
+            ApiError::too_many_requests(not_until.wait_time_from(self.clock.now()))
+        })
+    }
+}
+
+/// Limits per client address every request that is not authenticated: requests for routes that need no
+/// credentials, whatever headers they carry, and requests for operations that need credentials but bring none.
+/// Requests that bring credentials to an operation that needs them are limited per caller once authenticated
+/// (`security::Authenticate`), and their failures by [`LoginFailures`]. Liveness checks are exempt: a load
+/// balancer polls them.
+pub struct LimitUnauthenticated {
+    pub catalog: Arc<Catalog>,
+    pub limits: Arc<RateLimits>,
+}
+
+impl Layer for LimitUnauthenticated {
+    async fn handle<E: Endpoint>(&self, next: &E, req: Request) -> poem::Result<Response> {
+        let authenticates = req.headers().contains_key(AUTHORIZATION)
+            && self
+                .catalog
+                .operation(req.method(), req.uri().path())
+                .is_some_and(|op| op.authenticated);
+        if !authenticates && req.uri().path() != "/health" {
+            self.limits
+                .check(Caller::Address(ClientAddress::of(&req)))?;
+        }
+        Ok(next.call(req).await?.into_response())
+    }
+}
+
+/// Failed logins per client address, as a generic cell rate: `burst` failures at once, then one more every
+/// `interval`. Checked before any credentials are looked at, so a throttled address cannot learn that a guess was
+/// right; keyed by address, so a guesser cannot lock the admin out from anywhere else.
+pub struct LoginFailures {
+    /// Per address, when its allowance is next whole (the GCRA "theoretical arrival time").
+    due: Mutex<HashMap<ClientAddress, Instant>>,
+    interval: Duration,
+    /// How far ahead of now `due` may run before the address is refused: `(burst - 1) * interval`.
+    tolerance: Duration,
+}
+
+impl LoginFailures {
+    /// Addresses remembered at most; past it, expired entries are dropped, and a new address is not recorded
+    /// until there is room (it is then limited only by the request rate).
+    const CAPACITY: usize = 100_000;
+
+    /// `per_minute` failures sustained after a burst of `burst`; `per_minute` 0 turns the limiter off.
+    pub fn new(per_minute: u32, burst: u32) -> Option<Self> {
+        let per_minute = NonZeroU32::new(per_minute)?;
+        let interval = Duration::from_secs(60) / per_minute.get();
+        Some(Self {
+            due: Mutex::default(),
+            interval,
+            tolerance: interval * burst.max(1).saturating_sub(1),
+        })
+    }
+
+    fn due(&self) -> std::sync::MutexGuard<'_, HashMap<ClientAddress, Instant>> {
+        self.due.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Refuses an address that has used up its failures, with when to retry.
+    pub fn check(&self, address: ClientAddress, now: Instant) -> Result<(), ApiError> {
+        let Some(due) = self.due().get(&address).copied() else {
+            return Ok(());
+        };
+        let allowed_until = now + self.tolerance;
+        if due > allowed_until {
+            metrics::counter!("roster_rate_limited_total", "scope" => "login").increment(1);
+            return Err(ApiError::too_many_requests(due - allowed_until));
+        }
+        Ok(())
+    }
+
+    /// Counts one failed login against the address.
+    pub fn record(&self, address: ClientAddress, now: Instant) {
+        let mut due = self.due();
+        if due.len() >= Self::CAPACITY && !due.contains_key(&address) {
+            due.retain(|_, at| *at > now);
+            if due.len() >= Self::CAPACITY {
+                tracing::warn!("failed-login limiter full; not recording {address}");
+                return;
+            }
+        }
+        let at = due.entry(address).or_insert(now);
+        *at = (*at).max(now) + self.interval;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    fn address(text: &str) -> ClientAddress {
+        ClientAddress::new(text.parse().unwrap())
+    }
+
+    #[test]
+    fn buckets_refuse_past_the_burst_and_say_when_to_retry() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let _guard = runtime.enter();
+        let limits = RateLimits::new(1, 2);
+        let a = Caller::Address(address("10.0.0.1"));
+        assert!(limits.check(a).is_ok());
+        assert!(limits.check(a).is_ok());
+        let refused = limits.check(a).unwrap_err();
+        assert_eq!(refused.status, poem::http::StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(refused.retry_after, Some(1));
+        assert!(limits.check(Caller::Admin).is_ok(), "keys are independent");
+        assert!(RateLimits::new(0, 0).check(a).is_ok(), "0 turns limits off");
+    }
+
+    #[test]
+    fn ipv6_clients_are_keyed_by_their_64_network_and_mapped_ipv4_as_ipv4() {
+        assert_eq!(address("2001:db8::1"), address("2001:db8::ffff:1"));
+        assert_ne!(address("2001:db8::1"), address("2001:db8:0:1::1"));
+        assert_eq!(
+            ClientAddress::new(IpAddr::V6(Ipv4Addr::new(10, 0, 0, 1).to_ipv6_mapped())),
+            address("10.0.0.1")
+        );
+        assert_eq!(address("2001:db8::1").to_string(), "2001:db8::/64");
+        assert_eq!(
+            ClientAddress::new(IpAddr::V6(Ipv6Addr::LOCALHOST)).to_string(),
+            "::/64"
+        );
+    }
+
+    #[test]
+    fn failed_logins_allow_a_burst_then_a_handful_per_minute_per_address() {
+        let failures = LoginFailures::new(5, 3).unwrap();
+        let (a, b) = (address("10.0.0.1"), address("10.0.0.2"));
+        let start = Instant::now();
+        for _ in 0..3 {
+            assert!(failures.check(a, start).is_ok());
+            failures.record(a, start);
+        }
+        let refused = failures.check(a, start).unwrap_err();
+        assert_eq!(
+            refused.retry_after,
+            Some(12),
+            "one more every 12 s at 5 a minute"
+        );
+        assert!(
+            failures.check(b, start).is_ok(),
+            "other addresses are unaffected"
+        );
+        let later = start + Duration::from_secs(12);
+        assert!(failures.check(a, later).is_ok());
+        failures.record(a, later);
+        assert!(failures.check(a, later).is_err());
+        // Over a minute of steady guessing, only the burst and five more get through.
+        let mut allowed = 0;
+        let fresh = LoginFailures::new(5, 3).unwrap();
+        for tenth in 0..600 {
+            let now = start + Duration::from_millis(100 * tenth);
+            if fresh.check(a, now).is_ok() {
+                allowed += 1;
+                fresh.record(a, now);
+            }
+        }
+        assert_eq!(allowed, 3 + 5 - 1, "burst, then one every 12 s within 60 s");
+        assert!(
+            LoginFailures::new(0, 10).is_none(),
+            "0 turns the limiter off"
+        );
+    }
+}

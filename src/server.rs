@@ -1,0 +1,316 @@
+//! Accepting and serving connections. poem's own server sets none of the bounds a public service needs (no
+//! header-read timeout, no idle timeout, no HTTP/2 stream cap, no connection cap, and an accept loop that spins
+//! on `EMFILE`), so Roster serves its poem endpoint through hyper directly, with each of them:
+//!
+//! - at most `max_connections` open connections; past it, new ones wait in the kernel's backlog;
+//! - HTTP/1 request heads must arrive whole within `header_read_timeout` (a client trickling a header line every
+//!   few seconds is cut off) and fit in [`HEAD_MAX_BYTES`] (431 otherwise, from hyper, without a body);
+//! - a connection on which no byte moves in either direction for `idle_timeout` is closed, whatever it is
+//!   waiting for: an idle keep-alive, a client that never reads its response, a silent HTTP/2 peer;
+//! - at most `http2_max_streams` streams per HTTP/2 connection;
+//! - accept errors are logged (once a second at most) and retried after a pause, never in a busy loop.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use poem::http::uri::Scheme;
+use poem::web::{LocalAddr, RemoteAddr};
+use poem::{Addr, Endpoint, EndpointExt};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::time::{Instant, Sleep};
+
+use crate::config::ConnectionSettings;
+
+/// Largest request head (request line and headers) accepted, in bytes: the longest URL Roster accepts
+/// ([`crate::api::URL_MAX_BYTES`]) and 64 KiB of headers.
+pub const HEAD_MAX_BYTES: usize = crate::api::URL_MAX_BYTES + 64 * 1024;
+
+/// Most header fields in one request (hyper's default, stated here so that it is documented).
+pub const HEADERS_MAX: usize = 100;
+
+/// Descriptors kept free for the database pool, log files and the listener itself.
+const RESERVED_DESCRIPTORS: u64 = 64;
+
+/// The connection cap, lowered when the process's descriptor limit could not hold that many connections next to
+/// the database pool: running out of descriptors would refuse every client, the database included.
+pub fn connection_cap(wanted: usize, db_connections: u32) -> usize {
+    let Some(limit) = descriptor_limit() else {
+        return wanted;
+    };
+    let available = limit.saturating_sub(RESERVED_DESCRIPTORS + u64::from(db_connections));
+    let cap = usize::try_from(available).unwrap_or(usize::MAX).max(1);
+    if cap < wanted {
+        tracing::warn!(
+            wanted,
+            cap,
+            descriptor_limit = limit,
+            "the descriptor limit (ulimit -n) cannot hold ROSTER_MAX_CONNECTIONS; serving at most {cap} connections"
+        );
+        return cap;
+    }
+    wanted
+}
+
+fn descriptor_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes into the struct it is given.
+    let status = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    (status == 0 && limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur)
+}
+
+/// Serves `endpoint` on `listener` until `shutdown` completes, then lets open requests finish within `grace`.
+pub async fn serve(
+    listener: TcpListener,
+    endpoint: impl Endpoint + 'static,
+    settings: &ConnectionSettings,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+) -> io::Result<()> {
+    let endpoint = Arc::new(endpoint.map_to_response().boxed());
+    let local_addr = LocalAddr(Addr::SocketAddr(listener.local_addr()?));
+    let permits = Arc::new(Semaphore::new(settings.max_connections));
+    let builder = Arc::new(builder(settings));
+    let graceful = GracefulShutdown::new();
+    let mut errors = AcceptErrors::default();
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            () = &mut shutdown => break,
+            permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+        };
+        if permits.available_permits() == 0 {
+            tracing::warn!(
+                max_connections = settings.max_connections,
+                "connection limit reached; new connections wait until one closes"
+            );
+        }
+        let (stream, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    errors.pause_after(&err).await;
+                    continue;
+                }
+            },
+        };
+        errors.reset();
+        let _ = stream.set_nodelay(true);
+        let connection = builder.serve_connection(
+            TokioIo::new(Watched::new(stream, settings.idle_timeout)),
+            service(endpoint.clone(), local_addr.clone(), peer),
+        );
+        let connection = graceful.watch(connection.into_owned());
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(error = %err, client = %peer, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            ?grace,
+            "connections still open after the grace period; closing them"
+        );
+    }
+    Ok(())
+}
+
+fn builder(settings: &ConnectionSettings) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(settings.header_read_timeout)
+        .max_buf_size(HEAD_MAX_BYTES)
+        .max_headers(HEADERS_MAX);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(settings.http2_max_streams)
+        .max_header_list_size(u32::try_from(HEAD_MAX_BYTES).unwrap_or(u32::MAX))
+        .max_pending_accept_reset_streams(20)
+        .max_local_error_reset_streams(100);
+    builder
+}
+
+/// What poem's responses carry as a body.
+type ResponseBody = http_body_util::combinators::BoxBody<bytes::Bytes, io::Error>;
+
+/// Hands each request of one connection to the poem endpoint.
+fn service(
+    endpoint: Arc<poem::endpoint::BoxEndpoint<'static, poem::Response>>,
+    local_addr: LocalAddr,
+    peer: SocketAddr,
+) -> impl hyper::service::Service<
+    hyper::Request<Incoming>,
+    Response = hyper::Response<ResponseBody>,
+    Error = std::convert::Infallible,
+    Future = impl Future<Output = Result<hyper::Response<ResponseBody>, std::convert::Infallible>>
+             + Send,
+> + Clone {
+    let remote_addr = RemoteAddr(Addr::SocketAddr(peer));
+    hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+        let endpoint = endpoint.clone();
+        let request =
+            poem::Request::from((req, local_addr.clone(), remote_addr.clone(), Scheme::HTTP));
+        async move {
+            let response: hyper::Response<ResponseBody> =
+                endpoint.get_response(request).await.into();
+            Ok(response)
+        }
+    })
+}
+
+/// Logs accept errors at most once a second, with how many there were, and pauses before the next accept: on
+/// `EMFILE` (no descriptors left) retrying at once would spin a core and fail again.
+#[derive(Default)]
+struct AcceptErrors {
+    consecutive: u32,
+    unlogged: u64,
+    last_logged: Option<Instant>,
+}
+
+impl AcceptErrors {
+    async fn pause_after(&mut self, err: &io::Error) {
+        self.consecutive = self.consecutive.saturating_add(1);
+        self.unlogged += 1;
+        if self
+            .last_logged
+            .is_none_or(|at| at.elapsed() >= Duration::from_secs(1))
+        {
+            tracing::error!(error = %err, errors = self.unlogged, "cannot accept connections");
+            self.unlogged = 0;
+            self.last_logged = Some(Instant::now());
+        }
+        // 10 ms, doubling to 1 s while the errors go on.
+        let pause = Duration::from_millis(10) * 2u32.saturating_pow(self.consecutive.min(7));
+        tokio::time::sleep(pause.min(Duration::from_secs(1))).await;
+    }
+
+    fn reset(&mut self) {
+        self.consecutive = 0;
+    }
+}
+
+/// A connection that fails with `TimedOut` once no byte has moved in either direction for `idle`.
+struct Watched {
+    stream: TcpStream,
+    idle: Duration,
+    last_activity: Instant,
+    deadline: Pin<Box<Sleep>>,
+}
+
+impl Watched {
+    fn new(stream: TcpStream, idle: Duration) -> Self {
+        let now = Instant::now();
+        Self {
+            stream,
+            idle,
+            last_activity: now,
+            deadline: Box::pin(tokio::time::sleep_until(now + idle)),
+        }
+    }
+
+    /// Called when the stream is not ready: fails once the connection has been idle too long, otherwise makes
+    /// sure the task wakes up when it would have been.
+    fn check_idle(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
+        loop {
+            let due = self.last_activity + self.idle;
+            if self.deadline.deadline() != due {
+                // Activity since the timer was armed: move it rather than re-arming on every byte.
+                self.deadline.as_mut().reset(due);
+            }
+            match self.deadline.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(()) if Instant::now() >= self.last_activity + self.idle => {
+                    return Poll::Ready(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "connection idle for too long",
+                    ));
+                }
+                Poll::Ready(()) => continue,
+            }
+        }
+    }
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.stream).poll_read(cx, buf) {
+            Poll::Pending => this.check_idle(cx).map(Err),
+            ready => {
+                this.last_activity = Instant::now();
+                ready
+            }
+        }
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.stream).poll_write(cx, buf) {
+            Poll::Pending => this.check_idle(cx).map(Err),
+            ready => {
+                this.last_activity = Instant::now();
+                ready
+            }
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.stream).poll_write_vectored(cx, bufs) {
+            Poll::Pending => this.check_idle(cx).map(Err),
+            ready => {
+                this.last_activity = Instant::now();
+                ready
+            }
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
