@@ -48,8 +48,9 @@ fn parse_fields<T: ParseFromJSON>(value: Value) -> poem::Result<T> {
     T::parse_from_json(Some(value)).map_err(|err| unreadable(err.into_message()))
 }
 
-/// A form's fields as the JSON object they stand for.
-fn form_object(pairs: impl IntoIterator<Item = (String, String)>) -> Value {
+/// A form's fields as the JSON object they stand for. A single-valued field given twice with different values is
+/// refused rather than one of them silently kept.
+fn form_object(pairs: impl IntoIterator<Item = (String, String)>) -> poem::Result<Value> {
     let mut object = Map::new();
     for (name, value) in pairs {
         if REPEATED_FIELDS.contains(&name.as_str()) {
@@ -59,11 +60,40 @@ fn form_object(pairs: impl IntoIterator<Item = (String, String)>) -> Value {
             {
                 values.push(Value::String(value));
             }
+        } else if let Some(first) = object.get(&name) {
+            if first.as_str() != Some(value.as_str()) {
+                return Err(unreadable(format!(
+                    "field `{name}` is given more than once with different values"
+                )));
+            }
         } else {
             object.insert(name, Value::String(value));
         }
     }
-    Value::Object(object)
+    Ok(Value::Object(object))
+}
+
+/// Decodes an `application/x-www-form-urlencoded` body strictly: bytes that are not UTF-8 once decoded are
+/// refused, as in JSON and multipart bodies, rather than replaced with U+FFFD.
+fn form_pairs(data: &[u8]) -> poem::Result<Vec<(String, String)>> {
+    let decode = |raw: &[u8]| {
+        let spaced: Vec<u8> = raw
+            .iter()
+            .map(|&b| if b == b'+' { b' ' } else { b })
+            .collect();
+        String::from_utf8(percent_encoding::percent_decode(&spaced).collect())
+            .map_err(|_| unreadable("the form is not valid UTF-8 once percent-decoded"))
+    };
+    data.split(|&b| b == b'&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = match pair.iter().position(|&b| b == b'=') {
+                Some(at) => (&pair[..at], &pair[at + 1..]),
+                None => (pair, &[][..]),
+            };
+            Ok((decode(name)?, decode(value)?))
+        })
+        .collect()
 }
 
 /// Defines a payload type for a list body in one media type.
@@ -117,8 +147,7 @@ impl<T: Type + ParseFromJSON> ParsePayload for FormFields<T> {
 
     async fn from_request(req: &Request, body: &mut RequestBody) -> poem::Result<Self> {
         let data = Vec::<u8>::from_request(req, body).await?;
-        let pairs = url::form_urlencoded::parse(&data).into_owned();
-        parse_fields(form_object(pairs)).map(Self)
+        parse_fields(form_object(form_pairs(&data)?)?).map(Self)
     }
 }
 
@@ -141,7 +170,7 @@ impl<T: Type + ParseFromJSON> ParsePayload for MultipartFields<T> {
                 pairs.push((name, value));
             }
         }
-        parse_fields(form_object(pairs)).map(Self)
+        parse_fields(form_object(pairs)?).map(Self)
     }
 }
 
@@ -193,8 +222,38 @@ mod tests {
         ]
         .map(|(k, v)| (k.to_owned(), v.to_owned()));
         assert_eq!(
-            form_object(pairs),
+            form_object(pairs).unwrap(),
             serde_json::json!({"name": "n", "tags": ["a", ""], "description": ""})
+        );
+    }
+
+    #[test]
+    fn single_valued_form_fields_given_twice_must_agree() {
+        let pairs = |list: &[(&str, &str)]| {
+            list.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<Vec<_>>()
+        };
+        assert!(form_object(pairs(&[("name", "a"), ("name", "b")])).is_err());
+        assert!(form_object(pairs(&[("name", "a"), ("name", "a")])).is_ok());
+    }
+
+    #[test]
+    fn form_bodies_are_decoded_strictly() {
+        assert_eq!(
+            form_pairs(b"name=a+b%21&tags=&x").unwrap(),
+            [
+                ("name".to_owned(), "a b!".to_owned()),
+                ("tags".to_owned(), String::new()),
+                ("x".to_owned(), String::new())
+            ]
+        );
+        assert!(form_pairs(b"name=%FF").is_err());
+        assert!(form_pairs(b"name=\xff").is_err());
+        assert_eq!(
+            form_pairs(b"name=%zz").unwrap()[0].1,
+            "%zz",
+            "a stray % is literal, as in browsers"
         );
     }
 }

@@ -143,6 +143,13 @@ impl Layer for LimitUnauthenticated {
     }
 }
 
+/// A login under way, between [`LoginFailures::begin`] and [`LoginFailures::finish`].
+#[derive(Debug, Clone, Copy)]
+pub struct LoginAttempt {
+    address: ClientAddress,
+    reserved: bool,
+}
+
 /// Failed logins per client address, as a generic cell rate: `burst` failures at once, then one more every
 /// `interval`. Checked before any credentials are looked at, so a throttled address cannot learn that a guess was
 /// right; keyed by address, so a guesser cannot lock the admin out from anywhere else.
@@ -174,21 +181,49 @@ impl LoginFailures {
         self.due.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Refuses an address that has used up its failures, with when to retry.
-    pub fn check(&self, address: ClientAddress, now: Instant) -> Result<(), ApiError> {
-        let Some(due) = self.due().get(&address).copied() else {
-            return Ok(());
+    /// Before credentials are looked at: refuses an address that has used up its failures, with when to retry.
+    /// An address with recent failures has one failure reserved now (given back by [`Self::finish`] if the login
+    /// succeeds), so that concurrent guesses cannot all pass this check before any of them is counted. Addresses
+    /// without recent failures reserve nothing: clients that never fail are never slowed.
+    pub fn begin(&self, address: ClientAddress, now: Instant) -> Result<LoginAttempt, ApiError> {
+        let mut due = self.due();
+        let unreserved = LoginAttempt {
+            address,
+            reserved: false,
+        };
+        let Some(at) = due.get_mut(&address) else {
+            return Ok(unreserved);
         };
         let allowed_until = now + self.tolerance;
-        if due > allowed_until {
+        if *at > allowed_until {
             metrics::counter!("roster_rate_limited_total", "scope" => "login").increment(1);
-            return Err(ApiError::too_many_requests(due - allowed_until));
+            return Err(ApiError::too_many_requests(*at - allowed_until));
         }
-        Ok(())
+        if *at <= now {
+            due.remove(&address);
+            return Ok(unreserved);
+        }
+        *at += self.interval;
+        Ok(LoginAttempt {
+            address,
+            reserved: true,
+        })
     }
 
-    /// Counts one failed login against the address.
-    pub fn record(&self, address: ClientAddress, now: Instant) {
+    /// After the credentials were checked: counts a failure, or gives back a reserved one.
+    pub fn finish(&self, attempt: LoginAttempt, failed: bool, now: Instant) {
+        match (attempt.reserved, failed) {
+            (false, true) => self.record(attempt.address, now),
+            (true, false) => {
+                if let Some(at) = self.due().get_mut(&attempt.address) {
+                    *at = at.checked_sub(self.interval).unwrap_or(now);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn record(&self, address: ClientAddress, now: Instant) {
         let mut due = self.due();
         if due.len() >= Self::CAPACITY && !due.contains_key(&address) {
             due.retain(|_, at| *at > now);
@@ -246,38 +281,76 @@ mod tests {
         let failures = LoginFailures::new(5, 3).unwrap();
         let (a, b) = (address("10.0.0.1"), address("10.0.0.2"));
         let start = Instant::now();
+        let fail = |failures: &LoginFailures, at: Instant| -> bool {
+            match failures.begin(a, at) {
+                Ok(attempt) => {
+                    failures.finish(attempt, true, at);
+                    true
+                }
+                Err(_) => false,
+            }
+        };
         for _ in 0..3 {
-            assert!(failures.check(a, start).is_ok());
-            failures.record(a, start);
+            assert!(fail(&failures, start));
         }
-        let refused = failures.check(a, start).unwrap_err();
+        let refused = failures.begin(a, start).unwrap_err();
         assert_eq!(
             refused.retry_after,
             Some(12),
             "one more every 12 s at 5 a minute"
         );
         assert!(
-            failures.check(b, start).is_ok(),
+            failures.begin(b, start).is_ok(),
             "other addresses are unaffected"
         );
         let later = start + Duration::from_secs(12);
-        assert!(failures.check(a, later).is_ok());
-        failures.record(a, later);
-        assert!(failures.check(a, later).is_err());
+        assert!(fail(&failures, later));
+        assert!(failures.begin(a, later).is_err());
         // Over a minute of steady guessing, only the burst and five more get through.
         let mut allowed = 0;
         let fresh = LoginFailures::new(5, 3).unwrap();
         for tenth in 0..600 {
-            let now = start + Duration::from_millis(100 * tenth);
-            if fresh.check(a, now).is_ok() {
+            if fail(&fresh, start + Duration::from_millis(100 * tenth)) {
                 allowed += 1;
-                fresh.record(a, now);
             }
         }
         assert_eq!(allowed, 3 + 5 - 1, "burst, then one every 12 s within 60 s");
         assert!(
             LoginFailures::new(0, 10).is_none(),
             "0 turns the limiter off"
+        );
+    }
+
+    #[test]
+    fn concurrent_guesses_cannot_all_pass_before_any_is_counted() {
+        let failures = LoginFailures::new(5, 3).unwrap();
+        let (a, now) = (address("10.0.0.1"), Instant::now());
+        let first = failures.begin(a, now).unwrap();
+        failures.finish(first, true, now);
+        // Two failures left: of many checks made before any answer, only two get through.
+        let started: Vec<_> = (0..10)
+            .filter_map(|_| failures.begin(a, now).ok())
+            .collect();
+        assert_eq!(started.len(), 2);
+        for attempt in started {
+            failures.finish(attempt, true, now);
+        }
+        assert!(failures.begin(a, now).is_err());
+    }
+
+    #[test]
+    fn a_successful_login_gives_back_what_it_reserved() {
+        let failures = LoginFailures::new(5, 2).unwrap();
+        let (a, now) = (address("10.0.0.1"), Instant::now());
+        let failed = failures.begin(a, now).unwrap();
+        failures.finish(failed, true, now);
+        for _ in 0..10 {
+            let ok = failures.begin(a, now).unwrap();
+            failures.finish(ok, false, now);
+        }
+        assert!(
+            failures.begin(a, now).is_ok(),
+            "one failure is still allowed"
         );
     }
 }

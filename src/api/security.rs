@@ -100,19 +100,21 @@ impl Authenticate {
             return Err(AuthError::Missing.into());
         };
         let address = ClientAddress::of(req);
-        if let Some(failures) = &self.failures {
-            failures.check(address, Instant::now())?;
-        }
+        let attempt = match &self.failures {
+            Some(failures) => Some(failures.begin(address, Instant::now())?),
+            None => None,
+        };
         let result = match header.to_str() {
             Ok(header) => self.authenticator.authenticate(Some(header)).await,
             Err(_) => Err(AuthError::Malformed("not visible ASCII")),
         };
+        let failed = matches!(result, Err(AuthError::Invalid | AuthError::Malformed(_)));
+        if let (Some(failures), Some(attempt)) = (&self.failures, attempt) {
+            failures.finish(attempt, failed, Instant::now());
+        }
         result.map_err(|err| {
-            if matches!(err, AuthError::Invalid | AuthError::Malformed(_)) {
+            if failed {
                 tracing::warn!(client = %address, reason = %err, "failed login");
-                if let Some(failures) = &self.failures {
-                    failures.record(address, Instant::now());
-                }
             }
             err.into()
         })

@@ -14,7 +14,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::ServiceError;
-use super::totals::TotalsCache;
+use super::totals::{TotalsCache, Weigh};
 use crate::domain::{
     Access, DeleteSelector, Direction, List, ListFilter, ListPage, ListPatch, ListQuery,
     ListStatus, ListType, NewList, OrderBy, Principal, PublicList, Scope, fold,
@@ -34,6 +34,18 @@ pub struct PoolUsage {
 pub struct ListService {
     db: DatabaseConnection,
     totals: Arc<TotalsCache<ListFilter>>,
+}
+
+impl Weigh for ListFilter {
+    fn weight(&self) -> usize {
+        // Each string's bytes and its `String` header.
+        self.words
+            .iter()
+            .chain(&self.tags)
+            .map(|s| s.len() + std::mem::size_of::<String>())
+            .sum::<usize>()
+            + std::mem::size_of::<ListFilter>()
+    }
 }
 
 /// Timestamps are stored in UTC at microsecond precision on every backend, so that they read back exactly as

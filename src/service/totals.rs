@@ -19,9 +19,35 @@ use tokio::sync::{Mutex as TurnLock, OwnedMutexGuard};
 /// that count fails, the requests that were waiting for it fail at once with [`CountFailed`] rather than each
 /// trying the same count again in turn.
 pub struct TotalsCache<K> {
-    counted: Mutex<HashMap<K, Counted>>,
+    counted: Mutex<Entries<K>>,
     /// Per filter: its turn, holding when the last failed count of the filter started.
     turns: Mutex<HashMap<K, Arc<TurnLock<Option<Instant>>>>>,
+}
+
+/// The bytes a cache key holds, so that the cache is bounded in memory and not only in entries.
+pub trait Weigh {
+    fn weight(&self) -> usize;
+}
+
+impl Weigh for &str {
+    fn weight(&self) -> usize {
+        self.len()
+    }
+}
+
+/// The counted totals, with the bytes their keys hold.
+struct Entries<K> {
+    map: HashMap<K, Counted>,
+    bytes: usize,
+}
+
+impl<K> Default for Entries<K> {
+    fn default() -> Self {
+        Self {
+            map: HashMap::new(),
+            bytes: 0,
+        }
+    }
 }
 
 /// A count that this request was waiting for failed.
@@ -48,7 +74,7 @@ fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-impl<K: Hash + Eq + Clone> Default for TotalsCache<K> {
+impl<K: Hash + Eq + Clone + Weigh> Default for TotalsCache<K> {
     fn default() -> Self {
         Self {
             counted: Mutex::default(),
@@ -57,9 +83,14 @@ impl<K: Hash + Eq + Clone> Default for TotalsCache<K> {
     }
 }
 
-impl<K: Hash + Eq + Clone> TotalsCache<K> {
+impl<K: Hash + Eq + Clone + Weigh> TotalsCache<K> {
     /// Enough for the searches being paged through at any one time; beyond it the cache starts afresh.
     const CAPACITY: usize = 1024;
+    /// Most bytes the keys may hold (each key also costs [`Self::ENTRY_BYTES`]); beyond it the cache starts
+    /// afresh.
+    const MAX_BYTES: usize = 4 << 20;
+    /// What an entry costs besides its key's own bytes (map slot, `Counted`, allocation headers).
+    const ENTRY_BYTES: usize = 128;
 
     /// The total for `key` to serve with a page read at `version` (its statement returned by `page_read`):
     /// reused when it may be, else counted by `count`, which returns the version it counted at and the total.
@@ -94,10 +125,14 @@ impl<K: Hash + Eq + Clone> TotalsCache<K> {
             }
         };
         let mut counted = locked(&self.counted);
-        if counted.len() >= Self::CAPACITY && !counted.contains_key(key) {
-            counted.clear();
+        if !counted.map.contains_key(key) {
+            let weight = key.weight() + Self::ENTRY_BYTES;
+            if counted.map.len() >= Self::CAPACITY || counted.bytes + weight > Self::MAX_BYTES {
+                *counted = Entries::default();
+            }
+            counted.bytes += weight;
         }
-        counted.insert(
+        counted.map.insert(
             key.clone(),
             Counted {
                 version,
@@ -110,6 +145,7 @@ impl<K: Hash + Eq + Clone> TotalsCache<K> {
 
     fn reusable(&self, key: &K, version: i64, page_read: Instant) -> Option<u64> {
         locked(&self.counted)
+            .map
             .get(key)
             .filter(|counted| counted.serves(version, page_read))
             .map(|counted| counted.total)
@@ -327,5 +363,32 @@ mod tests {
         // A page read after the failure is counted afresh.
         let total = cache.total(&"k", 1, Instant::now(), slow_count(&counts, 1, 9));
         assert_eq!(total.await, Ok(9));
+    }
+
+    #[tokio::test]
+    async fn the_cache_is_bounded_in_bytes_not_only_in_entries() {
+        let cache = TotalsCache::<&'static str>::default();
+        // Few entries, each as large as a maximal search: far under the entry cap, well over the byte cap.
+        let large: &'static str = Box::leak("x".repeat(40_000).into_boxed_str());
+        let keys: Vec<&'static str> = (0..200).map(|i| &large[i..]).collect();
+        for key in &keys {
+            let total = cache
+                .total(key, 1, Instant::now(), async { Ok::<_, TestError>((1, 7)) })
+                .await
+                .unwrap();
+            assert_eq!(total, 7);
+            let counted = locked(&cache.counted);
+            assert!(
+                counted.bytes <= TotalsCache::<&str>::MAX_BYTES,
+                "{}",
+                counted.bytes
+            );
+            let held: usize = counted
+                .map
+                .keys()
+                .map(|k| k.len() + TotalsCache::<&str>::ENTRY_BYTES)
+                .sum();
+            assert_eq!(held, counted.bytes, "the count of bytes is exact");
+        }
     }
 }
