@@ -4,7 +4,8 @@
 //!
 //! - at most `max_connections` open connections; past it, new ones wait in the kernel's backlog;
 //! - HTTP/1 request heads must arrive whole within `header_read_timeout` (a client trickling a header line every
-//!   few seconds is cut off) and fit in [`HEAD_MAX_BYTES`] (431 otherwise, from hyper, without a body);
+//!   few seconds is cut off) and fit in [`HEAD_MAX_BYTES`] (431 otherwise, from hyper, without a body) and
+//!   [`HEADERS_MAX`] fields;
 //! - a connection on which no byte moves in either direction for `idle_timeout` is closed, whatever it is
 //!   waiting for: an idle keep-alive, a client that never reads its response, a silent HTTP/2 peer;
 //! - at most `http2_max_streams` streams per HTTP/2 connection;
@@ -32,9 +33,10 @@ use tokio::time::{Instant, Sleep};
 
 use crate::config::ConnectionSettings;
 
-/// Largest request head (request line and headers) accepted, in bytes: the longest URL Roster accepts
-/// ([`crate::api::URL_MAX_BYTES`]) and 64 KiB of headers.
-pub const HEAD_MAX_BYTES: usize = crate::api::URL_MAX_BYTES + 64 * 1024;
+/// hyper's buffer for a request head (request line and headers), in bytes: room for the longest URL and the most
+/// header bytes Roster accepts ([`crate::api::URL_MAX_BYTES`], [`crate::api::HEADER_MAX_BYTES`]), which the
+/// application checks exactly. A head that does not fit is answered 431 by hyper, without a body.
+pub const HEAD_MAX_BYTES: usize = 128 * 1024;
 
 /// Most header fields in one request (hyper's default, stated here so that it is documented).
 pub const HEADERS_MAX: usize = 100;

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use poem::http::StatusCode;
 use poem::{Endpoint, IntoResponse, Request, Response};
 
 use super::catalog::Catalog;
@@ -13,8 +14,13 @@ use super::layer::Layer;
 
 /// Longest accepted URL (path and query string), in bytes. Every parameter at its own maximum fits in it at
 /// once: 1,000 ids (23 KB), a 1,000-character search (up to 12 KB encoded) and 100 tags of 100 ASCII characters
-/// (10 KB).
-pub const URL_MAX_BYTES: usize = 64 * 1024;
+/// (10 KB). It stays under the 65,534 bytes the `http` crate can hold at all (hyper answers a longer URL 414
+/// itself), so that an overlong URL gets a JSON message.
+pub const URL_MAX_BYTES: usize = 60 * 1024;
+
+/// Most bytes of header fields (names and values) in one request. hyper's own buffer limit is coarser (a head
+/// that arrives in one read may exceed it), so the exact bound is checked here.
+pub const HEADER_MAX_BYTES: usize = 64 * 1024;
 
 /// The first single-valued parameter that is given twice with different values.
 fn conflicting_repeat(scalar: &[String], query: &str) -> Option<String> {
@@ -34,7 +40,8 @@ fn conflicting_repeat(scalar: &[String], query: &str) -> Option<String> {
     None
 }
 
-/// Refuses, with 400, an overlong URL and conflicting repeats of a single-valued query parameter.
+/// Refuses, with 400, an overlong URL and conflicting repeats of a single-valued query parameter, and with 431
+/// header fields over [`HEADER_MAX_BYTES`].
 pub struct CheckRequest {
     pub catalog: Arc<Catalog>,
 }
@@ -42,6 +49,20 @@ pub struct CheckRequest {
 impl Layer for CheckRequest {
     async fn handle<E: Endpoint>(&self, next: &E, req: Request) -> poem::Result<Response> {
         let catalog = &self.catalog;
+        let header_bytes: usize = req
+            .headers()
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len())
+            .sum();
+        if header_bytes > HEADER_MAX_BYTES {
+            return Err(ApiError::new(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                format!(
+                    "the header fields are {header_bytes} bytes long; at most {HEADER_MAX_BYTES} are accepted"
+                ),
+            )
+            .into());
+        }
         let uri = req.uri();
         let length = uri.path_and_query().map_or(0, |pq| pq.as_str().len());
         if length > URL_MAX_BYTES {

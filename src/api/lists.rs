@@ -9,7 +9,7 @@ use super::models::{
     MailingListPageResponse, MailingListResponse, PublicMailingList, SuccessStatus,
 };
 use super::security::ApiAuth;
-use super::types::{ListId, PerPage, SortOrder};
+use super::types::{FilterTag, ListId, PerPage, SortOrder};
 use crate::domain::{
     DEFAULT_PER_PAGE, DELETE_IDS_MAX, DeleteSelector, Direction, ListFilter, ListPatch, ListQuery,
     NewList, Pagination,
@@ -116,7 +116,8 @@ impl ListsApi {
         &self,
         auth: ApiAuth,
         /// Words to find in list names: case-insensitive, every word must occur, all characters literal
-        /// (`%` and `_` are not wildcards).
+        /// (`%` and `_` are not wildcards). At most 1,000 characters and 32 different words.
+        #[oai(validator(max_length = 1000))]
         query: Query<Option<String>>,
         /// Only lists with this status. Defaults to showing all lists.
         status: Query<Option<ListStatus>>,
@@ -125,8 +126,10 @@ impl ListsApi {
         list_type: Query<Option<ListType>>,
         /// Only lists with this opt-in.
         optin: Query<Option<ListOptin>>,
-        /// Only lists carrying every given tag (exact match). Repeat for several tags: `tag=a&tag=b`.
-        tag: Query<Option<Vec<String>>>,
+        /// Only lists carrying every given tag (normalised like stored tags, then exact). Repeat for several
+        /// tags, at most 100: `tag=a&tag=b`.
+        #[oai(validator(max_items = 100))]
+        tag: Query<Option<Vec<FilterTag>>>,
         /// Sort field.
         #[oai(default = "default_order_by")]
         order_by: Query<ListOrderBy>,
@@ -306,10 +309,12 @@ impl ListsApi {
     async fn delete_lists(
         &self,
         auth: ApiAuth,
-        /// One or more list IDs to delete. Required if `query` and `all` are not given.
+        /// One or more list IDs to delete, at most 1,000. Required if `query` and `all` are not given.
+        #[oai(validator(max_items = 1000))]
         id: Query<Option<Vec<ListId>>>,
         /// Search query selecting the lists to delete (same matching as the GET `query`). Required if `id` and
         /// `all` are not given.
+        #[oai(validator(max_length = 1000))]
         query: Query<Option<String>>,
         /// Set to `true` to delete every list the caller may manage.
         #[oai(default)]

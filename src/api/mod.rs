@@ -16,7 +16,7 @@ mod routes;
 mod security;
 mod types;
 
-pub use bounds::URL_MAX_BYTES;
+pub use bounds::{HEADER_MAX_BYTES, URL_MAX_BYTES};
 pub use docs::{SPEC_YAML, served_spec_json};
 pub use error::ApiError;
 pub use routes::{AppConfig, app, generated_spec};

@@ -162,6 +162,39 @@ impl ToJSON for SortOrder {
     }
 }
 
+/// A tag in a filter: up to 100 characters (longer ones could match no list).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilterTag(pub String);
+
+scalar_type!(FilterTag, "filter_tag", {
+    let mut schema = MetaSchema::new("string");
+    schema.max_length = Some(TAG_MAX_CHARS);
+    schema
+});
+
+impl ParseFromParameter for FilterTag {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        if value.chars().count() > TAG_MAX_CHARS {
+            return Err(ParseError::custom(format!(
+                "a tag is at most {TAG_MAX_CHARS} characters"
+            )));
+        }
+        Ok(FilterTag(value.to_owned()))
+    }
+}
+
+impl ToJSON for FilterTag {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::String(self.0.clone()))
+    }
+}
+
+impl AsRef<str> for FilterTag {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A list id: a positive 64-bit integer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ListId(pub i64);

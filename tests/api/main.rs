@@ -10,6 +10,7 @@ mod errors;
 mod faults;
 mod get;
 mod helpers;
+mod hostile;
 mod operations;
 mod permissions;
 mod query;

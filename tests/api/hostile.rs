@@ -1,0 +1,366 @@
+//! Hostile input: for every request dimension, the largest accepted input is answered correctly and one past it
+//! is a 400 with a JSON message naming the limit, on GET and DELETE alike; the reproductions that once crashed
+//! the process or starved the pool are answered and the process stays up.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::helpers::{TestApp, expect_error, read};
+
+fn encode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// `n` different words.
+fn words(n: usize) -> String {
+    (0..n)
+        .map(|i| format!("w{i}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Asserts a 400 whose message contains `names`, and that the server still answers.
+async fn refused(app: &TestApp, method: Method, path: &str, names: &str) {
+    let response = app.request(method.clone(), path).send().await.unwrap();
+    let message = expect_error(response, StatusCode::BAD_REQUEST).await;
+    assert!(
+        message.contains(names),
+        "{method} {}…: {message}",
+        &path[..path.floor_char_boundary(80)]
+    );
+    assert_eq!(
+        app.get("/health").await.status(),
+        StatusCode::OK,
+        "still alive"
+    );
+}
+
+async fn total(app: &TestApp, query: &str) -> i64 {
+    app.list(query).await["total"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn a_search_of_a_thousand_characters_is_served_and_one_more_is_refused() {
+    let app = TestApp::spawn().await;
+    let long = "é".repeat(1000);
+    app.create_named(&format!("x{long}x")).await;
+    assert_eq!(total(&app, &format!("query={}", encode(&long))).await, 1);
+    let over = encode(&"é".repeat(1001));
+    for method in [Method::GET, Method::DELETE] {
+        refused(&app, method, &format!("/api/lists?query={over}"), "1000").await;
+    }
+    let (status, _) = read(
+        app.delete(&format!("/api/lists?query={}", encode(&long)))
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        total(&app, "").await,
+        0,
+        "the largest accepted search deletes too"
+    );
+}
+
+#[tokio::test]
+async fn thirty_two_search_words_are_served_and_a_thirty_third_is_refused() {
+    let app = TestApp::spawn().await;
+    app.create_named(&words(32)).await;
+    assert_eq!(
+        total(&app, &format!("query={}", encode(&words(32)))).await,
+        1
+    );
+    for method in [Method::GET, Method::DELETE] {
+        let path = format!("/api/lists?query={}", encode(&words(33)));
+        refused(&app, method, &path, "32").await;
+    }
+    // Repeats count once: a thousand characters of one repeated word is one word.
+    let repeated = vec!["w1"; 333].join(" ");
+    assert_eq!(
+        total(&app, &format!("query={}", encode(&repeated))).await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn the_search_that_overflowed_a_worker_stack_is_refused_and_the_process_lives() {
+    let app = TestApp::spawn().await;
+    app.create_named("a").await;
+    // 14,000 words (a 28 KB URL): once a process abort, on GET and DELETE.
+    let query = vec!["a"; 14_000].join("+");
+    let distinct = (0..8_000)
+        .map(|i| format!("{i}"))
+        .collect::<Vec<_>>()
+        .join("+");
+    for method in [Method::GET, Method::DELETE] {
+        let response = app
+            .request(method.clone(), &format!("/api/lists?query={query}"))
+            .send()
+            .await
+            .unwrap();
+        expect_error(response, StatusCode::BAD_REQUEST).await;
+        refused(
+            &app,
+            method,
+            &format!("/api/lists?query={distinct}"),
+            "1000",
+        )
+        .await;
+    }
+    // One word of 50,000 bytes (once SQLite's "LIKE pattern too complex").
+    refused(
+        &app,
+        Method::GET,
+        &format!("/api/lists?query={}", "b".repeat(50_000)),
+        "1000",
+    )
+    .await;
+    assert_eq!(app.names("").await, ["a"], "nothing was deleted");
+}
+
+#[tokio::test]
+async fn a_hundred_tags_are_served_and_a_hundred_and_first_or_an_overlong_tag_is_refused() {
+    let app = TestApp::spawn().await;
+    let tags: Vec<String> = (0..100).map(|i| format!("{i:0>100}")).collect();
+    app.create_list(json!({"name": "tagged", "tags": tags}))
+        .await;
+    app.create_list(json!({"name": "fewer", "tags": tags[..99]}))
+        .await;
+    let filter = |tags: &[String]| {
+        tags.iter()
+            .map(|t| format!("tag={}", encode(t)))
+            .collect::<Vec<_>>()
+            .join("&")
+    };
+    // 100 tags: one subquery, answered at once on both backends (once 2.9 s and a statement timeout).
+    assert_eq!(app.names(&filter(&tags)).await, ["tagged"]);
+    let mut more = tags.clone();
+    more.push("extra".into());
+    refused(
+        &app,
+        Method::GET,
+        &format!("/api/lists?{}", filter(&more)),
+        "100",
+    )
+    .await;
+    let overlong = format!("tag={}", "t".repeat(101));
+    refused(&app, Method::GET, &format!("/api/lists?{overlong}"), "100").await;
+    assert_eq!(total(&app, &format!("tag={}", "t".repeat(100))).await, 0);
+}
+
+#[tokio::test]
+async fn tag_filters_are_normalised_like_stored_tags() {
+    let app = TestApp::spawn().await;
+    app.create_list(json!({"name": "n", "tags": ["a  b"]}))
+        .await;
+    assert_eq!(app.names("tag=a%20b").await, ["n"]);
+    assert_eq!(app.names("tag=%20a-b%20").await, ["n"]);
+    assert!(
+        app.names("tag=%20").await.is_empty(),
+        "a blank tag matches nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_thousand_ids_are_deleted_and_a_thousand_and_first_is_refused() {
+    let app = TestApp::spawn().await;
+    let kept = app.create_named("kept").await;
+    let gone = app.create_named("gone").await;
+    let ids = |n: i64, first: i64| {
+        (0..n)
+            .map(|i| format!("id={}", first + i * 1000))
+            .collect::<Vec<_>>()
+            .join("&")
+    };
+    refused(
+        &app,
+        Method::DELETE,
+        &format!("/api/lists?{}", ids(1001, gone)),
+        "1000",
+    )
+    .await;
+    assert_eq!(total(&app, "").await, 2, "nothing was deleted");
+    let (status, _) = read(app.delete(&format!("/api/lists?{}", ids(1000, gone))).await).await;
+    assert_eq!(status, StatusCode::OK);
+    let left: Vec<i64> = crate::helpers::ids(&app.list("").await);
+    assert_eq!(left, [kept]);
+}
+
+#[tokio::test]
+async fn conflicting_repeats_of_a_single_valued_parameter_are_refused() {
+    let app = TestApp::spawn().await;
+    app.create_named("survivor").await;
+    for path in [
+        "/api/lists?all=true&all=false",
+        "/api/lists?all=false&all=true",
+    ] {
+        refused(&app, Method::DELETE, path, "`all`").await;
+    }
+    refused(
+        &app,
+        Method::DELETE,
+        "/api/lists?query=a&query=b",
+        "`query`",
+    )
+    .await;
+    assert_eq!(app.names("").await, ["survivor"], "nothing was deleted");
+    for path in [
+        "/api/lists?per_page=10&per_page=20",
+        "/api/lists?query=a&query=b",
+        "/api/lists?order=asc&order=desc",
+        "/api/lists?minimal=true&minimal=false",
+    ] {
+        refused(&app, Method::GET, path, "more than once").await;
+    }
+    // Identical repeats say one thing, and repeated list parameters are lists.
+    assert_eq!(app.names("per_page=5&per_page=5").await, ["survivor"]);
+    assert!(app.names("tag=a&tag=b").await.is_empty());
+}
+
+#[tokio::test]
+async fn per_page_follows_its_pattern_exactly() {
+    let app = TestApp::spawn().await;
+    for bad in ["01", "+1", "0", "1000000000", "ALL"] {
+        refused(
+            &app,
+            Method::GET,
+            &format!("/api/lists?per_page={bad}"),
+            "per_page",
+        )
+        .await;
+    }
+    assert_eq!(
+        app.list("per_page=999999999").await["per_page"],
+        999_999_999
+    );
+}
+
+#[tokio::test]
+async fn the_url_is_bounded_and_the_request_head_too() {
+    let app = TestApp::spawn().await;
+    let base = "/api/lists?ignored=";
+    let at_limit = format!(
+        "{base}{}",
+        "a".repeat(roster::api::URL_MAX_BYTES - base.len())
+    );
+    let (status, _) = read(app.get(&at_limit).await).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "unknown parameters are ignored, up to the limit"
+    );
+    refused(&app, Method::GET, &format!("{at_limit}a"), "61440").await;
+    // Past what a URL can hold at all, hyper answers 414 itself.
+    let raw = format!("{}{}", app.url(base), "a".repeat(65_535));
+    match app
+        .client
+        .get(raw)
+        .basic_auth("admin", Some("x"))
+        .send()
+        .await
+    {
+        Ok(response) => assert_eq!(response.status(), StatusCode::URI_TOO_LONG),
+        // The client itself may refuse to hold such a URL.
+        Err(err) => assert!(err.is_builder(), "{}", err.without_url()),
+    }
+    // Header fields: exactly bounded by Roster (431 with a message), and coarsely by hyper's buffer (a bare 431).
+    let header = |size: usize| {
+        app.request(Method::GET, "/api/lists")
+            .header("X-Huge", "h".repeat(size))
+            .send()
+    };
+    // Room for the field's name, the Authorization field and reqwest's own few headers.
+    let served = header(roster::api::HEADER_MAX_BYTES - 300).await.unwrap();
+    assert_eq!(served.status(), StatusCode::OK);
+    let message = expect_error(
+        header(roster::api::HEADER_MAX_BYTES).await.unwrap(),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+    )
+    .await;
+    assert!(message.contains("65536"), "{message}");
+    let bare = header(4 * roster::server::HEAD_MAX_BYTES).await.unwrap();
+    assert_eq!(bare.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    let mut many = app.request(Method::GET, "/api/lists");
+    for i in 0..=roster::server::HEADERS_MAX {
+        many = many.header(format!("x-h{i}"), "v");
+    }
+    assert_eq!(
+        many.send().await.unwrap().status(),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    );
+    assert_eq!(app.get("/health").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn form_bodies_are_utf8_and_their_single_fields_agree() {
+    let app = TestApp::spawn().await;
+    let id = app.create_named("n").await;
+    for (method, path) in [
+        (Method::POST, "/api/lists".to_owned()),
+        (Method::PUT, format!("/api/lists/{id}")),
+    ] {
+        for body in [
+            &b"name=%FF"[..],
+            b"name=\xff",
+            b"name=a&name=b",
+            b"name=a&type=public&type=private",
+        ] {
+            let response = app
+                .request(method.clone(), &path)
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .body(body.to_vec())
+                .send()
+                .await
+                .unwrap();
+            expect_error(response, StatusCode::BAD_REQUEST).await;
+        }
+    }
+    assert_eq!(app.names("").await, ["n"], "nothing was created or changed");
+}
+
+#[tokio::test]
+async fn invented_methods_do_not_grow_metrics() {
+    let app = TestApp::spawn().await;
+    for i in 0..50 {
+        let method = Method::from_bytes(format!("INVENTED{i:0>190}").as_bytes()).unwrap();
+        let response = app.request(method, "/api/lists").send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    }
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        !metrics.contains("INVENTED"),
+        "invented methods are not labels"
+    );
+    assert!(metrics.contains(r#"method="other""#));
+}
+
+#[tokio::test]
+async fn credentials_do_not_lift_the_per_address_limit_where_nothing_authenticates() {
+    let app = TestApp::spawn_with(|s| {
+        s.rate_limit = 1;
+        s.rate_limit_burst = 3;
+    })
+    .await;
+    for path in [
+        "/api/public/lists",
+        "/docs",
+        "/openapi.json",
+        "/metrics",
+        "/nowhere",
+    ] {
+        let mut statuses = Vec::new();
+        for _ in 0..6 {
+            let response = app
+                .client_from(9)
+                .get(app.url(path))
+                .basic_auth("admin", Some("anything"));
+            statuses.push(response.send().await.unwrap().status());
+        }
+        assert!(
+            statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+            "{path}: {statuses:?}"
+        );
+    }
+    // An operation that authenticates is limited per caller instead: the admin from elsewhere is served.
+    assert_eq!(app.get("/api/lists").await.status(), StatusCode::OK);
+}
