@@ -113,7 +113,7 @@ pub async fn serve(
         errors.reset();
         let _ = stream.set_nodelay(true);
         let connection = builder.serve_connection(
-            TokioIo::new(Watched::new(stream, settings.idle_timeout)),
+            TokioIo::new(Watched::new(stream, settings)),
             service(endpoint.clone(), local_addr.clone(), peer),
         );
         let connection = graceful.watch(connection.into_owned());
@@ -214,41 +214,69 @@ impl AcceptErrors {
     }
 }
 
-/// A connection that fails with `TimedOut` once no byte has moved in either direction for `idle`.
+/// Bytes hyper reads before it knows whether a connection speaks HTTP/1 or HTTP/2 (the HTTP/2 preface). hyper's
+/// header-read timeout starts only after that, so until then the timeout is kept here.
+const PROTOCOL_DETECTION_BYTES: usize = 24;
+
+/// A connection that fails with `TimedOut` once no byte has moved in either direction for `idle`, or when its
+/// first bytes (up to the point where hyper's own header-read timeout takes over) take longer than
+/// `header_read_timeout`.
 struct Watched {
     stream: TcpStream,
     idle: Duration,
     last_activity: Instant,
-    deadline: Pin<Box<Sleep>>,
+    /// Until the protocol is known: when the first bytes must have arrived.
+    first_bytes_due: Option<Instant>,
+    bytes_read: usize,
+    timer: Pin<Box<Sleep>>,
 }
 
 impl Watched {
-    fn new(stream: TcpStream, idle: Duration) -> Self {
+    fn new(stream: TcpStream, settings: &ConnectionSettings) -> Self {
         let now = Instant::now();
+        let first_bytes_due = now + settings.header_read_timeout;
         Self {
             stream,
-            idle,
+            idle: settings.idle_timeout,
             last_activity: now,
-            deadline: Box::pin(tokio::time::sleep_until(now + idle)),
+            first_bytes_due: Some(first_bytes_due),
+            bytes_read: 0,
+            timer: Box::pin(tokio::time::sleep_until(now)),
         }
     }
 
-    /// Called when the stream is not ready: fails once the connection has been idle too long, otherwise makes
-    /// sure the task wakes up when it would have been.
-    fn check_idle(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
+    fn due(&self) -> Instant {
+        let idle_due = self.last_activity + self.idle;
+        self.first_bytes_due
+            .map_or(idle_due, |first| first.min(idle_due))
+    }
+
+    fn read_some(&mut self, bytes: usize) {
+        self.last_activity = Instant::now();
+        self.bytes_read = self.bytes_read.saturating_add(bytes);
+        if self.bytes_read >= PROTOCOL_DETECTION_BYTES {
+            self.first_bytes_due = None;
+        }
+    }
+
+    /// Called when the stream is not ready: fails once a deadline has passed, otherwise makes sure the task
+    /// wakes up when it would.
+    fn check_deadline(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
         loop {
-            let due = self.last_activity + self.idle;
-            if self.deadline.deadline() != due {
+            let due = self.due();
+            if self.timer.deadline() != due {
                 // Activity since the timer was armed: move it rather than re-arming on every byte.
-                self.deadline.as_mut().reset(due);
+                self.timer.as_mut().reset(due);
             }
-            match self.deadline.as_mut().poll(cx) {
+            match self.timer.as_mut().poll(cx) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(()) if Instant::now() >= self.last_activity + self.idle => {
-                    return Poll::Ready(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "connection idle for too long",
-                    ));
+                Poll::Ready(()) if Instant::now() >= self.due() => {
+                    let what = if self.first_bytes_due.is_some() {
+                        "no request within the header-read timeout"
+                    } else {
+                        "connection idle for too long"
+                    };
+                    return Poll::Ready(io::Error::new(io::ErrorKind::TimedOut, what));
                 }
                 Poll::Ready(()) => continue,
             }
@@ -263,10 +291,11 @@ impl AsyncRead for Watched {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        let before = buf.filled().len();
         match Pin::new(&mut this.stream).poll_read(cx, buf) {
-            Poll::Pending => this.check_idle(cx).map(Err),
+            Poll::Pending => this.check_deadline(cx).map(Err),
             ready => {
-                this.last_activity = Instant::now();
+                this.read_some(buf.filled().len() - before);
                 ready
             }
         }
@@ -281,7 +310,7 @@ impl AsyncWrite for Watched {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         match Pin::new(&mut this.stream).poll_write(cx, buf) {
-            Poll::Pending => this.check_idle(cx).map(Err),
+            Poll::Pending => this.check_deadline(cx).map(Err),
             ready => {
                 this.last_activity = Instant::now();
                 ready
@@ -296,7 +325,7 @@ impl AsyncWrite for Watched {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         match Pin::new(&mut this.stream).poll_write_vectored(cx, bufs) {
-            Poll::Pending => this.check_idle(cx).map(Err),
+            Poll::Pending => this.check_deadline(cx).map(Err),
             ready => {
                 this.last_activity = Instant::now();
                 ready

@@ -4,6 +4,7 @@
 mod auth;
 mod binary;
 mod concurrency;
+mod connections;
 mod create;
 mod delete;
 mod errors;

@@ -1,0 +1,99 @@
+//! Connection hygiene: slow or silent clients are cut off, the number of connections is bounded, and a server
+//! with an empty admin password does not start.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::helpers::{TestApp, TestDatabase, settings};
+
+/// Waits until the server closes the connection, and says how long that took.
+async fn closed_after(stream: &mut TcpStream, at_most: Duration) -> Duration {
+    let started = Instant::now();
+    let mut buf = [0u8; 1024];
+    loop {
+        match tokio::time::timeout(at_most, stream.read(&mut buf)).await {
+            Ok(Ok(0) | Err(_)) => return started.elapsed(),
+            Ok(Ok(_)) => continue,
+            Err(_) => panic!("the connection is still open after {at_most:?}"),
+        }
+    }
+}
+
+fn port(app: &TestApp) -> u16 {
+    app.address.rsplit(':').next().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_client_that_trickles_its_headers_is_cut_off_at_the_header_timeout() {
+    let app =
+        TestApp::spawn_with(|s| s.connections.header_read_timeout = Duration::from_secs(1)).await;
+    let mut stream = TcpStream::connect(("127.0.0.1", port(&app))).await.unwrap();
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let trickle = async {
+        for _ in 0..10 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            if stream.write_all(b"X-a: b\r\n").await.is_err() {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(2), trickle)
+        .await
+        .ok();
+    let waited = closed_after(&mut stream, Duration::from_secs(5)).await;
+    assert!(waited < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn a_connection_on_which_nothing_moves_is_closed_at_the_idle_timeout() {
+    let app = TestApp::spawn_with(|s| {
+        s.connections.idle_timeout = Duration::from_secs(1);
+        s.connections.header_read_timeout = Duration::from_secs(30);
+    })
+    .await;
+    // An HTTP/2 connection (prior knowledge) that sends its preface and then nothing: no header timeout applies.
+    let mut stream = TcpStream::connect(("127.0.0.1", port(&app))).await.unwrap();
+    stream
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .unwrap();
+    let waited = closed_after(&mut stream, Duration::from_secs(10)).await;
+    assert!(waited >= Duration::from_millis(900), "{waited:?}");
+}
+
+#[tokio::test]
+async fn connections_past_the_cap_wait_until_one_closes() {
+    let app = TestApp::spawn_with(|s| {
+        s.connections.max_connections = 2;
+        s.connections.header_read_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let mut idle = Vec::new();
+    for _ in 0..2 {
+        idle.push(TcpStream::connect(("127.0.0.1", port(&app))).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The third connection is queued by the kernel and served once the silent ones are cut off.
+    let started = Instant::now();
+    let response = app.client.get(app.url("/health")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn an_empty_admin_password_is_refused_at_start_up() {
+    let database = TestDatabase::create().await;
+    let result = roster::Application::build(settings(&database.url, Some(""))).await;
+    let message = result.err().expect("refused").to_string();
+    assert!(message.contains("ROSTER_ADMIN_PASSWORD"), "{message}");
+}
