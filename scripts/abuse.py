@@ -1,0 +1,437 @@
+#!/usr/bin/env python3
+"""Attacks a live Roster with traffic that is cheap to send and costly to serve, and checks it keeps its promises.
+
+Phases, in order: slow readers, idle and trickling sockets, an HTTP/2 stream flood, invented methods, failed logins.
+Throughout, a "normal client" polls /health and an authenticated GET /api/lists; one refusal fails the run. Each
+phase reports the server's RSS and open descriptors (before, peak, after). Used by scripts/abuse.sh, which starts
+the server and passes its pid; standard library plus the `h2` package (PyPI).
+"""
+
+import argparse
+import base64
+import collections
+import errno
+import http.client
+import os
+import random
+import re
+import resource
+import selectors
+import socket
+import string
+import threading
+import time
+import traceback
+
+# Attack traffic comes from many loopback addresses (all of 127/8 is local on Linux), so a per-address rate limit
+# cannot hide it; the normal client, the scraper and each flood use addresses of their own.
+ATTACKERS = [f"127.0.1.{i}" for i in range(1, 251)]
+NORMAL, OTHER_ADMIN, NORMAL_AUTH_LATER, SCRAPER, METHODS_SRC, H2_SRC = (f"127.0.0.{i}" for i in range(1, 7))
+LOGIN_SLACK = 3  # 403s allowed above burst + rate x elapsed, for requests in flight when the window turns
+
+
+class Server:
+    """The server under attack: where it listens, its credentials, and its footprint from /proc."""
+
+    def __init__(self, args):
+        host, port = args.url.split("//", 1)[1].rsplit(":", 1)
+        self.host, self.port, self.pid = host, int(port), args.pid
+        self.auth = "Basic " + base64.b64encode(f"admin:{args.password}".encode()).decode()
+
+    def rss_mib(self):
+        try:
+            with open(f"/proc/{self.pid}/status") as f:
+                return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmRSS:"))
+        except (OSError, StopIteration):  # gone, or a zombie (which has no VmRSS)
+            return 0.0
+
+    def fds(self):
+        try:
+            return len(os.listdir(f"/proc/{self.pid}/fd"))
+        except OSError:
+            return -1
+
+    def alive(self):
+        return self.rss_mib() > 0
+
+    def request(self, method, path, src, auth=None, timeout=5.0):
+        """One request on a fresh connection from `src`: (status, body), or (0, error text) on a transport error."""
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout, source_address=(src, 0))
+        try:
+            conn.request(method, path, headers={"Connection": "close", **({"Authorization": auth} if auth else {})})
+            response = conn.getresponse()
+            return response.status, response.read()
+        except (OSError, http.client.HTTPException) as err:
+            return 0, repr(err)
+        finally:
+            conn.close()
+
+
+class Peaks(threading.Thread):
+    """Samples the server's RSS and descriptors every 50 ms, so a phase's peak shows even if it is brief (peak
+    descriptors tell how many connections the server took on at once)."""
+
+    def __init__(self, server):
+        super().__init__(daemon=True)
+        self.server, self.rss, self.fds = server, 0.0, 0
+
+    def reset(self):
+        self.rss, self.fds = self.server.rss_mib(), self.server.fds()
+
+    def run(self):
+        while True:
+            self.rss, self.fds = max(self.rss, self.server.rss_mib()), max(self.fds, self.server.fds())
+            time.sleep(0.05)
+
+
+class NormalClient(threading.Thread):
+    """A well-behaved client polling every 250 ms on fresh connections: what the attacks must not crowd out."""
+
+    def __init__(self, server):
+        super().__init__(daemon=True)
+        self.server, self.phase, self.auth_src = server, "start", NORMAL
+        self.results, self.stopped = [], threading.Event()
+
+    def run(self):
+        while not self.stopped.is_set():
+            tick = time.monotonic()
+            for path, src, auth in (("/health", NORMAL, None), ("/api/lists", self.auth_src, self.server.auth)):
+                started = time.monotonic()
+                status, body = self.server.request("GET", path, src, auth)
+                detail = f"{path} from {src}: {status or body} after {time.monotonic() - started:.1f}s"
+                self.results.append((self.phase, status == 200, detail))
+            self.stopped.wait(max(0.0, tick + 0.25 - time.monotonic()))
+
+    def failures(self, phase=None):
+        return [f"{d} (phase {p})" for p, ok, d in self.results if not ok and phase in (None, p)]
+
+
+def open_sockets(server, n, payload=b"", rcvbuf=None, timeout=5.0):
+    """Opens n connections from the attacker addresses at once (non-blocking, so a full accept queue costs one
+    timeout, not n) and sends `payload` on each; returns (connected sockets, number that failed)."""
+    selector, connected = selectors.DefaultSelector(), []
+    for i in range(n):
+        s = socket.socket()
+        if rcvbuf:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        s.bind((ATTACKERS[i % len(ATTACKERS)], 0))
+        s.setblocking(False)
+        if s.connect_ex((server.host, server.port)) in (0, errno.EINPROGRESS):
+            selector.register(s, selectors.EVENT_WRITE)
+        else:
+            s.close()
+    deadline = time.monotonic() + timeout
+    while selector.get_map() and time.monotonic() < deadline:
+        for key, _ in selector.select(max(0.0, deadline - time.monotonic())):
+            selector.unregister(key.fileobj)
+            connected.append(key.fileobj)
+    for key in list(selector.get_map().values()):  # never connected
+        selector.unregister(key.fileobj)
+        key.fileobj.close()
+    selector.close()
+    for s in list(connected):
+        try:
+            if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) != 0 or (payload and not s.send(payload)):
+                raise ConnectionRefusedError
+        except OSError:
+            connected.remove(s)
+            s.close()
+    return connected, n - len(connected)
+
+
+def closed_by_server(s):
+    """Drains what the server sent (a 408, say); True once it has closed the connection (EOF or reset)."""
+    try:
+        while s.recv(65536):
+            pass
+        return True
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
+def watch(socks, seconds, every_second=b""):
+    """Watches sockets for up to `seconds`, sending `every_second` on each still-open one once a second; returns
+    how long after the start the server closed each one it closed."""
+    selector, started, closed = selectors.DefaultSelector(), time.monotonic(), []
+    for s in socks:
+        selector.register(s, selectors.EVENT_READ)
+    next_send, end = started, started + seconds
+    while selector.get_map() and time.monotonic() < end:
+        gone = []
+        if every_second and time.monotonic() >= next_send:
+            for key in list(selector.get_map().values()):
+                try:
+                    key.fileobj.send(every_second)
+                except OSError:
+                    gone.append(key.fileobj)
+            next_send += 1
+        wake = min(next_send, end) if every_second else end
+        ready = selector.select(max(0.0, wake - time.monotonic()))
+        gone += [key.fileobj for key, _ in ready if closed_by_server(key.fileobj)]
+        for s in set(gone):
+            selector.unregister(s)
+            closed.append(time.monotonic() - started)
+    selector.close()
+    return closed
+
+
+def slow_readers(ctx):
+    """Clients that ask for the largest page (/docs) with a 4 KiB receive buffer and never read: each pins a
+    connection slot and whatever the server buffers for it. Memory must stay bounded and the normal client served."""
+    payload = b"GET /docs HTTP/1.1\r\nHost: roster\r\n\r\n"
+    socks, failed = open_sockets(ctx.server, ctx.args.slow_readers, payload, rcvbuf=4096)
+    time.sleep(6)
+    [s.close() for s in socks]
+    return [f"{len(socks)} connected ({failed} did not), held 6 s unread"], []
+
+
+def idle_sockets(ctx):
+    """Connections that send nothing, then connections that trickle a header line a second: both hold a slot for
+    free unless the server times out reading the request head. At least a cap's worth of idle ones, and every
+    trickling one, must be closed within the header timeout + 3 s."""
+    window, problems = ctx.args.header_timeout + 3, []
+    socks, failed = open_sockets(ctx.server, ctx.args.idle)
+    closed = len(watch(socks, window))
+    [s.close() for s in socks]
+    expected = min(len(socks), ctx.args.max_connections)
+    if closed < expected:
+        problems.append(f"idle: only {closed} closed within {window:g} s, expected at least {expected}")
+    trickle, _ = open_sockets(ctx.server, 10, b"GET /health HTTP/1.1\r\nHost: roster\r\n")
+    times = watch(trickle, window + 2, every_second=b"X-a: b\r\n")
+    [s.close() for s in trickle]
+    late = len(trickle) - sum(t <= window for t in times)
+    if late or len(trickle) < 10:
+        problems.append(f"trickle: {late} of {len(trickle)} connections not closed within {window:g} s")
+    span = f" after {min(times):.1f}-{max(times):.1f} s" if times else ""
+    return [f"idle: {len(socks)} connected ({failed} did not), {closed} closed by the server within {window:g} s",
+            f"trickle: {len(trickle)} connections, {len(times)} closed by the server{span}, "
+            f"{len(trickle) - len(times)} still open after {window + 2:g} s"], problems
+
+
+def h2_streams(ctx):
+    """One HTTP/2 connection opening many streams at once, with a zero stream window so no response can finish:
+    each accepted stream pins a response in memory. The server must advertise MAX_CONCURRENT_STREAMS and refuse
+    streams beyond it."""
+    import h2.config, h2.connection, h2.errors, h2.events, h2.exceptions, h2.settings
+    from h2.settings import SettingCodes
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+    conn.local_settings = h2.settings.Settings(client=True, initial_values={
+        SettingCodes.INITIAL_WINDOW_SIZE: 0, SettingCodes.ENABLE_PUSH: 0, SettingCodes.MAX_CONCURRENT_STREAMS: 100})
+    conn.initiate_connection()
+    # Every stream goes out before the server's SETTINGS is read, so the client library cannot hold any back.
+    headers, ids = [(":method", "GET"), (":scheme", "http"), (":authority", "roster"), (":path", "/docs")], []
+    for _ in range(ctx.args.h2_streams):
+        ids.append(conn.get_next_available_stream_id())
+        conn.send_headers(ids[-1], headers, end_stream=True)
+    sock = socket.create_connection((ctx.server.host, ctx.server.port), timeout=1, source_address=(H2_SRC, 0))
+    sock.sendall(conn.data_to_send())
+    advertised, answered, refused, reset, goaway, problems = None, set(), set(), set(), None, []
+    deadline = time.monotonic() + 4  # the hold: accepted streams stay open, their responses stuck
+    while time.monotonic() < deadline and goaway is None:
+        try:
+            data = sock.recv(65536)
+            if not data:
+                break
+            events = conn.receive_data(data)
+        except socket.timeout:
+            continue
+        except (OSError, h2.exceptions.ProtocolError) as err:
+            problems.append(f"connection failed: {err!r}")
+            break
+        for event in events:
+            if isinstance(event, h2.events.RemoteSettingsChanged):
+                setting = event.changed_settings.get(SettingCodes.MAX_CONCURRENT_STREAMS)
+                advertised = setting.new_value if setting else advertised
+            elif isinstance(event, h2.events.ResponseReceived):
+                answered.add(event.stream_id)
+            elif isinstance(event, h2.events.StreamReset):
+                (refused if event.error_code == h2.errors.ErrorCodes.REFUSED_STREAM else reset).add(event.stream_id)
+            elif isinstance(event, h2.events.ConnectionTerminated):
+                goaway = event.last_stream_id or 0
+        sock.sendall(conn.data_to_send())
+    sock.close()
+    refused |= {i for i in ids if goaway is not None and i > goaway}
+    silent = len(ids) - len(answered | refused | reset)
+    if advertised is None:
+        problems.append("the server advertised no SETTINGS_MAX_CONCURRENT_STREAMS")
+    elif len(answered) + silent > advertised:
+        problems.append(f"{len(answered) + silent} streams accepted at once, above the advertised {advertised}")
+    return [f"{len(ids)} streams: {len(answered)} answered, {silent} accepted without an answer yet, "
+            f"{len(refused)} refused, {len(reset - refused)} reset otherwise"
+            + (f"; GOAWAY last stream {goaway}" if goaway is not None else "")
+            + f"; server advertised MAX_CONCURRENT_STREAMS={advertised}"], problems
+
+
+def hammer(server, src, requests, seconds=float("inf"), threads=8):
+    """Sends (method, headers) requests to /api/lists from `src` over keep-alive connections, as fast as the server
+    answers, until all are sent or `seconds` pass; returns the statuses seen (0 for a transport error)."""
+    statuses, lock, todo, deadline = collections.Counter(), threading.Lock(), iter(requests), time.monotonic() + seconds
+
+    def worker():
+        conn = None
+        while time.monotonic() < deadline:
+            with lock:
+                item = next(todo, None)
+            if item is None:
+                return
+            try:
+                conn = conn or http.client.HTTPConnection(server.host, server.port, timeout=5, source_address=(src, 0))
+                conn.request(item[0], "/api/lists", headers=item[1])
+                response = conn.getresponse()
+                response.read()
+                status = response.status
+            except (OSError, http.client.HTTPException):
+                conn, status = conn.close() if conn else None, 0
+            with lock:
+                statuses[status] += 1
+
+    workers = [threading.Thread(target=worker) for _ in range(threads)]
+    [w.start() for w in workers]
+    [w.join() for w in workers]
+    return statuses
+
+
+def tally(statuses, skip=()):
+    return ", ".join(f"{s or 'error'} x{n}" for s, n in sorted(statuses.items()) if s not in skip)
+
+
+def scrape_metrics(ctx):
+    status, body = ctx.server.request("GET", "/metrics", SCRAPER)
+    if status != 200:
+        raise RuntimeError(f"GET /metrics answered {status or body}")
+    return body.decode(errors="replace")
+
+
+def invented_methods(ctx):
+    """Requests with random 200-character methods: a server that labels metrics with the raw method grows
+    /metrics (and its memory) without bound. Neither may grow more than 64 KiB, nor show an invented method."""
+    before = scrape_metrics(ctx)
+    rng = random.Random(20)
+    methods = ["".join(rng.choices(string.ascii_uppercase, k=200)) for _ in range(ctx.args.methods)]
+    statuses = hammer(ctx.server, METHODS_SRC, ((m, {}) for m in methods))
+    after = scrape_metrics(ctx)
+    leaked = set(re.findall(r'method="([^"]*)"', after)) & set(methods)
+    growth = len(after.encode()) - len(before.encode())
+    problems = [p for p, bad in (
+        (f"/metrics shows {len(leaked)} invented methods", leaked),
+        (f"/metrics grew by {growth} bytes (limit 65536)", growth > 64 * 1024)) if bad]
+    return [f"{len(methods)} requests: {tally(statuses)}; /metrics {len(after.encode())} bytes ({growth:+d})"], problems
+
+
+def failed_logins(ctx):
+    """Password guessing from one address: after the burst, failures must be throttled (429) before credentials
+    are checked, even the right ones from that address, while the admin elsewhere still gets in."""
+    # The normal client's authenticated poll moves to another address: this phase locks 127.0.0.1 out on purpose.
+    ctx.normal.auth_src = NORMAL_AUTH_LATER
+    guesses = (("GET", {"Authorization": "Basic " + base64.b64encode(f"admin:wrong{i}".encode()).decode()})
+               for i in range(ctx.args.logins))
+    started = time.monotonic()
+    statuses = hammer(ctx.server, NORMAL, guesses, seconds=5, threads=4)
+    elapsed = time.monotonic() - started
+    allowed = int(ctx.args.login_burst + ctx.args.login_per_minute * elapsed / 60 + LOGIN_SLACK)
+    same, _ = ctx.server.request("GET", "/api/lists", NORMAL, ctx.server.auth)
+    other, _ = ctx.server.request("GET", "/api/lists", OTHER_ADMIN, ctx.server.auth)
+    others = tally(statuses, skip=(403, 429))
+    problems = [p for p, bad in (
+        (f"{statuses[403]} failed logins were checked, more than {allowed}", statuses[403] > allowed),
+        (f"the right password from {NORMAL} answered {same}, not 429", same != 429),
+        (f"the right password from {OTHER_ADMIN} answered {other}, not 200", other != 200)) if bad]
+    return [f"{sum(statuses.values())} wrong passwords in {elapsed:.1f} s: 403 x{statuses[403]}, "
+            f"429 x{statuses[429]}" + (f", {others}" if others else "") + f" (403s allowed: {allowed})",
+            f"right password from {NORMAL}: {same or 'error'} (expected 429); "
+            f"from {OTHER_ADMIN}: {other or 'error'} (expected 200)"], problems
+
+
+PHASES = [("1 slow readers", slow_readers), ("2 idle sockets", idle_sockets), ("3 h2 streams", h2_streams),
+          ("4 invented methods", invented_methods), ("5 failed logins", failed_logins)]
+
+
+def run_phase(ctx, name, phase):
+    """Runs one phase between footprint readings; a phase that crashes fails, it does not stop the run."""
+    ctx.normal.phase = name
+    row = {"name": name, "rss": [ctx.server.rss_mib()], "fds": [ctx.server.fds()]}
+    ctx.peak.reset()
+    print(f"==> phase {name}", flush=True)
+    try:
+        row["figures"], row["problems"] = phase(ctx)
+    except Exception as err:  # noqa: BLE001 - reported as the phase's failure
+        traceback.print_exc()
+        row["figures"], row["problems"] = [], [f"phase crashed: {err!r}"]
+    row["rss"].append(ctx.peak.rss)
+    row["fds"].append(ctx.peak.fds)
+    time.sleep(2)  # let the server notice closed connections before the "after" readings
+    row["rss"].append(ctx.server.rss_mib())
+    row["fds"].append(ctx.server.fds())
+    missed = ctx.normal.failures(name)
+    row["problems"] += [f"normal client refused {len(missed)}x, e.g. {missed[0]}"] if missed else []
+    row["problems"] += [] if ctx.server.alive() else ["the server is gone"]
+    for line in row["figures"] + [f"FAIL: {p}" for p in row["problems"]]:
+        print(f"    {line}", flush=True)
+    return row
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__)
+    for name in ("url", "password", "pid", "log", "report"):  # log: the server's, scanned for panics at the end
+        p.add_argument(f"--{name}", required=True, type=int if name == "pid" else str)
+    for name, default in (("slow-readers", 300), ("idle", 300), ("h2-streams", 400), ("methods", 20000),
+                          ("logins", 2000), ("max-connections", 64), ("login-burst", 10), ("login-per-minute", 5)):
+        p.add_argument(f"--{name}", type=int, default=default)
+    p.add_argument("--header-timeout", type=float, default=2)
+    args = p.parse_args()
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (65536 if hard == resource.RLIM_INFINITY else hard, hard))
+
+    server = Server(args)
+    ctx = argparse.Namespace(args=args, server=server, peak=Peaks(server), normal=NormalClient(server))
+    ctx.peak.start()
+    rss_start, fd_start = server.rss_mib(), server.fds()
+    ctx.normal.start()
+    rows = []
+    for name, phase in PHASES:
+        rows.append(run_phase(ctx, name, phase))
+        if not server.alive():
+            break
+    ctx.normal.phase = "end"
+    time.sleep(1)
+    ctx.normal.stopped.set()
+    ctx.normal.join()
+
+    settle = time.monotonic() + 10  # descriptors of closed connections may take a moment to go
+    while server.fds() > fd_start + 10 and time.monotonic() < settle:
+        time.sleep(0.5)
+    alive, (health, _) = server.alive(), server.request("GET", "/health", NORMAL)
+    rss_end, fd_end = server.rss_mib(), server.fds()
+    with open(args.log, errors="replace") as f:
+        crashes = [line.strip() for line in f if "panicked" in line or "overflowed its stack" in line]
+    served, asked = sum(ok for _, ok, _ in ctx.normal.results), len(ctx.normal.results)
+    problems = [p for p, bad in (
+        ("the server is not running", not alive), (f"/health answered {health or 'nothing'} at the end", health != 200),
+        (f"normal client refused {asked - served}x", served != asked),
+        (f"RSS {rss_end:.1f} MiB at the end (limit 200)", rss_end >= 200),
+        (f"{fd_end} descriptors at the end, {fd_start} at the start (limit +10)", fd_end > fd_start + 10),
+        (f"{len(crashes)} panics in the log, e.g. {crashes[:1]}", crashes),
+        (f"{len(PHASES) - len(rows)} phases not run", len(rows) < len(PHASES))) if bad]
+
+    lines = [f"Abuse run against {args.url} (pid {args.pid})", "",
+             f"{'phase':<20} {'RSS MiB before/peak/after':<27} {'fds before/peak/after':<22} result"]
+    for r in rows:
+        lines.append(f"{r['name']:<20} {'{:>7.1f} /{:>6.1f} /{:>6.1f}'.format(*r['rss']):<27} "
+                     f"{'{:>6} /{:>5} /{:>5}'.format(*r['fds']):<22} {'FAIL' if r['problems'] else 'PASS'}")
+        lines += [f"    {x}" for x in r["figures"]] + [f"    FAIL: {x}" for x in r["problems"]]
+    lines += ["", f"start: RSS {rss_start:.1f} MiB, {fd_start} fds; end: RSS {rss_end:.1f} MiB, {fd_end} fds, "
+              f"server {'alive' if alive else 'GONE'}, /health {health or 'no answer'}",
+              f"normal client: served {served}/{asked}"]
+    lines += [f"    refused: {d}" for d in ctx.normal.failures()[:10]]
+    failed = problems or any(r["problems"] for r in rows)
+    lines += [f"FAIL: {x}" for x in problems] + ["FAIL" if failed else "PASS"]
+    print("\n" + "\n".join(lines))
+    with open(args.report, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Abuse run: a debug build of Roster on SQLite, with its connection, timeout, stream and login limits set and only
+# 256 descriptors, attacked in turn with slow readers, idle and trickling sockets, an HTTP/2 stream flood, invented
+# methods and failed logins while a normal client polls it (scripts/abuse.py). Prints per-phase RSS, descriptors
+# and figures; exits non-zero when a promise is broken.
+#
+#   scripts/abuse.sh            # the counts below, for a run by hand
+#   scripts/abuse.sh --small    # CI's counts: well under 3 minutes once built
+#
+# Counts (defaults / --small): ABUSE_SLOW_READERS 300/80, ABUSE_IDLE 300/120, ABUSE_H2_STREAMS 400/100,
+# ABUSE_METHODS 20000/2000, ABUSE_LOGINS 2000/300. ROSTER_BIN runs that binary instead of building one (the build
+# honours CARGO_TARGET_DIR); PYTHON picks the interpreter for the virtualenv. The report goes to
+# test-output/abuse/report.txt, Roster's log to test-output/abuse/roster.log.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+case ${1:-} in
+  --small) small=1 ;;
+  "") small= ;;
+  *) echo "usage: scripts/abuse.sh [--small]" >&2; exit 2 ;;
+esac
+if [ -n "$small" ]; then
+  slow_readers=${ABUSE_SLOW_READERS:-80} idle=${ABUSE_IDLE:-120} h2_streams=${ABUSE_H2_STREAMS:-100}
+  methods=${ABUSE_METHODS:-2000} logins=${ABUSE_LOGINS:-300}
+else
+  slow_readers=${ABUSE_SLOW_READERS:-300} idle=${ABUSE_IDLE:-300} h2_streams=${ABUSE_H2_STREAMS:-400}
+  methods=${ABUSE_METHODS:-20000} logins=${ABUSE_LOGINS:-2000}
+fi
+
+# The limits Roster runs with; abuse.py is told the ones its expectations depend on.
+max_connections=64
+header_timeout=2
+idle_timeout=5
+http2_max_streams=32
+login_burst=10
+login_per_minute=5
+
+H2_VERSION=4.4.1
+venv=$root/test-output/.venv-abuse
+out=$root/test-output/abuse
+python=${PYTHON:-python3}
+
+log() { printf '==> %s\n' "$*"; }
+
+# --- h2, pinned, in a git-ignored virtualenv --------------------------------------------------------------------------
+if [ "$("$venv/bin/python" -c 'import h2; print(h2.__version__)' 2>/dev/null || true)" != "$H2_VERSION" ]; then
+  log "installing h2==$H2_VERSION into ${venv#"$root"/}"
+  rm -rf "$venv"
+  if ! command -v "$python" >/dev/null 2>&1 || ! "$python" -m venv "$venv" >/dev/null 2>&1; then
+    # A minimal Debian has no python3, and Debian's python3 ships venv separately.
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      log "installing python3-venv"
+      DEBIAN_FRONTEND=noninteractive apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >/dev/null
+      rm -rf "$venv"
+      "$python" -m venv "$venv"
+    else
+      echo "ERROR: '$python -m venv' failed; install Python 3.10+ with venv (Debian: apt-get install python3-venv)" >&2
+      exit 1
+    fi
+  fi
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "h2==$H2_VERSION"
+fi
+
+# --- Roster -------------------------------------------------------------------------------------------------------------
+if [ -n "${ROSTER_BIN:-}" ]; then
+  roster_bin=$ROSTER_BIN
+else
+  log "cargo build"
+  cargo build --quiet --bin roster
+  roster_bin=${CARGO_TARGET_DIR:-target}/debug/roster
+fi
+[ -x "$roster_bin" ] || { echo "ERROR: no executable Roster at $roster_bin" >&2; exit 1; }
+
+rm -rf "$out"
+mkdir -p "$out"
+work=$(mktemp -d)
+roster_pid=
+cleanup() {
+  if [ -n "$roster_pid" ]; then
+    kill "$roster_pid" 2>/dev/null || true
+    wait "$roster_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+password=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
+port=$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+base_url=http://127.0.0.1:$port
+
+# A subshell lowers the descriptor limit, then execs Roster: $! is Roster's own pid, which abuse.py watches.
+(
+  ulimit -n 256
+  export ROSTER_DATABASE_URL="sqlite://$work/roster.db?mode=rwc" ROSTER_ADDRESS=127.0.0.1:$port
+  export ROSTER_ADMIN_PASSWORD=$password ROSTER_LOG_FORMAT=text NO_COLOR=1 RUST_LOG=${RUST_LOG:-warn}
+  export ROSTER_MAX_CONNECTIONS=$max_connections ROSTER_HEADER_READ_TIMEOUT=$header_timeout
+  export ROSTER_IDLE_TIMEOUT=$idle_timeout ROSTER_HTTP2_MAX_STREAMS=$http2_max_streams
+  export ROSTER_LOGIN_FAILURE_BURST=$login_burst ROSTER_LOGIN_FAILURES_PER_MINUTE=$login_per_minute
+  export ROSTER_RATE_LIMIT=100 ROSTER_RATE_LIMIT_BURST=200
+  exec "$roster_bin"
+) >"$out/roster.log" 2>&1 &
+roster_pid=$!
+
+log "starting Roster (pid $roster_pid) on $base_url"
+ready=
+for _ in $(seq 1 150); do
+  if ! kill -0 "$roster_pid" 2>/dev/null; then
+    echo "ERROR: Roster exited during start-up; the end of its log:" >&2
+    tail -n 40 "$out/roster.log" >&2
+    roster_pid=
+    exit 1
+  fi
+  if [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$base_url/health" || true)" = 200 ]; then
+    ready=1
+    break
+  fi
+  sleep 0.2
+done
+if [ -z "$ready" ]; then
+  echo "ERROR: Roster did not answer GET /health with 200 within 30 s; the end of its log:" >&2
+  tail -n 40 "$out/roster.log" >&2
+  exit 1
+fi
+
+log "abuse run: $slow_readers slow readers, $idle idle sockets, $h2_streams h2 streams, $methods invented methods," \
+  "$logins failed logins"
+set +e
+"$venv/bin/python" "$root/scripts/abuse.py" --url "$base_url" --password "$password" --pid "$roster_pid" \
+  --log "$out/roster.log" --report "$out/report.txt" \
+  --slow-readers "$slow_readers" --idle "$idle" --h2-streams "$h2_streams" --methods "$methods" --logins "$logins" \
+  --max-connections "$max_connections" --header-timeout "$header_timeout" \
+  --login-burst "$login_burst" --login-per-minute "$login_per_minute"
+status=$?
+set -e
+if [ "$status" != 0 ]; then
+  echo "Abuse run FAILED (report: test-output/abuse/report.txt, Roster's log: test-output/abuse/roster.log)" >&2
+fi
+exit "$status"
