@@ -256,4 +256,27 @@ mod tests {
             "a stray % is literal, as in browsers"
         );
     }
+
+    mod properties {
+        use super::super::*;
+        use crate::api::models::MailingListCreate;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn any_form_body_is_fields_or_a_reason(data in prop::collection::vec(any::<u8>(), 0..400)) {
+                // Never a panic: either the pairs of a UTF-8 form, or an error that becomes a 400.
+                if let Ok(pairs) = form_pairs(&data) {
+                    let _ = form_object(pairs).map(parse_fields::<MailingListCreate>);
+                }
+            }
+
+            #[test]
+            fn any_json_body_is_a_list_or_a_reason(text in "[\\[\\]{}\":,a-z0-9 ]{0,200}") {
+                if let Ok(value) = serde_json::from_str::<Value>(&text) {
+                    let _ = parse_fields::<MailingListCreate>(value);
+                }
+            }
+        }
+    }
 }

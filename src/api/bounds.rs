@@ -103,4 +103,24 @@ mod tests {
         assert_eq!(conflicting_repeat(&scalar, "query=a+b&query=a%20b"), None);
         assert_eq!(conflicting_repeat(&scalar, "id=1&id=2&query=x"), None);
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn a_reported_conflict_is_a_scalar_given_two_different_values(query in "[a-c=&%0-9+]{0,60}") {
+                let scalar = ["a".to_owned(), "b".to_owned()];
+                if let Some(name) = conflicting_repeat(&scalar, &query) {
+                    let values: Vec<String> = url::form_urlencoded::parse(query.as_bytes())
+                        .filter(|(n, _)| *n == name)
+                        .map(|(_, v)| v.into_owned())
+                        .collect();
+                    prop_assert!(scalar.contains(&name));
+                    prop_assert!(values.iter().any(|v| *v != values[0]));
+                }
+            }
+        }
+    }
 }

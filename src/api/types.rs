@@ -353,4 +353,30 @@ mod tests {
             assert!(ListId::parse_from_parameter(bad).is_err(), "{bad}");
         }
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn per_page_is_accepted_exactly_when_it_matches_the_spec_pattern(
+                value in prop_oneof!["[0-9+\\-a-z ]{0,12}", "(all|[1-9][0-9]{0,9})"],
+            ) {
+                let pattern = regex::Regex::new(PER_PAGE_PATTERN).unwrap();
+                prop_assert_eq!(PerPage::parse_from_parameter(&value).is_ok(), pattern.is_match(&value));
+            }
+
+            #[test]
+            fn list_ids_are_positive_whole_numbers(value in "[-+0-9a-z ]{0,25}") {
+                match ListId::parse_from_parameter(&value) {
+                    Ok(ListId(id)) => {
+                        prop_assert!(id >= 1);
+                        prop_assert!(value.bytes().all(|b| b.is_ascii_digit()));
+                    }
+                    Err(_) => prop_assert!(value.parse::<i64>().map_or(true, |n| n < 1) || value.starts_with('+')),
+                }
+            }
+        }
+    }
 }

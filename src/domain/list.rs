@@ -525,4 +525,49 @@ mod tests {
         assert_eq!(p.offset(), (PAGE_MAX - 1) * PAGE_MAX);
         assert_eq!(Pagination::new(7, None).unwrap().offset(), 0);
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn words_of(query: &str) -> usize {
+            let mut seen: Vec<String> = query.split_whitespace().map(fold).collect();
+            seen.sort();
+            seen.dedup();
+            seen.len()
+        }
+
+        proptest! {
+            #[test]
+            fn filters_are_refused_exactly_past_their_bounds(
+                query in prop_oneof![".{0,40}", "( ?[a-e]{1,2}){0,60}", "[a\\s]{990,1010}"],
+                tags in prop::collection::vec(".{0,110}", 0..105),
+            ) {
+                let over = query.chars().count() > QUERY_MAX_CHARS
+                    || words_of(&query) > QUERY_MAX_WORDS
+                    || tags.len() > TAG_FILTER_MAX
+                    || tags.iter().any(|t| t.chars().count() > TAG_MAX_CHARS);
+                match ListFilter::new(Some(&query), &tags) {
+                    Ok(filter) => {
+                        prop_assert!(!over);
+                        prop_assert!(filter.words.len() <= QUERY_MAX_WORDS);
+                        prop_assert!(filter.tags.iter().all(|t| !t.is_empty() && !t.contains(char::is_whitespace)));
+                    }
+                    Err(_) => prop_assert!(over),
+                }
+            }
+
+            #[test]
+            fn stored_tags_are_normalised_or_refused(tags in prop::collection::vec(".{0,110}", 0..105)) {
+                if let Ok(parsed) = Tags::parse(&tags) {
+                    let tags = parsed.as_slice();
+                    prop_assert!(tags.len() <= TAGS_MAX);
+                    for (i, tag) in tags.iter().enumerate() {
+                        prop_assert!(!tag.is_empty() && !tag.contains(char::is_whitespace));
+                        prop_assert!(!tags[..i].contains(tag));
+                    }
+                }
+            }
+        }
+    }
 }

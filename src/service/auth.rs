@@ -199,4 +199,23 @@ mod tests {
             );
         }
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn any_header_is_credentials_or_malformed(header in ".{0,80}", encoded in "[A-Za-z0-9+/=:]{0,40}") {
+                for header in [header, format!("Basic {encoded}"), format!("token {encoded}")] {
+                    match parse(&header) {
+                        Ok(Presented::Basic { user, secret } | Presented::Token { user, secret }) => {
+                            prop_assert!(!user.is_empty() && !secret.is_empty());
+                        }
+                        Err(err) => prop_assert!(matches!(err, AuthError::Malformed(_))),
+                    }
+                }
+            }
+        }
+    }
 }

@@ -14,6 +14,7 @@ mod helpers;
 mod hostile;
 mod operations;
 mod permissions;
+mod properties;
 mod query;
 mod seeds;
 mod spec;
