@@ -228,15 +228,20 @@ def h2_streams(ctx):
     sock = socket.create_connection((ctx.server.host, ctx.server.port), timeout=1, source_address=(H2_SRC, 0))
     sock.sendall(conn.data_to_send())
     advertised, answered, refused, reset, goaway, problems = None, set(), set(), set(), None, []
+    closed = False  # by the server: a client that keeps opening refused streams is cut off (GOAWAY), as it should be
     deadline = time.monotonic() + 4  # the hold: accepted streams stay open, their responses stuck
     while time.monotonic() < deadline and goaway is None:
         try:
             data = sock.recv(65536)
             if not data:
+                closed = True
                 break
             events = conn.receive_data(data)
         except socket.timeout:
             continue
+        except (ConnectionResetError, BrokenPipeError):
+            closed = True
+            break
         except (OSError, h2.exceptions.ProtocolError) as err:
             problems.append(f"connection failed: {err!r}")
             break
@@ -250,10 +255,15 @@ def h2_streams(ctx):
                 (refused if event.error_code == h2.errors.ErrorCodes.REFUSED_STREAM else reset).add(event.stream_id)
             elif isinstance(event, h2.events.ConnectionTerminated):
                 goaway = event.last_stream_id or 0
-        sock.sendall(conn.data_to_send())
+        try:
+            sock.sendall(conn.data_to_send())
+        except (ConnectionResetError, BrokenPipeError):
+            closed = True
+            break
     sock.close()
     refused |= {i for i in ids if goaway is not None and i > goaway}
-    silent = len(ids) - len(answered | refused | reset)
+    # Streams left without an answer on a connection the server closed are gone with it, not held.
+    silent = 0 if closed or goaway is not None else len(ids) - len(answered | refused | reset)
     if advertised is None:
         problems.append("the server advertised no SETTINGS_MAX_CONCURRENT_STREAMS")
     elif len(answered) + silent > advertised:
@@ -261,6 +271,7 @@ def h2_streams(ctx):
     return [f"{len(ids)} streams: {len(answered)} answered, {silent} accepted without an answer yet, "
             f"{len(refused)} refused, {len(reset - refused)} reset otherwise"
             + (f"; GOAWAY last stream {goaway}" if goaway is not None else "")
+            + ("; the server closed the connection" if closed else "")
             + f"; server advertised MAX_CONCURRENT_STREAMS={advertised}"], problems
 
 

@@ -4,7 +4,7 @@
 #   2. the API suite on PostgreSQL;
 #   3. the contract suite against a live Roster on both backends: openapi.yaml through two validators, generated
 #      SDKs (Python, TypeScript, Rust) running a story, Schemathesis (all checks, all phases), Swagger UI in
-#      headless Chromium.
+#      headless Chromium; then scripts/abuse.sh --small (slow, silent and hostile clients against a live Roster).
 # `scripts/test.sh --fast` stops after step 2.
 # PostgreSQL: ROSTER_TEST_POSTGRES_URL if set, else a local server started by scripts/pg.sh. When PostgreSQL is not
 # installed the Postgres runs are skipped with a loud warning, except under CI=true, where that is a failure.
@@ -80,6 +80,10 @@ if [ "$fast" = false ]; then
   scripts/browser-test.sh 2>&1 | tee "$log/browser"
   [ "${PIPESTATUS[0]}" = 0 ] || exit 1
   summary+=("Swagger UI: $(grep -cE ': PASS$' "$log/browser") browser runs passed (screenshots in test-output/browser/)")
+  echo "==> abuse run (scripts/abuse.sh --small)"
+  scripts/abuse.sh --small 2>&1 | tee "$log/abuse"
+  [ "${PIPESTATUS[0]}" = 0 ] || exit 1
+  summary+=("Abuse run: PASS, $(grep -E '^normal client' "$log/abuse")")
 fi
 
 echo
