@@ -85,7 +85,7 @@ trap 'exit 130' INT TERM
 start_roster() {
   local database_url=$1 logfile=$2
   # Rate limiting off: fuzzing is a burst of requests, and 429s would only hide the answers under test.
-  ROSTER_RATE_LIMIT=0 ROSTER_DATABASE_URL=$database_url ROSTER_ADDRESS=127.0.0.1:0 \
+  ROSTER_RATE_LIMIT=0 ROSTER_LOGIN_FAILURES_PER_MINUTE=0 ROSTER_DATABASE_URL=$database_url ROSTER_ADDRESS=127.0.0.1:0 \
     ROSTER_ADMIN_USERNAME=$ROSTER_CONFORMANCE_USERNAME ROSTER_ADMIN_PASSWORD=$ROSTER_CONFORMANCE_PASSWORD \
     ROSTER_LOG_FORMAT=text NO_COLOR=1 RUST_LOG=${RUST_LOG:-info,sqlx=warn,sea_orm=warn} \
     "$roster_bin" >"$logfile" 2>&1 &

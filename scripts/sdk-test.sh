@@ -69,7 +69,7 @@ export ROSTER_ADMIN_PASSWORD
 start_roster() {
   local backend=$1 database_url=$2 log=$work/roster-$1.log
   # Port 0: the OS picks a free port, and Roster logs the address it got; no race with other processes.
-  ROSTER_RATE_LIMIT=0 ROSTER_DATABASE_URL=$database_url ROSTER_ADDRESS=127.0.0.1:0 ROSTER_SHUTDOWN_GRACE=2 \
+  ROSTER_RATE_LIMIT=0 ROSTER_LOGIN_FAILURES_PER_MINUTE=0 ROSTER_DATABASE_URL=$database_url ROSTER_ADDRESS=127.0.0.1:0 ROSTER_SHUTDOWN_GRACE=2 \
     "$roster_bin" >"$log" 2>&1 &
   roster_pid=$!
   local address=

@@ -50,8 +50,7 @@ pub fn connection_cap(wanted: usize, db_connections: u32) -> usize {
     let Some(limit) = descriptor_limit() else {
         return wanted;
     };
-    let available = limit.saturating_sub(RESERVED_DESCRIPTORS + u64::from(db_connections));
-    let cap = usize::try_from(available).unwrap_or(usize::MAX).max(1);
+    let cap = cap_within(limit, wanted, db_connections);
     if cap < wanted {
         tracing::warn!(
             wanted,
@@ -59,9 +58,16 @@ pub fn connection_cap(wanted: usize, db_connections: u32) -> usize {
             descriptor_limit = limit,
             "the descriptor limit (ulimit -n) cannot hold ROSTER_MAX_CONNECTIONS; serving at most {cap} connections"
         );
-        return cap;
     }
-    wanted
+    cap
+}
+
+fn cap_within(descriptor_limit: u64, wanted: usize, db_connections: u32) -> usize {
+    let available =
+        descriptor_limit.saturating_sub(RESERVED_DESCRIPTORS + u64::from(db_connections));
+    usize::try_from(available)
+        .unwrap_or(usize::MAX)
+        .clamp(1, wanted.max(1))
 }
 
 fn descriptor_limit() -> Option<u64> {
@@ -343,5 +349,34 @@ impl AsyncWrite for Watched {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_connection_cap_leaves_descriptors_for_the_pool_and_the_process() {
+        assert_eq!(cap_within(1_048_576, 1024, 16), 1024);
+        assert_eq!(cap_within(256, 1024, 16), 256 - 64 - 16);
+        assert_eq!(cap_within(50, 1024, 16), 1, "never zero");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn accept_errors_pause_longer_and_longer_up_to_a_second() {
+        let mut errors = AcceptErrors::default();
+        let err = io::Error::from_raw_os_error(libc::EMFILE);
+        let mut pauses = Vec::new();
+        for _ in 0..10 {
+            let started = Instant::now();
+            errors.pause_after(&err).await;
+            pauses.push(started.elapsed().as_millis());
+        }
+        assert_eq!(pauses, [20, 40, 80, 160, 320, 640, 1000, 1000, 1000, 1000]);
+        errors.reset();
+        let started = Instant::now();
+        errors.pause_after(&err).await;
+        assert_eq!(started.elapsed().as_millis(), 20, "a success starts over");
     }
 }

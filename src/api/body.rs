@@ -48,11 +48,14 @@ fn parse_fields<T: ParseFromJSON>(value: Value) -> poem::Result<T> {
     T::parse_from_json(Some(value)).map_err(|err| unreadable(err.into_message()))
 }
 
-/// A form's fields as the JSON object they stand for. A single-valued field given twice with different values is
-/// refused rather than one of them silently kept.
+/// A form's list fields as the JSON object they stand for; other fields are ignored, as in JSON bodies. A
+/// single-valued field given twice with different values is refused rather than one of them silently kept.
 fn form_object(pairs: impl IntoIterator<Item = (String, String)>) -> poem::Result<Value> {
     let mut object = Map::new();
     for (name, value) in pairs {
+        if !LIST_FIELDS.contains(&name.as_str()) {
+            continue;
+        }
         if REPEATED_FIELDS.contains(&name.as_str()) {
             if let Value::Array(values) = object
                 .entry(name)
@@ -236,6 +239,12 @@ mod tests {
         };
         assert!(form_object(pairs(&[("name", "a"), ("name", "b")])).is_err());
         assert!(form_object(pairs(&[("name", "a"), ("name", "a")])).is_ok());
+        let unknown = form_object(pairs(&[("", "true"), ("", "null"), ("name", "n")])).unwrap();
+        assert_eq!(
+            unknown,
+            serde_json::json!({"name": "n"}),
+            "unknown fields are ignored, repeated or not"
+        );
     }
 
     #[test]
