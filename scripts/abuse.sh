@@ -41,25 +41,12 @@ venv=$root/test-output/.venv-abuse
 out=$root/test-output/abuse
 python=${PYTHON:-python3}
 
-log() { printf '==> %s\n' "$*"; }
+source scripts/lib.sh
 
 # --- h2, pinned, in a git-ignored virtualenv --------------------------------------------------------------------------
 if [ "$("$venv/bin/python" -c 'import h2; print(h2.__version__)' 2>/dev/null || true)" != "$H2_VERSION" ]; then
   log "installing h2==$H2_VERSION into ${venv#"$root"/}"
-  rm -rf "$venv"
-  if ! command -v "$python" >/dev/null 2>&1 || ! "$python" -m venv "$venv" >/dev/null 2>&1; then
-    # A minimal Debian has no python3, and Debian's python3 ships venv separately.
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-      log "installing python3-venv"
-      DEBIAN_FRONTEND=noninteractive apt-get update -qq
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >/dev/null
-      rm -rf "$venv"
-      "$python" -m venv "$venv"
-    else
-      echo "ERROR: '$python -m venv' failed; install Python 3.10+ with venv (Debian: apt-get install python3-venv)" >&2
-      exit 1
-    fi
-  fi
+  make_venv "$venv" "$python"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "h2==$H2_VERSION"
 fi
 

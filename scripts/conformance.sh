@@ -25,25 +25,12 @@ export HYPOTHESIS_STORAGE_DIRECTORY=$root/test-output/.hypothesis
 export ROSTER_CONFORMANCE_USERNAME=admin
 export ROSTER_CONFORMANCE_PASSWORD=conformance-secret
 
-log() { printf '==> %s\n' "$*"; }
+source scripts/lib.sh
 
 # --- Schemathesis, pinned, in a git-ignored virtualenv ---------------------------------------------------------------
 if [ "$("$venv/bin/st" --version 2>/dev/null || true)" != "st, version $SCHEMATHESIS_VERSION" ]; then
   log "installing schemathesis==$SCHEMATHESIS_VERSION into $venv"
-  rm -rf "$venv"
-  if ! command -v "$python" >/dev/null 2>&1 || ! "$python" -m venv "$venv" >/dev/null 2>&1; then
-    # A minimal Debian has no python3, and Debian's python3 ships venv separately.
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-      log "installing python3-venv"
-      DEBIAN_FRONTEND=noninteractive apt-get update -qq
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >/dev/null
-      rm -rf "$venv"
-      "$python" -m venv "$venv"
-    else
-      echo "ERROR: '$python -m venv' failed; install Python 3.10+ with venv (Debian: apt-get install python3-venv)" >&2
-      exit 1
-    fi
-  fi
+  make_venv "$venv" "$python"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 st_version=$("$venv/bin/st" --version)
