@@ -58,3 +58,32 @@ async fn swagger_ui_is_served_offline_with_the_hand_maintained_spec() {
         "no CDN"
     );
 }
+
+#[tokio::test]
+async fn documents_carry_an_etag_security_headers_and_revalidate_with_304() {
+    let app = TestApp::spawn().await;
+    for path in ["/docs", "/openapi.yaml", "/openapi.json"] {
+        let response = app.anonymous(Method::GET, path).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let headers = response.headers().clone();
+        let etag = headers["etag"].to_str().unwrap().to_owned();
+        assert_eq!(headers["cache-control"], "no-cache", "{path}");
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+        let again = app
+            .anonymous(Method::GET, path)
+            .header("If-None-Match", &etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{path}");
+        assert!(again.bytes().await.unwrap().is_empty());
+    }
+    let docs = app.anonymous(Method::GET, "/docs").send().await.unwrap();
+    let policy = docs.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(policy.contains("default-src 'none'"), "{policy}");
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+    // Swagger UI's two inline scripts are allowed by hash, and nothing else may run.
+    assert_eq!(policy.matches("'sha256-").count(), 2, "{policy}");
+    assert!(!policy.contains("unsafe-eval") && !policy.contains("script-src 'unsafe-inline'"));
+}
