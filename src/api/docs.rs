@@ -64,6 +64,7 @@ impl Document {
                 1,
             );
         let scripts: Vec<String> = inline_scripts(&html)
+            .into_iter()
             .map(|script| {
                 use base64::Engine;
                 let digest = Sha256::digest(script.as_bytes());
@@ -116,13 +117,24 @@ impl Document {
     }
 }
 
-/// The contents of each `<script>` element without a `src`.
-fn inline_scripts(html: &str) -> impl Iterator<Item = &str> {
-    html.split("<script").skip(1).filter_map(|rest| {
-        let (tag, rest) = rest.split_once('>')?;
-        let (body, _) = rest.split_once("</script>")?;
-        (!tag.contains("src=")).then_some(body)
-    })
+/// The contents of each `<script>` element without a `src`, as a browser reads them: a script runs from its tag
+/// to the first `</script` (so a `<script` inside a script's text starts nothing).
+fn inline_scripts(html: &str) -> Vec<&str> {
+    let mut scripts = Vec::new();
+    let mut rest = html;
+    while let Some(start) = rest.find("<script") {
+        let Some((tag, after)) = rest[start..].split_once('>') else {
+            break;
+        };
+        let Some(end) = after.find("</script") else {
+            break;
+        };
+        if !tag.contains("src=") {
+            scripts.push(&after[..end]);
+        }
+        rest = &after[end..];
+    }
+    scripts
 }
 
 #[cfg(test)]
@@ -131,8 +143,8 @@ mod tests {
 
     #[test]
     fn inline_scripts_are_found_and_sourced_ones_skipped() {
-        let html = "<script charset=\"UTF-8\">a()</script><script src=\"x.js\"></script><script>\nb()\n</script>";
-        assert_eq!(inline_scripts(html).collect::<Vec<_>>(), ["a()", "\nb()\n"]);
+        let html = "<script charset=\"UTF-8\">a('<script>')</script><script src=\"x.js\"></script><script>\nb()\n</script>";
+        assert_eq!(inline_scripts(html), ["a('<script>')", "\nb()\n"]);
     }
 
     #[test]

@@ -80,7 +80,10 @@ async fn documents_carry_an_etag_security_headers_and_revalidate_with_304() {
         assert!(again.bytes().await.unwrap().is_empty());
     }
     let docs = app.anonymous(Method::GET, "/docs").send().await.unwrap();
-    let policy = docs.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    let policy = docs.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(policy.contains("default-src 'none'"), "{policy}");
     assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
     // Swagger UI's two inline scripts are allowed by hash, and nothing else may run.
