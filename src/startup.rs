@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 
 use crate::api::{AppConfig, app};
 use crate::config::{DatabaseSettings, Settings};
-use crate::service::{AdminCredentials, Authenticator, ListService};
+use crate::service::{AdminCredentials, Authenticator, DatabaseService, ListService};
 
 /// A bound, migrated, ready-to-run Roster.
 pub struct Application {
@@ -84,6 +84,7 @@ impl Application {
         };
         let endpoint = app(
             ListService::new(self.db.clone()),
+            DatabaseService::new(self.db.clone()),
             self.authenticator,
             config,
         );

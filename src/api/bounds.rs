@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use poem::http::StatusCode;
-use poem::{Endpoint, IntoResponse, Request, Response};
+use poem::{Body, Endpoint, IntoResponse, Request, Response};
 
 use super::catalog::Catalog;
 use super::error::ApiError;
@@ -80,6 +80,42 @@ impl Layer for CheckRequest {
             ))
             .into());
         }
+        Ok(next.call(req).await?.into_response())
+    }
+}
+
+/// Reads the whole body up front, so that an oversized one is answered 413 whether or not it announced its
+/// length, before any handler runs.
+pub struct LimitBody(pub usize);
+
+impl Layer for LimitBody {
+    async fn handle<E: Endpoint>(&self, next: &E, mut req: Request) -> poem::Result<Response> {
+        let limit = self.0;
+        let too_large = || {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body is larger than {limit} bytes"),
+            )
+        };
+        let announced = req
+            .headers()
+            .get(poem::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if announced.is_some_and(|len| len > limit as u64) {
+            return Err(too_large().into());
+        }
+        let body = req.take_body();
+        let bytes = body
+            .into_bytes_limit(limit)
+            .await
+            .map_err(|err| match err {
+                poem::error::ReadBodyError::PayloadTooLarge => poem::Error::from(too_large()),
+                other => {
+                    ApiError::bad_request(format!("cannot read the request body: {other}")).into()
+                }
+            })?;
+        req.set_body(Body::from_bytes(bytes));
         Ok(next.call(req).await?.into_response())
     }
 }

@@ -152,68 +152,137 @@ impl std::fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
-/// Declares an operation's response type: 200 with `$ok`, the listed error statuses, and always 429, 500 and 503.
-/// Converting an `ApiError` whose status the operation does not document is a bug: it is logged and answered 500.
-macro_rules! operation_response {
+/// Declares an operation's error type: the error statuses it documents, and always 429, 500 and 503. It holds an
+/// [`ApiError`] and is answered through the one mapping ([`ShapeErrors`]); its only other job is to put the
+/// statuses into the spec. Converting an `ApiError` whose status the operation does not document is a bug: it
+/// is logged and answered 500.
+macro_rules! operation_errors {
     (
-        $(#[$meta:meta])* $name:ident, $ok:ty,
+        $(#[$meta:meta])* $name:ident,
         { $($(#[$vmeta:meta])* $status:literal => $variant:ident),* $(,)? }
     ) => {
         $(#[$meta])*
-        #[derive(poem_openapi::ApiResponse)]
-        pub enum $name {
-            /// Success.
-            #[oai(status = 200)]
-            Ok($crate::api::payload::JsonBody<$ok>),
-            $(
-                $(#[$vmeta])*
-                #[oai(status = $status)]
-                $variant($crate::api::payload::JsonBody<$crate::api::models::ErrorResponse>),
-            )*
-            /// Too many requests from this caller (per API user, or per client address without credentials).
-            /// Retry after the number of seconds in `Retry-After`.
-            #[oai(status = 429)]
-            TooManyRequests(
-                $crate::api::payload::JsonBody<$crate::api::models::ErrorResponse>,
-                /// Seconds to wait before retrying.
-                #[oai(header = "Retry-After")]
-                i32,
-            ),
-            /// An unexpected error; details are logged by the server, never shown.
-            #[oai(status = 500)]
-            Internal($crate::api::payload::JsonBody<$crate::api::models::ErrorResponse>),
-            /// The database is unreachable. Retry after the number of seconds in `Retry-After`.
-            #[oai(status = 503)]
-            Unavailable(
-                $crate::api::payload::JsonBody<$crate::api::models::ErrorResponse>,
-                /// Seconds to wait before retrying.
-                #[oai(header = "Retry-After")]
-                i32,
-            ),
-        }
+        #[derive(Debug)]
+        pub struct $name($crate::api::error::ApiError);
 
-        impl From<Result<$ok, $crate::api::error::ApiError>> for $name {
-            fn from(result: Result<$ok, $crate::api::error::ApiError>) -> Self {
-                let err = match result {
-                    Ok(ok) => return Self::Ok($crate::api::payload::JsonBody(ok)),
-                    Err(err) => err,
-                };
-                let retry_after = err.retry_after.unwrap_or($crate::api::error::RETRY_AFTER_SECONDS);
+        const _: () = {
+            use $crate::api::models::ErrorResponse;
+            use $crate::api::payload::JsonBody;
+
+            /// What the spec says of the errors; never built.
+            #[derive(poem_openapi::ApiResponse)]
+            #[allow(dead_code)]
+            enum Documented {
+                $(
+                    $(#[$vmeta])*
+                    #[oai(status = $status)]
+                    $variant(JsonBody<ErrorResponse>),
+                )*
+                /// Too many requests from this caller (per API user, or per client address without credentials,
+                /// or too many failed logins from this address). Retry after the number of seconds in
+                /// `Retry-After`.
+                #[oai(status = 429)]
+                TooManyRequests(
+                    JsonBody<ErrorResponse>,
+                    /// Seconds to wait before retrying.
+                    #[oai(header = "Retry-After")]
+                    i32,
+                ),
+                /// An unexpected error; details are logged by the server, never shown.
+                #[oai(status = 500)]
+                Internal(JsonBody<ErrorResponse>),
+                /// The database is unreachable. Retry after the number of seconds in `Retry-After`.
+                #[oai(status = 503)]
+                Unavailable(
+                    JsonBody<ErrorResponse>,
+                    /// Seconds to wait before retrying.
+                    #[oai(header = "Retry-After")]
+                    i32,
+                ),
+            }
+
+            impl poem_openapi::ApiResponse for $name {
+                fn meta() -> poem_openapi::registry::MetaResponses {
+                    <Documented as poem_openapi::ApiResponse>::meta()
+                }
+
+                fn register(registry: &mut poem_openapi::registry::Registry) {
+                    <Documented as poem_openapi::ApiResponse>::register(registry);
+                }
+            }
+        };
+
+        impl From<$crate::api::error::ApiError> for $name {
+            fn from(err: $crate::api::error::ApiError) -> Self {
                 match err.status.as_u16() {
-                    $($status => Self::$variant(err.body()),)*
-                    429 => Self::TooManyRequests(err.body(), retry_after),
-                    503 => Self::Unavailable(err.body(), retry_after),
-                    500 => Self::Internal(err.body()),
+                    $($status)|* | 429 | 500 | 503 => Self(err),
                     status => {
                         tracing::error!(status, message = %err.message, "undocumented error status");
-                        Self::Internal($crate::api::error::ApiError::internal().body())
+                        Self($crate::api::error::ApiError::internal())
                     }
                 }
             }
         }
+
+        impl From<$crate::service::ServiceError> for $name {
+            fn from(err: $crate::service::ServiceError) -> Self {
+                $crate::api::error::ApiError::from(err).into()
+            }
+        }
+
+        impl From<$crate::domain::ValidationError> for $name {
+            fn from(err: $crate::domain::ValidationError) -> Self {
+                $crate::api::error::ApiError::from(err).into()
+            }
+        }
+
+        impl From<$name> for poem::Error {
+            fn from(err: $name) -> Self {
+                err.0.into()
+            }
+        }
     };
 }
-pub(crate) use operation_response;
+pub(crate) use operation_errors;
+
+/// A `200` answer carrying `T` as JSON: the success side of every operation.
+pub struct Success<T>(pub T);
+
+impl<T: poem_openapi::types::Type + serde::Serialize + Send> poem_openapi::ApiResponse
+    for Success<T>
+{
+    fn meta() -> poem_openapi::registry::MetaResponses {
+        use poem_openapi::payload::Payload;
+        poem_openapi::registry::MetaResponses {
+            responses: vec![poem_openapi::registry::MetaResponse {
+                description: "Success.",
+                status: Some(200),
+                status_range: None,
+                content: vec![poem_openapi::registry::MetaMediaType {
+                    content_type: JsonBody::<T>::CONTENT_TYPE,
+                    schema: JsonBody::<T>::schema_ref(),
+                }],
+                headers: vec![],
+            }],
+        }
+    }
+
+    fn register(registry: &mut poem_openapi::registry::Registry) {
+        <JsonBody<T> as poem_openapi::payload::Payload>::register(registry);
+    }
+}
+
+impl<T: poem_openapi::types::Type + serde::Serialize + Send> IntoResponse for Success<T> {
+    fn into_response(self) -> Response {
+        JsonBody(self.0).into_response()
+    }
+}
+
+/// Answers a panic in a handler with the JSON 500 (with `CatchPanic`); the panic itself is logged.
+pub fn panic_response(_: Box<dyn std::any::Any + Send>) -> Response {
+    tracing::error!("request handler panicked");
+    poem::error::ResponseError::as_response(&ApiError::internal())
+}
 
 /// What the middleware needs to know about the request after the endpoint has consumed it.
 struct RequestFacts {

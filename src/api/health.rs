@@ -1,14 +1,13 @@
 use poem_openapi::{ApiResponse, OpenApi};
 
-use super::payload::JsonBody;
-
 use super::ApiTags;
-use super::error::operation_response;
+use super::error::{Success, operation_errors};
 use super::models::BooleanResponse;
+use super::payload::JsonBody;
 use super::security::ApiAuth;
-use crate::service::ListService;
+use crate::service::DatabaseService;
 
-operation_response!(GetHealthResponse, BooleanResponse, {
+operation_errors!(GetHealthError, {
     /// Missing or invalid credentials.
     403 => Forbidden,
 });
@@ -23,7 +22,7 @@ pub enum LivenessResponse {
 
 /// Health checks.
 pub struct HealthApi {
-    pub lists: ListService,
+    pub database: DatabaseService,
 }
 
 #[OpenApi(tag = "ApiTags::Health")]
@@ -32,13 +31,9 @@ impl HealthApi {
     ///
     /// Readiness: `true` when Roster can reach its database; 503 with `Retry-After` when it cannot.
     #[oai(path = "/api/health", method = "get", operation_id = "getHealth")]
-    async fn health(&self, _auth: ApiAuth) -> GetHealthResponse {
-        async {
-            self.lists.ping().await?;
-            Ok(BooleanResponse::yes())
-        }
-        .await
-        .into()
+    async fn health(&self, _auth: ApiAuth) -> Result<Success<BooleanResponse>, GetHealthError> {
+        self.database.ping().await?;
+        Ok(Success(BooleanResponse::yes()))
     }
 
     /// Check liveness

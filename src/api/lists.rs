@@ -3,7 +3,7 @@ use poem_openapi::param::{Path, Query};
 
 use super::ApiTags;
 use super::body::{CreateListBody, UpdateListBody};
-use super::error::{ApiError, operation_response};
+use super::error::{ApiError, Success, operation_errors};
 use super::models::{
     BooleanResponse, ListOptin, ListOrderBy, ListStatus, ListType, MailingList, MailingListPage,
     MailingListPageResponse, MailingListResponse, PublicMailingList, SuccessStatus,
@@ -12,18 +12,18 @@ use super::security::ApiAuth;
 use super::types::{FilterTag, ListId, PerPage, SortOrder};
 use crate::domain::{
     DEFAULT_PER_PAGE, DELETE_IDS_MAX, DeleteSelector, Direction, ListFilter, ListPatch, ListQuery,
-    NewList, Pagination,
+    NewList, Pagination, ValidationError,
 };
 use crate::service::ListService;
 
-operation_response!(GetListsResponse, MailingListPageResponse, {
+operation_errors!(GetListsError, {
     /// A parameter is malformed or out of range.
     400 => BadRequest,
     /// Missing or invalid credentials, or no permission.
     403 => Forbidden,
 });
-operation_response!(GetPublicListsResponse, Vec<PublicMailingList>, {});
-operation_response!(GetListResponse, MailingListResponse, {
+operation_errors!(GetPublicListsError, {});
+operation_errors!(GetListError, {
     /// The id is not a positive integer.
     400 => BadRequest,
     /// Missing or invalid credentials, or no permission.
@@ -31,7 +31,7 @@ operation_response!(GetListResponse, MailingListResponse, {
     /// No list has this id.
     404 => NotFound,
 });
-operation_response!(CreateListResponse, MailingListResponse, {
+operation_errors!(CreateListError, {
     /// The body cannot be read: malformed, a field of the wrong type, an unknown enum value, or no `name`.
     400 => BadRequest,
     /// Missing or invalid credentials, or no permission.
@@ -43,7 +43,7 @@ operation_response!(CreateListResponse, MailingListResponse, {
     /// The body breaks a rule: blank or overlong name, overlong tag, too many tags, overlong description.
     422 => UnprocessableEntity,
 });
-operation_response!(UpdateListResponse, MailingListResponse, {
+operation_errors!(UpdateListError, {
     /// The id or the body cannot be read.
     400 => BadRequest,
     /// Missing or invalid credentials, or no permission.
@@ -57,7 +57,7 @@ operation_response!(UpdateListResponse, MailingListResponse, {
     /// The body breaks a rule: blank or overlong name, overlong tag, too many tags, overlong description.
     422 => UnprocessableEntity,
 });
-operation_response!(DeleteListResponse, BooleanResponse, {
+operation_errors!(DeleteListError, {
     /// The id is not a positive integer.
     400 => BadRequest,
     /// Missing or invalid credentials, or no permission.
@@ -65,17 +65,47 @@ operation_response!(DeleteListResponse, BooleanResponse, {
     /// No list has this id.
     404 => NotFound,
 });
-operation_response!(DeleteListsResponse, BooleanResponse, {
+operation_errors!(DeleteListsError, {
     /// An id is not a positive integer, or none of `id`, `query` and `all=true` was given.
     400 => BadRequest,
     /// Missing or invalid credentials, or no permission.
     403 => Forbidden,
 });
 
-fn list_response(list: crate::domain::List) -> MailingListResponse {
-    MailingListResponse {
+fn list_response(list: crate::domain::List) -> Success<MailingListResponse> {
+    Success(MailingListResponse {
         data: MailingList::from_domain(list, false),
         status: SuccessStatus::Success,
+    })
+}
+
+/// A rule broken by a parameter: 400, not 422 (that is for bodies).
+fn bad_request(err: ValidationError) -> ApiError {
+    ApiError::bad_request(err.0)
+}
+
+/// What `DELETE /api/lists` selects: `id` wins over `query`, and `query` over `all=true`; a blank `query` counts
+/// as none.
+fn delete_selector(
+    ids: Option<Vec<ListId>>,
+    query: Option<String>,
+    all: bool,
+) -> Result<DeleteSelector, ApiError> {
+    let query = query.filter(|q| !q.trim().is_empty());
+    match (ids, query) {
+        (Some(ids), _) if ids.len() > DELETE_IDS_MAX => Err(ApiError::bad_request(format!(
+            "give at most {DELETE_IDS_MAX} `id` values"
+        ))),
+        (Some(ids), _) => Ok(DeleteSelector::Ids(
+            ids.into_iter().map(|id| id.0).collect(),
+        )),
+        (None, Some(query)) => Ok(DeleteSelector::Matching(
+            ListFilter::new::<&str>(Some(&query), &[]).map_err(bad_request)?,
+        )),
+        (None, None) if all => Ok(DeleteSelector::Matching(ListFilter::default())),
+        (None, None) => Err(ApiError::bad_request(
+            "give `id` (one or more), `query`, or `all=true`",
+        )),
     }
 }
 
@@ -148,44 +178,40 @@ impl ListsApi {
         /// If true, returns lists without subscriber counts (faster).
         #[oai(default)]
         minimal: Query<bool>,
-    ) -> GetListsResponse {
-        async {
-            let per_page = match per_page.0 {
-                PerPage::Rows(rows) => Some(rows),
-                PerPage::All => None,
-            };
-            let filter = ListFilter {
-                status: status.0.map(Into::into),
-                list_type: list_type.0.map(Into::into),
-                optin: optin.0.map(Into::into),
-                ..ListFilter::new(query.0.as_deref(), &tag.0.unwrap_or_default())
-                    .map_err(|err| ApiError::bad_request(err.0))?
-            };
-            let query = ListQuery {
-                filter,
-                order_by: order_by.0.into(),
-                direction: order.0.0,
-                pagination: Pagination::new(u64::try_from(page.0).unwrap_or(0), per_page)
-                    .map_err(|err| ApiError::bad_request(err.0))?,
-            };
-            let found = self.lists.query(auth.principal(), &query).await?;
-            Ok(MailingListPageResponse {
-                data: MailingListPage {
-                    results: found
-                        .results
-                        .into_iter()
-                        .map(|list| MailingList::from_domain(list, minimal.0))
-                        .collect(),
-                    total: i64::try_from(found.total).unwrap_or(i64::MAX),
-                    // Bounded by PAGE_MAX, so the conversion cannot fail.
-                    per_page: i64::try_from(per_page.unwrap_or(0)).unwrap_or(i64::MAX),
-                    page: page.0,
-                },
-                status: SuccessStatus::Success,
-            })
-        }
-        .await
-        .into()
+    ) -> Result<Success<MailingListPageResponse>, GetListsError> {
+        let per_page = match per_page.0 {
+            PerPage::Rows(rows) => Some(rows),
+            PerPage::All => None,
+        };
+        let filter = ListFilter {
+            status: status.0.map(Into::into),
+            list_type: list_type.0.map(Into::into),
+            optin: optin.0.map(Into::into),
+            ..ListFilter::new(query.0.as_deref(), &tag.0.unwrap_or_default())
+                .map_err(bad_request)?
+        };
+        let query = ListQuery {
+            filter,
+            order_by: order_by.0.into(),
+            direction: order.0.0,
+            pagination: Pagination::new(u64::try_from(page.0).unwrap_or(0), per_page)
+                .map_err(bad_request)?,
+        };
+        let found = self.lists.query(auth.principal(), &query).await?;
+        Ok(Success(MailingListPageResponse {
+            data: MailingListPage {
+                results: found
+                    .results
+                    .into_iter()
+                    .map(|list| MailingList::from_domain(list, minimal.0))
+                    .collect(),
+                total: i64::try_from(found.total).unwrap_or(i64::MAX),
+                // Bounded by PAGE_MAX, so the conversion cannot fail.
+                per_page: i64::try_from(per_page.unwrap_or(0)).unwrap_or(i64::MAX),
+                page: page.0,
+            },
+            status: SuccessStatus::Success,
+        }))
     }
 
     /// Retrieve public lists
@@ -198,21 +224,19 @@ impl ListsApi {
         method = "get",
         operation_id = "getPublicLists"
     )]
-    async fn get_public_lists(&self) -> GetPublicListsResponse {
-        async {
-            Ok(self
-                .lists
-                .public_lists()
-                .await?
+    async fn get_public_lists(
+        &self,
+    ) -> Result<Success<Vec<PublicMailingList>>, GetPublicListsError> {
+        let lists = self.lists.public_lists().await?;
+        Ok(Success(
+            lists
                 .into_iter()
                 .map(|list| PublicMailingList {
                     uuid: list.uuid,
                     name: list.name,
                 })
-                .collect())
-        }
-        .await
-        .into()
+                .collect(),
+        ))
     }
 
     /// Retrieve a specific list
@@ -226,29 +250,23 @@ impl ListsApi {
         auth: ApiAuth,
         /// ID of the list to retrieve.
         list_id: Path<ListId>,
-    ) -> GetListResponse {
-        async {
-            Ok(list_response(
-                self.lists.get(auth.principal(), list_id.0.0).await?,
-            ))
-        }
-        .await
-        .into()
+    ) -> Result<Success<MailingListResponse>, GetListError> {
+        let list = self.lists.get(auth.principal(), list_id.0.0).await?;
+        Ok(list_response(list))
     }
 
     /// Create a new list
     ///
     /// Only `name` is required. The response carries the new list, including its id and UUID.
     #[oai(path = "/api/lists", method = "post", operation_id = "createList")]
-    async fn create_list(&self, auth: ApiAuth, body: CreateListBody) -> CreateListResponse {
-        async {
-            let new = NewList::try_from(body.into_fields())?;
-            Ok(list_response(
-                self.lists.create(auth.principal(), new).await?,
-            ))
-        }
-        .await
-        .into()
+    async fn create_list(
+        &self,
+        auth: ApiAuth,
+        body: CreateListBody,
+    ) -> Result<Success<MailingListResponse>, CreateListError> {
+        let new = NewList::try_from(body.into_fields())?;
+        let list = self.lists.create(auth.principal(), new).await?;
+        Ok(list_response(list))
     }
 
     /// Update a list
@@ -266,17 +284,13 @@ impl ListsApi {
         /// ID of the list to update.
         list_id: Path<ListId>,
         body: UpdateListBody,
-    ) -> UpdateListResponse {
-        async {
-            let patch = ListPatch::try_from(body.into_fields())?;
-            Ok(list_response(
-                self.lists
-                    .update(auth.principal(), list_id.0.0, patch)
-                    .await?,
-            ))
-        }
-        .await
-        .into()
+    ) -> Result<Success<MailingListResponse>, UpdateListError> {
+        let patch = ListPatch::try_from(body.into_fields())?;
+        let list = self
+            .lists
+            .update(auth.principal(), list_id.0.0, patch)
+            .await?;
+        Ok(list_response(list))
     }
 
     /// Delete a list
@@ -290,13 +304,9 @@ impl ListsApi {
         auth: ApiAuth,
         /// ID of the list to delete.
         list_id: Path<ListId>,
-    ) -> DeleteListResponse {
-        async {
-            self.lists.delete(auth.principal(), list_id.0.0).await?;
-            Ok(BooleanResponse::yes())
-        }
-        .await
-        .into()
+    ) -> Result<Success<BooleanResponse>, DeleteListError> {
+        self.lists.delete(auth.principal(), list_id.0.0).await?;
+        Ok(Success(BooleanResponse::yes()))
     }
 
     /// Delete multiple lists
@@ -319,31 +329,9 @@ impl ListsApi {
         /// Set to `true` to delete every list the caller may manage.
         #[oai(default)]
         all: Query<bool>,
-    ) -> DeleteListsResponse {
-        async {
-            let query = query.0.filter(|q| !q.trim().is_empty());
-            let selector = match (id.0, query) {
-                (Some(ids), _) if ids.len() > DELETE_IDS_MAX => {
-                    return Err(ApiError::bad_request(format!(
-                        "give at most {DELETE_IDS_MAX} `id` values"
-                    )));
-                }
-                (Some(ids), _) => DeleteSelector::Ids(ids.into_iter().map(|id| id.0).collect()),
-                (None, Some(query)) => DeleteSelector::Matching(
-                    ListFilter::new::<&str>(Some(&query), &[])
-                        .map_err(|err| ApiError::bad_request(err.0))?,
-                ),
-                (None, None) if all.0 => DeleteSelector::Matching(ListFilter::default()),
-                (None, None) => {
-                    return Err(ApiError::bad_request(
-                        "give `id` (one or more), `query`, or `all=true`",
-                    ));
-                }
-            };
-            self.lists.delete_many(auth.principal(), &selector).await?;
-            Ok(BooleanResponse::yes())
-        }
-        .await
-        .into()
+    ) -> Result<Success<BooleanResponse>, DeleteListsError> {
+        let selector = delete_selector(id.0, query.0, all.0)?;
+        self.lists.delete_many(auth.principal(), &selector).await?;
+        Ok(Success(BooleanResponse::yes()))
     }
 }

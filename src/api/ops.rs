@@ -12,6 +12,7 @@ use tracing::Instrument;
 use super::catalog::Catalog;
 use super::error::ApiError;
 use super::layer::Layer;
+use crate::service::DatabaseService;
 
 const REQUEST_ID: &str = "x-request-id";
 
@@ -160,6 +161,46 @@ impl Layer for LimitDuration {
             }
         }
     }
+}
+
+/// Prometheus text for `/metrics`, with the pool's current use.
+pub fn metrics_endpoint(
+    database: DatabaseService,
+    token: Option<crate::config::Secret>,
+) -> impl Endpoint {
+    prometheus();
+    poem::endpoint::make(move |req: Request| {
+        let database = database.clone();
+        let token = token.clone();
+        async move {
+            if let Some(token) = &token {
+                let expected = format!("Bearer {}", token.expose());
+                let presented = req
+                    .headers()
+                    .get(poem::http::header::AUTHORIZATION)
+                    .map(|v| v.as_bytes())
+                    .unwrap_or_default();
+                let ok: bool = subtle::ConstantTimeEq::ct_eq(presented, expected.as_bytes()).into();
+                if !ok {
+                    return Err(ApiError::forbidden(
+                        "metrics need `Authorization: Bearer <token>`",
+                    )
+                    .into());
+                }
+            }
+            let pool = database.pool_usage();
+            metrics::gauge!("roster_db_pool_connections", "state" => "in_use")
+                .set(f64::from(pool.size.saturating_sub(pool.idle)));
+            metrics::gauge!("roster_db_pool_connections", "state" => "idle")
+                .set(f64::from(pool.idle));
+            metrics::gauge!("roster_db_pool_max_connections").set(f64::from(pool.max));
+            Ok::<_, poem::Error>(
+                Response::builder()
+                    .content_type("text/plain; version=0.0.4")
+                    .body(prometheus().render()),
+            )
+        }
+    })
 }
 
 #[cfg(test)]

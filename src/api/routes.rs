@@ -2,35 +2,29 @@
 
 use std::sync::Arc;
 
-use poem::http::StatusCode;
 use poem::middleware::CatchPanic;
-use poem::{Body, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get};
+use poem::{Endpoint, EndpointExt, Route, get};
 use poem_openapi::registry::MetaApi;
 use poem_openapi::{OpenApi, OpenApiService};
 use sea_orm::DatabaseConnection;
 
-use super::bounds::CheckRequest;
+use super::bounds::{CheckRequest, LimitBody};
 use super::catalog::Catalog;
 use super::docs::Document;
-use super::error::{ApiError, ShapeErrors};
+use super::error::{ShapeErrors, panic_response};
 use super::health::HealthApi;
-use super::layer::{Layer, layer};
+use super::layer::layer;
 use super::limits::{LimitUnauthenticated, LoginFailures, RateLimits};
 use super::lists::ListsApi;
-use super::ops::{LimitDuration, RecordMetrics, with_request_id};
+use super::ops::{LimitDuration, RecordMetrics, metrics_endpoint, with_request_id};
 use super::security::Authenticate;
-use crate::service::{Authenticator, ListService};
+use crate::service::{Authenticator, DatabaseService, ListService};
 
 type Apis = (ListsApi, HealthApi);
 
-fn openapi_service(lists: ListService) -> OpenApiService<Apis, ()> {
+fn openapi_service(lists: ListService, database: DatabaseService) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (
-            ListsApi {
-                lists: lists.clone(),
-            },
-            HealthApi { lists },
-        ),
+        (ListsApi { lists }, HealthApi { database }),
         "Roster",
         env!("CARGO_PKG_VERSION"),
     )
@@ -44,7 +38,11 @@ pub fn api_meta() -> Vec<MetaApi> {
 
 /// The spec poem-openapi derives from the code, for comparison with `openapi.yaml`.
 pub fn generated_spec() -> String {
-    openapi_service(ListService::new(DatabaseConnection::default())).spec()
+    openapi_service(
+        ListService::new(DatabaseConnection::default()),
+        DatabaseService::new(DatabaseConnection::default()),
+    )
+    .spec()
 }
 
 /// Settings of the HTTP layer.
@@ -66,89 +64,16 @@ pub struct AppConfig {
     pub metrics_token: Option<crate::config::Secret>,
 }
 
-/// Reads the whole body up front, so that an oversized one is answered 413 whether or not it announced its
-/// length, before any handler runs.
-struct LimitBody(usize);
-
-impl Layer for LimitBody {
-    async fn handle<E: Endpoint>(&self, next: &E, mut req: Request) -> poem::Result<Response> {
-        let limit = self.0;
-        let too_large = || {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("request body is larger than {limit} bytes"),
-            )
-        };
-        let announced = req
-            .headers()
-            .get(poem::http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if announced.is_some_and(|len| len > limit as u64) {
-            return Err(too_large().into());
-        }
-        let body = req.take_body();
-        let bytes = body
-            .into_bytes_limit(limit)
-            .await
-            .map_err(|err| match err {
-                poem::error::ReadBodyError::PayloadTooLarge => poem::Error::from(too_large()),
-                other => {
-                    ApiError::bad_request(format!("cannot read the request body: {other}")).into()
-                }
-            })?;
-        req.set_body(Body::from_bytes(bytes));
-        Ok(next.call(req).await?.into_response())
-    }
-}
-
-fn panic_response(_: Box<dyn std::any::Any + Send>) -> Response {
-    tracing::error!("request handler panicked");
-    poem::error::ResponseError::as_response(&ApiError::internal())
-}
-
-/// Prometheus text for `/metrics`, with the pool's current use.
-fn metrics_endpoint(lists: ListService, token: Option<crate::config::Secret>) -> impl Endpoint {
-    poem::endpoint::make(move |req: Request| {
-        let lists = lists.clone();
-        let token = token.clone();
-        async move {
-            if let Some(token) = &token {
-                let expected = format!("Bearer {}", token.expose());
-                let presented = req
-                    .headers()
-                    .get(poem::http::header::AUTHORIZATION)
-                    .map(|v| v.as_bytes())
-                    .unwrap_or_default();
-                let ok: bool = subtle::ConstantTimeEq::ct_eq(presented, expected.as_bytes()).into();
-                if !ok {
-                    return Err(ApiError::forbidden(
-                        "metrics need `Authorization: Bearer <token>`",
-                    )
-                    .into());
-                }
-            }
-            let pool = lists.pool_usage();
-            metrics::gauge!("roster_db_pool_connections", "state" => "in_use")
-                .set(f64::from(pool.size.saturating_sub(pool.idle)));
-            metrics::gauge!("roster_db_pool_connections", "state" => "idle")
-                .set(f64::from(pool.idle));
-            metrics::gauge!("roster_db_pool_max_connections").set(f64::from(pool.max));
-            Ok::<_, poem::Error>(
-                Response::builder()
-                    .content_type("text/plain; version=0.0.4")
-                    .body(super::ops::prometheus().render()),
-            )
-        }
-    })
-}
-
 /// The whole HTTP application. Every middleware gets what it needs here, once; none looks anything up per
 /// request.
-pub fn app(lists: ListService, authenticator: Authenticator, config: AppConfig) -> impl Endpoint {
-    super::ops::prometheus();
-    let metrics = metrics_endpoint(lists.clone(), config.metrics_token.clone());
-    let service = openapi_service(lists);
+pub fn app(
+    lists: ListService,
+    database: DatabaseService,
+    authenticator: Authenticator,
+    config: AppConfig,
+) -> impl Endpoint {
+    let metrics = metrics_endpoint(database.clone(), config.metrics_token.clone());
+    let service = openapi_service(lists, database);
     let docs = Document::swagger_ui(&service.swagger_ui_html(), &service.spec());
     let catalog = Arc::new(Catalog::new(api_meta()));
     let limits = RateLimits::new(config.rate_limit, config.rate_limit_burst);
@@ -184,4 +109,40 @@ pub fn app(lists: ListService, authenticator: Authenticator, config: AppConfig) 
         }))
         .with(layer(RecordMetrics { catalog }))
         .around(with_request_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use poem::http::Method;
+
+    use super::*;
+
+    #[test]
+    fn allow_lists_the_methods_of_the_matching_path_template() {
+        let catalog = Catalog::new(api_meta());
+        assert_eq!(catalog.allow("/api/lists"), "GET, POST, DELETE");
+        assert_eq!(catalog.allow("/api/lists/7"), "GET, PUT, DELETE");
+        assert_eq!(catalog.allow("/health"), "GET");
+        assert_eq!(catalog.allow("/docs"), "GET");
+    }
+
+    #[test]
+    fn the_catalog_knows_which_operations_authenticate_and_which_parameters_are_scalar() {
+        let catalog = Catalog::new(api_meta());
+        let get = catalog.operation(&Method::GET, "/api/lists").unwrap();
+        assert_eq!(get.id, "getLists");
+        assert!(get.authenticated);
+        assert!(get.scalar_query.contains(&"query".to_owned()));
+        assert!(get.scalar_query.contains(&"per_page".to_owned()));
+        assert!(!get.scalar_query.contains(&"tag".to_owned()));
+        let public = catalog
+            .operation(&Method::GET, "/api/public/lists")
+            .unwrap();
+        assert!(!public.authenticated);
+        let delete = catalog.operation(&Method::DELETE, "/api/lists").unwrap();
+        assert!(delete.scalar_query.contains(&"all".to_owned()));
+        assert!(!delete.scalar_query.contains(&"id".to_owned()));
+        assert!(catalog.operation(&Method::PATCH, "/api/lists").is_none());
+        assert!(catalog.operation(&Method::GET, "/api/lists/").is_none());
+    }
 }

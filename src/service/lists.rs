@@ -21,14 +21,6 @@ use crate::domain::{
 };
 use crate::entity::{list_counts, list_tags, lists};
 
-/// Connections in the pool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PoolUsage {
-    pub size: u32,
-    pub idle: u32,
-    pub max: u32,
-}
-
 /// The lists use cases. Cheap to clone: the connection is a pool handle and the totals cache is shared.
 #[derive(Clone)]
 pub struct ListService {
@@ -580,33 +572,6 @@ impl ListService {
             .into_iter()
             .map(|(uuid, name)| PublicList { uuid, name })
             .collect())
-    }
-
-    /// How the connection pool is used right now.
-    pub fn pool_usage(&self) -> PoolUsage {
-        match self.db.get_database_backend() {
-            sea_orm::DatabaseBackend::Postgres => {
-                let pool = self.db.get_postgres_connection_pool();
-                PoolUsage {
-                    size: pool.size(),
-                    idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
-                    max: pool.options().get_max_connections(),
-                }
-            }
-            _ => {
-                let pool = self.db.get_sqlite_connection_pool();
-                PoolUsage {
-                    size: pool.size(),
-                    idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
-                    max: pool.options().get_max_connections(),
-                }
-            }
-        }
-    }
-
-    /// Whether the database answers.
-    pub async fn ping(&self) -> Result<(), ServiceError> {
-        self.db.ping().await.map_err(ServiceError::from)
     }
 }
 

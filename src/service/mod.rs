@@ -3,6 +3,7 @@
 mod accounts;
 mod auth;
 mod credentials;
+mod database;
 mod error;
 mod lists;
 mod totals;
@@ -10,5 +11,6 @@ mod totals;
 pub use accounts::{AccountService, IssuedToken, RoleInfo, RoleKind, UserInfo};
 pub use auth::{AuthError, Authenticator};
 pub use credentials::{AdminCredentials, Bootstrap};
+pub use database::{DatabaseService, PoolUsage};
 pub use error::ServiceError;
 pub use lists::ListService;
