@@ -3,8 +3,6 @@
 //! counts on its own.
 
 use std::collections::HashMap;
-use std::fmt;
-use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,43 +13,9 @@ use poem::http::header::AUTHORIZATION;
 use poem::{Endpoint, IntoResponse, Request, Response};
 
 use super::catalog::Catalog;
+use super::context::ClientAddress;
 use super::error::ApiError;
 use super::layer::Layer;
-
-/// A client's address as a limiter key: an IPv4 address, or the /64 network of an IPv6 address (a single host is
-/// usually given a whole /64, so keying on full IPv6 addresses would let it take 2^64 fresh keys).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ClientAddress(Option<IpAddr>);
-
-impl ClientAddress {
-    pub fn new(ip: IpAddr) -> Self {
-        let ip = match ip {
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => IpAddr::V4(v4),
-                None => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
-            },
-            v4 => v4,
-        };
-        Self(Some(ip))
-    }
-
-    /// The TCP peer's address. Roster does not trust `X-Forwarded-For`.
-    pub fn of(req: &Request) -> Self {
-        req.remote_addr()
-            .as_socket_addr()
-            .map_or(Self(None), |addr| Self::new(addr.ip()))
-    }
-}
-
-impl fmt::Display for ClientAddress {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            Some(IpAddr::V6(v6)) => write!(f, "{v6}/64"),
-            Some(v4) => write!(f, "{v4}"),
-            None => f.write_str("unknown"),
-        }
-    }
-}
 
 /// Whose bucket a request takes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -240,7 +204,7 @@ impl LoginFailures {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::{Ipv4Addr, Ipv6Addr};
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
     fn address(text: &str) -> ClientAddress {
         ClientAddress::new(text.parse().unwrap())

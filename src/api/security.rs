@@ -10,9 +10,10 @@ use poem_openapi::SecurityScheme;
 use poem_openapi::auth::{ApiKey, Basic};
 
 use super::catalog::Catalog;
+use super::context::{ClientAddress, caller, set_caller};
 use super::error::ApiError;
 use super::layer::Layer;
-use super::limits::{Caller, ClientAddress, LoginFailures, RateLimits};
+use super::limits::{Caller, LoginFailures, RateLimits};
 use crate::domain::Principal;
 use crate::service::{AuthError, Authenticator};
 
@@ -52,8 +53,7 @@ impl ApiAuth {
 /// The caller [`Authenticate`] established for this request. Every operation with a security requirement is
 /// behind that middleware, so a request without one never had valid credentials.
 fn authenticated(req: &Request) -> poem::Result<Principal> {
-    req.extensions()
-        .get::<Principal>()
+    caller(req)
         .cloned()
         .ok_or_else(|| ApiError::from(AuthError::Missing).into())
 }
@@ -89,7 +89,7 @@ impl Layer for Authenticate {
             Principal::Admin { .. } => Caller::Admin,
             Principal::ApiUser { id, .. } => Caller::ApiUser(*id),
         })?;
-        req.extensions_mut().insert(principal);
+        set_caller(&mut req, principal);
         Ok(next.call(req).await?.into_response())
     }
 }
