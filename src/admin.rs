@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::cli::{GrantArgs, RoleAction, RoleKindArg, RolesArgs, UserAction, UsersArgs};
 use crate::domain::{ListPermission, UserPermission};
 use crate::service::{AccountService, IssuedToken, RoleInfo, RoleKind, UserInfo};
-use crate::startup::migrate;
+use crate::startup::connect_migrated;
 
 /// Prints rows as aligned columns.
 fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
@@ -115,15 +115,15 @@ fn print_roles(roles: &[RoleInfo], json: bool) -> anyhow::Result<()> {
 }
 
 pub async fn users(args: UsersArgs) -> anyhow::Result<()> {
-    let accounts = AccountService::new(migrate(&args.database.settings()).await?);
+    let accounts = AccountService::new(connect_migrated(&args.database.settings()).await?);
     match args.action {
         UserAction::Create {
             name,
             role,
             list_role,
-            admin_username,
+            admin,
         } => {
-            if name == admin_username {
+            if name == admin.admin_username {
                 bail!("`{name}` is the admin's username; choose another name");
             }
             let issued = accounts
@@ -175,7 +175,7 @@ async fn grant(
 }
 
 pub async fn roles(args: RolesArgs) -> anyhow::Result<()> {
-    let accounts = AccountService::new(migrate(&args.database.settings()).await?);
+    let accounts = AccountService::new(connect_migrated(&args.database.settings()).await?);
     let role = match args.action {
         RoleAction::Create { name, kind } => {
             let kind = match kind {

@@ -65,9 +65,8 @@ pub enum UserAction {
         /// Its list role (optional; grants `list:get` / `list:manage` on individual lists).
         #[arg(long)]
         list_role: Option<String>,
-        /// The admin's username, which an API user may not take.
-        #[arg(long, env = "ROSTER_ADMIN_USERNAME", default_value = "admin")]
-        admin_username: String,
+        #[command(flatten)]
+        admin: AdminName,
     },
     /// List API users (never their tokens).
     List,
@@ -130,6 +129,14 @@ pub struct GrantArgs {
     pub lists: Vec<i64>,
 }
 
+/// The admin's username: the name BasicAuth accepts for the admin, and which no API user may take.
+#[derive(Debug, Clone, Args)]
+pub struct AdminName {
+    /// Admin username for BasicAuth (no API user may take it).
+    #[arg(long, env = "ROSTER_ADMIN_USERNAME", default_value = "admin")]
+    pub admin_username: String,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     /// Human-readable lines.
@@ -152,6 +159,11 @@ pub struct DatabaseArgs {
     #[arg(long, env = "ROSTER_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
 
+    /// Connections opened at start-up and kept open (Postgres; at most the maximum), so that a new instance takes
+    /// full load at once.
+    #[arg(long, env = "ROSTER_DB_MIN_CONNECTIONS", default_value_t = 4)]
+    pub db_min_connections: u32,
+
     /// Seconds a request waits for a database connection before it is answered 503.
     #[arg(long, env = "ROSTER_DB_ACQUIRE_TIMEOUT", default_value_t = 0.5)]
     pub db_acquire_timeout: f64,
@@ -170,9 +182,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
 
-    /// Admin username for BasicAuth.
-    #[arg(long, env = "ROSTER_ADMIN_USERNAME", default_value = "admin")]
-    pub admin_username: String,
+    #[command(flatten)]
+    pub admin: AdminName,
 
     /// Admin password. When unset on the very first start, a strong password is generated, printed once and
     /// stored only as a hash; later starts keep using it. When set, it wins.
@@ -240,6 +251,7 @@ impl DatabaseArgs {
         DatabaseSettings {
             url: self.database_url.clone(),
             max_connections: self.db_max_connections.max(1),
+            min_connections: self.db_min_connections,
             acquire_timeout: seconds(self.db_acquire_timeout),
             statement_timeout: seconds(self.db_statement_timeout),
         }
@@ -251,7 +263,7 @@ impl ServeArgs {
         Settings {
             address: self.address.clone(),
             database: self.database.settings(),
-            admin_username: self.admin_username.clone(),
+            admin_username: self.admin.admin_username.clone(),
             admin_password: self.admin_password.clone(),
             body_limit: self.body_limit,
             shutdown_grace: seconds(self.shutdown_grace),

@@ -91,6 +91,9 @@ pub struct DatabaseSettings {
     pub url: DatabaseUrl,
     /// Most pooled connections (Postgres; SQLite always uses one writer connection).
     pub max_connections: u32,
+    /// Connections the pool opens at start-up and keeps open (Postgres), so that a new instance takes full load
+    /// at once instead of connecting during its first requests.
+    pub min_connections: u32,
     /// How long a request waits for a pooled connection before it is answered 503.
     pub acquire_timeout: Duration,
     /// Longest a single SQL statement may run (Postgres `statement_timeout`).

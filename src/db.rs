@@ -26,7 +26,7 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
         let statement_timeout = settings.statement_timeout.as_millis().to_string();
         options
             .max_connections(settings.max_connections)
-            .min_connections(1)
+            .min_connections(settings.min_connections.clamp(1, settings.max_connections))
             .test_before_acquire(false)
             .map_sqlx_postgres_opts(move |opts| {
                 opts.options([("statement_timeout", statement_timeout.as_str())])

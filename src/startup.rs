@@ -27,9 +27,25 @@ pub async fn migrate(database: &DatabaseSettings) -> anyhow::Result<DatabaseConn
     Ok(db)
 }
 
+/// Connects to a database that must already be migrated (administrative commands change no schema as a side
+/// effect).
+pub async fn connect_migrated(database: &DatabaseSettings) -> anyhow::Result<DatabaseConnection> {
+    let db = crate::db::connect(database).await?;
+    let pending = Migrator::get_pending_migrations(&db).await?;
+    if !pending.is_empty() {
+        anyhow::bail!(
+            "the database at {} lacks {} migration(s); run `roster migrate` (or start the server) first",
+            database.url,
+            pending.len()
+        );
+    }
+    Ok(db)
+}
+
 impl Application {
     pub async fn build(mut settings: Settings) -> anyhow::Result<Self> {
         check_admin_password(&settings)?;
+        check_timeouts(&settings)?;
         settings.connections.max_connections = crate::server::connection_cap(
             settings.connections.max_connections,
             settings.database.max_connections,
@@ -122,6 +138,20 @@ fn check_admin_password(settings: &Settings) -> anyhow::Result<()> {
             "ROSTER_ADMIN_PASSWORD is only {length} characters long; use at least {ADMIN_PASSWORD_ADVISED_CHARS} \
              random characters (or unset it to have a strong one generated): failed logins are throttled per \
              address, but many addresses can guess in parallel"
+        );
+    }
+    Ok(())
+}
+
+/// A statement that may outlive its request could commit after the client was answered 503, and a retry would
+/// then do the work twice: every statement must end before its request does.
+fn check_timeouts(settings: &Settings) -> anyhow::Result<()> {
+    let statement = settings.database.statement_timeout;
+    if statement >= settings.request_timeout {
+        anyhow::bail!(
+            "ROSTER_DB_STATEMENT_TIMEOUT ({statement:?}) must be shorter than ROSTER_REQUEST_TIMEOUT ({:?}): a \
+             statement still running when its request is answered 503 could commit, and a retry would repeat it",
+            settings.request_timeout
         );
     }
     Ok(())

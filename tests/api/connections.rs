@@ -1,5 +1,6 @@
-//! Connection hygiene: slow or silent clients are cut off, the number of connections is bounded, and a server
-//! with an empty admin password does not start.
+//! Connection hygiene and start-up checks: slow or silent clients are cut off, the number of connections is
+//! bounded, and settings that would be unsafe (an empty admin password, a statement timeout that outlives its
+//! request, an unmigrated database for an administrative command) are refused up front.
 
 use std::time::{Duration, Instant};
 
@@ -96,4 +97,31 @@ async fn an_empty_admin_password_is_refused_at_start_up() {
     let result = roster::Application::build(settings(&database.url, Some(""))).await;
     let message = result.err().expect("refused").to_string();
     assert!(message.contains("ROSTER_ADMIN_PASSWORD"), "{message}");
+}
+
+#[tokio::test]
+async fn a_statement_timeout_not_shorter_than_the_request_timeout_is_refused_at_start_up() {
+    let database = TestDatabase::create().await;
+    let mut settings = settings(&database.url, Some("a long enough password"));
+    settings.request_timeout = Duration::from_secs(10);
+    settings.database.statement_timeout = Duration::from_secs(10);
+    let message = roster::Application::build(settings)
+        .await
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(message.contains("ROSTER_DB_STATEMENT_TIMEOUT"), "{message}");
+}
+
+#[tokio::test]
+async fn administrative_commands_refuse_an_unmigrated_database_instead_of_migrating_it() {
+    let database = TestDatabase::create().await;
+    let settings = settings(&database.url, None).database;
+    let Err(refused) = roster::startup::connect_migrated(&settings).await else {
+        panic!("an unmigrated database was accepted");
+    };
+    let message = refused.to_string();
+    assert!(message.contains("roster migrate"), "{message}");
+    roster::startup::migrate(&settings).await.unwrap();
+    roster::startup::connect_migrated(&settings).await.unwrap();
 }

@@ -71,6 +71,7 @@ pub fn settings(database_url: &str, admin_password: Option<&str>) -> Settings {
         database: DatabaseSettings {
             url: DatabaseUrl::new(database_url),
             max_connections: 5,
+            min_connections: 1,
             acquire_timeout: std::time::Duration::from_secs(3),
             statement_timeout: std::time::Duration::from_secs(10),
         },
