@@ -1,8 +1,5 @@
-//! A JSON response payload serialised straight from the value with serde.
-//!
-//! poem-openapi's own `Json` first builds a `serde_json::Value` tree (an ordered map per object, a string copy per
-//! field) and then writes it out; on a page of lists that tree was the largest cost per row. The wire form is the
-//! same: the types derive `Serialize` field for field like their `ToJSON`, which
+//! A JSON response payload serialised straight from the value with serde, without the intermediate
+//! `serde_json::Value` tree poem-openapi's own `Json` builds (see docs/benchmarks.md). The wire form is the same: the types derive `Serialize` field for field like their `ToJSON`, which
 //! `tests::serde_and_to_json_agree_on_every_response_body` checks, and the schema comes from the type's `Type`
 //! implementation as before.
 

@@ -332,7 +332,7 @@ impl ListService {
             select = select.limit(per_page).offset(query.pagination.offset());
         }
         // The extra value is added around the page, not next to its columns, so rows skipped by OFFSET are not
-        // projected with it (that made deep pages ~50% slower on Postgres).
+        // projected with it.
         let page = outer
             .column((PAGE, Asterisk))
             .expr_as(scalar_subquery(extra.clone()), "alongside")
@@ -419,7 +419,7 @@ impl ListService {
         };
         let model = if self.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
             // One statement writes the list and its tag rows: atomic without a transaction, and one round trip
-            // instead of four (BEGIN, two INSERTs, COMMIT); Roster's CPU per create fell from ~200 to ~130 µs.
+            // instead of four (BEGIN, two INSERTs, COMMIT).
             let row = self
                 .db
                 .query_one(&insert_with_tags(list, &tags)?)
