@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::domain::{ListStatus, ListType, Optin};
+
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "lists")]
 pub struct Model {
@@ -11,9 +13,9 @@ pub struct Model {
     /// `name`, case-folded by Roster, searched with a literal substring match.
     pub name_folded: String,
     #[sea_orm(column_name = "type")]
-    pub list_type: String,
-    pub optin: String,
-    pub status: String,
+    pub list_type: ListType,
+    pub optin: Optin,
+    pub status: ListStatus,
     /// The tags in the order the client gave them; `list_tags` indexes them for filtering.
     pub tags: Json,
     pub description: String,

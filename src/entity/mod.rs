@@ -1,6 +1,7 @@
 //! SeaORM entities. Only the service layer sees these.
 
 pub mod api_users;
+mod columns;
 pub mod list_counts;
 pub mod list_permissions;
 pub mod list_tags;

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use rand::Rng;
 use rand::distr::Alphanumeric;
 use sea_orm::sea_query::OnConflict;
@@ -13,6 +13,7 @@ use sea_orm::{
 use sha2::{Digest, Sha256};
 
 use super::ServiceError;
+use super::sql::now;
 use crate::domain::{ListPermission, UserPermission, ValidationError};
 use crate::entity::{api_users, list_permissions, lists, role_permissions, roles};
 
@@ -107,10 +108,6 @@ fn validate_name(what: &str, name: &str) -> Result<(), ServiceError> {
         ))
         .into())
     }
-}
-
-fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
 }
 
 /// Manages API users and roles.

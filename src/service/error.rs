@@ -25,6 +25,16 @@ pub enum ServiceError {
     Database(#[source] DbErr),
 }
 
+/// Refuses before looking at the data, so that a caller without access learns nothing about whether what it
+/// asked for exists.
+pub(crate) fn ensure(allowed: bool) -> Result<(), ServiceError> {
+    if allowed {
+        Ok(())
+    } else {
+        Err(ServiceError::Forbidden)
+    }
+}
+
 impl From<DbErr> for ServiceError {
     fn from(err: DbErr) -> Self {
         if is_unavailable(&err) {

@@ -6,6 +6,7 @@ mod credentials;
 mod database;
 mod error;
 mod lists;
+mod sql;
 mod totals;
 
 pub use accounts::{AccountService, IssuedToken, RoleInfo, RoleKind, UserInfo};
@@ -13,4 +14,5 @@ pub use auth::{AuthError, Authenticator};
 pub use credentials::{AdminCredentials, Bootstrap};
 pub use database::{DatabaseService, PoolUsage};
 pub use error::ServiceError;
+use error::ensure;
 pub use lists::ListService;

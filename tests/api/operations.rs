@@ -237,7 +237,11 @@ async fn metrics_can_require_a_bearer_token() {
 
 #[tokio::test]
 async fn a_request_running_past_the_timeout_is_answered_503() {
-    let app = TestApp::spawn_with(|s| s.request_timeout = Duration::from_millis(300)).await;
+    let app = TestApp::spawn_with(|s| {
+        s.request_timeout = Duration::from_millis(300);
+        s.database.statement_timeout = Duration::from_millis(250);
+    })
+    .await;
     // A body that trickles in keeps the request running.
     let mut parts = vec![b"{\"name\":\"".to_vec()];
     parts.extend((0..9).map(|_| b"x".to_vec()));

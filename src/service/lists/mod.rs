@@ -1,0 +1,269 @@
+//! The lists use cases. `filter` says which lists a request selects and how they are counted; `store` how a list
+//! and its tags are written; shared SQL pieces are in `service::sql`.
+
+mod filter;
+mod store;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use sea_orm::sea_query::Query;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
+    DatabaseConnection, DbErr, EntityTrait, FromQueryResult, Order, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, TransactionTrait,
+};
+use uuid::Uuid;
+
+use self::filter::{
+    count_matches, count_rows, counters_total, lists_version, matching, order_column, within,
+};
+use self::store::{changes, insert_tags, insert_with_tags, replace_tags, to_domain};
+use super::sql::{is_postgres, now, page_and_value, scalar_subquery};
+use super::totals::TotalsCache;
+use super::{ServiceError, ensure};
+use crate::domain::{
+    Access, DeleteSelector, Direction, List, ListFilter, ListPage, ListPatch, ListQuery,
+    ListStatus, ListType, NewList, Principal, PublicList, Scope, fold,
+};
+use crate::entity::lists;
+
+/// The lists use cases. Cheap to clone: the connection is a pool handle and the totals cache is shared.
+#[derive(Clone)]
+pub struct ListService {
+    db: DatabaseConnection,
+    totals: Arc<TotalsCache<ListFilter>>,
+}
+
+/// What a listing's statement reads besides the page.
+enum Alongside {
+    Total,
+    Version,
+}
+
+impl ListService {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self {
+            db,
+            totals: Arc::default(),
+        }
+    }
+
+    /// One page of the lists matching the query, ordered over the whole result, with the total match count.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn query(
+        &self,
+        who: &Principal,
+        query: &ListQuery,
+    ) -> Result<ListPage, ServiceError> {
+        let scope = who.scope(Access::Get);
+        let unscoped = scope == Scope::All;
+        let filter = &query.filter;
+        let counted = unscoped
+            && filter.words.is_empty()
+            && filter.tags.is_empty()
+            && !filter.matches_nothing;
+        let condition = within(matching(filter), scope);
+        // The page and one number read in the same statement, so a listing costs one round trip: the total itself
+        // when it is cheap (counters, or a scope of granted lists), else the lists' version to look the total up.
+        let (alongside, extra) = if counted {
+            (Alongside::Total, counters_total(filter))
+        } else if unscoped && !filter.matches_nothing {
+            (Alongside::Version, lists_version())
+        } else {
+            // Lists granted one by one: few, and permission changes do not change the lists' version.
+            (Alongside::Total, count_rows(&condition))
+        };
+        let direction = match query.direction {
+            Direction::Asc => Order::Asc,
+            Direction::Desc => Order::Desc,
+        };
+        let order: Vec<(lists::Column, Order)> = order_column(query.order_by)
+            .into_iter()
+            .chain([lists::Column::Id])
+            .map(|column| (column, direction.clone()))
+            .collect();
+        let mut select = lists::Entity::find().filter(condition.clone());
+        for (column, direction) in &order {
+            select = select.order_by(*column, direction.clone());
+        }
+        if let Some(per_page) = query.pagination.per_page {
+            select = select.limit(per_page).offset(query.pagination.offset());
+        }
+        let (rows, read) = page_and_value(&self.db, select.into_query(), &order, extra).await?;
+        let page_read = Instant::now();
+        let total = match alongside {
+            Alongside::Total => u64::try_from(read).unwrap_or(0),
+            Alongside::Version => self.total_at(filter, &condition, read, page_read).await?,
+        };
+        let results = rows
+            .iter()
+            .map(|row| to_domain(lists::Model::from_query_result(row, "")?))
+            .collect::<Result<_, _>>()?;
+        Ok(ListPage { results, total })
+    }
+
+    /// The number of lists matching a search or tag filter, to serve with a page read at `version`: reused from
+    /// the cache when it may be (see [`TotalsCache`]), otherwise counted in the same snapshot as the version it is
+    /// stored with.
+    async fn total_at(
+        &self,
+        filter: &ListFilter,
+        condition: &Condition,
+        version: i64,
+        page_read: Instant,
+    ) -> Result<u64, ServiceError> {
+        let count = async {
+            let counted = Query::select()
+                .expr_as(scalar_subquery(lists_version()), "version")
+                .expr_as(scalar_subquery(count_matches(filter, condition)), "total")
+                .to_owned();
+            let row = self
+                .db
+                .query_one(&counted)
+                .await?
+                .ok_or_else(|| DbErr::RecordNotFound("count".into()))?;
+            let version: i64 = row.try_get("", "version")?;
+            let total = u64::try_from(row.try_get::<i64>("", "total")?).unwrap_or(0);
+            Ok::<_, ServiceError>((version, total))
+        };
+        self.totals.total(filter, version, page_read, count).await
+    }
+
+    #[tracing::instrument(skip_all, fields(list.id = id), err(level = "debug"))]
+    pub async fn get(&self, who: &Principal, id: i64) -> Result<List, ServiceError> {
+        ensure(who.scope(Access::Get).allows(id))?;
+        let model = lists::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        to_domain(model)
+    }
+
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn create(&self, who: &Principal, new: NewList) -> Result<List, ServiceError> {
+        ensure(who.may_create())?;
+        let now = now();
+        let name = new.name.into_inner();
+        let tags = new.tags.into_inner();
+        let list = lists::ActiveModel {
+            uuid: Set(Uuid::new_v4()),
+            name_folded: Set(fold(&name)),
+            name: Set(name),
+            list_type: Set(new.list_type),
+            optin: Set(new.optin),
+            status: Set(new.status),
+            tags: Set(serde_json::json!(tags)),
+            description: Set(new.description.into_inner()),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        };
+        let model = if is_postgres(&self.db) {
+            // One statement writes the list and its tag rows: atomic without a transaction, and one round trip
+            // instead of four (BEGIN, two INSERTs, COMMIT).
+            let row = self
+                .db
+                .query_one(&insert_with_tags(list, &tags)?)
+                .await?
+                .ok_or(DbErr::RecordNotInserted)?;
+            lists::Model::from_query_result(&row, "")?
+        } else {
+            // SQLite has no INSERT inside WITH; a local transaction costs no round trips there.
+            let txn = self.db.begin().await?;
+            let model = list.insert(&txn).await?;
+            insert_tags(&txn, model.id, &tags).await?;
+            txn.commit().await?;
+            model
+        };
+        to_domain(model)
+    }
+
+    /// Sets the fields the patch carries. Only columns whose value changes are written, so concurrent updates of
+    /// different fields never undo each other, and `updated_at` moves only when something changed.
+    #[tracing::instrument(skip_all, fields(list.id = id), err(level = "debug"))]
+    pub async fn update(
+        &self,
+        who: &Principal,
+        id: i64,
+        patch: ListPatch,
+    ) -> Result<List, ServiceError> {
+        // The answer is the list itself, so updating needs `get` as well: `manage` alone must not read a list
+        // (a `PUT` of `{}` would otherwise show what `GET` refuses).
+        ensure(who.scope(Access::Manage).allows(id) && who.scope(Access::Get).allows(id))?;
+        let txn = self.db.begin().await?;
+        let mut select = lists::Entity::find_by_id(id);
+        if is_postgres(&txn) {
+            // Serialises concurrent updates of one list, so each sees the previous one's result. (SQLite
+            // serialises writers by itself.)
+            select = select.lock_exclusive();
+        }
+        let current = select.one(&txn).await?.ok_or(ServiceError::NotFound)?;
+        let Some((mut row, tags)) = changes(&current, patch) else {
+            return to_domain(current);
+        };
+        row.updated_at = Set(now());
+        let model = row.update(&txn).await.map_err(|err| match err {
+            // Deleted by someone else since we read it.
+            DbErr::RecordNotUpdated => ServiceError::NotFound,
+            other => other.into(),
+        })?;
+        if let Some(tags) = &tags {
+            replace_tags(&txn, id, tags).await?;
+        }
+        txn.commit().await?;
+        to_domain(model)
+    }
+
+    #[tracing::instrument(skip_all, fields(list.id = id), err(level = "debug"))]
+    pub async fn delete(&self, who: &Principal, id: i64) -> Result<(), ServiceError> {
+        ensure(who.scope(Access::Manage).allows(id))?;
+        let result = lists::Entity::delete_by_id(id).exec(&self.db).await?;
+        if result.rows_affected == 0 {
+            return Err(ServiceError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Deletes every selected list in one statement (so all or none), returning how many went. Ids the caller may
+    /// not manage refuse the whole call; lists matched by a filter that the caller may not manage are skipped.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn delete_many(
+        &self,
+        who: &Principal,
+        selector: &DeleteSelector,
+    ) -> Result<u64, ServiceError> {
+        let scope = who.scope(Access::Manage);
+        let condition = match selector {
+            DeleteSelector::Ids(ids) => {
+                ensure(ids.iter().all(|id| scope.allows(*id)))?;
+                Condition::all().add(lists::Column::Id.is_in(ids.clone()))
+            }
+            DeleteSelector::Matching(filter) => within(matching(filter), scope),
+        };
+        let result = lists::Entity::delete_many()
+            .filter(condition)
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected)
+    }
+
+    /// Public, active lists, oldest first: what a subscription form may offer.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn public_lists(&self) -> Result<Vec<PublicList>, ServiceError> {
+        let rows: Vec<(Uuid, String)> = lists::Entity::find()
+            .select_only()
+            .column(lists::Column::Uuid)
+            .column(lists::Column::Name)
+            .filter(lists::Column::ListType.eq(ListType::Public))
+            .filter(lists::Column::Status.eq(ListStatus::Active))
+            .order_by_asc(lists::Column::Id)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(uuid, name)| PublicList { uuid, name })
+            .collect())
+    }
+}
