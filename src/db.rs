@@ -27,10 +27,37 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
         options
             .max_connections(settings.max_connections)
             .min_connections(settings.min_connections.clamp(1, settings.max_connections))
+            // The pool opens its minimum in the background rather than within the acquire timeout at start-up,
+            // where a few slow handshakes would fail the start; the migrations' first query still fails fast when
+            // the database cannot be reached.
+            .connect_lazy(true)
             .test_before_acquire(false)
             .map_sqlx_postgres_opts(move |opts| {
                 opts.options([("statement_timeout", statement_timeout.as_str())])
             });
     }
     Database::connect(options).await
+}
+
+/// Opens the pool's minimum of connections in the background (PostgreSQL), so that a new instance serves its first
+/// burst without connecting; the pool then keeps at least that many open. Failures only mean a colder start.
+pub fn warm(db: &DatabaseConnection, settings: &DatabaseSettings) {
+    if settings.url.is_sqlite() {
+        return;
+    }
+    let pool = db.get_postgres_connection_pool().clone();
+    let wanted = settings.min_connections.clamp(1, settings.max_connections);
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        for _ in 0..wanted {
+            match pool.acquire().await {
+                Ok(connection) => held.push(connection),
+                Err(err) => {
+                    tracing::debug!(error = %err, "warming the pool stopped early");
+                    break;
+                }
+            }
+        }
+        tracing::debug!(connections = held.len(), "database pool warmed");
+    });
 }

@@ -51,6 +51,7 @@ impl Application {
             settings.database.max_connections,
         );
         let db = migrate(&settings.database).await?;
+        crate::db::warm(&db, &settings.database);
         let bootstrap = AdminCredentials::load(
             &db,
             &settings.admin_username,

@@ -125,3 +125,33 @@ async fn administrative_commands_refuse_an_unmigrated_database_instead_of_migrat
     roster::startup::migrate(&settings).await.unwrap();
     roster::startup::connect_migrated(&settings).await.unwrap();
 }
+
+#[tokio::test]
+async fn postgres_pools_open_their_minimum_of_connections_at_start_up() {
+    use sea_orm::{ConnectionTrait, Statement};
+    let app = TestApp::spawn_with(|s| {
+        s.database.min_connections = 4;
+        s.database.max_connections = 6;
+    })
+    .await;
+    if app.db.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
+        return; // SQLite always uses one connection.
+    }
+    let count = Statement::from_string(
+        sea_orm::DatabaseBackend::Postgres,
+        "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database()",
+    );
+    let started = Instant::now();
+    loop {
+        let row = app.db.query_one_raw(count.clone()).await.unwrap().unwrap();
+        let open: i64 = row.try_get_by_index(0).unwrap();
+        if open >= 4 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "only {open} connections open"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
