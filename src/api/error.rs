@@ -91,9 +91,6 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotFound => Self::new(StatusCode::NOT_FOUND, "list not found"),
             ServiceError::Forbidden => Self::forbidden("permission denied"),
             ServiceError::Invalid(err) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, err.0),
-            // Administrative errors; the HTTP API does not raise them.
-            ServiceError::Missing(message) => Self::new(StatusCode::NOT_FOUND, message),
-            ServiceError::Conflict(message) => Self::new(StatusCode::CONFLICT, message),
             ServiceError::Unavailable(source) => {
                 tracing::warn!(error = %source, "database unavailable");
                 Self::unavailable()

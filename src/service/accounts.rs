@@ -13,6 +13,31 @@ use sea_orm::{
 use sha2::{Digest, Sha256};
 
 use super::ServiceError;
+
+/// Why an administrative command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    /// A named thing (user, role, list) that the command refers to does not exist.
+    #[error("{0}")]
+    Missing(String),
+    /// The command would break a uniqueness or reference rule.
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+impl From<ValidationError> for AccountError {
+    fn from(err: ValidationError) -> Self {
+        AccountError::Service(err.into())
+    }
+}
+
+impl From<sea_orm::DbErr> for AccountError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        AccountError::Service(err.into())
+    }
+}
 use super::sql::now;
 use crate::domain::{ListPermission, UserPermission, ValidationError};
 use crate::entity::{api_users, list_permissions, lists, role_permissions, roles};
@@ -53,13 +78,14 @@ impl RoleKind {
         }
     }
 
-    fn parse(text: &str) -> Result<Self, ServiceError> {
+    fn parse(text: &str) -> Result<Self, AccountError> {
         match text {
             "user" => Ok(RoleKind::User),
             "list" => Ok(RoleKind::List),
             other => Err(ServiceError::Database(sea_orm::DbErr::Type(format!(
                 "unknown role kind `{other}`"
-            )))),
+            )))
+            .into()),
         }
     }
 }
@@ -95,7 +121,7 @@ pub struct IssuedToken {
     pub token: String,
 }
 
-fn validate_name(what: &str, name: &str) -> Result<(), ServiceError> {
+fn validate_name(what: &str, name: &str) -> Result<(), AccountError> {
     let ok = !name.is_empty()
         && name.chars().count() <= 100
         && !name.contains(':')
@@ -121,15 +147,15 @@ impl AccountService {
         Self { db }
     }
 
-    async fn role(&self, name: &str) -> Result<roles::Model, ServiceError> {
+    async fn role(&self, name: &str) -> Result<roles::Model, AccountError> {
         roles::Entity::find()
             .filter(roles::Column::Name.eq(name))
             .one(&self.db)
             .await?
-            .ok_or_else(|| ServiceError::Missing(format!("no role named `{name}`")))
+            .ok_or_else(|| AccountError::Missing(format!("no role named `{name}`")))
     }
 
-    async fn role_of_kind(&self, name: &str, kind: RoleKind) -> Result<roles::Model, ServiceError> {
+    async fn role_of_kind(&self, name: &str, kind: RoleKind) -> Result<roles::Model, AccountError> {
         let role = self.role(name).await?;
         if RoleKind::parse(&role.kind)? != kind {
             return Err(ValidationError(format!(
@@ -142,15 +168,15 @@ impl AccountService {
         Ok(role)
     }
 
-    async fn user(&self, name: &str) -> Result<api_users::Model, ServiceError> {
+    async fn user(&self, name: &str) -> Result<api_users::Model, AccountError> {
         api_users::Entity::find()
             .filter(api_users::Column::Name.eq(name))
             .one(&self.db)
             .await?
-            .ok_or_else(|| ServiceError::Missing(format!("no API user named `{name}`")))
+            .ok_or_else(|| AccountError::Missing(format!("no API user named `{name}`")))
     }
 
-    async fn role_info(&self, role: roles::Model) -> Result<RoleInfo, ServiceError> {
+    async fn role_info(&self, role: roles::Model) -> Result<RoleInfo, AccountError> {
         let permissions = role_permissions::Entity::find()
             .filter(role_permissions::Column::RoleId.eq(role.id))
             .order_by_asc(role_permissions::Column::Permission)
@@ -181,7 +207,7 @@ impl AccountService {
         })
     }
 
-    pub async fn create_role(&self, name: &str, kind: RoleKind) -> Result<RoleInfo, ServiceError> {
+    pub async fn create_role(&self, name: &str, kind: RoleKind) -> Result<RoleInfo, AccountError> {
         validate_name("role", name)?;
         if roles::Entity::find()
             .filter(roles::Column::Name.eq(name))
@@ -189,7 +215,7 @@ impl AccountService {
             .await?
             > 0
         {
-            return Err(ServiceError::Conflict(format!(
+            return Err(AccountError::Conflict(format!(
                 "a role named `{name}` exists"
             )));
         }
@@ -204,7 +230,7 @@ impl AccountService {
         self.role_info(role).await
     }
 
-    pub async fn roles(&self) -> Result<Vec<RoleInfo>, ServiceError> {
+    pub async fn roles(&self) -> Result<Vec<RoleInfo>, AccountError> {
         let mut out = Vec::new();
         for role in roles::Entity::find()
             .order_by_asc(roles::Column::Name)
@@ -217,7 +243,7 @@ impl AccountService {
     }
 
     /// Deletes a role that no user holds.
-    pub async fn delete_role(&self, name: &str) -> Result<(), ServiceError> {
+    pub async fn delete_role(&self, name: &str) -> Result<(), AccountError> {
         let role = self.role(name).await?;
         let holders: Vec<String> = api_users::Entity::find()
             .filter(
@@ -232,7 +258,7 @@ impl AccountService {
             .map(|u| u.name)
             .collect();
         if !holders.is_empty() {
-            return Err(ServiceError::Conflict(format!(
+            return Err(AccountError::Conflict(format!(
                 "role `{name}` is held by: {}",
                 holders.join(", ")
             )));
@@ -247,7 +273,7 @@ impl AccountService {
         role: &str,
         permissions: &[UserPermission],
         grant: bool,
-    ) -> Result<RoleInfo, ServiceError> {
+    ) -> Result<RoleInfo, AccountError> {
         let role = self.role_of_kind(role, RoleKind::User).await?;
         let txn = self.db.begin().await?;
         for permission in permissions {
@@ -285,7 +311,7 @@ impl AccountService {
         permission: ListPermission,
         list_ids: &[i64],
         grant: bool,
-    ) -> Result<RoleInfo, ServiceError> {
+    ) -> Result<RoleInfo, AccountError> {
         let role = self.role_of_kind(role, RoleKind::List).await?;
         if list_ids.is_empty() {
             return Err(ValidationError("name at least one list".into()).into());
@@ -298,7 +324,7 @@ impl AccountService {
                     .await?
                     .is_none()
                 {
-                    return Err(ServiceError::Missing(format!("no list with id {list_id}")));
+                    return Err(AccountError::Missing(format!("no list with id {list_id}")));
                 }
                 list_permissions::Entity::insert(list_permissions::ActiveModel {
                     role_id: Set(role.id),
@@ -329,7 +355,7 @@ impl AccountService {
         self.role_info(role).await
     }
 
-    async fn user_info(&self, user: api_users::Model) -> Result<UserInfo, ServiceError> {
+    async fn user_info(&self, user: api_users::Model) -> Result<UserInfo, AccountError> {
         let role_name = |id: i64| async move {
             roles::Entity::find_by_id(id)
                 .one(&self.db)
@@ -358,7 +384,7 @@ impl AccountService {
         name: &str,
         user_role: &str,
         list_role: Option<&str>,
-    ) -> Result<IssuedToken, ServiceError> {
+    ) -> Result<IssuedToken, AccountError> {
         validate_name("user", name)?;
         if api_users::Entity::find()
             .filter(api_users::Column::Name.eq(name))
@@ -366,7 +392,7 @@ impl AccountService {
             .await?
             > 0
         {
-            return Err(ServiceError::Conflict(format!(
+            return Err(AccountError::Conflict(format!(
                 "an API user named `{name}` exists"
             )));
         }
@@ -395,7 +421,7 @@ impl AccountService {
         })
     }
 
-    pub async fn users(&self) -> Result<Vec<UserInfo>, ServiceError> {
+    pub async fn users(&self) -> Result<Vec<UserInfo>, AccountError> {
         let mut out = Vec::new();
         for user in api_users::Entity::find()
             .order_by_asc(api_users::Column::Name)
@@ -407,7 +433,7 @@ impl AccountService {
         Ok(out)
     }
 
-    pub async fn set_enabled(&self, name: &str, enabled: bool) -> Result<UserInfo, ServiceError> {
+    pub async fn set_enabled(&self, name: &str, enabled: bool) -> Result<UserInfo, AccountError> {
         let user = self.user(name).await?;
         let mut row: api_users::ActiveModel = user.into();
         row.status = Set(if enabled { USER_ENABLED } else { USER_DISABLED }.to_owned());
@@ -416,13 +442,13 @@ impl AccountService {
         self.user_info(user).await
     }
 
-    pub async fn delete_user(&self, name: &str) -> Result<(), ServiceError> {
+    pub async fn delete_user(&self, name: &str) -> Result<(), AccountError> {
         self.user(name).await?.delete(&self.db).await?;
         Ok(())
     }
 
     /// Issues a new token; the old one stops working at once.
-    pub async fn rotate_token(&self, name: &str) -> Result<IssuedToken, ServiceError> {
+    pub async fn rotate_token(&self, name: &str) -> Result<IssuedToken, AccountError> {
         let user = self.user(name).await?;
         let token = new_token();
         let mut row: api_users::ActiveModel = user.into();

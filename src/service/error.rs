@@ -11,12 +11,6 @@ pub enum ServiceError {
     Forbidden,
     #[error(transparent)]
     Invalid(#[from] ValidationError),
-    /// A named thing (user, role, list) that an administrative command refers to does not exist.
-    #[error("{0}")]
-    Missing(String),
-    /// The command would break a uniqueness or reference rule.
-    #[error("{0}")]
-    Conflict(String),
     /// The database cannot be reached right now; the request may be retried.
     #[error("the database is unavailable")]
     Unavailable(#[source] DbErr),

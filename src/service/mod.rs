@@ -9,7 +9,7 @@ mod lists;
 mod sql;
 mod totals;
 
-pub use accounts::{AccountService, IssuedToken, RoleInfo, RoleKind, UserInfo};
+pub use accounts::{AccountError, AccountService, IssuedToken, RoleInfo, RoleKind, UserInfo};
 pub use auth::{AuthError, Authenticator};
 pub use credentials::{AdminCredentials, Bootstrap};
 pub use database::{DatabaseService, PoolUsage};
