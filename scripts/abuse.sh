@@ -53,69 +53,36 @@ fi
 # --- Roster -------------------------------------------------------------------------------------------------------------
 if [ -n "${ROSTER_BIN:-}" ]; then
   roster_bin=$ROSTER_BIN
+  [ -x "$roster_bin" ] || { echo "ERROR: no executable Roster at $roster_bin" >&2; exit 1; }
 else
   log "cargo build"
-  cargo build --quiet --bin roster
-  roster_bin=${CARGO_TARGET_DIR:-target}/debug/roster
+  roster_bin=$(build_roster --quiet)
 fi
-[ -x "$roster_bin" ] || { echo "ERROR: no executable Roster at $roster_bin" >&2; exit 1; }
 
 rm -rf "$out"
 mkdir -p "$out"
 work=$(mktemp -d)
-roster_pid=
-cleanup() {
-  if [ -n "$roster_pid" ]; then
-    kill "$roster_pid" 2>/dev/null || true
-    wait "$roster_pid" 2>/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
+trap 'stop_roster; rm -rf "$work"' EXIT
 trap 'exit 130' INT TERM
 
 password=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
-port=$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-base_url=http://127.0.0.1:$port
 
-# A subshell lowers the descriptor limit, then execs Roster: $! is Roster's own pid, which abuse.py watches.
-(
-  ulimit -n 256
-  export ROSTER_DATABASE_URL="sqlite://$work/roster.db?mode=rwc" ROSTER_ADDRESS=127.0.0.1:$port
-  export ROSTER_ADMIN_PASSWORD=$password ROSTER_LOG_FORMAT=text NO_COLOR=1 RUST_LOG=${RUST_LOG:-warn}
-  export ROSTER_MAX_CONNECTIONS=$max_connections ROSTER_HEADER_READ_TIMEOUT=$header_timeout
-  export ROSTER_IDLE_TIMEOUT=$idle_timeout ROSTER_HTTP2_MAX_STREAMS=$http2_max_streams
-  export ROSTER_LOGIN_FAILURE_BURST=$login_burst ROSTER_LOGIN_FAILURES_PER_MINUTE=$login_per_minute
-  export ROSTER_RATE_LIMIT=100 ROSTER_RATE_LIMIT_BURST=200
-  exec "$roster_bin"
-) >"$out/roster.log" 2>&1 &
-roster_pid=$!
-
-log "starting Roster (pid $roster_pid) on $base_url"
-ready=
-for _ in $(seq 1 150); do
-  if ! kill -0 "$roster_pid" 2>/dev/null; then
-    echo "ERROR: Roster exited during start-up; the end of its log:" >&2
-    tail -n 40 "$out/roster.log" >&2
-    roster_pid=
-    exit 1
-  fi
-  if [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$base_url/health" || true)" = 200 ]; then
-    ready=1
-    break
-  fi
-  sleep 0.2
-done
-if [ -z "$ready" ]; then
-  echo "ERROR: Roster did not answer GET /health with 200 within 30 s; the end of its log:" >&2
-  tail -n 40 "$out/roster.log" >&2
-  exit 1
-fi
+# Only 256 descriptors (start_roster lowers the limit in a subshell that then execs Roster, so roster_pid is
+# Roster's own pid, which abuse.py watches).
+log "starting Roster"
+start_roster --fd-limit 256 "$roster_bin" "$out/roster.log" \
+  ROSTER_DATABASE_URL="sqlite://$work/roster.db?mode=rwc" ROSTER_ADMIN_PASSWORD="$password" \
+  ROSTER_LOG_FORMAT=text NO_COLOR=1 RUST_LOG="${RUST_LOG:-warn}" \
+  ROSTER_MAX_CONNECTIONS=$max_connections ROSTER_HEADER_READ_TIMEOUT=$header_timeout \
+  ROSTER_IDLE_TIMEOUT=$idle_timeout ROSTER_HTTP2_MAX_STREAMS=$http2_max_streams \
+  ROSTER_LOGIN_FAILURE_BURST=$login_burst ROSTER_LOGIN_FAILURES_PER_MINUTE=$login_per_minute \
+  ROSTER_RATE_LIMIT=100 ROSTER_RATE_LIMIT_BURST=200
+log "Roster (pid $roster_pid) at $roster_url"
 
 log "abuse run: $slow_readers slow readers, $idle idle sockets, $h2_streams h2 streams, $methods invented methods," \
   "$logins failed logins"
 set +e
-"$venv/bin/python" "$root/scripts/abuse.py" --url "$base_url" --password "$password" --pid "$roster_pid" \
+"$venv/bin/python" "$root/scripts/abuse.py" --url "$roster_url" --password "$password" --pid "$roster_pid" \
   --log "$out/roster.log" --report "$out/report.txt" \
   --slow-readers "$slow_readers" --idle "$idle" --h2-streams "$h2_streams" --methods "$methods" --logins "$logins" \
   --max-connections "$max_connections" --header-timeout "$header_timeout" \

@@ -2,13 +2,16 @@
 # Benchmarks Roster against PostgreSQL answering the same SQL directly, in one run on one machine.
 #   scripts/bench.sh                 sizes 10000 100000 1000000, 10 s per measurement, 16 connections
 # Environment: BENCH_SIZES, BENCH_SECONDS, BENCH_CONNECTIONS. Needs PostgreSQL (scripts/pg.sh); installs wrk.
-# For each size it seeds the lists in bulk (scripts/bench/seed.sql), starts a release build of Roster, and for each
+# For each size it creates a database, seeds the lists in bulk (scripts/bench/seed.sql), starts a release build of
+# Roster (honours CARGO_TARGET_DIR; if Roster never answers, prints the end of its log and exits 1), and for each
 # scenario drives Roster with wrk (keep-alive, fixed concurrency) and PostgreSQL with pgbench running the SQL Roster
 # itself issues (scripts/bench/*.sql). It also runs upstream listmonk's SQL for listing and search, measures
 # Roster's CPU per request and RSS, and prints one table. Raw output goes to test-output/bench/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+source scripts/lib.sh
+
 sizes=${BENCH_SIZES:-"10000 100000 1000000"}
 seconds=${BENCH_SECONDS:-10}
 conns=${BENCH_CONNECTIONS:-16}
@@ -20,19 +23,14 @@ if ! command -v wrk >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 fi
 pgbench=$(ls -d /usr/lib/postgresql/*/bin/pgbench | sort -V | tail -n 1)
-cargo build --release --quiet
+roster_bin=$(build_roster --release --quiet)
 admin_url=${ROSTER_TEST_POSTGRES_URL:-$(scripts/pg.sh)}
-url_for() { python3 -c "import sys,urllib.parse as u; p=u.urlparse(sys.argv[1]); print(p._replace(path='/'+sys.argv[2]).geturl())" "$admin_url" "$1"; }
 password=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
 auth="Basic $(printf 'admin:%s' "$password" | base64 -w0)"
 ticks=$(getconf CLK_TCK)
 
-roster_pid=
-stop_roster() {
-  [ -n "$roster_pid" ] && kill "$roster_pid" 2>/dev/null && wait "$roster_pid" 2>/dev/null || true
-  roster_pid=
-}
-trap stop_roster EXIT
+db_url=
+trap 'stop_roster; drop_database "$admin_url" "$db_url"' EXIT
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$roster_pid/stat"; }
 rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$roster_pid/status"; }
@@ -43,7 +41,7 @@ drive() {
   local n=$1 method=$2 path=$3 body=${4:-}
   local log=$out/wrk.log
   BENCH_N=$n BENCH_METHOD=$method BENCH_PATH=$path BENCH_BODY=$body BENCH_AUTH=$auth \
-    wrk -t2 -c"$conns" -d"${seconds}s" -s scripts/bench/wrk.lua "http://127.0.0.1:$port" >"$log" 2>&1
+    wrk -t2 -c"$conns" -d"${seconds}s" -s scripts/bench/wrk.lua "$roster_url" >"$log" 2>&1
   cat "$log" >>"$out/wrk-all.log"
   local rps line
   rps=$(awk '/Requests\/sec/ {print $2}' "$log")
@@ -77,18 +75,14 @@ table=$out/table.txt
 } | tee "$table"
 
 for n in $sizes; do
-  db=roster_bench_$n
-  db_url=$(url_for "$db")
-  psql "$admin_url" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" -qc "CREATE DATABASE $db"
-  ROSTER_DATABASE_URL=$db_url ./target/release/roster migrate 2>/dev/null
-  echo "==> seeding $n lists" >&2
+  db_url=$(create_database "$admin_url" "roster_bench_$n")
+  ROSTER_DATABASE_URL=$db_url "$roster_bin" migrate 2>/dev/null
+  log "seeding $n lists" >&2
   psql "$db_url" -q -v n="$n" -f scripts/bench/seed.sql >/dev/null
 
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  ROSTER_DATABASE_URL=$db_url ROSTER_ADDRESS=127.0.0.1:$port ROSTER_ADMIN_PASSWORD=$password \
-    ROSTER_RATE_LIMIT=0 ROSTER_DB_MAX_CONNECTIONS=$conns RUST_LOG=warn ./target/release/roster >"$out/roster-$n.log" 2>&1 &
-  roster_pid=$!
-  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
+  # Fails loudly (the end of Roster's log, exit 1) if Roster never answers.
+  start_roster "$roster_bin" "$out/roster-$n.log" ROSTER_DATABASE_URL="$db_url" ROSTER_ADMIN_PASSWORD="$password" \
+    ROSTER_RATE_LIMIT=0 ROSTER_DB_MAX_CONNECTIONS="$conns" RUST_LOG=warn || exit 1
   # Not measured: the pool opens its connections (TLS and authentication, tens of ms each) on first demand, which
   # otherwise lands in the first scenario's p99.
   seconds=3 drive "$n" GET '/api/lists/{id}' >/dev/null
@@ -104,7 +98,6 @@ for n in $sizes; do
       "${listmonk:--}" "$lm_ratio" "$([ "$errors" != 0 ] && echo "  ($errors errors)")" | tee -a "$table"
   }
 
-  vip=1
   row get_one "$(drive "$n" GET '/api/lists/{id}')" "$(sql_tps "$n" get_one.sql)"
   row list "$(drive "$n" GET '/api/lists?per_page=20')" "$(sql_tps "$n" list.sql)" "$(sql_tps "$n" listmonk_list.sql)"
   row list_query "$(drive "$n" GET '/api/lists?per_page=20&query=cobalt')" "$(sql_tps "$n" list_query.sql)" "$(sql_tps "$n" listmonk_query.sql)"
@@ -135,7 +128,8 @@ for n in $sizes; do
   echo "$n lists: a total counted on a miss (first request for a filter, or after any change), one connection: search $(sql_latency query_count.sql) ms, tag $(sql_latency tag_count.sql) ms" | tee -a "$table"
   echo "$n lists: Roster CPU per request: get one ${one} us; listing ${fixed} us + ${per_row} us per row returned; RSS after load $(rss_mib) MiB" | tee -a "$table"
   stop_roster
-  psql "$admin_url" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)"
+  drop_database "$admin_url" "$db_url"
+  db_url=
 done
 
 echo

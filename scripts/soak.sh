@@ -1,37 +1,28 @@
 #!/usr/bin/env bash
-# Soak test: a release build of Roster on PostgreSQL under a mixed workload at a fixed rate for a fixed time;
-# reports errors by status, latency percentiles and the server's RSS over time.
+# Soak test: a release build of Roster (honours CARGO_TARGET_DIR) on PostgreSQL under a mixed workload at a fixed
+# rate for a fixed time; reports errors by status, latency percentiles and the server's RSS over time.
 #   scripts/soak.sh [SECONDS] [RATE]        defaults: 600 s at 200 requests/s
-# Figures go to test-output/soak/. Needs PostgreSQL (scripts/pg.sh starts it) and python3.
+# Figures go to test-output/soak/. Needs PostgreSQL (ROSTER_TEST_POSTGRES_URL, else scripts/pg.sh starts it) and
+# python3. Exits 1 with the end of Roster's log if Roster never answers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
 seconds=${1:-600}
 rate=${2:-200}
 out=test-output/soak
 mkdir -p "$out"
 
-cargo build --release --quiet
+roster_bin=$(build_roster --release --quiet)
 admin_url=${ROSTER_TEST_POSTGRES_URL:-$(scripts/pg.sh)}
-db=roster_soak_$$
-psql "$admin_url" -qc "CREATE DATABASE $db"
-db_url=$(python3 -c "import sys,urllib.parse as u; p=u.urlparse(sys.argv[1]); print(p._replace(path='/$db').geturl())" "$admin_url")
+db_url=
+trap 'stop_roster; drop_database "$admin_url" "$db_url"' EXIT
+db_url=$(create_database "$admin_url" roster_soak)
 password=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 
-ROSTER_DATABASE_URL=$db_url ROSTER_ADDRESS=127.0.0.1:$port ROSTER_ADMIN_PASSWORD=$password \
-  ROSTER_RATE_LIMIT=0 RUST_LOG=warn ./target/release/roster >"$out/roster.log" 2>&1 &
-pid=$!
-cleanup() {
-  kill "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  psql "$admin_url" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" || true
-}
-trap cleanup EXIT
-for _ in $(seq 1 100); do
-  curl -fs "http://127.0.0.1:$port/health" >/dev/null && break
-  sleep 0.1
-done
+start_roster "$roster_bin" "$out/roster.log" ROSTER_DATABASE_URL="$db_url" ROSTER_ADMIN_PASSWORD="$password" \
+  ROSTER_RATE_LIMIT=0 RUST_LOG=warn || exit 1
 
 echo "Soak: $(date -u +%FT%TZ), $(nproc) cores, $(uname -r); Roster $(git rev-parse --short HEAD) on $(psql "$admin_url" -Atc 'SHOW server_version')"
-python3 scripts/soak.py --url "http://127.0.0.1:$port" --password "$password" --pid "$pid" \
+python3 scripts/soak.py --url "$roster_url" --password "$password" --pid "$roster_pid" \
   --rate "$rate" --seconds "$seconds" --report "$out/report.json" | tee "$out/soak.txt"
