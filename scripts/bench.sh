@@ -76,7 +76,11 @@ table=$out/table.txt
 
 for n in $sizes; do
   db_url=$(create_database "$admin_url" "roster_bench_$n")
-  ROSTER_DATABASE_URL=$db_url "$roster_bin" migrate 2>/dev/null
+  if ! ROSTER_DATABASE_URL=$db_url "$roster_bin" migrate >"$out/migrate-$n.log" 2>&1; then
+    echo "ERROR: roster migrate failed; its output ($out/migrate-$n.log):" >&2
+    print_log "$out/migrate-$n.log" >&2
+    exit 1
+  fi
   log "seeding $n lists" >&2
   psql "$db_url" -q -v n="$n" -f scripts/bench/seed.sql >/dev/null
 
