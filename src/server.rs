@@ -265,6 +265,21 @@ impl Watched {
         }
     }
 
+    /// The outcome of a write: progress (or an error) counts as activity; not being ready checks the deadline.
+    fn wrote(
+        &mut self,
+        written: Poll<io::Result<usize>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<usize>> {
+        match written {
+            Poll::Pending => self.check_deadline(cx).map(Err),
+            ready => {
+                self.last_activity = Instant::now();
+                ready
+            }
+        }
+    }
+
     /// Called when the stream is not ready: fails once a deadline has passed, otherwise makes sure the task
     /// wakes up when it would.
     fn check_deadline(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
@@ -315,13 +330,8 @@ impl AsyncWrite for Watched {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.stream).poll_write(cx, buf) {
-            Poll::Pending => this.check_deadline(cx).map(Err),
-            ready => {
-                this.last_activity = Instant::now();
-                ready
-            }
-        }
+        let written = Pin::new(&mut this.stream).poll_write(cx, buf);
+        this.wrote(written, cx)
     }
 
     fn poll_write_vectored(
@@ -330,13 +340,8 @@ impl AsyncWrite for Watched {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.stream).poll_write_vectored(cx, bufs) {
-            Poll::Pending => this.check_deadline(cx).map(Err),
-            ready => {
-                this.last_activity = Instant::now();
-                ready
-            }
-        }
+        let written = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
+        this.wrote(written, cx)
     }
 
     fn is_write_vectored(&self) -> bool {
