@@ -158,6 +158,16 @@ macro_rules! operation_errors {
         $(#[$meta:meta])* $name:ident,
         { $($(#[$vmeta:meta])* $status:literal => $variant:ident),* $(,)? }
     ) => {
+        $crate::api::error::operation_errors!($(#[$meta])* $name, { $($(#[$vmeta])* $status => $variant),* }
+            without_body {});
+    };
+    // `without_body` lists statuses that the HTTP layer answers before Roster sees the request (so with no
+    // JSON body); they are documented, never built by Roster.
+    (
+        $(#[$meta:meta])* $name:ident,
+        { $($(#[$vmeta:meta])* $status:literal => $variant:ident),* $(,)? }
+        without_body { $($(#[$bmeta:meta])* $bstatus:literal => $bvariant:ident),* $(,)? }
+    ) => {
         $(#[$meta])*
         #[derive(Debug)]
         pub struct $name($crate::api::error::ApiError);
@@ -174,6 +184,11 @@ macro_rules! operation_errors {
                     $(#[$vmeta])*
                     #[oai(status = $status)]
                     $variant(JsonBody<ErrorResponse>),
+                )*
+                $(
+                    $(#[$bmeta])*
+                    #[oai(status = $bstatus)]
+                    $bvariant,
                 )*
                 /// Too many requests from this caller (per API user, or per client address without credentials,
                 /// or too many failed logins from this address). Retry after the number of seconds in

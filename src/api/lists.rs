@@ -21,6 +21,10 @@ operation_errors!(GetListsError, {
     400 => BadRequest,
     /// Missing or invalid credentials, or no permission.
     403 => Forbidden,
+}
+without_body {
+    /// The URL is longer than 65,534 bytes; the HTTP layer answers before Roster reads the request.
+    414 => UriTooLong,
 });
 operation_errors!(GetPublicListsError, {});
 operation_errors!(GetListError, {
@@ -70,6 +74,10 @@ operation_errors!(DeleteListsError, {
     400 => BadRequest,
     /// Missing or invalid credentials, or no permission.
     403 => Forbidden,
+}
+without_body {
+    /// The URL is longer than 65,534 bytes; the HTTP layer answers before Roster reads the request.
+    414 => UriTooLong,
 });
 
 fn list_response(list: crate::domain::List) -> Success<MailingListResponse> {

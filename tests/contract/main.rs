@@ -42,7 +42,10 @@ fn every_operation_has_an_operation_id_and_documents_its_errors() {
         let responses = op["responses"].as_object().unwrap();
         assert!(responses.contains_key("200"), "{key}");
         for (status, response) in responses {
-            if status != "200" {
+            if status == "414" {
+                // Answered by the HTTP layer before Roster reads the request: documented without a body.
+                assert_eq!(response["content"], json!({}), "{key} 414 promises a body");
+            } else if status != "200" {
                 let schema = &response["content"]["application/json"];
                 assert_eq!(schema["required"], json!(["message"]), "{key} {status}");
             }
