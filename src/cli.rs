@@ -59,7 +59,7 @@ pub enum UserAction {
     Create {
         /// The user's name, as used in `api_user:token`.
         name: String,
-        /// Its user role (required; grants `lists:get_all` / `lists:manage_all`).
+        /// Its user role (required; grants `lists:*` and `subscribers:*` permissions).
         #[arg(long)]
         role: String,
         /// Its list role (optional; grants `list:get` / `list:manage` on individual lists).
@@ -93,7 +93,7 @@ pub struct RolesArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum RoleKindArg {
-    /// Grants `lists:get_all` and/or `lists:manage_all` over every list.
+    /// Grants `lists:get_all`, `lists:manage_all`, `subscribers:get_all`, `subscribers:get`, `subscribers:manage`.
     User,
     /// Grants `list:get` and/or `list:manage` on individual lists.
     List,
@@ -111,8 +111,9 @@ pub enum RoleAction {
     List,
     /// Delete a role that no user holds.
     Delete { name: String },
-    /// Grant a permission: `lists:get_all` or `lists:manage_all` to a user role, or `list:get` or
-    /// `list:manage` on the lists given with `--list` to a list role.
+    /// Grant a permission: `lists:get_all`, `lists:manage_all`, `subscribers:get_all`, `subscribers:get` or
+    /// `subscribers:manage` to a user role, or `list:get` or `list:manage` on the lists given with `--list` to a
+    /// list role.
     Grant(GrantArgs),
     /// Revoke a permission (same arguments as `grant`).
     Revoke(GrantArgs),
@@ -122,7 +123,8 @@ pub enum RoleAction {
 pub struct GrantArgs {
     /// The role.
     pub role: String,
-    /// `lists:get_all`, `lists:manage_all`, `list:get` or `list:manage`.
+    /// `lists:get_all`, `lists:manage_all`, `subscribers:get_all`, `subscribers:get`, `subscribers:manage`,
+    /// `list:get` or `list:manage`.
     pub permission: String,
     /// A list id, for `list:*` permissions; repeat for several lists.
     #[arg(long = "list")]

@@ -3,12 +3,14 @@
 
 pub use sea_orm_migration::prelude::*;
 
+mod counters;
 mod m20261122_000001_create_lists;
 mod m20261122_000002_create_settings;
 mod m20261122_000003_index_name_search;
 mod m20261122_000004_create_api_users;
 mod m20261122_000005_count_lists;
 mod m20261122_000006_version_lists;
+mod m20261202_000007_create_subscribers;
 
 pub struct Migrator;
 
@@ -22,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_create_api_users::Migration),
             Box::new(m20261122_000005_count_lists::Migration),
             Box::new(m20261122_000006_version_lists::Migration),
+            Box::new(m20261202_000007_create_subscribers::Migration),
         ]
     }
 }

@@ -1,6 +1,6 @@
-//! The list body of POST and PUT, accepted as JSON, URL-encoded form or multipart form data. Every media type is
-//! turned into the same JSON object and parsed by the same code, so one set of rules applies whatever the client
-//! sends: a form field that is present but empty is an empty string, exactly like `""` in JSON.
+//! Request bodies accepted as JSON, URL-encoded form or multipart form data. Every media type is turned into the
+//! same JSON object and parsed by the same code, so one set of rules applies whatever the client sends: a form
+//! field that is present but empty is an empty string, exactly like `""` in JSON.
 
 use poem::{FromRequest, Request, RequestBody};
 use poem_openapi::ApiRequest;
@@ -13,11 +13,13 @@ use serde_json::{Map, Value};
 use super::models::{MailingListCreate, MailingListUpdate};
 use crate::domain::ListFields;
 
-/// Fields that a form repeats once per value.
-const REPEATED_FIELDS: &[&str] = &["tags"];
-
-/// The fields of a list body; anything else is ignored.
-const LIST_FIELDS: &[&str] = &["name", "type", "optin", "status", "tags", "description"];
+/// What a body type tells the parsers about its fields.
+pub trait BodyFields {
+    /// The fields read from a body; anything else is ignored.
+    const FIELDS: &'static [&'static str];
+    /// Fields that a form repeats once per value (arrays of strings).
+    const REPEATED: &'static [&'static str] = &[];
+}
 
 fn media_type_is(content_type: &str, expected: &str) -> bool {
     content_type
@@ -33,13 +35,14 @@ fn unreadable(err: impl std::fmt::Display) -> poem::Error {
     .into()
 }
 
-/// Parses the fields of a body, whatever its media type. `null` is refused for a list field: the schemas do not
-/// allow it, and leaving a field out already means "no value". Unknown fields are ignored, whatever their value.
-fn parse_fields<T: ParseFromJSON>(value: Value) -> poem::Result<T> {
+/// Parses the fields of a body, whatever its media type. `null` is refused for a known field (unless the body
+/// type allows it, `NULLABLE`): the schemas do not allow it, and leaving a field out already means "no value".
+/// Unknown fields are ignored, whatever their value.
+fn parse_fields<T: ParseFromJSON + BodyFields>(value: Value) -> poem::Result<T> {
     if let Value::Object(members) = &value
-        && let Some((name, _)) = members
-            .iter()
-            .find(|(name, v)| v.is_null() && LIST_FIELDS.contains(&name.as_str()))
+        && let Some((name, _)) = members.iter().find(|(name, v)| {
+            v.is_null() && T::FIELDS.contains(&name.as_str()) && !NULLABLE.contains(&name.as_str())
+        })
     {
         return Err(unreadable(format!(
             "field `{name}` is null; leave the field out instead"
@@ -48,15 +51,20 @@ fn parse_fields<T: ParseFromJSON>(value: Value) -> poem::Result<T> {
     T::parse_from_json(Some(value)).map_err(|err| unreadable(err.into_message()))
 }
 
-/// A form's list fields as the JSON object they stand for; other fields are ignored, as in JSON bodies. A
+/// Fields whose `null` means something (PATCH `"attribs": null` clears the attributes, as in listmonk).
+const NULLABLE: &[&str] = &["attribs"];
+
+/// A form's fields as the JSON object they stand for; other fields are ignored, as in JSON bodies. A
 /// single-valued field given twice with different values is refused rather than one of them silently kept.
-fn form_object(pairs: impl IntoIterator<Item = (String, String)>) -> poem::Result<Value> {
+fn form_object<T: BodyFields>(
+    pairs: impl IntoIterator<Item = (String, String)>,
+) -> poem::Result<Value> {
     let mut object = Map::new();
     for (name, value) in pairs {
-        if !LIST_FIELDS.contains(&name.as_str()) {
+        if !T::FIELDS.contains(&name.as_str()) {
             continue;
         }
-        if REPEATED_FIELDS.contains(&name.as_str()) {
+        if T::REPEATED.contains(&name.as_str()) {
             if let Value::Array(values) = object
                 .entry(name)
                 .or_insert_with(|| Value::Array(Vec::new()))
@@ -129,7 +137,7 @@ fields_payload!(
     "application/json"
 );
 
-impl<T: Type + ParseFromJSON> ParsePayload for JsonFields<T> {
+impl<T: Type + ParseFromJSON + BodyFields> ParsePayload for JsonFields<T> {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(req: &Request, body: &mut RequestBody) -> poem::Result<Self> {
@@ -145,12 +153,12 @@ fields_payload!(
     "application/x-www-form-urlencoded"
 );
 
-impl<T: Type + ParseFromJSON> ParsePayload for FormFields<T> {
+impl<T: Type + ParseFromJSON + BodyFields> ParsePayload for FormFields<T> {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(req: &Request, body: &mut RequestBody) -> poem::Result<Self> {
         let data = Vec::<u8>::from_request(req, body).await?;
-        parse_fields(form_object(form_pairs(&data)?)?).map(Self)
+        parse_fields(form_object::<T>(form_pairs(&data)?)?).map(Self)
     }
 }
 
@@ -160,7 +168,7 @@ fields_payload!(
     "multipart/form-data"
 );
 
-impl<T: Type + ParseFromJSON> ParsePayload for MultipartFields<T> {
+impl<T: Type + ParseFromJSON + BodyFields> ParsePayload for MultipartFields<T> {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(req: &Request, body: &mut RequestBody) -> poem::Result<Self> {
@@ -173,11 +181,11 @@ impl<T: Type + ParseFromJSON> ParsePayload for MultipartFields<T> {
                 pairs.push((name, value));
             }
         }
-        parse_fields(form_object(pairs)?).map(Self)
+        parse_fields(form_object::<T>(pairs)?).map(Self)
     }
 }
 
-/// Defines the request body of an operation: the same fields in each accepted media type.
+/// Defines the request body of a list operation: the same fields in each accepted media type.
 macro_rules! list_body {
     ($(#[$meta:meta])* $name:ident, $fields:ty) => {
         $(#[$meta])*
@@ -200,6 +208,17 @@ macro_rules! list_body {
     };
 }
 
+impl BodyFields for MailingListCreate {
+    const FIELDS: &'static [&'static str] =
+        &["name", "type", "optin", "status", "tags", "description"];
+    const REPEATED: &'static [&'static str] = &["tags"];
+}
+
+impl BodyFields for MailingListUpdate {
+    const FIELDS: &'static [&'static str] = MailingListCreate::FIELDS;
+    const REPEATED: &'static [&'static str] = MailingListCreate::REPEATED;
+}
+
 list_body!(
     /// The new list.
     CreateListBody,
@@ -214,6 +233,7 @@ list_body!(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::models::MailingListCreate;
 
     #[test]
     fn forms_become_objects_with_repeated_tags_as_arrays() {
@@ -225,7 +245,7 @@ mod tests {
         ]
         .map(|(k, v)| (k.to_owned(), v.to_owned()));
         assert_eq!(
-            form_object(pairs).unwrap(),
+            form_object::<MailingListCreate>(pairs).unwrap(),
             serde_json::json!({"name": "n", "tags": ["a", ""], "description": ""})
         );
     }
@@ -237,9 +257,11 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect::<Vec<_>>()
         };
-        assert!(form_object(pairs(&[("name", "a"), ("name", "b")])).is_err());
-        assert!(form_object(pairs(&[("name", "a"), ("name", "a")])).is_ok());
-        let unknown = form_object(pairs(&[("", "true"), ("", "null"), ("name", "n")])).unwrap();
+        assert!(form_object::<MailingListCreate>(pairs(&[("name", "a"), ("name", "b")])).is_err());
+        assert!(form_object::<MailingListCreate>(pairs(&[("name", "a"), ("name", "a")])).is_ok());
+        let unknown =
+            form_object::<MailingListCreate>(pairs(&[("", "true"), ("", "null"), ("name", "n")]))
+                .unwrap();
         assert_eq!(
             unknown,
             serde_json::json!({"name": "n"}),
@@ -268,7 +290,6 @@ mod tests {
 
     mod properties {
         use super::super::*;
-        use crate::api::models::MailingListCreate;
         use proptest::prelude::*;
 
         proptest! {
@@ -276,7 +297,7 @@ mod tests {
             fn any_form_body_is_fields_or_a_reason(data in prop::collection::vec(any::<u8>(), 0..400)) {
                 // Never a panic: either the pairs of a UTF-8 form, or an error that becomes a 400.
                 if let Ok(pairs) = form_pairs(&data) {
-                    let _ = form_object(pairs).map(parse_fields::<MailingListCreate>);
+                    let _ = form_object::<MailingListCreate>(pairs).map(parse_fields::<MailingListCreate>);
                 }
             }
 

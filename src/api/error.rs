@@ -88,7 +88,11 @@ impl ApiError {
 impl From<ServiceError> for ApiError {
     fn from(err: ServiceError) -> Self {
         match err {
-            ServiceError::NotFound => Self::new(StatusCode::NOT_FOUND, "list not found"),
+            ServiceError::NotFound(what) => {
+                Self::new(StatusCode::NOT_FOUND, format!("{what} not found"))
+            }
+            ServiceError::Conflict(message) => Self::new(StatusCode::CONFLICT, message),
+            ServiceError::Rejected(message) => Self::bad_request(message),
             ServiceError::Forbidden => Self::forbidden("permission denied"),
             ServiceError::Invalid(err) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, err.0),
             ServiceError::Unavailable(source) => {

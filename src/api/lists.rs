@@ -82,7 +82,7 @@ without_body {
 
 fn list_response(list: crate::domain::List) -> Success<MailingListResponse> {
     Success(MailingListResponse {
-        data: MailingList::from_domain(list, false),
+        data: MailingList::from_domain(list),
         status: SuccessStatus::Success,
     })
 }
@@ -200,6 +200,7 @@ impl ListsApi {
         };
         let query = ListQuery {
             filter,
+            with_counts: !minimal.0,
             order_by: order_by.0.into(),
             direction: order.0.0,
             pagination: Pagination::new(u64::try_from(page.0).unwrap_or(0), per_page)
@@ -211,7 +212,7 @@ impl ListsApi {
                 results: found
                     .results
                     .into_iter()
-                    .map(|list| MailingList::from_domain(list, minimal.0))
+                    .map(MailingList::from_domain)
                     .collect(),
                 total: i64::try_from(found.total).unwrap_or(i64::MAX),
                 // Bounded by PAGE_MAX, so the conversion cannot fail.

@@ -104,7 +104,8 @@ pub struct MailingList {
     pub tags: Vec<String>,
     /// Free-text description; empty when none was given.
     pub description: String,
-    /// Number of subscriptions. Roster manages lists only, so this is always 0; left out when `minimal=true`.
+    /// Subscriptions on the list, of every status (as listmonk counts them), exact as of this response; left out
+    /// when `minimal=true`.
     #[oai(skip_serializing_if_is_none)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subscriber_count: Option<i64>,
@@ -116,7 +117,7 @@ pub struct MailingList {
 }
 
 impl MailingList {
-    pub fn from_domain(list: domain::List, minimal: bool) -> Self {
+    pub fn from_domain(list: domain::List) -> Self {
         Self {
             id: list.id,
             created_at: Timestamp(list.created_at),
@@ -128,8 +129,17 @@ impl MailingList {
             status: list.status.into(),
             tags: list.tags,
             description: list.description,
-            subscriber_count: (!minimal).then_some(0),
-            subscriber_statuses: (!minimal).then(BTreeMap::new),
+            subscriber_count: list
+                .subscribers
+                .as_ref()
+                .map(|counts| i64::try_from(counts.total()).unwrap_or(i64::MAX)),
+            subscriber_statuses: list.subscribers.map(|counts| {
+                counts
+                    .0
+                    .into_iter()
+                    .map(|(status, n)| (status.to_string(), i64::try_from(n).unwrap_or(i64::MAX)))
+                    .collect()
+            }),
         }
     }
 }

@@ -13,6 +13,13 @@ pub enum UserPermission {
     ListsGetAll,
     /// Create lists, and change or delete every list.
     ListsManageAll,
+    /// Read every subscriber.
+    SubscribersGetAll,
+    /// Read the subscribers on lists the caller may read.
+    SubscribersGet,
+    /// Create, change, blocklist and delete the subscribers the caller may read; changing subscriptions also
+    /// needs manage on each list concerned.
+    SubscribersManage,
 }
 
 /// A permission a list role can grant on one list.
@@ -25,13 +32,21 @@ pub enum ListPermission {
 }
 
 impl UserPermission {
-    pub const ALL: [UserPermission; 2] =
-        [UserPermission::ListsGetAll, UserPermission::ListsManageAll];
+    pub const ALL: [UserPermission; 5] = [
+        UserPermission::ListsGetAll,
+        UserPermission::ListsManageAll,
+        UserPermission::SubscribersGetAll,
+        UserPermission::SubscribersGet,
+        UserPermission::SubscribersManage,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             UserPermission::ListsGetAll => "lists:get_all",
             UserPermission::ListsManageAll => "lists:manage_all",
+            UserPermission::SubscribersGetAll => "subscribers:get_all",
+            UserPermission::SubscribersGet => "subscribers:get",
+            UserPermission::SubscribersManage => "subscribers:manage",
         }
     }
 }
@@ -115,7 +130,41 @@ impl Scope {
     }
 }
 
+/// The subscribers a caller may read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubscriberScope {
+    /// None at all.
+    Nobody,
+    /// Every subscriber (`subscribers:get_all`, or the admin).
+    Everyone,
+    /// Subscribers with a subscription (of any status) on one of these lists (`subscribers:get`).
+    OnLists(Scope),
+}
+
 impl Principal {
+    fn has(&self, permission: UserPermission) -> bool {
+        match self {
+            Principal::Admin { .. } => true,
+            Principal::ApiUser { grants, .. } => grants.user.contains(&permission),
+        }
+    }
+
+    /// Which subscribers this caller may read (and, with [`Principal::may_manage_subscribers`], change).
+    pub fn subscriber_scope(&self) -> SubscriberScope {
+        if self.has(UserPermission::SubscribersGetAll) {
+            SubscriberScope::Everyone
+        } else if self.has(UserPermission::SubscribersGet) {
+            SubscriberScope::OnLists(self.scope(Access::Get))
+        } else {
+            SubscriberScope::Nobody
+        }
+    }
+
+    /// `subscribers:manage`: writes to subscribers the caller may read.
+    pub fn may_manage_subscribers(&self) -> bool {
+        self.has(UserPermission::SubscribersManage)
+    }
+
     /// A name for logs.
     pub fn name(&self) -> &str {
         match self {
@@ -126,12 +175,7 @@ impl Principal {
 
     /// Creating a list needs `lists:manage_all`.
     pub fn may_create(&self) -> bool {
-        match self {
-            Principal::Admin { .. } => true,
-            Principal::ApiUser { grants, .. } => {
-                grants.user.contains(&UserPermission::ListsManageAll)
-            }
-        }
+        self.has(UserPermission::ListsManageAll)
     }
 
     /// The lists this caller may read (`Get`) or change and delete (`Manage`). `manage` does not imply `get`.
@@ -193,6 +237,24 @@ mod tests {
         assert!(!u.scope(Access::Get).allows(2));
         assert!(u.scope(Access::Manage).allows(2));
         assert!(!u.scope(Access::Manage).allows(1));
+    }
+
+    #[test]
+    fn subscriber_permissions_follow_listmonk() {
+        assert_eq!(
+            user(&[], &[1], &[1]).subscriber_scope(),
+            SubscriberScope::Nobody
+        );
+        assert_eq!(
+            user(&[UserPermission::SubscribersGet], &[1], &[2]).subscriber_scope(),
+            SubscriberScope::OnLists(Scope::Only([1].into()))
+        );
+        assert_eq!(
+            user(&[UserPermission::SubscribersGetAll], &[], &[]).subscriber_scope(),
+            SubscriberScope::Everyone
+        );
+        assert!(!user(&[UserPermission::SubscribersGetAll], &[], &[]).may_manage_subscribers());
+        assert!(user(&[UserPermission::SubscribersManage], &[], &[]).may_manage_subscribers());
     }
 
     #[test]

@@ -1,8 +1,5 @@
 //! Lists: their fields, the rules their input must follow, and how they are queried.
 
-use std::fmt;
-use std::str::FromStr;
-
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -32,38 +29,6 @@ pub const DELETE_IDS_MAX: usize = 1000;
 #[error("{0}")]
 pub struct ValidationError(pub String);
 
-macro_rules! string_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                match s {
-                    $($text => Ok($name::$variant),)+
-                    other => Err(format!("unknown {} `{other}`", stringify!($name))),
-                }
-            }
-        }
-    };
-}
-
 string_enum!(
     /// Who may subscribe: anyone (public) or only the list's owner (private).
     ListType { Public => "public", Private => "private" }
@@ -90,6 +55,20 @@ pub struct List {
     pub description: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Its subscriptions by status, when they were read (not for `minimal` listings).
+    pub subscribers: Option<SubscriberCounts>,
+}
+
+/// Subscriptions on one list, by status: only statuses with at least one, in the order of
+/// [`super::SubscriptionStatus::ALL`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubscriberCounts(pub Vec<(super::SubscriptionStatus, u64)>);
+
+impl SubscriberCounts {
+    /// Subscriptions of every status: listmonk's `subscriber_count`.
+    pub fn total(&self) -> u64 {
+        self.0.iter().map(|(_, n)| n).sum()
+    }
 }
 
 /// Postgres cannot store NUL characters in text; refusing them everywhere keeps both backends alike.
@@ -275,6 +254,29 @@ pub fn fold(text: &str) -> String {
     text.to_lowercase()
 }
 
+/// The case-folded words of a search (split on whitespace, repeats dropped), each of which must occur literally.
+/// Refuses, before any SQL exists, more than [`QUERY_MAX_CHARS`] characters or [`QUERY_MAX_WORDS`] different
+/// words: each word is one `LIKE` in the statement. `parameter` names the parameter in messages.
+pub fn search_words(text: &str, parameter: &str) -> Result<Vec<String>, ValidationError> {
+    if text.chars().count() > QUERY_MAX_CHARS {
+        return Err(ValidationError(format!(
+            "{parameter} must be at most {QUERY_MAX_CHARS} characters"
+        )));
+    }
+    let mut words: Vec<String> = Vec::new();
+    for word in text.split_whitespace().map(fold) {
+        if !words.contains(&word) {
+            if words.len() == QUERY_MAX_WORDS {
+                return Err(ValidationError(format!(
+                    "{parameter} must have at most {QUERY_MAX_WORDS} different words"
+                )));
+            }
+            words.push(word);
+        }
+    }
+    Ok(words)
+}
+
 /// Which lists a listing or a bulk delete selects. All given filters must hold.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct ListFilter {
@@ -296,22 +298,7 @@ impl ListFilter {
     /// A NUL character can be in no name or tag, so a query or tag containing one matches nothing.
     pub fn new<S: AsRef<str>>(query: Option<&str>, tags: &[S]) -> Result<Self, ValidationError> {
         let query = query.unwrap_or_default();
-        if query.chars().count() > QUERY_MAX_CHARS {
-            return Err(ValidationError(format!(
-                "query must be at most {QUERY_MAX_CHARS} characters"
-            )));
-        }
-        let mut words: Vec<String> = Vec::new();
-        for word in query.split_whitespace().map(fold) {
-            if !words.contains(&word) {
-                if words.len() == QUERY_MAX_WORDS {
-                    return Err(ValidationError(format!(
-                        "query must have at most {QUERY_MAX_WORDS} different words"
-                    )));
-                }
-                words.push(word);
-            }
-        }
+        let words = search_words(query, "query")?;
         if tags.len() > TAG_FILTER_MAX {
             return Err(ValidationError(format!(
                 "give at most {TAG_FILTER_MAX} `tag` values"
@@ -392,6 +379,8 @@ impl Default for Pagination {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListQuery {
     pub filter: ListFilter,
+    /// Whether to read each list's subscriber counts (`minimal=false`).
+    pub with_counts: bool,
     pub order_by: OrderBy,
     pub direction: Direction,
     pub pagination: Pagination,

@@ -1,7 +1,49 @@
-//! Roster's rules about lists, free of any web or database framework.
+//! Roster's rules about lists and subscribers, free of any web or database framework.
+
+/// An enum stored and sent as fixed strings.
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(format!("unknown {} `{other}`", stringify!($name))),
+                }
+            }
+        }
+    };
+}
 
 mod access;
 mod list;
+mod subscriber;
 
-pub use access::{Access, Grants, ListPermission, Principal, Scope, UserPermission};
+pub use access::{
+    Access, Grants, ListPermission, Principal, Scope, SubscriberScope, UserPermission,
+};
 pub use list::*;
+pub use subscriber::*;
+// EXPR-PENDING: replaced by the expression module.
+pub type Predicate = ();
+pub fn parse_expression(_: &str) -> Result<Predicate, ValidationError> {
+    Err(ValidationError("`query` is not supported yet".into()))
+}

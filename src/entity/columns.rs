@@ -2,7 +2,7 @@
 //! the domain's own types and no service parses strings by hand. (The domain stays free of SeaORM; the traits are
 //! implemented here.)
 
-use crate::domain::{ListStatus, ListType, Optin};
+use crate::domain::{ListStatus, ListType, Optin, SubscriberStatus, SubscriptionStatus};
 
 macro_rules! text_column {
     ($ty:ty) => {
@@ -63,3 +63,5 @@ macro_rules! text_column {
 text_column!(ListType);
 text_column!(Optin);
 text_column!(ListStatus);
+text_column!(SubscriberStatus);
+text_column!(SubscriptionStatus);

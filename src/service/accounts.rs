@@ -64,7 +64,7 @@ pub(crate) fn token_digest(token: &str) -> String {
 /// The two kinds of role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RoleKind {
-    /// Grants `lists:get_all` / `lists:manage_all`; every user has exactly one.
+    /// Grants `lists:get_all`, `lists:manage_all` and the `subscribers:` permissions; every user has exactly one.
     User,
     /// Grants `list:get` / `list:manage` on individual lists; a user has at most one.
     List,
@@ -96,7 +96,7 @@ pub struct RoleInfo {
     pub id: i64,
     pub name: String,
     pub kind: &'static str,
-    /// For user roles: `lists:get_all`, `lists:manage_all`.
+    /// For user roles: `lists:get_all`, `lists:manage_all`, `subscribers:get_all`, `subscribers:get`, `subscribers:manage`.
     pub permissions: Vec<String>,
     /// For list roles: list id → `list:get`, `list:manage`.
     pub lists: BTreeMap<i64, Vec<String>>,

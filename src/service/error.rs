@@ -5,10 +5,17 @@ use crate::domain::ValidationError;
 /// Why a use case failed. The HTTP layer maps each variant to one status, in one place.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
-    #[error("list not found")]
-    NotFound,
+    /// The named resource (`list`, `subscriber`) does not exist.
+    #[error("{0} not found")]
+    NotFound(&'static str),
     #[error("permission denied")]
     Forbidden,
+    /// The write would break a uniqueness rule (a subscriber's e-mail).
+    #[error("{0}")]
+    Conflict(String),
+    /// The request names something it may not, and saying more would tell what exists (answered 400).
+    #[error("{0}")]
+    Rejected(String),
     #[error(transparent)]
     Invalid(#[from] ValidationError),
     /// The database cannot be reached right now; the request may be retried.

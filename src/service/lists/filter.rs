@@ -134,7 +134,7 @@ pub(super) fn order_column(order_by: OrderBy) -> Option<lists::Column> {
         OrderBy::Status => Some(lists::Column::Status),
         OrderBy::CreatedAt => Some(lists::Column::CreatedAt),
         OrderBy::UpdatedAt => Some(lists::Column::UpdatedAt),
-        // Roster keeps no subscribers, so every count is 0 and the order falls to the tie-breaker.
+        // Not a column: the listing orders by the counters (`counts::total_of_list`).
         OrderBy::SubscriberCount => None,
     }
 }

@@ -1,13 +1,14 @@
 //! The lists use cases. `filter` says which lists a request selects and how they are counted; `store` how a list
 //! and its tags are written; shared SQL pieces are in `service::sql`.
 
+pub(crate) mod counts;
 mod filter;
 mod store;
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use sea_orm::sea_query::Query;
+use sea_orm::sea_query::{Alias, DynIden, Expr, IntoIden, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
     DatabaseConnection, DbErr, EntityTrait, FromQueryResult, Order, QueryFilter, QueryOrder,
@@ -24,7 +25,7 @@ use super::totals::TotalsCache;
 use super::{ServiceError, ensure};
 use crate::domain::{
     Access, DeleteSelector, Direction, List, ListFilter, ListPage, ListPatch, ListQuery,
-    ListStatus, ListType, NewList, Principal, PublicList, Scope, fold,
+    ListStatus, ListType, NewList, OrderBy, Principal, PublicList, Scope, SubscriberCounts, fold,
 };
 use crate::entity::lists;
 
@@ -34,6 +35,9 @@ pub struct ListService {
     db: DatabaseConnection,
     totals: Arc<TotalsCache<ListFilter>>,
 }
+
+/// The alias of a list's subscriber total when listings are ordered by it.
+const SUBSCRIBER_TOTAL: &str = "subscriber_total";
 
 /// What a listing's statement reads besides the page.
 enum Alongside {
@@ -78,14 +82,23 @@ impl ListService {
             Direction::Asc => Order::Asc,
             Direction::Desc => Order::Desc,
         };
-        let order: Vec<(lists::Column, Order)> = order_column(query.order_by)
+        let mut select = lists::Entity::find().filter(condition.clone());
+        let sort: Option<DynIden> = match query.order_by {
+            OrderBy::SubscriberCount => {
+                // Sorted over the whole result before paging: the count joins the page's columns.
+                select =
+                    select.column_as(scalar_subquery(counts::total_of_list()), SUBSCRIBER_TOTAL);
+                Some(Alias::new(SUBSCRIBER_TOTAL).into_iden())
+            }
+            other => order_column(other).map(IntoIden::into_iden),
+        };
+        let order: Vec<(DynIden, Order)> = sort
             .into_iter()
-            .chain([lists::Column::Id])
+            .chain([lists::Column::Id.into_iden()])
             .map(|column| (column, direction.clone()))
             .collect();
-        let mut select = lists::Entity::find().filter(condition.clone());
         for (column, direction) in &order {
-            select = select.order_by(*column, direction.clone());
+            select = select.order_by(Expr::col(column.clone()), direction.clone());
         }
         if let Some(per_page) = query.pagination.per_page {
             select = select.limit(per_page).offset(query.pagination.offset());
@@ -96,11 +109,31 @@ impl ListService {
             Alongside::Total => u64::try_from(read).unwrap_or(0),
             Alongside::Version => self.total_at(filter, &condition, read, page_read).await?,
         };
-        let results = rows
+        let mut results: Vec<List> = rows
             .iter()
             .map(|row| to_domain(lists::Model::from_query_result(row, "")?))
             .collect::<Result<_, _>>()?;
+        if query.with_counts {
+            self.add_counts(&mut results).await?;
+        }
         Ok(ListPage { results, total })
+    }
+
+    /// Fills in each list's subscriber counts.
+    async fn add_counts(&self, found: &mut [List]) -> Result<(), ServiceError> {
+        let ids: Vec<i64> = found.iter().map(|list| list.id).collect();
+        let mut counted = counts::of_lists(&self.db, &ids).await?;
+        for list in found {
+            list.subscribers = counted.remove(&list.id);
+        }
+        Ok(())
+    }
+
+    async fn with_counts(&self, list: List) -> Result<List, ServiceError> {
+        let mut found = [list];
+        self.add_counts(&mut found).await?;
+        let [list] = found;
+        Ok(list)
     }
 
     /// The number of lists matching a search or tag filter, to serve with a page read at `version`: reused from
@@ -136,8 +169,8 @@ impl ListService {
         let model = lists::Entity::find_by_id(id)
             .one(&self.db)
             .await?
-            .ok_or(ServiceError::NotFound)?;
-        to_domain(model)
+            .ok_or(ServiceError::NotFound("list"))?;
+        self.with_counts(to_domain(model)?).await
     }
 
     #[tracing::instrument(skip_all, err(level = "debug"))]
@@ -176,7 +209,11 @@ impl ListService {
             txn.commit().await?;
             model
         };
-        to_domain(model)
+        // A new list has no subscriptions yet.
+        Ok(List {
+            subscribers: Some(SubscriberCounts::default()),
+            ..to_domain(model)?
+        })
     }
 
     /// Sets the fields the patch carries. Only columns whose value changes are written, so concurrent updates of
@@ -198,21 +235,25 @@ impl ListService {
             // serialises writers by itself.)
             select = select.lock_exclusive();
         }
-        let current = select.one(&txn).await?.ok_or(ServiceError::NotFound)?;
+        let current = select
+            .one(&txn)
+            .await?
+            .ok_or(ServiceError::NotFound("list"))?;
         let Some((mut row, tags)) = changes(&current, patch) else {
-            return to_domain(current);
+            drop(txn);
+            return self.with_counts(to_domain(current)?).await;
         };
         row.updated_at = Set(now());
         let model = row.update(&txn).await.map_err(|err| match err {
             // Deleted by someone else since we read it.
-            DbErr::RecordNotUpdated => ServiceError::NotFound,
+            DbErr::RecordNotUpdated => ServiceError::NotFound("list"),
             other => other.into(),
         })?;
         if let Some(tags) = &tags {
             replace_tags(&txn, id, tags).await?;
         }
         txn.commit().await?;
-        to_domain(model)
+        self.with_counts(to_domain(model)?).await
     }
 
     #[tracing::instrument(skip_all, fields(list.id = id), err(level = "debug"))]
@@ -220,7 +261,7 @@ impl ListService {
         ensure(who.scope(Access::Manage).allows(id))?;
         let result = lists::Entity::delete_by_id(id).exec(&self.db).await?;
         if result.rows_affected == 0 {
-            return Err(ServiceError::NotFound);
+            return Err(ServiceError::NotFound("list"));
         }
         Ok(())
     }

@@ -27,6 +27,7 @@ pub(super) fn to_domain(model: lists::Model) -> Result<List, ServiceError> {
         description: model.description,
         created_at: model.created_at,
         updated_at: model.updated_at,
+        subscribers: None,
     })
 }
 

@@ -1,0 +1,20 @@
+use sea_orm::entity::prelude::*;
+
+/// Subscriptions per (list, subscription status), maintained by database triggers; never written by Roster.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "list_subscriber_counts")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub list_id: i64,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub status: String,
+    /// Writers spread over shards; the count is the sum over them.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub shard: i16,
+    pub n: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
