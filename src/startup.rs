@@ -6,9 +6,9 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 
-use crate::api::{AppConfig, app};
+use crate::api::{AppConfig, Services, app};
 use crate::config::{DatabaseSettings, Settings};
-use crate::service::{AdminCredentials, Authenticator, DatabaseService, ListService};
+use crate::service::{AdminCredentials, Authenticator};
 
 /// A bound, migrated, ready-to-run Roster.
 pub struct Application {
@@ -99,12 +99,7 @@ impl Application {
             login_failure_burst: self.settings.login_failure_burst,
             metrics_token: self.settings.metrics_token.clone(),
         };
-        let endpoint = app(
-            ListService::new(self.db.clone()),
-            DatabaseService::new(self.db.clone()),
-            self.authenticator,
-            config,
-        );
+        let endpoint = app(Services::new(self.db.clone()), self.authenticator, config);
         let result = crate::server::serve(
             self.listener,
             endpoint,

@@ -10,8 +10,10 @@ use poem_openapi::registry::{MetaSchemaRef, Registry};
 use poem_openapi::types::{ParseFromJSON, Type};
 use serde_json::{Map, Value};
 
-use super::models::{MailingListCreate, MailingListUpdate};
-use crate::domain::ListFields;
+use super::models::{
+    MailingListCreate, MailingListUpdate, PublicSubscriptionRequest, SubscriberCreate,
+    SubscriberIds, SubscriberListsUpdate, SubscriberPatch, SubscriberUpdate,
+};
 
 /// What a body type tells the parsers about its fields.
 pub trait BodyFields {
@@ -185,8 +187,8 @@ impl<T: Type + ParseFromJSON + BodyFields> ParsePayload for MultipartFields<T> {
     }
 }
 
-/// Defines the request body of a list operation: the same fields in each accepted media type.
-macro_rules! list_body {
+/// Defines the request body of an operation: the same fields in each accepted media type.
+macro_rules! form_body {
     ($(#[$meta:meta])* $name:ident, $fields:ty) => {
         $(#[$meta])*
         #[derive(ApiRequest)]
@@ -197,11 +199,11 @@ macro_rules! list_body {
         }
 
         impl $name {
-            pub fn into_fields(self) -> ListFields {
+            pub fn into_inner(self) -> $fields {
                 match self {
                     $name::Json(JsonFields(fields))
                     | $name::Form(FormFields(fields))
-                    | $name::Multipart(MultipartFields(fields)) => fields.into(),
+                    | $name::Multipart(MultipartFields(fields)) => fields,
                 }
             }
         }
@@ -219,15 +221,78 @@ impl BodyFields for MailingListUpdate {
     const REPEATED: &'static [&'static str] = MailingListCreate::REPEATED;
 }
 
-list_body!(
+/// Forms carry the text fields only (as in listmonk); the rest is JSON's.
+impl BodyFields for SubscriberCreate {
+    const FIELDS: &'static [&'static str] = &["email", "name", "status"];
+}
+
+impl BodyFields for PublicSubscriptionRequest {
+    const FIELDS: &'static [&'static str] = &["email", "name", "l", "list_uuids"];
+    const REPEATED: &'static [&'static str] = &["l", "list_uuids"];
+}
+
+form_body!(
     /// The new list.
     CreateListBody,
     MailingListCreate
 );
-list_body!(
+form_body!(
     /// The fields to change.
     UpdateListBody,
     MailingListUpdate
+);
+form_body!(
+    /// The new subscriber.
+    CreateSubscriberBody,
+    SubscriberCreate
+);
+form_body!(
+    /// The subscription.
+    PublicSubscriptionBody,
+    PublicSubscriptionRequest
+);
+
+/// Defines a JSON-only request body.
+macro_rules! json_body {
+    ($(#[$meta:meta])* $name:ident, $fields:ty) => {
+        $(#[$meta])*
+        #[derive(ApiRequest)]
+        pub enum $name {
+            Json(JsonFields<$fields>),
+        }
+
+        impl BodyFields for $fields {
+            const FIELDS: &'static [&'static str] = &[];
+        }
+
+        impl $name {
+            pub fn into_inner(self) -> $fields {
+                let $name::Json(JsonFields(fields)) = self;
+                fields
+            }
+        }
+    };
+}
+
+json_body!(
+    /// The subscriber's new state.
+    UpdateSubscriberBody,
+    SubscriberUpdate
+);
+json_body!(
+    /// The changes.
+    PatchSubscriberBody,
+    SubscriberPatch
+);
+json_body!(
+    /// The subscriptions to change.
+    SubscriberListsBody,
+    SubscriberListsUpdate
+);
+json_body!(
+    /// The subscribers.
+    SubscriberIdsBody,
+    SubscriberIds
 );
 
 #[cfg(test)]

@@ -71,9 +71,14 @@ impl Catalog {
         Self(paths)
     }
 
+    /// The template a path is routed to: like the router, literal segments win over parameters
+    /// (`/api/subscribers/lists` is not subscriber `lists`).
     fn path(&self, path: &str) -> Option<&Path> {
         let wanted: Vec<&str> = path.split('/').collect();
-        self.0.iter().find(|p| p.matches(&wanted))
+        self.0
+            .iter()
+            .filter(|p| p.matches(&wanted))
+            .max_by_key(|p| p.segments.iter().filter(|s| !s.starts_with('{')).count())
     }
 
     /// The operation a request is for, if the API has one at this method and path.

@@ -11,8 +11,8 @@ use super::models::{
 use super::security::ApiAuth;
 use super::types::{FilterTag, ListId, PerPage, SortOrder};
 use crate::domain::{
-    DEFAULT_PER_PAGE, DELETE_IDS_MAX, DeleteSelector, Direction, ListFilter, ListPatch, ListQuery,
-    NewList, Pagination, ValidationError,
+    DEFAULT_PER_PAGE, DELETE_IDS_MAX, DeleteSelector, Direction, ListFields, ListFilter, ListPatch,
+    ListQuery, NewList, Pagination, ValidationError,
 };
 use crate::service::ListService;
 
@@ -273,7 +273,7 @@ impl ListsApi {
         auth: ApiAuth,
         body: CreateListBody,
     ) -> Result<Success<MailingListResponse>, CreateListError> {
-        let new = NewList::try_from(body.into_fields())?;
+        let new = NewList::try_from(ListFields::from(body.into_inner()))?;
         let list = self.lists.create(auth.principal(), new).await?;
         Ok(list_response(list))
     }
@@ -294,7 +294,7 @@ impl ListsApi {
         list_id: Path<ListId>,
         body: UpdateListBody,
     ) -> Result<Success<MailingListResponse>, UpdateListError> {
-        let patch = ListPatch::try_from(body.into_fields())?;
+        let patch = ListPatch::try_from(ListFields::from(body.into_inner()))?;
         let list = self
             .lists
             .update(auth.principal(), list_id.0.0, patch)

@@ -15,18 +15,21 @@ mod ops;
 mod payload;
 mod routes;
 mod security;
+mod subscribers;
 mod types;
 
 pub use bounds::{HEADER_MAX_BYTES, URL_MAX_BYTES};
 pub use docs::{SPEC_YAML, served_spec_json};
 pub use error::ApiError;
-pub use routes::{AppConfig, app, generated_spec};
+pub use routes::{AppConfig, Services, app, generated_spec};
 
 /// Operation groups in Swagger UI.
 #[derive(poem_openapi::Tags)]
 enum ApiTags {
     /// Mailing lists.
     Lists,
+    /// Subscribers and their subscriptions.
+    Subscribers,
     /// Liveness and readiness.
     Health,
 }

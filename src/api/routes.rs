@@ -18,13 +18,42 @@ use super::limits::{LimitUnauthenticated, LoginFailures, RateLimits};
 use super::lists::ListsApi;
 use super::ops::{LimitDuration, RecordMetrics, metrics_endpoint, with_request_id};
 use super::security::Authenticate;
-use crate::service::{Authenticator, DatabaseService, ListService};
+use super::subscribers::SubscribersApi;
+use crate::service::{Authenticator, DatabaseService, ListService, SubscriberService};
 
-type Apis = (ListsApi, HealthApi);
+type Apis = (ListsApi, SubscribersApi, HealthApi);
 
-fn openapi_service(lists: ListService, database: DatabaseService) -> OpenApiService<Apis, ()> {
+/// The services the operations call.
+#[derive(Clone)]
+pub struct Services {
+    pub lists: ListService,
+    pub subscribers: SubscriberService,
+    pub database: DatabaseService,
+}
+
+impl Services {
+    pub fn new(db: sea_orm::DatabaseConnection) -> Self {
+        Self {
+            lists: ListService::new(db.clone()),
+            subscribers: SubscriberService::new(db.clone()),
+            database: DatabaseService::new(db),
+        }
+    }
+}
+
+fn openapi_service(services: Services) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (ListsApi { lists }, HealthApi { database }),
+        (
+            ListsApi {
+                lists: services.lists,
+            },
+            SubscribersApi {
+                subscribers: services.subscribers,
+            },
+            HealthApi {
+                database: services.database,
+            },
+        ),
         "Roster",
         env!("CARGO_PKG_VERSION"),
     )
@@ -38,11 +67,7 @@ pub fn api_meta() -> Vec<MetaApi> {
 
 /// The spec poem-openapi derives from the code, for comparison with `openapi.yaml`.
 pub fn generated_spec() -> String {
-    openapi_service(
-        ListService::new(DatabaseConnection::default()),
-        DatabaseService::new(DatabaseConnection::default()),
-    )
-    .spec()
+    openapi_service(Services::new(DatabaseConnection::default())).spec()
 }
 
 /// Settings of the HTTP layer.
@@ -66,14 +91,9 @@ pub struct AppConfig {
 
 /// The whole HTTP application. Every middleware gets what it needs here, once; none looks anything up per
 /// request.
-pub fn app(
-    lists: ListService,
-    database: DatabaseService,
-    authenticator: Authenticator,
-    config: AppConfig,
-) -> impl Endpoint {
-    let metrics = metrics_endpoint(database.clone(), config.metrics_token.clone());
-    let service = openapi_service(lists, database);
+pub fn app(services: Services, authenticator: Authenticator, config: AppConfig) -> impl Endpoint {
+    let metrics = metrics_endpoint(services.database.clone(), config.metrics_token.clone());
+    let service = openapi_service(services);
     let docs = Document::swagger_ui(&service.swagger_ui_html(), &service.spec());
     let catalog = Arc::new(Catalog::new(api_meta()));
     let limits = RateLimits::new(config.rate_limit, config.rate_limit_burst);
@@ -124,6 +144,11 @@ mod tests {
         assert_eq!(catalog.allow("/api/lists/7"), "GET, PUT, DELETE");
         assert_eq!(catalog.allow("/health"), "GET");
         assert_eq!(catalog.allow("/docs"), "GET");
+        assert_eq!(catalog.allow("/api/subscribers/lists"), "PUT");
+        assert_eq!(
+            catalog.allow("/api/subscribers/7"),
+            "GET, PUT, PATCH, DELETE"
+        );
     }
 
     #[test]

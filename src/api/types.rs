@@ -9,7 +9,10 @@ use poem_openapi::types::{
 };
 use serde_json::Value;
 
-use crate::domain::{DESCRIPTION_MAX_CHARS, NAME_MAX_CHARS, PAGE_MAX, TAG_MAX_CHARS, TAGS_MAX};
+use crate::domain::{
+    ATTRIBS_MAX_BYTES, ATTRIBS_MAX_DEPTH, DESCRIPTION_MAX_CHARS, EMAIL_MAX_BYTES, NAME_MAX_CHARS,
+    PAGE_MAX, TAG_MAX_CHARS, TAGS_MAX,
+};
 
 /// Implements `Type` for a scalar newtype with an inline schema.
 macro_rules! scalar_type {
@@ -195,35 +198,54 @@ impl AsRef<str> for FilterTag {
     }
 }
 
-/// A list id: a positive 64-bit integer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ListId(pub i64);
+/// Defines an id type: a positive 64-bit integer, refused with a message naming what it identifies.
+macro_rules! positive_id {
+    ($(#[$meta:meta])* $ty:ident, $name:literal, $what:literal) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct $ty(pub i64);
 
-scalar_type!(ListId, "list_id", {
-    let mut schema = MetaSchema::new_with_format("integer", "int64");
-    schema.minimum = Some(1.0);
-    schema.example = Some(Value::from(5));
-    schema
-});
+        scalar_type!($ty, $name, {
+            let mut schema = MetaSchema::new_with_format("integer", "int64");
+            schema.minimum = Some(1.0);
+            schema.example = Some(Value::from(5));
+            schema
+        });
 
-impl ParseFromParameter for ListId {
-    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
-        match value.parse::<i64>() {
-            Ok(id) if id >= 1 && !value.starts_with('+') => Ok(ListId(id)),
-            _ => Err(ParseError::custom(format!(
-                "`{}` is not a valid list id: ids are whole numbers from 1 to {}",
-                value.chars().take(40).collect::<String>(),
-                i64::MAX
-            ))),
+        impl ParseFromParameter for $ty {
+            fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+                match value.parse::<i64>() {
+                    Ok(id) if id >= 1 && !value.starts_with('+') => Ok($ty(id)),
+                    _ => Err(ParseError::custom(format!(
+                        "`{}` is not a valid {} id: ids are whole numbers from 1 to {}",
+                        value.chars().take(40).collect::<String>(),
+                        $what,
+                        i64::MAX
+                    ))),
+                }
+            }
         }
-    }
+
+        impl ToJSON for $ty {
+            fn to_json(&self) -> Option<Value> {
+                Some(Value::from(self.0))
+            }
+        }
+    };
 }
 
-impl ToJSON for ListId {
-    fn to_json(&self) -> Option<Value> {
-        Some(Value::from(self.0))
-    }
-}
+positive_id!(
+    /// A list id: a positive 64-bit integer.
+    ListId,
+    "list_id",
+    "list"
+);
+positive_id!(
+    /// A subscriber id: a positive 64-bit integer.
+    SubscriberId,
+    "subscriber_id",
+    "subscriber"
+);
 
 /// A string field whose limits are published in the schema but checked by the list rules, so that a
 /// well-formed request that breaks them gets 422 with a precise message, whatever its media type.
@@ -277,6 +299,45 @@ checked_string!(
     /// A description: up to 65,536 characters.
     DescriptionText, "list_description", min = None, max = DESCRIPTION_MAX_CHARS, pattern = Some(NO_NUL.into())
 );
+checked_string!(
+    /// An e-mail address: trimmed, at most 254 bytes, a bare address (`a@example.com`).
+    EmailText, "subscriber_email", min = Some(1), max = EMAIL_MAX_BYTES, pattern = Some(NO_NUL.into())
+);
+checked_string!(
+    /// A subscriber's name: up to 2000 characters; blank means the e-mail's local part.
+    SubscriberNameText, "subscriber_name", min = None, max = NAME_MAX_CHARS, pattern = Some(NO_NUL.into())
+);
+
+/// A subscriber's attributes: any JSON object, at most 65,536 bytes and 16 levels deep. Any JSON value is read,
+/// so that the subscriber rules can refuse a non-object with 422 and a precise message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttribsObject(pub Value);
+
+scalar_type!(AttribsObject, "subscriber_attribs", {
+    let mut schema = MetaSchema::new("object");
+    schema.additional_properties = Some(Box::new(MetaSchemaRef::Inline(Box::new(MetaSchema::ANY))));
+    schema.description = Some(const_format_attribs());
+    schema.example = Some(serde_json::json!({"city": "Bengaluru", "projects": 3}));
+    schema
+});
+
+/// The schema's description, with the bounds filled in.
+fn const_format_attribs() -> &'static str {
+    const _: () = assert!(ATTRIBS_MAX_BYTES == 65_536 && ATTRIBS_MAX_DEPTH == 16);
+    "Free-form attributes: a JSON object of at most 65,536 bytes (as compact JSON) and 16 levels of nesting."
+}
+
+impl ParseFromJSON for AttribsObject {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        Ok(AttribsObject(value.unwrap_or_default()))
+    }
+}
+
+impl ToJSON for AttribsObject {
+    fn to_json(&self) -> Option<Value> {
+        Some(self.0.clone())
+    }
+}
 
 /// The tags sent for a list: at most 100, each checked by the list rules.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -378,6 +378,40 @@ pub fn kept_subscription_status(
     }
 }
 
+/// A subscription from the public form: who, and to which lists (by UUID, at least one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicSubscription {
+    pub email: Email,
+    pub name: String,
+    pub lists: Vec<Uuid>,
+}
+
+impl PublicSubscription {
+    /// `lists` must hold at least one and at most [`SUBSCRIBER_LISTS_MAX`] UUIDs (repeats dropped).
+    pub fn new(email: &str, name: Option<&str>, lists: &[Uuid]) -> Result<Self, ValidationError> {
+        if lists.is_empty() {
+            return Err(ValidationError("give at least one list UUID".into()));
+        }
+        if lists.len() > SUBSCRIBER_LISTS_MAX {
+            return Err(ValidationError(format!(
+                "give at most {SUBSCRIBER_LISTS_MAX} list UUIDs"
+            )));
+        }
+        let email = Email::parse(email)?;
+        let mut unique: Vec<Uuid> = Vec::with_capacity(lists.len());
+        for uuid in lists {
+            if !unique.contains(uuid) {
+                unique.push(*uuid);
+            }
+        }
+        Ok(Self {
+            name: parse_name(name, &email)?,
+            email,
+            lists: unique,
+        })
+    }
+}
+
 /// What `PUT /api/subscribers/lists` does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MembershipAction {

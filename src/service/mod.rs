@@ -7,6 +7,7 @@ mod database;
 mod error;
 mod lists;
 mod sql;
+mod subscribers;
 mod totals;
 
 pub use accounts::{AccountError, AccountService, IssuedToken, RoleInfo, RoleKind, UserInfo};
@@ -16,3 +17,4 @@ pub use database::{DatabaseService, PoolUsage};
 pub use error::ServiceError;
 use error::ensure;
 pub use lists::ListService;
+pub use subscribers::SubscriberService;

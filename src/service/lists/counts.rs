@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use sea_orm::sea_query::{Expr, ExprTrait, Func, Query, SelectStatement};
+use sea_orm::sea_query::{Expr, ExprTrait, Query, SelectStatement};
 use sea_orm::{ConnectionTrait, DbErr};
 
 use crate::domain::{SubscriberCounts, SubscriptionStatus};
@@ -26,7 +26,8 @@ pub(crate) async fn of_lists(
         let select = Query::select()
             .column(counts::Column::ListId)
             .column(counts::Column::Status)
-            .expr_as(Func::sum(Expr::col(counts::Column::N)), "n")
+            // SUM of a BIGINT is NUMERIC on PostgreSQL.
+            .expr_as(Expr::cust("CAST(SUM(n) AS BIGINT)"), "n")
             .from(counts::Entity)
             .and_where(Expr::col(counts::Column::ListId).is_in(chunk.iter().copied()))
             .group_by_col(counts::Column::ListId)
@@ -55,10 +56,9 @@ pub(crate) async fn of_lists(
 /// A list's subscriptions of every status, as a value in a statement over `lists` (for ordering by it).
 pub(crate) fn total_of_list() -> SelectStatement {
     Query::select()
-        .expr(Func::coalesce([
-            Func::sum(Expr::col((counts::Entity, counts::Column::N))).into(),
-            Expr::val(0i64),
-        ]))
+        .expr(Expr::cust(
+            "CAST(COALESCE(SUM(list_subscriber_counts.n), 0) AS BIGINT)",
+        ))
         .from(counts::Entity)
         .and_where(
             Expr::col((counts::Entity, counts::Column::ListId))

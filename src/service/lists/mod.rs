@@ -3,7 +3,7 @@
 
 pub(crate) mod counts;
 mod filter;
-mod store;
+pub(crate) mod store;
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -13,7 +13,7 @@ use crate::domain::{List, ListPatch, fold};
 use crate::entity::{list_tags, lists};
 use crate::service::ServiceError;
 
-pub(super) fn to_domain(model: lists::Model) -> Result<List, ServiceError> {
+pub(crate) fn to_domain(model: lists::Model) -> Result<List, ServiceError> {
     let tags = serde_json::from_value(model.tags)
         .map_err(|err| ServiceError::Database(DbErr::Type(format!("tags: {err}"))))?;
     Ok(List {

@@ -31,6 +31,9 @@ macro_rules! mirror_enum {
     };
 }
 
+mod subscribers;
+pub use subscribers::*;
+
 mirror_enum!(
     /// `public` lists appear on subscription forms; `private` lists do not.
     ListType => ListType { Public, Private }

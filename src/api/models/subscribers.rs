@@ -1,0 +1,320 @@
+//! The subscriber bodies of the API, as they appear on the wire and in the spec.
+
+use std::collections::BTreeMap;
+
+use poem_openapi::types::MaybeUndefined;
+use poem_openapi::{Enum, Object};
+use uuid::Uuid;
+
+use super::{ListOptin, ListStatus, ListType, SuccessStatus};
+use crate::api::types::{AttribsObject, EmailText, SubscriberNameText, Timestamp};
+use crate::domain;
+
+mirror_enum!(
+    /// `enabled` (the default), `disabled`, or `blocklisted`: a blocklisted subscriber is unsubscribed from every
+    /// list, and new subscriptions of theirs are `unsubscribed` too.
+    SubscriberStatus => SubscriberStatus { Enabled, Disabled, Blocklisted }
+);
+mirror_enum!(
+    /// A subscription's state: `unconfirmed` (the default for new subscriptions), `confirmed`, or
+    /// `unsubscribed`.
+    SubscriptionStatus => SubscriptionStatus { Unconfirmed, Confirmed, Unsubscribed }
+);
+
+/// The field a subscriber listing is sorted by.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "snake_case")]
+pub enum SubscriberOrderBy {
+    Id,
+    Email,
+    Name,
+    Status,
+    CreatedAt,
+    UpdatedAt,
+}
+
+impl From<SubscriberOrderBy> for domain::SubscriberOrderBy {
+    fn from(value: SubscriberOrderBy) -> Self {
+        match value {
+            SubscriberOrderBy::Id => Self::Id,
+            SubscriberOrderBy::Email => Self::Email,
+            SubscriberOrderBy::Name => Self::Name,
+            SubscriberOrderBy::Status => Self::Status,
+            SubscriberOrderBy::CreatedAt => Self::CreatedAt,
+            SubscriberOrderBy::UpdatedAt => Self::UpdatedAt,
+        }
+    }
+}
+
+/// One list a subscriber is on: the list's fields and the subscription's.
+#[derive(Object, serde::Serialize, Debug, Clone, PartialEq)]
+pub struct SubscriberList {
+    /// The subscription's state on this list.
+    pub subscription_status: SubscriptionStatus,
+    /// When the subscriber joined this list.
+    pub subscription_created_at: Timestamp,
+    /// When the subscription last changed.
+    pub subscription_updated_at: Timestamp,
+    /// Extra data of the subscription (listmonk records an opt-in IP here); always `{}` in Roster.
+    pub subscription_meta: BTreeMap<String, serde_json::Value>,
+    /// The list's id.
+    pub id: i64,
+    pub uuid: Uuid,
+    pub name: String,
+    #[oai(rename = "type")]
+    #[serde(rename = "type")]
+    pub list_type: ListType,
+    pub optin: ListOptin,
+    /// The list's status (not the subscription's).
+    pub status: ListStatus,
+    pub tags: Vec<String>,
+    pub description: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// A subscriber.
+#[derive(Object, serde::Serialize, Debug, Clone, PartialEq)]
+pub struct Subscriber {
+    /// Numeric id, assigned by the server.
+    #[oai(read_only)]
+    pub id: i64,
+    #[oai(read_only)]
+    pub created_at: Timestamp,
+    #[oai(read_only)]
+    pub updated_at: Timestamp,
+    /// Random (v4) UUID, assigned by the server.
+    #[oai(read_only)]
+    pub uuid: Uuid,
+    /// The e-mail address, lowercase.
+    pub email: String,
+    pub name: String,
+    /// Free-form attributes; `{}` when there are none.
+    pub attribs: BTreeMap<String, serde_json::Value>,
+    pub status: SubscriberStatus,
+    /// The lists the subscriber is on, by list id, with each subscription's state. Only lists the caller may
+    /// read are shown.
+    pub lists: Vec<SubscriberList>,
+}
+
+impl Subscriber {
+    pub fn from_domain(subscriber: domain::Subscriber) -> Self {
+        Self {
+            id: subscriber.id,
+            created_at: Timestamp(subscriber.created_at),
+            updated_at: Timestamp(subscriber.updated_at),
+            uuid: subscriber.uuid,
+            email: subscriber.email,
+            name: subscriber.name,
+            attribs: subscriber.attribs.into_iter().collect(),
+            status: subscriber.status.into(),
+            lists: subscriber
+                .lists
+                .into_iter()
+                .map(|s| SubscriberList {
+                    subscription_status: s.status.into(),
+                    subscription_created_at: Timestamp(s.created_at),
+                    subscription_updated_at: Timestamp(s.updated_at),
+                    subscription_meta: BTreeMap::new(),
+                    id: s.list.id,
+                    uuid: s.list.uuid,
+                    name: s.list.name,
+                    list_type: s.list.list_type.into(),
+                    optin: s.list.optin.into(),
+                    status: s.list.status.into(),
+                    tags: s.list.tags,
+                    description: s.list.description,
+                    created_at: Timestamp(s.list.created_at),
+                    updated_at: Timestamp(s.list.updated_at),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// One page of subscribers.
+#[derive(Object, serde::Serialize, Debug, Clone, PartialEq)]
+pub struct SubscriberPage {
+    /// The subscribers on this page (each once, whatever lists matched).
+    pub results: Vec<Subscriber>,
+    /// The `search` given, trimmed.
+    pub search: String,
+    /// The `query` given, trimmed.
+    pub query: String,
+    /// How many subscribers match, over all pages.
+    pub total: i64,
+    /// Rows per page; `0` when `per_page=all` was requested.
+    pub per_page: i64,
+    /// This page's number, from 1.
+    pub page: i64,
+}
+
+/// A new subscriber, as JSON, or as a form with `email`, `name` and `status` (like listmonk's form binding).
+/// Unknown fields are ignored.
+#[derive(Object, Debug, Clone, PartialEq)]
+pub struct SubscriberCreate {
+    /// The e-mail address: trimmed and lowercased; must be unique (whatever its case).
+    pub email: EmailText,
+    /// Defaults to the part of the e-mail before `@`.
+    pub name: Option<SubscriberNameText>,
+    /// Defaults to `enabled`.
+    pub status: Option<SubscriberStatus>,
+    /// Ids of lists to subscribe to (at most 1,000); each must exist, and the caller must manage each.
+    #[oai(validator(max_items = 1000))]
+    pub lists: Option<Vec<i64>>,
+    /// Free-form attributes.
+    pub attribs: Option<AttribsObject>,
+    /// Make the new subscriptions `confirmed` instead of `unconfirmed`. Roster sends no e-mail either way.
+    pub preconfirm_subscriptions: Option<bool>,
+}
+
+/// A subscriber's new state (listmonk's replace): `email` is required; `name` and `status` keep their value when
+/// left out; `attribs` are replaced (left out: cleared to `{}`); **`lists` becomes the exact set of lists, so
+/// leaving it out removes the subscriber from every list** (the lists the caller may manage; subscriptions on
+/// other lists stay). Subscriptions kept keep their state (an `unsubscribed` one is not revived; an
+/// `unconfirmed` one becomes `confirmed` with `preconfirm_subscriptions`).
+#[derive(Object, Debug, Clone, PartialEq)]
+pub struct SubscriberUpdate {
+    pub email: EmailText,
+    pub name: Option<SubscriberNameText>,
+    pub status: Option<SubscriberStatus>,
+    #[oai(validator(max_items = 1000))]
+    pub lists: Option<Vec<i64>>,
+    pub attribs: Option<AttribsObject>,
+    pub preconfirm_subscriptions: Option<bool>,
+}
+
+/// Changes to a subscriber: fields left out keep their value. `attribs` are merged one level deep (top-level
+/// keys added or replaced; `"attribs": null` clears them); `lists`, when present, becomes the exact set of lists.
+#[derive(Object, Debug, Clone, Default, PartialEq)]
+pub struct SubscriberPatch {
+    pub email: Option<EmailText>,
+    pub name: Option<SubscriberNameText>,
+    pub status: Option<SubscriberStatus>,
+    #[oai(validator(max_items = 1000))]
+    pub lists: Option<Vec<i64>>,
+    pub attribs: MaybeUndefined<AttribsObject>,
+    pub preconfirm_subscriptions: Option<bool>,
+}
+
+impl From<SubscriberCreate> for domain::SubscriberFields {
+    fn from(body: SubscriberCreate) -> Self {
+        Self {
+            email: Some(body.email.0),
+            name: body.name.map(|n| n.0),
+            status: body.status.map(Into::into),
+            attribs: body.attribs.map(|a| a.0),
+            lists: body.lists,
+            preconfirm_subscriptions: body.preconfirm_subscriptions,
+        }
+    }
+}
+
+impl From<SubscriberUpdate> for domain::SubscriberFields {
+    fn from(body: SubscriberUpdate) -> Self {
+        Self {
+            email: Some(body.email.0),
+            name: body.name.map(|n| n.0),
+            status: body.status.map(Into::into),
+            attribs: body.attribs.map(|a| a.0),
+            lists: body.lists,
+            preconfirm_subscriptions: body.preconfirm_subscriptions,
+        }
+    }
+}
+
+impl From<SubscriberPatch> for domain::SubscriberFields {
+    fn from(body: SubscriberPatch) -> Self {
+        Self {
+            email: body.email.map(|e| e.0),
+            name: body.name.map(|n| n.0),
+            status: body.status.map(Into::into),
+            attribs: match body.attribs {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(serde_json::Value::Null),
+                MaybeUndefined::Value(a) => Some(a.0),
+            },
+            lists: body.lists,
+            preconfirm_subscriptions: body.preconfirm_subscriptions,
+        }
+    }
+}
+
+/// What to do with the subscriptions.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "lowercase")]
+pub enum MembershipAction {
+    Add,
+    Remove,
+    Unsubscribe,
+}
+
+/// Subscriptions to change, for many subscribers and lists at once, in one transaction.
+#[derive(Object, Debug, Clone, PartialEq)]
+pub struct SubscriberListsUpdate {
+    /// Subscriber ids (1–100,000). Each must exist.
+    #[oai(validator(min_items = 1, max_items = 100000))]
+    pub ids: Vec<i64>,
+    /// `add` subscribes (new subscriptions get `status`, or `unconfirmed`; existing ones are set to `status`
+    /// when it is given and kept otherwise; a blocklisted subscriber's are always `unsubscribed`); `remove`
+    /// deletes the subscriptions; `unsubscribe` marks existing ones `unsubscribed` (creating none).
+    pub action: MembershipAction,
+    /// List ids (1–1,000). Each must exist, and the caller must manage each.
+    #[oai(validator(min_items = 1, max_items = 1000))]
+    pub target_list_ids: Vec<i64>,
+    /// For `add` only: the subscriptions' state.
+    pub status: Option<SubscriptionStatus>,
+}
+
+/// Subscribers to blocklist.
+#[derive(Object, Debug, Clone, PartialEq)]
+pub struct SubscriberIds {
+    /// Subscriber ids (1–100,000). Each must exist.
+    #[oai(validator(min_items = 1, max_items = 100000))]
+    pub ids: Vec<i64>,
+}
+
+/// A subscription from a public form, as JSON (`list_uuids`) or as a form (`l`, repeated). Unknown fields are
+/// ignored.
+#[derive(Object, Debug, Clone, PartialEq)]
+pub struct PublicSubscriptionRequest {
+    /// The subscriber's e-mail address.
+    pub email: EmailText,
+    /// Defaults to the part of the e-mail before `@`.
+    pub name: Option<SubscriberNameText>,
+    /// UUIDs of public, active lists (at most 1,000).
+    #[oai(validator(max_items = 1000))]
+    pub list_uuids: Option<Vec<Uuid>>,
+    /// The same, as HTML forms send them: one `l` per list.
+    #[oai(validator(max_items = 1000))]
+    pub l: Option<Vec<Uuid>>,
+}
+
+/// The outcome of a public subscription; the same whether the e-mail was new, known, or blocklisted.
+#[derive(Object, serde::Serialize, Debug, Clone, PartialEq)]
+pub struct PublicSubscriptionResult {
+    /// Whether one of the lists is double opt-in (listmonk would then send a confirmation e-mail; Roster sends
+    /// none).
+    pub has_optin: bool,
+}
+
+/// Successful response carrying one subscriber.
+#[derive(Object, serde::Serialize, Debug, Clone, PartialEq)]
+pub struct SubscriberResponse {
+    pub data: Subscriber,
+    pub status: SuccessStatus,
+}
+
+/// Successful response carrying one page of subscribers.
+#[derive(Object, serde::Serialize, Debug, Clone, PartialEq)]
+pub struct SubscriberPageResponse {
+    pub data: SubscriberPage,
+    pub status: SuccessStatus,
+}
+
+/// Successful response to a public subscription.
+#[derive(Object, serde::Serialize, Debug, Clone, PartialEq)]
+pub struct PublicSubscriptionResponse {
+    pub data: PublicSubscriptionResult,
+    pub status: SuccessStatus,
+}

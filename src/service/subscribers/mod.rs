@@ -1,0 +1,427 @@
+//! The subscribers use cases. `filter` says which subscribers a request selects and who may see them; `store` how
+//! subscribers and subscriptions are written; `expression` translates listmonk's SQL `query` into a condition.
+//! Counts of subscriptions per list and of subscribers per status are kept by triggers (migration 7).
+
+// EXPR-PENDING mod expression;
+mod filter;
+mod store;
+
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
+    EntityTrait, FromQueryResult, Order, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    TransactionTrait,
+};
+use uuid::Uuid;
+
+use self::filter::{count_rows, counters_total, matching, order_column, within};
+use self::store::{
+    add_memberships, all_on_lists, conflict_on_email, end_memberships, ensure_lists_exist,
+    ensure_subscribers_exist, subscriptions_of, sync_subscriptions, to_domain,
+};
+use super::sql::{is_postgres, now, page_and_value};
+use super::{ServiceError, ensure};
+use crate::domain::{
+    Access, Attribs, AttribsChange, Direction, Email, ListStatus, ListType, MembershipAction,
+    NewSubscriber, Optin, Principal, PublicSubscription, Scope, Subscriber, SubscriberChange,
+    SubscriberPage, SubscriberQuery, SubscriberScope, SubscriberStatus, SubscriptionStatus,
+    fold_name,
+};
+use crate::entity::{lists, subscriber_lists, subscribers};
+
+/// The subscribers use cases. Cheap to clone: the connection is a pool handle.
+#[derive(Clone)]
+pub struct SubscriberService {
+    db: DatabaseConnection,
+}
+
+/// The lists whose subscriptions a caller sees in a subscriber's `lists`.
+fn visible_lists(who: &Principal) -> Scope {
+    who.scope(Access::Get)
+}
+
+impl SubscriberService {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    /// The subscribers this caller may read; refuses a caller who may read none.
+    fn readable(who: &Principal) -> Result<SubscriberScope, ServiceError> {
+        let scope = who.subscriber_scope();
+        ensure(scope != SubscriberScope::Nobody)?;
+        Ok(scope)
+    }
+
+    /// Refuses unless the caller holds `subscribers:manage` and may read every one of `ids` (whether they exist
+    /// or not: the answer must not tell).
+    async fn ensure_manageable(
+        &self,
+        db: &impl ConnectionTrait,
+        who: &Principal,
+        ids: &[i64],
+    ) -> Result<(), ServiceError> {
+        ensure(who.may_manage_subscribers())?;
+        match Self::readable(who)? {
+            SubscriberScope::OnLists(lists) => ensure(all_on_lists(db, ids, &lists).await?),
+            _ => Ok(()),
+        }
+    }
+
+    /// Refuses unless the caller may manage every one of `lists` (`list:manage` or `lists:manage_all`).
+    fn ensure_lists_manageable(who: &Principal, lists: &[i64]) -> Result<(), ServiceError> {
+        let scope = who.scope(Access::Manage);
+        ensure(lists.iter().all(|id| scope.allows(*id)))
+    }
+
+    /// One page of the subscribers matching the query (each once, whatever lists it is on), ordered over the
+    /// whole result, with the total match count.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn query(
+        &self,
+        who: &Principal,
+        query: &SubscriberQuery,
+    ) -> Result<SubscriberPage, ServiceError> {
+        let scope = Self::readable(who)?;
+        let filter = &query.filter;
+        if let (SubscriberScope::OnLists(lists), Some(ids)) = (&scope, &filter.list_ids) {
+            // Lists the caller may not read are refused, existing or not.
+            ensure(ids.iter().all(|id| lists.allows(*id)))?;
+        }
+        let condition = within(matching(filter, self.db.get_database_backend()), &scope);
+        let total = counters_total(filter, &scope).unwrap_or_else(|| count_rows(&condition));
+        let direction = match query.direction {
+            Direction::Asc => Order::Asc,
+            Direction::Desc => Order::Desc,
+        };
+        let order: Vec<(subscribers::Column, Order)> = order_column(query.order_by)
+            .into_iter()
+            .chain([subscribers::Column::Id])
+            .map(|column| (column, direction.clone()))
+            .collect();
+        let mut select = subscribers::Entity::find().filter(condition);
+        for (column, direction) in &order {
+            select = select.order_by(*column, direction.clone());
+        }
+        if let Some(per_page) = query.pagination.per_page {
+            select = select.limit(per_page).offset(query.pagination.offset());
+        }
+        let (rows, total) = page_and_value(&self.db, select.into_query(), &order, total).await?;
+        let models = rows
+            .iter()
+            .map(|row| subscribers::Model::from_query_result(row, ""))
+            .collect::<Result<Vec<_>, _>>()?;
+        let results = self.with_lists(&self.db, who, models).await?;
+        Ok(SubscriberPage {
+            results,
+            total: u64::try_from(total).unwrap_or(0),
+        })
+    }
+
+    async fn with_lists(
+        &self,
+        db: &impl ConnectionTrait,
+        who: &Principal,
+        models: Vec<subscribers::Model>,
+    ) -> Result<Vec<Subscriber>, ServiceError> {
+        let ids: Vec<i64> = models.iter().map(|m| m.id).collect();
+        let mut subscriptions = subscriptions_of(db, &ids, &visible_lists(who)).await?;
+        models
+            .into_iter()
+            .map(|model| {
+                let lists = subscriptions.remove(&model.id).unwrap_or_default();
+                to_domain(model, lists)
+            })
+            .collect()
+    }
+
+    async fn read_one(
+        &self,
+        db: &impl ConnectionTrait,
+        who: &Principal,
+        id: i64,
+    ) -> Result<Subscriber, ServiceError> {
+        let model = subscribers::Entity::find_by_id(id)
+            .one(db)
+            .await?
+            .ok_or(ServiceError::NotFound("subscriber"))?;
+        let mut found = self.with_lists(db, who, vec![model]).await?;
+        found.pop().ok_or(ServiceError::NotFound("subscriber"))
+    }
+
+    #[tracing::instrument(skip_all, fields(subscriber.id = id), err(level = "debug"))]
+    pub async fn get(&self, who: &Principal, id: i64) -> Result<Subscriber, ServiceError> {
+        if let SubscriberScope::OnLists(lists) = Self::readable(who)? {
+            ensure(all_on_lists(&self.db, &[id], &lists).await?)?;
+        }
+        self.read_one(&self.db, who, id).await
+    }
+
+    /// Creates a subscriber and its subscriptions in one transaction.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn create(
+        &self,
+        who: &Principal,
+        new: NewSubscriber,
+    ) -> Result<Subscriber, ServiceError> {
+        ensure(who.may_manage_subscribers())?;
+        Self::readable(who)?;
+        Self::ensure_lists_manageable(who, &new.lists)?;
+        let txn = self.db.begin().await?;
+        ensure_lists_exist(&txn, &new.lists).await?;
+        let now = now();
+        let model = subscribers::ActiveModel {
+            uuid: Set(Uuid::new_v4()),
+            email: Set(new.email.as_str().to_owned()),
+            name_folded: Set(fold_name(&new.name)),
+            name: Set(new.name),
+            attribs: Set(serde_json::Value::Object(new.attribs.into_inner())),
+            status: Set(new.status),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await
+        .map_err(conflict_on_email)?;
+        if let SubscriberScope::OnLists(lists) = who.subscriber_scope() {
+            // A caller who reads only the subscribers of its lists must put the new one on one of them, or it
+            // could create subscribers it can never see again.
+            ensure(new.lists.iter().any(|id| lists.allows(*id)))?;
+        }
+        let manageable = who.scope(Access::Manage);
+        sync_subscriptions(
+            &txn,
+            model.id,
+            model.status,
+            Some(&new.lists),
+            new.preconfirm,
+            &manageable,
+            now,
+        )
+        .await?;
+        let created = self.read_one(&txn, who, model.id).await?;
+        txn.commit().await?;
+        Ok(created)
+    }
+
+    /// Applies a `PUT` or `PATCH` in one transaction.
+    #[tracing::instrument(skip_all, fields(subscriber.id = id), err(level = "debug"))]
+    pub async fn change(
+        &self,
+        who: &Principal,
+        id: i64,
+        change: SubscriberChange,
+    ) -> Result<Subscriber, ServiceError> {
+        if let Some(lists) = &change.lists {
+            Self::ensure_lists_manageable(who, lists)?;
+        }
+        let txn = self.db.begin().await?;
+        self.ensure_manageable(&txn, who, &[id]).await?;
+        let mut select = subscribers::Entity::find_by_id(id);
+        if is_postgres(&txn) {
+            // Serialises concurrent changes of one subscriber (SQLite serialises writers by itself).
+            select = select.lock_exclusive();
+        }
+        let current = select
+            .one(&txn)
+            .await?
+            .ok_or(ServiceError::NotFound("subscriber"))?;
+        if let Some(lists) = &change.lists {
+            ensure_lists_exist(&txn, lists).await?;
+        }
+        let email = match &change.email {
+            Some(email) => email.clone(),
+            None => Email::parse(&current.email)?,
+        };
+        let status = change.status.unwrap_or(current.status);
+        let name = change.resolve_name(&email);
+        let attribs = match change.attribs {
+            AttribsChange::Keep => None,
+            AttribsChange::Replace(attribs) => Some(attribs),
+            AttribsChange::Merge(with) => {
+                Some(Attribs::parse(current.attribs.clone())?.merged(with)?)
+            }
+        };
+        let now = now();
+        let mut row: subscribers::ActiveModel = current.clone().into();
+        if email.as_str() != current.email {
+            row.email = Set(email.as_str().to_owned());
+        }
+        if let Some(name) = name.filter(|n| *n != current.name) {
+            row.name_folded = Set(fold_name(&name));
+            row.name = Set(name);
+        }
+        if status != current.status {
+            row.status = Set(status);
+        }
+        if let Some(attribs) = attribs {
+            let value = serde_json::Value::Object(attribs.into_inner());
+            if value != current.attribs {
+                row.attribs = Set(value);
+            }
+        }
+        if row.is_changed() {
+            row.updated_at = Set(now);
+            row.update(&txn).await.map_err(conflict_on_email)?;
+        }
+        sync_subscriptions(
+            &txn,
+            id,
+            status,
+            change.lists.as_deref(),
+            change.preconfirm,
+            &who.scope(Access::Manage),
+            now,
+        )
+        .await?;
+        let changed = self.read_one(&txn, who, id).await?;
+        txn.commit().await?;
+        Ok(changed)
+    }
+
+    #[tracing::instrument(skip_all, fields(subscriber.id = id), err(level = "debug"))]
+    pub async fn delete(&self, who: &Principal, id: i64) -> Result<(), ServiceError> {
+        self.ensure_manageable(&self.db, who, &[id]).await?;
+        let result = subscribers::Entity::delete_by_id(id).exec(&self.db).await?;
+        if result.rows_affected == 0 {
+            return Err(ServiceError::NotFound("subscriber"));
+        }
+        Ok(())
+    }
+
+    /// Deletes the subscribers with these ids (missing ones are ignored, as for lists), all or none.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn delete_many(&self, who: &Principal, ids: &[i64]) -> Result<(), ServiceError> {
+        let txn = self.db.begin().await?;
+        self.ensure_manageable(&txn, who, ids).await?;
+        for chunk in ids.chunks(store::CHUNK) {
+            subscribers::Entity::delete_many()
+                .filter(subscribers::Column::Id.is_in(chunk.iter().copied()))
+                .exec(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Adds, removes or unsubscribes `ids` on `lists`, all or nothing.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn change_memberships(
+        &self,
+        who: &Principal,
+        ids: &[i64],
+        action: MembershipAction,
+        lists: &[i64],
+    ) -> Result<(), ServiceError> {
+        Self::ensure_lists_manageable(who, lists)?;
+        let txn = self.db.begin().await?;
+        self.ensure_manageable(&txn, who, ids).await?;
+        ensure_subscribers_exist(&txn, ids).await?;
+        ensure_lists_exist(&txn, lists).await?;
+        let now = now();
+        match action {
+            MembershipAction::Add(status) => add_memberships(&txn, ids, lists, status, now).await?,
+            MembershipAction::Remove => end_memberships(&txn, ids, lists, true, now).await?,
+            MembershipAction::Unsubscribe => end_memberships(&txn, ids, lists, false, now).await?,
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Blocklists `ids` (422 naming any that do not exist), all or nothing.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn blocklist(&self, who: &Principal, ids: &[i64]) -> Result<(), ServiceError> {
+        let txn = self.db.begin().await?;
+        self.ensure_manageable(&txn, who, ids).await?;
+        ensure_subscribers_exist(&txn, ids).await?;
+        store::blocklist(&txn, ids, now()).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Blocklists one subscriber (404 when it does not exist).
+    #[tracing::instrument(skip_all, fields(subscriber.id = id), err(level = "debug"))]
+    pub async fn blocklist_one(&self, who: &Principal, id: i64) -> Result<(), ServiceError> {
+        let txn = self.db.begin().await?;
+        self.ensure_manageable(&txn, who, &[id]).await?;
+        if subscribers::Entity::find_by_id(id)
+            .one(&txn)
+            .await?
+            .is_none()
+        {
+            return Err(ServiceError::NotFound("subscriber"));
+        }
+        store::blocklist(&txn, &[id], now()).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// A subscription from the public form. Only public, active lists may be named; any other UUID is refused
+    /// with the same answer whether or not a list has it. A new e-mail becomes an enabled subscriber; an existing
+    /// one only gains the subscriptions it did not have (nothing else of it changes, and an unsubscribe is not
+    /// undone); a blocklisted one is left as it is. Every case answers alike: whether a double opt-in list was
+    /// named.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn subscribe(&self, form: PublicSubscription) -> Result<bool, ServiceError> {
+        let open: Vec<(i64, Optin)> = lists::Entity::find()
+            .select_only()
+            .column(lists::Column::Id)
+            .column(lists::Column::Optin)
+            .filter(lists::Column::Uuid.is_in(form.lists.iter().copied()))
+            .filter(lists::Column::ListType.eq(ListType::Public))
+            .filter(lists::Column::Status.eq(ListStatus::Active))
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        if open.len() != form.lists.len() {
+            return Err(ServiceError::Rejected(
+                "one or more list UUIDs are not lists open for subscription".into(),
+            ));
+        }
+        let has_optin = open.iter().any(|(_, optin)| *optin == Optin::Double);
+        let now = now();
+        let txn = self.db.begin().await?;
+        subscribers::Entity::insert(subscribers::ActiveModel {
+            uuid: Set(Uuid::new_v4()),
+            email: Set(form.email.as_str().to_owned()),
+            name_folded: Set(fold_name(&form.name)),
+            name: Set(form.name),
+            attribs: Set(serde_json::json!({})),
+            status: Set(SubscriberStatus::Enabled),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        })
+        .on_conflict_do_nothing_on([subscribers::Column::Email])
+        .exec(&txn)
+        .await?;
+        let (id, status): (i64, SubscriberStatus) = subscribers::Entity::find()
+            .select_only()
+            .column(subscribers::Column::Id)
+            .column(subscribers::Column::Status)
+            .filter(subscribers::Column::Email.eq(form.email.as_str()))
+            .into_tuple()
+            .one(&txn)
+            .await?
+            .ok_or_else(|| DbErr::RecordNotFound("subscriber".into()))?;
+        if status != SubscriberStatus::Blocklisted {
+            let rows = open
+                .iter()
+                .map(|(list_id, _)| subscriber_lists::ActiveModel {
+                    subscriber_id: Set(id),
+                    list_id: Set(*list_id),
+                    status: Set(SubscriptionStatus::Unconfirmed),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                });
+            subscriber_lists::Entity::insert_many(rows)
+                .on_conflict_do_nothing_on([
+                    subscriber_lists::Column::SubscriberId,
+                    subscriber_lists::Column::ListId,
+                ])
+                .exec(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(has_optin)
+    }
+}

@@ -1,0 +1,413 @@
+//! How subscribers and their subscriptions are written and read back: rows in `subscribers` and
+//! `subscriber_lists`, existence checks that name what is missing, and work split into statements of bounded
+//! size. Every subscription change goes through here; the counters follow by trigger.
+
+use std::collections::{BTreeSet, HashMap};
+
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, SqlErr,
+};
+
+use crate::domain::{
+    Scope, Subscriber, SubscriberStatus, Subscription, SubscriptionStatus, ValidationError,
+    kept_subscription_status, new_subscription_status,
+};
+use crate::entity::{lists, subscriber_lists, subscribers};
+use crate::service::ServiceError;
+use crate::service::lists::store::to_domain as list_to_domain;
+
+/// Ids in one statement's `IN (...)`: far below every backend's limit on bound values.
+pub(super) const CHUNK: usize = 10_000;
+
+/// Most missing ids named in a 422 message.
+const NAMED_MAX: usize = 20;
+
+/// "unknown list ids: 4, 9" (the first few of them, and how many there are).
+fn unknown(what: &str, missing: &[i64]) -> ServiceError {
+    let named: Vec<String> = missing.iter().take(NAMED_MAX).map(i64::to_string).collect();
+    let more = missing.len().saturating_sub(NAMED_MAX);
+    let tail = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    ServiceError::Invalid(ValidationError(format!(
+        "unknown {what} ids: {}{tail}; nothing was changed",
+        named.join(", ")
+    )))
+}
+
+/// Refuses (422, naming them) list ids that do not exist.
+pub(super) async fn ensure_lists_exist(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+) -> Result<(), ServiceError> {
+    let mut found = BTreeSet::new();
+    for chunk in ids.chunks(CHUNK) {
+        let rows: Vec<i64> = lists::Entity::find()
+            .select_only()
+            .column(lists::Column::Id)
+            .filter(lists::Column::Id.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        found.extend(rows);
+    }
+    let missing: Vec<i64> = ids
+        .iter()
+        .copied()
+        .filter(|id| !found.contains(id))
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(unknown("list", &missing))
+    }
+}
+
+/// Refuses (422, naming them) subscriber ids that do not exist.
+pub(super) async fn ensure_subscribers_exist(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+) -> Result<(), ServiceError> {
+    let mut found = BTreeSet::new();
+    for chunk in ids.chunks(CHUNK) {
+        let rows: Vec<i64> = subscribers::Entity::find()
+            .select_only()
+            .column(subscribers::Column::Id)
+            .filter(subscribers::Column::Id.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        found.extend(rows);
+    }
+    let missing: Vec<i64> = ids
+        .iter()
+        .copied()
+        .filter(|id| !found.contains(id))
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(unknown("subscriber", &missing))
+    }
+}
+
+/// Whether every one of `ids` has a subscription on one of `lists`: what a caller with `subscribers:get` may
+/// see. Counted in the database, so the answer is the same whether an id exists or not.
+pub(super) async fn all_on_lists(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+    lists: &Scope,
+) -> Result<bool, DbErr> {
+    for chunk in ids.chunks(CHUNK) {
+        let mut select = Query::select()
+            .expr(Expr::cust("COUNT(DISTINCT subscriber_id)"))
+            .from(subscriber_lists::Entity)
+            .and_where(subscriber_lists::Column::SubscriberId.is_in(chunk.iter().copied()))
+            .to_owned();
+        if let Scope::Only(allowed) = lists {
+            select.and_where(subscriber_lists::Column::ListId.is_in(allowed.iter().copied()));
+        }
+        let seen: i64 = match db.query_one(&select).await? {
+            Some(row) => row.try_get_by_index(0)?,
+            None => 0,
+        };
+        if usize::try_from(seen).ok() != Some(chunk.len()) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// A duplicate e-mail becomes a 409; anything else stays a database error.
+pub(super) fn conflict_on_email(err: DbErr) -> ServiceError {
+    match err.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => {
+            ServiceError::Conflict("a subscriber with this email already exists".into())
+        }
+        _ => err.into(),
+    }
+}
+
+/// The subscriptions of each of `ids`, with their lists, limited to the lists in `visible`, ordered by list id.
+pub(super) async fn subscriptions_of(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+    visible: &Scope,
+) -> Result<HashMap<i64, Vec<Subscription>>, ServiceError> {
+    let mut rows = Vec::new();
+    for chunk in ids.chunks(CHUNK) {
+        let mut select = subscriber_lists::Entity::find()
+            .filter(subscriber_lists::Column::SubscriberId.is_in(chunk.iter().copied()));
+        if let Scope::Only(allowed) = visible {
+            select = select.filter(subscriber_lists::Column::ListId.is_in(allowed.iter().copied()));
+        }
+        rows.extend(
+            select
+                .order_by_asc(subscriber_lists::Column::ListId)
+                .all(db)
+                .await?,
+        );
+    }
+    let list_ids: BTreeSet<i64> = rows.iter().map(|row| row.list_id).collect();
+    let list_ids: Vec<i64> = list_ids.into_iter().collect();
+    let mut found = HashMap::new();
+    for chunk in list_ids.chunks(CHUNK) {
+        for model in lists::Entity::find()
+            .filter(lists::Column::Id.is_in(chunk.iter().copied()))
+            .all(db)
+            .await?
+        {
+            found.insert(model.id, list_to_domain(model)?);
+        }
+    }
+    let mut by_subscriber: HashMap<i64, Vec<Subscription>> = HashMap::new();
+    for row in rows {
+        // A list deleted between the two reads takes its subscriptions with it.
+        if let Some(list) = found.get(&row.list_id) {
+            by_subscriber
+                .entry(row.subscriber_id)
+                .or_default()
+                .push(Subscription {
+                    list: list.clone(),
+                    status: row.status,
+                    created_at: row.created_at,
+                    updated_at: row.updated_at,
+                });
+        }
+    }
+    Ok(by_subscriber)
+}
+
+pub(super) fn to_domain(
+    model: subscribers::Model,
+    lists: Vec<Subscription>,
+) -> Result<Subscriber, ServiceError> {
+    let serde_json::Value::Object(attribs) = model.attribs else {
+        return Err(ServiceError::Database(DbErr::Type(
+            "attribs: not a JSON object".into(),
+        )));
+    };
+    Ok(Subscriber {
+        id: model.id,
+        uuid: model.uuid,
+        email: model.email,
+        name: model.name,
+        attribs,
+        status: model.status,
+        lists,
+        created_at: model.created_at,
+        updated_at: model.updated_at,
+    })
+}
+
+/// Brings one subscriber's subscriptions in line with a write: with `lists`, exactly those (subscriptions on
+/// other lists the caller may manage are removed; those on lists it may not manage stay), existing ones kept by
+/// listmonk's rules and new ones created; a blocklisted subscriber's subscriptions all become `unsubscribed`.
+pub(super) async fn sync_subscriptions(
+    db: &impl ConnectionTrait,
+    subscriber_id: i64,
+    status: SubscriberStatus,
+    lists: Option<&[i64]>,
+    preconfirm: bool,
+    manageable: &Scope,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), DbErr> {
+    let existing: HashMap<i64, SubscriptionStatus> = subscriber_lists::Entity::find()
+        .filter(subscriber_lists::Column::SubscriberId.eq(subscriber_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| (row.list_id, row.status))
+        .collect();
+    let set_status = |list_id: i64, status: SubscriptionStatus| {
+        Query::update()
+            .table(subscriber_lists::Entity)
+            .value(subscriber_lists::Column::Status, status.as_str())
+            .value(subscriber_lists::Column::UpdatedAt, now)
+            .and_where(subscriber_lists::Column::SubscriberId.eq(subscriber_id))
+            .and_where(subscriber_lists::Column::ListId.eq(list_id))
+            .to_owned()
+    };
+    let mut statements = Vec::new();
+    if let Some(wanted) = lists {
+        let dropped: Vec<i64> = existing
+            .keys()
+            .copied()
+            .filter(|id| !wanted.contains(id) && manageable.allows(*id))
+            .collect();
+        if !dropped.is_empty() {
+            subscriber_lists::Entity::delete_many()
+                .filter(subscriber_lists::Column::SubscriberId.eq(subscriber_id))
+                .filter(subscriber_lists::Column::ListId.is_in(dropped))
+                .exec(db)
+                .await?;
+        }
+        let mut new_rows = Vec::new();
+        for &list_id in wanted {
+            match existing.get(&list_id) {
+                Some(&current) => {
+                    let kept = kept_subscription_status(current, status, preconfirm);
+                    if kept != current {
+                        statements.push(set_status(list_id, kept));
+                    }
+                }
+                None => new_rows.push(subscriber_lists::ActiveModel {
+                    subscriber_id: Set(subscriber_id),
+                    list_id: Set(list_id),
+                    status: Set(new_subscription_status(status, preconfirm)),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                }),
+            }
+        }
+        if !new_rows.is_empty() {
+            subscriber_lists::Entity::insert_many(new_rows)
+                .exec_without_returning(db)
+                .await?;
+        }
+    } else if status == SubscriberStatus::Blocklisted {
+        for (&list_id, &current) in &existing {
+            if current != SubscriptionStatus::Unsubscribed {
+                statements.push(set_status(list_id, SubscriptionStatus::Unsubscribed));
+            }
+        }
+    }
+    for statement in statements {
+        db.execute(&statement).await?;
+    }
+    Ok(())
+}
+
+/// Marks these subscribers blocklisted and every subscription of theirs `unsubscribed`.
+pub(super) async fn blocklist(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), DbErr> {
+    for chunk in ids.chunks(CHUNK) {
+        subscribers::Entity::update_many()
+            .col_expr(
+                subscribers::Column::Status,
+                Expr::val(SubscriberStatus::Blocklisted.as_str()),
+            )
+            .col_expr(subscribers::Column::UpdatedAt, Expr::val(now))
+            .filter(subscribers::Column::Id.is_in(chunk.iter().copied()))
+            .exec(db)
+            .await?;
+        subscriber_lists::Entity::update_many()
+            .col_expr(
+                subscriber_lists::Column::Status,
+                Expr::val(SubscriptionStatus::Unsubscribed.as_str()),
+            )
+            .col_expr(subscriber_lists::Column::UpdatedAt, Expr::val(now))
+            .filter(subscriber_lists::Column::SubscriberId.is_in(chunk.iter().copied()))
+            .filter(subscriber_lists::Column::Status.ne(SubscriptionStatus::Unsubscribed.as_str()))
+            .exec(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Subscribes every one of `ids` to every one of `targets` in one statement per chunk: new subscriptions get
+/// `status` (or `unconfirmed`), existing ones are set to `status` when given and kept otherwise; a blocklisted
+/// subscriber's are `unsubscribed` whatever was asked.
+pub(super) async fn add_memberships(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+    targets: &[i64],
+    status: Option<SubscriptionStatus>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), DbErr> {
+    let wanted = status.unwrap_or(SubscriptionStatus::Unconfirmed).as_str();
+    let per_statement = (CHUNK / targets.len().max(1)).max(1);
+    for chunk in ids.chunks(per_statement) {
+        let rows = Query::select()
+            .column((subscribers::Entity, subscribers::Column::Id))
+            .column((lists::Entity, lists::Column::Id))
+            .expr(
+                Expr::case(
+                    Expr::col((subscribers::Entity, subscribers::Column::Status))
+                        .eq(SubscriberStatus::Blocklisted.as_str()),
+                    SubscriptionStatus::Unsubscribed.as_str(),
+                )
+                .finally(wanted),
+            )
+            .expr(Expr::val(now))
+            .expr(Expr::val(now))
+            .from(subscribers::Entity)
+            .from(lists::Entity)
+            .and_where(
+                Expr::col((subscribers::Entity, subscribers::Column::Id))
+                    .is_in(chunk.iter().copied()),
+            )
+            .and_where(Expr::col((lists::Entity, lists::Column::Id)).is_in(targets.iter().copied()))
+            .to_owned();
+        let mut conflict = OnConflict::columns([
+            subscriber_lists::Column::SubscriberId,
+            subscriber_lists::Column::ListId,
+        ]);
+        if status.is_some() {
+            conflict.update_columns([
+                subscriber_lists::Column::Status,
+                subscriber_lists::Column::UpdatedAt,
+            ]);
+        } else {
+            conflict.do_nothing();
+        }
+        let insert = Query::insert()
+            .into_table(subscriber_lists::Entity)
+            .columns([
+                subscriber_lists::Column::SubscriberId,
+                subscriber_lists::Column::ListId,
+                subscriber_lists::Column::Status,
+                subscriber_lists::Column::CreatedAt,
+                subscriber_lists::Column::UpdatedAt,
+            ])
+            .select_from(rows)
+            .map_err(|err| DbErr::Custom(err.to_string()))?
+            .on_conflict(conflict)
+            .to_owned();
+        db.execute(&insert).await?;
+    }
+    Ok(())
+}
+
+/// Removes, or marks `unsubscribed`, the subscriptions of `ids` on `targets` (creating none).
+pub(super) async fn end_memberships(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+    targets: &[i64],
+    delete: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), DbErr> {
+    for chunk in ids.chunks(CHUNK) {
+        let on = |condition: Condition| {
+            condition
+                .add(subscriber_lists::Column::SubscriberId.is_in(chunk.iter().copied()))
+                .add(subscriber_lists::Column::ListId.is_in(targets.iter().copied()))
+        };
+        if delete {
+            subscriber_lists::Entity::delete_many()
+                .filter(on(Condition::all()))
+                .exec(db)
+                .await?;
+        } else {
+            subscriber_lists::Entity::update_many()
+                .col_expr(
+                    subscriber_lists::Column::Status,
+                    Expr::val(SubscriptionStatus::Unsubscribed.as_str()),
+                )
+                .col_expr(subscriber_lists::Column::UpdatedAt, Expr::val(now))
+                .filter(on(Condition::all().add(
+                    subscriber_lists::Column::Status.ne(SubscriptionStatus::Unsubscribed.as_str()),
+                )))
+                .exec(db)
+                .await?;
+        }
+    }
+    Ok(())
+}
