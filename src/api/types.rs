@@ -313,19 +313,24 @@ checked_string!(
 #[derive(Debug, Clone, PartialEq)]
 pub struct AttribsObject(pub Value);
 
-scalar_type!(AttribsObject, "subscriber_attribs", {
-    let mut schema = MetaSchema::new("object");
-    schema.additional_properties = Some(Box::new(MetaSchemaRef::Inline(Box::new(MetaSchema::ANY))));
-    schema.description = Some(const_format_attribs());
-    schema.example = Some(serde_json::json!({"city": "Bengaluru", "projects": 3}));
-    schema
-});
+// The description below states the bounds.
+const _: () = assert!(ATTRIBS_MAX_BYTES == 65_536 && ATTRIBS_MAX_DEPTH == 16);
 
-/// The schema's description, with the bounds filled in.
-fn const_format_attribs() -> &'static str {
-    const _: () = assert!(ATTRIBS_MAX_BYTES == 65_536 && ATTRIBS_MAX_DEPTH == 16);
-    "Free-form attributes: a JSON object of at most 65,536 bytes (as compact JSON) and 16 levels of nesting."
+impl AttribsObject {
+    fn schema() -> MetaSchema {
+        let mut schema = MetaSchema::new("object");
+        schema.additional_properties =
+            Some(Box::new(MetaSchemaRef::Inline(Box::new(MetaSchema::ANY))));
+        schema.description = Some(
+            "Free-form attributes: a JSON object of at most 65,536 bytes (as compact JSON) and 16 levels of \
+             nesting.",
+        );
+        schema.example = Some(serde_json::json!({"city": "Bengaluru", "projects": 3}));
+        schema
+    }
 }
+
+scalar_type!(AttribsObject, "subscriber_attribs", AttribsObject::schema());
 
 impl ParseFromJSON for AttribsObject {
     fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
@@ -334,6 +339,28 @@ impl ParseFromJSON for AttribsObject {
 }
 
 impl ToJSON for AttribsObject {
+    fn to_json(&self) -> Option<Value> {
+        Some(self.0.clone())
+    }
+}
+
+/// [`AttribsObject`] where `null` means something (PATCH: clear the attributes), so the schema says `nullable`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NullableAttribs(pub Value);
+
+scalar_type!(NullableAttribs, "subscriber_attribs_or_null", {
+    let mut schema = AttribsObject::schema();
+    schema.nullable = true;
+    schema
+});
+
+impl ParseFromJSON for NullableAttribs {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        Ok(NullableAttribs(value.unwrap_or_default()))
+    }
+}
+
+impl ToJSON for NullableAttribs {
     fn to_json(&self) -> Option<Value> {
         Some(self.0.clone())
     }

@@ -268,7 +268,9 @@ impl Spec {
                     json!(set)
                 }
                 "items" | "not" => self.schema_at(value, depth + 1),
+                // `true` and the empty schema `{}` both allow any value.
                 "additionalProperties" => match value {
+                    Value::Bool(true) => json!({}),
                     Value::Bool(_) => value.clone(),
                     other => self.schema_at(other, depth + 1),
                 },

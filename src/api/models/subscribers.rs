@@ -7,7 +7,7 @@ use poem_openapi::{Enum, Object};
 use uuid::Uuid;
 
 use super::{ListOptin, ListStatus, ListType, SuccessStatus};
-use crate::api::types::{AttribsObject, EmailText, SubscriberNameText, Timestamp};
+use crate::api::types::{AttribsObject, EmailText, NullableAttribs, SubscriberNameText, Timestamp};
 use crate::domain;
 
 mirror_enum!(
@@ -193,7 +193,7 @@ pub struct SubscriberPatch {
     pub status: Option<SubscriberStatus>,
     #[oai(validator(max_items = 1000))]
     pub lists: Option<Vec<i64>>,
-    pub attribs: MaybeUndefined<AttribsObject>,
+    pub attribs: MaybeUndefined<NullableAttribs>,
     pub preconfirm_subscriptions: Option<bool>,
 }
 
