@@ -13,11 +13,32 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("PUT", "/api/lists/1"),
     ("DELETE", "/api/lists/1"),
     ("GET", "/api/public/lists"),
+    ("GET", "/api/subscribers"),
+    ("GET", "/api/subscribers?list_id=1&search=x"),
+    ("POST", "/api/subscribers"),
+    ("DELETE", "/api/subscribers?id=1"),
+    ("GET", "/api/subscribers/1"),
+    ("PUT", "/api/subscribers/1"),
+    ("PATCH", "/api/subscribers/1"),
+    ("DELETE", "/api/subscribers/1"),
+    ("PUT", "/api/subscribers/lists"),
+    ("PUT", "/api/subscribers/blocklist"),
+    ("PUT", "/api/subscribers/1/blocklist"),
+    ("POST", "/api/public/subscription"),
 ];
 
 async fn call(app: &TestApp, method: &str, path: &str) -> reqwest::Response {
     app.request(Method::from_bytes(method.as_bytes()).unwrap(), path)
-        .json(&json!({"name": "x", "tags": ["t"]}))
+        // One body that every operation can read (unknown fields are ignored).
+        .json(&json!({
+            "name": "x",
+            "tags": ["t"],
+            "email": "a@example.com",
+            "ids": [1],
+            "action": "add",
+            "target_list_ids": [1],
+            "list_uuids": ["2f1a0e4c-3d2b-4c1a-9e8f-7a6b5c4d3e2f"],
+        }))
         .send()
         .await
         .unwrap()
@@ -89,9 +110,16 @@ async fn an_unreachable_database_is_503_with_retry_after_on_every_operation() {
 #[tokio::test]
 async fn a_broken_database_is_500_without_leaking_details() {
     let app = TestApp::spawn().await;
-    app.execute_sql("DROP TABLE list_permissions").await;
-    app.execute_sql("DROP TABLE list_tags").await;
-    app.execute_sql("DROP TABLE lists").await;
+    for table in [
+        "subscriber_lists",
+        "list_subscriber_counts",
+        "subscribers",
+        "list_permissions",
+        "list_tags",
+        "lists",
+    ] {
+        app.execute_sql(&format!("DROP TABLE {table}")).await;
+    }
     for (method, path) in OPERATIONS {
         let message = expect_error(
             call(&app, method, path).await,

@@ -18,4 +18,5 @@ mod properties;
 mod query;
 mod seeds;
 mod spec;
+mod subscribers;
 mod update;

@@ -1,0 +1,945 @@
+//! Subscribers and subscriptions over HTTP, and the lists' counts that follow them.
+
+use std::collections::BTreeMap;
+
+use reqwest::{Method, StatusCode};
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, expect_error, read};
+
+/// Creates a subscriber and returns its JSON.
+pub async fn create_subscriber(app: &TestApp, body: Value) -> Value {
+    let (status, json) = read(app.post_json("/api/subscribers", &body).await).await;
+    assert_eq!(status, StatusCode::OK, "creating {body}: {json}");
+    json["data"].clone()
+}
+
+pub async fn subscriber_id(app: &TestApp, email: &str, lists: &[i64]) -> i64 {
+    create_subscriber(app, json!({ "email": email, "lists": lists })).await["id"]
+        .as_i64()
+        .unwrap()
+}
+
+/// Every list's `subscriber_count` and `subscriber_statuses`, as the API shows them.
+pub async fn shown_counts(app: &TestApp) -> BTreeMap<i64, (i64, BTreeMap<String, i64>)> {
+    let (status, page) = read(app.get("/api/lists?per_page=all").await).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    page["data"]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|list| {
+            let statuses = list["subscriber_statuses"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_i64().unwrap()))
+                .collect();
+            (
+                list["id"].as_i64().unwrap(),
+                (list["subscriber_count"].as_i64().unwrap(), statuses),
+            )
+        })
+        .collect()
+}
+
+/// The same, counted from the subscriptions themselves.
+pub async fn recounted(app: &TestApp) -> BTreeMap<i64, (i64, BTreeMap<String, i64>)> {
+    let backend = app.db.get_database_backend();
+    let lists = app
+        .db
+        .query_all_raw(Statement::from_string(backend, "SELECT id FROM lists"))
+        .await
+        .unwrap();
+    let mut counts: BTreeMap<i64, (i64, BTreeMap<String, i64>)> = lists
+        .iter()
+        .map(|row| (row.try_get::<i64>("", "id").unwrap(), Default::default()))
+        .collect();
+    let rows = app
+        .db
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT list_id, status, COUNT(*) AS n FROM subscriber_lists GROUP BY list_id, status",
+        ))
+        .await
+        .unwrap();
+    for row in rows {
+        let list: i64 = row.try_get("", "list_id").unwrap();
+        let status: String = row.try_get("", "status").unwrap();
+        let n: i64 = row.try_get("", "n").unwrap();
+        let entry = counts.entry(list).or_default();
+        entry.0 += n;
+        entry.1.insert(status, n);
+    }
+    counts
+}
+
+/// The counts every list shows are exactly those of its subscriptions.
+pub async fn assert_counts_exact(app: &TestApp, after: &str) {
+    assert_eq!(
+        shown_counts(app).await,
+        recounted(app).await,
+        "after {after}"
+    );
+}
+
+fn statuses(list: &Value) -> Value {
+    list["subscriber_statuses"].clone()
+}
+
+async fn list_json(app: &TestApp, id: i64) -> Value {
+    let (status, json) = read(app.get(&format!("/api/lists/{id}")).await).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    json["data"].clone()
+}
+
+async fn subscriber(app: &TestApp, id: i64) -> Value {
+    let (status, json) = read(app.get(&format!("/api/subscribers/{id}")).await).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    json["data"].clone()
+}
+
+/// `{list id: subscription status}` of a subscriber.
+fn memberships(subscriber: &Value) -> BTreeMap<i64, String> {
+    subscriber["lists"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["id"].as_i64().unwrap(),
+                l["subscription_status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+async fn request(app: &TestApp, method: Method, path: &str, body: Value) -> (StatusCode, Value) {
+    read(app.request(method, path).json(&body).send().await.unwrap()).await
+}
+
+#[tokio::test]
+async fn the_lists_documents_example_shows_two_subscribers_and_counts_follow_every_write() {
+    let app = TestApp::spawn().await;
+    let list = app.create_named("Default list").await;
+    let other = app.create_named("Other").await;
+    let john = subscriber_id(&app, "john@example.com", &[list]).await;
+    let anon = create_subscriber(
+        &app,
+        json!({"email": "anon@example.com", "lists": [list], "preconfirm_subscriptions": true}),
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
+    let shown = list_json(&app, list).await;
+    assert_eq!(shown["subscriber_count"], 2);
+    assert_eq!(statuses(&shown), json!({"unconfirmed": 1, "confirmed": 1}));
+    assert_counts_exact(&app, "two subscribers").await;
+
+    let lists_add = json!({"ids": [john, anon], "action": "add", "target_list_ids": [other]});
+    let (status, body) = request(&app, Method::PUT, "/api/subscribers/lists", lists_add).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_counts_exact(&app, "add").await;
+    assert_eq!(list_json(&app, other).await["subscriber_count"], 2);
+
+    let unsubscribe = json!({"ids": [anon], "action": "unsubscribe", "target_list_ids": [other]});
+    request(&app, Method::PUT, "/api/subscribers/lists", unsubscribe).await;
+    assert_counts_exact(&app, "unsubscribe").await;
+    assert_eq!(
+        statuses(&list_json(&app, other).await),
+        json!({"unconfirmed": 1, "unsubscribed": 1})
+    );
+
+    let remove = json!({"ids": [john], "action": "remove", "target_list_ids": [other]});
+    request(&app, Method::PUT, "/api/subscribers/lists", remove).await;
+    assert_counts_exact(&app, "remove").await;
+    assert_eq!(list_json(&app, other).await["subscriber_count"], 1);
+
+    let (status, _) = request(
+        &app,
+        Method::PUT,
+        &format!("/api/subscribers/{anon}/blocklist"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_counts_exact(&app, "blocklist").await;
+    assert_eq!(
+        statuses(&list_json(&app, list).await),
+        json!({"unconfirmed": 1, "unsubscribed": 1})
+    );
+
+    let (status, body) = request(
+        &app,
+        Method::PUT,
+        &format!("/api/subscribers/{john}"),
+        json!({"email": "john@example.com", "lists": [other]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        memberships(&body["data"])
+            .keys()
+            .copied()
+            .collect::<Vec<_>>(),
+        [other]
+    );
+    assert_counts_exact(&app, "PUT replacing lists").await;
+
+    let (status, _) = request(
+        &app,
+        Method::PATCH,
+        &format!("/api/subscribers/{john}"),
+        json!({"lists": [list, other], "preconfirm_subscriptions": true}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_counts_exact(&app, "PATCH with lists").await;
+
+    expect_ok(app.delete(&format!("/api/subscribers/{john}")).await).await;
+    assert_counts_exact(&app, "delete subscriber").await;
+
+    expect_ok(app.delete(&format!("/api/lists/{list}")).await).await;
+    assert_counts_exact(&app, "delete list").await;
+    assert_eq!(
+        memberships(&subscriber(&app, anon).await).len(),
+        1,
+        "anon stays, on `other` only"
+    );
+}
+
+async fn expect_ok(response: reqwest::Response) -> Value {
+    let (status, body) = read(response).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+#[tokio::test]
+async fn a_new_subscriber_has_a_lowercase_email_a_default_name_and_an_exact_list_count() {
+    let app = TestApp::spawn().await;
+    let list = app.create_named("news").await;
+    let created = create_subscriber(
+        &app,
+        json!({"email": "  John.Doe@Example.COM ", "lists": [list, list], "attribs": {"city": "Bengaluru"}}),
+    )
+    .await;
+    assert_eq!(created["email"], "john.doe@example.com");
+    assert_eq!(created["name"], "john.doe");
+    assert_eq!(created["status"], "enabled");
+    assert_eq!(created["attribs"], json!({"city": "Bengaluru"}));
+    assert_eq!(
+        memberships(&created),
+        BTreeMap::from([(list, "unconfirmed".into())])
+    );
+    let entry = &created["lists"][0];
+    for key in [
+        "uuid",
+        "name",
+        "type",
+        "optin",
+        "status",
+        "tags",
+        "description",
+        "created_at",
+        "updated_at",
+    ] {
+        assert!(!entry[key].is_null(), "list entry lacks {key}: {entry}");
+    }
+    assert_eq!(entry["subscription_meta"], json!({}));
+    assert_eq!(list_json(&app, list).await["subscriber_count"], 1);
+    assert_eq!(
+        subscriber(&app, created["id"].as_i64().unwrap()).await,
+        created
+    );
+}
+
+#[tokio::test]
+async fn a_blocklisted_subscribers_new_subscriptions_are_unsubscribed() {
+    let app = TestApp::spawn().await;
+    let list = app.create_named("news").await;
+    let created = create_subscriber(
+        &app,
+        json!({"email": "b@example.com", "status": "blocklisted", "lists": [list], "preconfirm_subscriptions": true}),
+    )
+    .await;
+    assert_eq!(
+        memberships(&created),
+        BTreeMap::from([(list, "unsubscribed".into())])
+    );
+}
+
+#[tokio::test]
+async fn invalid_emails_names_and_attribs_are_422_and_nothing_is_created() {
+    let app = TestApp::spawn().await;
+    for body in [
+        json!({"email": "not-an-email"}),
+        json!({"email": "John <john@example.com>"}),
+        json!({"email": "   "}),
+        json!({"email": format!("{}@example.com", "a".repeat(10_000))}),
+        json!({"email": "é@exämple.com\u{0}"}),
+        json!({"email": "a@example.com", "name": "n".repeat(2001)}),
+        json!({"email": "a@example.com", "attribs": [1, 2]}),
+        json!({"email": "a@example.com", "attribs": "text"}),
+        json!({"email": "a@example.com", "attribs": {"k": "v".repeat(70_000)}}),
+        json!({"email": "a@example.com", "lists": [0]}),
+    ] {
+        let message = expect_error(
+            app.post_json("/api/subscribers", &body).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+        assert!(!message.is_empty());
+    }
+    let mut deep = json!(1);
+    for _ in 0..40 {
+        deep = json!({ "k": deep });
+    }
+    let message = expect_error(
+        app.post_json(
+            "/api/subscribers",
+            &json!({"email": "a@example.com", "attribs": deep}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(message.contains("16 levels"), "{message}");
+    let (_, page) = read(app.get("/api/subscribers").await).await;
+    assert_eq!(page["data"]["total"], 0);
+}
+
+#[tokio::test]
+async fn unreadable_subscriber_bodies_are_400_413_or_415() {
+    let app = TestApp::spawn().await;
+    expect_error(
+        app.post_json("/api/subscribers", &json!({"name": "no email"}))
+            .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    expect_error(
+        app.post_json(
+            "/api/subscribers",
+            &json!({"email": "a@b.c", "status": "gone"}),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    expect_error(
+        app.post_json("/api/subscribers", &json!({"email": "a@b.c", "lists": "1"}))
+            .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    let too_many = json!({"email": "a@b.c", "lists": (1..=1001).collect::<Vec<_>>()});
+    let message = expect_error(
+        app.post_json("/api/subscribers", &too_many).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert!(message.contains("1000"), "{message}");
+    let big = json!({"email": "a@b.c", "attribs": {"k": "v".repeat(300 * 1024)}});
+    expect_error(
+        app.post_json("/api/subscribers", &big).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+    )
+    .await;
+    for (method, path) in [
+        (Method::POST, "/api/subscribers"),
+        (Method::PUT, "/api/subscribers/1"),
+        (Method::PUT, "/api/subscribers/lists"),
+    ] {
+        let response = app
+            .request(method.clone(), path)
+            .header("Content-Type", "text/plain")
+            .body("email=a@b.c")
+            .send()
+            .await
+            .unwrap();
+        expect_error(response, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
+    }
+    // Forms carry the text fields, as listmonk binds them.
+    let response = app
+        .request(Method::POST, "/api/subscribers")
+        .form(&[
+            ("email", "form@example.com"),
+            ("name", "Form"),
+            ("status", "disabled"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let created = expect_ok(response).await;
+    assert_eq!(created["data"]["status"], "disabled");
+}
+
+#[tokio::test]
+async fn a_duplicate_email_is_409_whatever_its_case_on_create_and_change() {
+    let app = TestApp::spawn().await;
+    subscriber_id(&app, "taken@example.com", &[]).await;
+    let other = subscriber_id(&app, "other@example.com", &[]).await;
+    let message = expect_error(
+        app.post_json("/api/subscribers", &json!({"email": "TAKEN@example.com"}))
+            .await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert!(message.contains("already exists"), "{message}");
+    let (status, _) = request(
+        &app,
+        Method::PATCH,
+        &format!("/api/subscribers/{other}"),
+        json!({"email": "Taken@Example.com"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, _) = request(
+        &app,
+        Method::PUT,
+        &format!("/api/subscribers/{other}"),
+        json!({"email": "taken@example.com"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(subscriber(&app, other).await["email"], "other@example.com");
+}
+
+#[tokio::test]
+async fn unknown_ids_in_a_write_are_422_naming_them_and_nothing_changes() {
+    let app = TestApp::spawn().await;
+    let list = app.create_named("news").await;
+    let id = subscriber_id(&app, "a@example.com", &[list]).await;
+    let message = expect_error(
+        app.post_json(
+            "/api/subscribers",
+            &json!({"email": "b@example.com", "lists": [list, 9999, 8888]}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(
+        message.contains("9999") && message.contains("8888"),
+        "{message}"
+    );
+    let (_, page) = read(app.get("/api/subscribers?search=b%40example").await).await;
+    assert_eq!(page["data"]["total"], 0, "nothing was created");
+    let (status, body) = request(
+        &app,
+        Method::PUT,
+        &format!("/api/subscribers/{id}"),
+        json!({"email": "a@example.com", "lists": [9999]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    for body in [
+        json!({"ids": [id, 7777], "action": "add", "target_list_ids": [list]}),
+        json!({"ids": [id], "action": "add", "target_list_ids": [list, 9999]}),
+    ] {
+        let message = expect_error(
+            app.put_json("/api/subscribers/lists", &body).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+        assert!(
+            message.contains("7777") || message.contains("9999"),
+            "{message}"
+        );
+    }
+    let message = expect_error(
+        app.put_json("/api/subscribers/blocklist", &json!({"ids": [id, 7777]}))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(message.contains("7777"), "{message}");
+    let kept = subscriber(&app, id).await;
+    assert_eq!(
+        kept["status"], "enabled",
+        "the blocklist was all or nothing"
+    );
+    assert_eq!(
+        memberships(&kept),
+        BTreeMap::from([(list, "unconfirmed".into())])
+    );
+    assert_counts_exact(&app, "refused writes").await;
+}
+
+#[tokio::test]
+async fn missing_subscribers_are_404_and_bad_ids_400() {
+    let app = TestApp::spawn().await;
+    for (method, path) in [
+        (Method::GET, "/api/subscribers/77"),
+        (Method::PATCH, "/api/subscribers/77"),
+        (Method::PUT, "/api/subscribers/77"),
+        (Method::DELETE, "/api/subscribers/77"),
+        (Method::PUT, "/api/subscribers/77/blocklist"),
+    ] {
+        let (status, body) = request(
+            &app,
+            method.clone(),
+            path,
+            json!({"email": "x@example.com"}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}: {body}");
+        assert_eq!(body["message"], "subscriber not found");
+        let bad = path.replace("77", "0");
+        let (status, body) = request(
+            &app,
+            method.clone(),
+            &bad,
+            json!({"email": "x@example.com"}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {bad}: {body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("subscriber id"),
+            "{body}"
+        );
+    }
+    expect_error(
+        app.delete("/api/subscribers").await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    expect_error(
+        app.delete("/api/subscribers?id=abc").await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    let many: String = (1..=1001).map(|i| format!("id={i}&")).collect();
+    expect_error(
+        app.delete(&format!("/api/subscribers?{many}")).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    // A bulk delete ignores ids that do not exist, so a retry succeeds.
+    expect_ok(app.delete("/api/subscribers?id=77&id=78").await).await;
+}
+
+#[tokio::test]
+async fn put_replaces_the_lists_and_attribs_while_patch_merges() {
+    let app = TestApp::spawn().await;
+    let a = app.create_named("a").await;
+    let b = app.create_named("b").await;
+    let created = create_subscriber(
+        &app,
+        json!({"email": "s@example.com", "name": "Sam", "lists": [a, b], "attribs": {"x": 1, "nested": {"y": 2}}}),
+    )
+    .await;
+    let id = created["id"].as_i64().unwrap();
+    let (status, patched) = request(
+        &app,
+        Method::PATCH,
+        &format!("/api/subscribers/{id}"),
+        json!({"attribs": {"nested": {"z": 3}, "w": true}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    assert_eq!(
+        patched["data"]["attribs"],
+        json!({"nested": {"z": 3}, "w": true, "x": 1})
+    );
+    assert_eq!(
+        memberships(&patched["data"]).len(),
+        2,
+        "PATCH without lists keeps them"
+    );
+    assert_eq!(patched["data"]["name"], "Sam");
+
+    let (_, cleared) = request(
+        &app,
+        Method::PATCH,
+        &format!("/api/subscribers/{id}"),
+        json!({"attribs": null}),
+    )
+    .await;
+    assert_eq!(cleared["data"]["attribs"], json!({}));
+
+    let (status, replaced) = request(
+        &app,
+        Method::PUT,
+        &format!("/api/subscribers/{id}"),
+        json!({"email": "S2@example.com", "attribs": {"only": 1}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{replaced}");
+    let data = &replaced["data"];
+    assert_eq!(data["email"], "s2@example.com");
+    assert_eq!(data["name"], "Sam", "PUT keeps a name left out");
+    assert_eq!(data["attribs"], json!({"only": 1}));
+    assert_eq!(
+        data["lists"],
+        json!([]),
+        "PUT without lists removes every subscription"
+    );
+    assert_ne!(data["updated_at"], created["updated_at"]);
+    assert_counts_exact(&app, "PUT").await;
+}
+
+#[tokio::test]
+async fn edits_keep_subscription_states_as_listmonk_does() {
+    let app = TestApp::spawn().await;
+    let a = app.create_named("a").await;
+    let b = app.create_named("b").await;
+    let id = subscriber_id(&app, "s@example.com", &[a, b]).await;
+    request(
+        &app,
+        Method::PUT,
+        "/api/subscribers/lists",
+        json!({"ids": [id], "action": "unsubscribe", "target_list_ids": [b]}),
+    )
+    .await;
+    let (_, body) = request(
+        &app,
+        Method::PATCH,
+        &format!("/api/subscribers/{id}"),
+        json!({"lists": [a, b], "preconfirm_subscriptions": true}),
+    )
+    .await;
+    assert_eq!(
+        memberships(&body["data"]),
+        BTreeMap::from([(a, "confirmed".into()), (b, "unsubscribed".into())]),
+        "preconfirm confirms unconfirmed subscriptions and never revives an unsubscribe"
+    );
+    let (_, body) = request(
+        &app,
+        Method::PATCH,
+        &format!("/api/subscribers/{id}"),
+        json!({"status": "blocklisted"}),
+    )
+    .await;
+    assert_eq!(
+        memberships(&body["data"]),
+        BTreeMap::from([(a, "unsubscribed".into()), (b, "unsubscribed".into())])
+    );
+    assert_counts_exact(&app, "blocklisting by PATCH").await;
+}
+
+#[tokio::test]
+async fn adding_without_a_status_keeps_existing_ones_and_with_one_sets_it() {
+    let app = TestApp::spawn().await;
+    let list = app.create_named("news").await;
+    let confirmed = create_subscriber(
+        &app,
+        json!({"email": "c@example.com", "lists": [list], "preconfirm_subscriptions": true}),
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
+    let fresh = subscriber_id(&app, "f@example.com", &[]).await;
+    let add = json!({"ids": [confirmed, fresh, fresh], "action": "add", "target_list_ids": [list]});
+    expect_ok(app.put_json("/api/subscribers/lists", &add).await).await;
+    assert_eq!(
+        memberships(&subscriber(&app, confirmed).await)[&list],
+        "confirmed"
+    );
+    assert_eq!(
+        memberships(&subscriber(&app, fresh).await)[&list],
+        "unconfirmed"
+    );
+    let add = json!({"ids": [confirmed, fresh], "action": "add", "target_list_ids": [list], "status": "unsubscribed"});
+    expect_ok(app.put_json("/api/subscribers/lists", &add).await).await;
+    assert_eq!(
+        statuses(&list_json(&app, list).await),
+        json!({"unsubscribed": 2})
+    );
+    for bad in [
+        json!({"ids": [], "action": "add", "target_list_ids": [list]}),
+        json!({"ids": [1], "action": "add", "target_list_ids": []}),
+        json!({"ids": [1], "action": "move", "target_list_ids": [list]}),
+        json!({"ids": [1], "action": "add", "target_list_ids": [list], "status": "maybe"}),
+    ] {
+        expect_error(
+            app.put_json("/api/subscribers/lists", &bad).await,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    }
+    let (status, _) = request(
+        &app,
+        Method::PUT,
+        "/api/subscribers/lists",
+        json!({"ids": [0], "action": "add", "target_list_ids": [list]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn blocklisting_many_unsubscribes_every_subscription() {
+    let app = TestApp::spawn().await;
+    let a = app.create_named("a").await;
+    let b = app.create_named("b").await;
+    let one = subscriber_id(&app, "one@example.com", &[a, b]).await;
+    let two = subscriber_id(&app, "two@example.com", &[a]).await;
+    expect_ok(
+        app.put_json("/api/subscribers/blocklist", &json!({"ids": [one, two]}))
+            .await,
+    )
+    .await;
+    for id in [one, two] {
+        let s = subscriber(&app, id).await;
+        assert_eq!(s["status"], "blocklisted");
+        assert!(
+            memberships(&s)
+                .values()
+                .all(|status| status == "unsubscribed")
+        );
+    }
+    assert_eq!(
+        statuses(&list_json(&app, a).await),
+        json!({"unsubscribed": 2})
+    );
+    expect_error(
+        app.put_json("/api/subscribers/blocklist", &json!({"ids": []}))
+            .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn listing_finds_each_subscriber_once_and_counts_every_match() {
+    let app = TestApp::spawn().await;
+    let a = app.create_named("a").await;
+    let b = app.create_named("b").await;
+    for i in 0..7 {
+        let lists: Vec<i64> = if i % 2 == 0 { vec![a, b] } else { vec![a] };
+        create_subscriber(&app, json!({"email": format!("user{i}@example.com"), "name": format!("User {i}"), "lists": lists})).await;
+    }
+    subscriber_id(&app, "loner@example.org", &[]).await;
+    let page = |query: &'static str| {
+        let app = &app;
+        async move {
+            let (status, body) = read(app.get(&format!("/api/subscribers?{query}")).await).await;
+            assert_eq!(status, StatusCode::OK, "{query}: {body}");
+            body["data"].clone()
+        }
+    };
+    let both = page_for(
+        &app,
+        &format!("list_id={a}&list_id={b}&per_page=3&order_by=email&order=asc"),
+    )
+    .await;
+    assert_eq!(
+        both["total"], 7,
+        "each subscriber once, whatever lists matched"
+    );
+    assert_eq!(both["results"].as_array().unwrap().len(), 3);
+    assert_eq!(both["results"][0]["email"], "user0@example.com");
+    assert_eq!(page("per_page=all").await["total"], 8);
+    assert_eq!(page("per_page=all").await["per_page"], 0);
+    let found = page("search=USER%205").await;
+    assert_eq!(found["total"], 1);
+    assert_eq!(found["search"], "USER 5");
+    assert_eq!(page("search=example.org").await["total"], 1);
+    assert_eq!(page("search=%25").await["total"], 0, "`%` is literal");
+    assert_eq!(
+        page_for(
+            &app,
+            &format!("list_id={b}&subscription_status=unconfirmed")
+        )
+        .await["total"],
+        4
+    );
+    assert_eq!(
+        page_for(&app, &format!("list_id={b}&subscription_status=confirmed")).await["total"],
+        0
+    );
+    assert_eq!(page("status=blocklisted").await["total"], 0);
+    assert_eq!(
+        page("page=9").await["total"],
+        8,
+        "total also past the last page"
+    );
+    let message = expect_error(
+        app.get("/api/subscribers?subscription_status=confirmed")
+            .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert!(message.contains("list_id"), "{message}");
+    expect_error(
+        app.get("/api/subscribers?order_by=password").await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    expect_error(
+        app.get("/api/subscribers?list_id=0").await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+}
+
+async fn page_for(app: &TestApp, query: &str) -> Value {
+    let (status, body) = read(app.get(&format!("/api/subscribers?{query}")).await).await;
+    assert_eq!(status, StatusCode::OK, "{query}: {body}");
+    body["data"].clone()
+}
+
+#[tokio::test]
+async fn lists_sort_by_subscriber_count_and_minimal_reads_no_counts() {
+    let app = TestApp::spawn().await;
+    let small = app.create_named("small").await;
+    let big = app.create_named("big").await;
+    let empty = app.create_named("empty").await;
+    for i in 0..3 {
+        subscriber_id(&app, &format!("s{i}@example.com"), &[big]).await;
+    }
+    subscriber_id(&app, "x@example.com", &[small]).await;
+    let ids = |page: &Value| -> Vec<i64> {
+        page["data"]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["id"].as_i64().unwrap())
+            .collect()
+    };
+    let (_, desc) = read(
+        app.get("/api/lists?order_by=subscriber_count&order=desc")
+            .await,
+    )
+    .await;
+    assert_eq!(ids(&desc), [big, small, empty]);
+    let (_, asc) = read(
+        app.get("/api/lists?order_by=subscriber_count&order=asc&per_page=1&page=2")
+            .await,
+    )
+    .await;
+    assert_eq!(
+        ids(&asc),
+        [small],
+        "sorted over the whole result before paging"
+    );
+    let (_, minimal) = read(app.get("/api/lists?minimal=true").await).await;
+    for list in minimal["data"]["results"].as_array().unwrap() {
+        assert!(
+            list.get("subscriber_count").is_none() && list.get("subscriber_statuses").is_none()
+        );
+    }
+}
+
+#[tokio::test]
+async fn public_subscription_takes_only_public_active_lists_and_gives_no_oracle() {
+    let app = TestApp::spawn().await;
+    let open = app
+        .create_list(json!({"name": "open", "type": "public", "optin": "double"}))
+        .await;
+    let single = app
+        .create_list(json!({"name": "single", "type": "public"}))
+        .await;
+    let private = app.create_list(json!({"name": "private"})).await;
+    let archived = app
+        .create_list(json!({"name": "old", "type": "public", "status": "archived"}))
+        .await;
+    let subscribe = |body: Value| {
+        let app = &app;
+        async move {
+            read(
+                app.anonymous(Method::POST, "/api/public/subscription")
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    let (status, body) =
+        subscribe(json!({"email": "New@Example.com", "name": "New", "list_uuids": [open["uuid"]]}))
+            .await;
+    assert_eq!(
+        (status, body.clone()),
+        (
+            StatusCode::OK,
+            json!({"data": {"has_optin": true}, "status": "success"})
+        )
+    );
+    let mut refusals = Vec::new();
+    for list in [&private, &archived] {
+        refusals.push(
+            subscribe(
+                json!({"email": "x@example.com", "list_uuids": [open["uuid"], list["uuid"]]}),
+            )
+            .await,
+        );
+    }
+    refusals.push(subscribe(json!({"email": "x@example.com", "list_uuids": ["2f1a0e4c-3d2b-4c1a-9e8f-7a6b5c4d3e2f"]})).await);
+    for refusal in &refusals {
+        assert_eq!(
+            refusal, &refusals[0],
+            "one answer for private, archived and unknown lists"
+        );
+    }
+    assert_eq!(refusals[0].0, StatusCode::BAD_REQUEST);
+    let (_, page) = read(app.get("/api/subscribers?search=x%40example").await).await;
+    assert_eq!(
+        page["data"]["total"], 0,
+        "a refused subscription writes nothing"
+    );
+
+    // A known e-mail only gains subscriptions; its name is not taken over.
+    let (_, found) = read(app.get("/api/subscribers?search=new%40example.com").await).await;
+    let id = found["data"]["results"][0]["id"].as_i64().unwrap();
+    let (status, body) = subscribe(
+        json!({"email": "new@example.com", "name": "Attacker", "list_uuids": [single["uuid"]]}),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::OK,
+            json!({"data": {"has_optin": false}, "status": "success"})
+        )
+    );
+    let known = subscriber(&app, id).await;
+    assert_eq!(known["name"], "New");
+    assert_eq!(memberships(&known).len(), 2);
+
+    // A blocklisted e-mail gets the same answer and nothing changes.
+    expect_ok(
+        app.put_json("/api/subscribers/blocklist", &json!({"ids": [id]}))
+            .await,
+    )
+    .await;
+    let before = subscriber(&app, id).await;
+    let (status, _) = subscribe(
+        json!({"email": "new@example.com", "list_uuids": [open["uuid"], single["uuid"]]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(subscriber(&app, id).await, before);
+
+    // HTML forms send `l` once per list.
+    let uuid = single["uuid"].as_str().unwrap();
+    let response = app
+        .anonymous(Method::POST, "/api/public/subscription")
+        .form(&[("email", "form@example.com"), ("l", uuid)])
+        .send()
+        .await
+        .unwrap();
+    expect_ok(response).await;
+    expect_error(
+        app.anonymous(Method::POST, "/api/public/subscription")
+            .json(&json!({"email": "y@example.com"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    expect_error(
+        app.anonymous(Method::POST, "/api/public/subscription")
+            .json(&json!({"email": "y@example.com", "list_uuids": ["nope"]}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_counts_exact(&app, "public subscriptions").await;
+}
