@@ -34,16 +34,17 @@ macro_rules! string_enum {
 }
 
 mod access;
+mod expression;
 mod list;
 mod subscriber;
 
 pub use access::{
     Access, Grants, ListPermission, Principal, Scope, SubscriberScope, UserPermission,
 };
+pub use expression::{
+    ATTRIB_KEY_MAX_CHARS, ATTRIB_PATH_MAX_KEYS, AttribView, CompareOp, EXPRESSION_MAX_CHARS,
+    EXPRESSION_MAX_DEPTH, EXPRESSION_MAX_TOKENS, Field, LikePart, Literal, Operand, Predicate,
+    parse as parse_expression,
+};
 pub use list::*;
 pub use subscriber::*;
-// EXPR-PENDING: replaced by the expression module.
-pub type Predicate = ();
-pub fn parse_expression(_: &str) -> Result<Predicate, ValidationError> {
-    Err(ValidationError("`query` is not supported yet".into()))
-}

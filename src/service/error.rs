@@ -73,11 +73,14 @@ fn is_unavailable(err: &DbErr) -> bool {
         | sqlx::Error::WorkerCrashed
         | sqlx::Error::Protocol(_) => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            // Postgres: connection exceptions (08), shutdown (57P), statement timeout (57014); SQLite
+            // Postgres: connection exceptions (08), shutdown (57P), statement timeout (57014), a deadlock or
+            // serialization failure (40P01, 40001: the transaction was rolled back whole); SQLite
             // "busy"/"locked" (5, 6): all transient.
             code.starts_with("08")
                 || code.starts_with("57P")
                 || code == "57014"
+                || code == "40P01"
+                || code == "40001"
                 || code == "5"
                 || code == "6"
         }),

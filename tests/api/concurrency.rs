@@ -239,3 +239,49 @@ async fn status_changes_racing_both_ways_with_bulk_deletes_keep_totals_exact() {
         assert_eq!(page["total"], ids(&page).len(), "total for `{filter}`");
     }
 }
+
+#[tokio::test]
+async fn concurrent_subscribes_and_unsubscribes_on_the_same_lists_leave_exact_counts() {
+    use crate::subscribers::{assert_counts_exact, subscriber_id};
+    let app = TestApp::spawn().await;
+    let a = app
+        .create_list(json!({"name": "a", "type": "public"}))
+        .await;
+    let b = app
+        .create_list(json!({"name": "b", "type": "public"}))
+        .await;
+    let (a_id, b_id) = (a["id"].as_i64().unwrap(), b["id"].as_i64().unwrap());
+    let mut people = Vec::new();
+    for i in 0..12 {
+        people.push(subscriber_id(&app, &format!("p{i}@example.com"), &[a_id]).await);
+    }
+    // Every kind of subscription write at once, naming the same rows in opposite orders.
+    let writes = (0..48).map(|i| {
+        let app = &app;
+        let (first, second) = if i % 2 == 0 { (a_id, b_id) } else { (b_id, a_id) };
+        let mut ids = people.clone();
+        if i % 3 == 0 {
+            ids.reverse();
+        }
+        let uuids = [a["uuid"].clone(), b["uuid"].clone()];
+        async move {
+            let response = match i % 6 {
+                0 => app.put_json("/api/subscribers/lists", &json!({"ids": ids, "action": "add", "target_list_ids": [first, second]})).await,
+                1 => app.put_json("/api/subscribers/lists", &json!({"ids": ids, "action": "unsubscribe", "target_list_ids": [second, first]})).await,
+                2 => app.put_json("/api/subscribers/lists", &json!({"ids": ids, "action": "remove", "target_list_ids": [first]})).await,
+                3 => app.put_json("/api/subscribers/lists", &json!({"ids": ids, "action": "add", "target_list_ids": [second], "status": "confirmed"})).await,
+                4 => app
+                    .anonymous(reqwest::Method::POST, "/api/public/subscription")
+                    .json(&json!({"email": format!("new{i}@example.com"), "list_uuids": uuids}))
+                    .send()
+                    .await
+                    .unwrap(),
+                _ => app.post_json("/api/subscribers", &json!({"email": format!("c{i}@example.com"), "lists": [second, first]})).await,
+            };
+            let (status, body) = read(response).await;
+            assert_eq!(status, StatusCode::OK, "write {i}: {body}");
+        }
+    });
+    join_all(writes).await;
+    assert_counts_exact(&app, "concurrent writes").await;
+}

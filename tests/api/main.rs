@@ -18,5 +18,6 @@ mod properties;
 mod query;
 mod seeds;
 mod spec;
+mod subscriber_permissions;
 mod subscribers;
 mod update;

@@ -943,3 +943,96 @@ async fn public_subscription_takes_only_public_active_lists_and_gives_no_oracle(
     .await;
     assert_counts_exact(&app, "public subscriptions").await;
 }
+
+#[tokio::test]
+async fn listmonks_sql_query_is_translated_never_run() {
+    let app = TestApp::spawn().await;
+    let list = app.create_named("news").await;
+    let ann = create_subscriber(&app, json!({"email": "ann+x@example.com", "name": "Ann", "lists": [list], "attribs": {"city": "Bengaluru", "age": 41, "stack": {"lang": "Go"}}})).await;
+    create_subscriber(
+        &app,
+        json!({"email": "bob@example.org", "name": "Bob", "attribs": {"city": "Paris", "age": 30}}),
+    )
+    .await;
+    let uuid = ann["uuid"].as_str().unwrap();
+    let id = ann["id"].as_i64().unwrap();
+    let found = |query: String| {
+        let app = &app;
+        async move {
+            let response = app
+                .request(Method::GET, "/api/subscribers")
+                .query(&[("query", query.as_str()), ("per_page", "all")])
+                .send()
+                .await
+                .unwrap();
+            let (status, body) = read(response).await;
+            assert_eq!(status, StatusCode::OK, "{query}: {body}");
+            assert_eq!(body["data"]["query"], query.trim());
+            body["data"]["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["name"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    // What the PyPI `listmonk` client sends to find one subscriber.
+    assert_eq!(
+        found("subscribers.email='ann+x@example.com'".into()).await,
+        ["Ann"]
+    );
+    assert_eq!(
+        found("subscribers.email='Ann+X@Example.com'".into()).await,
+        ["Ann"],
+        "e-mails are stored lowercase"
+    );
+    assert_eq!(found(format!("subscribers.uuid='{uuid}'")).await, ["Ann"]);
+    assert_eq!(found(format!("subscribers.id={id}")).await, ["Ann"]);
+    assert_eq!(
+        found("subscribers.attribs->>'city' = 'Bengaluru' AND subscribers.name LIKE 'A%'".into())
+            .await,
+        ["Ann"]
+    );
+    assert_eq!(
+        found("subscribers.attribs->'stack'->>'lang' ILIKE '%go%'".into()).await,
+        ["Ann"]
+    );
+    assert_eq!(found("attribs->>'age' > 35".into()).await, ["Ann"]);
+    assert_eq!(
+        found("LOWER(subscribers.name) IN ('bob', 'carol') OR name IS NULL".into()).await,
+        ["Bob"]
+    );
+    assert_eq!(
+        found("NOT (subscribers.status = 'blocklisted')  ".into()).await,
+        ["Bob", "Ann"]
+    );
+    assert_eq!(
+        found("subscribers.name LIKE 'a%'".into()).await,
+        Vec::<String>::new(),
+        "LIKE is case-sensitive"
+    );
+    for hostile in [
+        "1=1; DROP TABLE lists",
+        "subscribers.id IN (SELECT id FROM api_users)",
+        "password = 'x'",
+        "subscribers.email = 'a' -- comment",
+        "pg_sleep(10) IS NULL",
+        "subscribers.id::text = '1'",
+        &format!("{}subscribers.id = 1{}", "(".repeat(40), ")".repeat(40)),
+        &vec!["subscribers.id = 1"; 300].join(" AND "),
+        &"x".repeat(2001),
+    ] {
+        let response = app
+            .request(Method::GET, "/api/subscribers")
+            .query(&[("query", hostile)])
+            .send()
+            .await
+            .unwrap();
+        let message = expect_error(response, StatusCode::BAD_REQUEST).await;
+        assert!(
+            message.starts_with("`query`") || message.contains("2000"),
+            "{hostile}: {message}"
+        );
+    }
+    assert_counts_exact(&app, "queries").await;
+}

@@ -1,6 +1,7 @@
 // Drives headless Chromium against a live Roster and proves that Swagger UI (/docs) works for a real user:
-// it loads with no request leaving the host, lists every operation of the served contract, authorizes with
-// BasicAuth, and runs "Try it out" on GET and POST /api/lists against the server itself.
+// it loads with no request leaving the host, lists every operation of the served contract (and the Subscribers
+// tag with its own), authorizes with BasicAuth, and runs "Try it out" on GET and POST /api/lists and on
+// POST /api/subscribers against the server itself.
 //
 // Environment:
 //   ROSTER_BASE_URL        Roster to test, e.g. http://127.0.0.1:9000 (required)
@@ -180,6 +181,47 @@ describe(`Swagger UI at ${baseUrl}/docs`, { concurrency: false }, () => {
     assert.deepEqual([...rendered].sort(), [...expected].sort(), 'rendered operations = spec operations');
   });
 
+  it('lists the Subscribers tag with its operations', async () => {
+    const tagged = (tag) => {
+      const found = [];
+      for (const [apiPath, item] of Object.entries(spec.paths)) {
+        for (const method of METHODS) {
+          if (item[method]?.tags?.includes(tag)) found.push(`${method.toUpperCase()} ${apiPath}`);
+        }
+      }
+      return found;
+    };
+    const expected = tagged('Subscribers');
+    assert.ok(expected.length >= 10, `the spec tags its subscriber operations Subscribers: ${expected.join(', ')}`);
+
+    // Every tag of the spec has its section, in the spec's order (Lists, Subscribers, Health).
+    const sections = await page.locator('.opblock-tag-section h3.opblock-tag').evaluateAll((headings) =>
+      headings.map((h) => h.getAttribute('data-tag')),
+    );
+    assert.deepEqual(sections, spec.tags.map((tag) => tag.name), 'tag sections in the spec order');
+
+    const section = page.locator('.opblock-tag-section').filter({
+      has: page.locator('h3.opblock-tag[data-tag="Subscribers"]'),
+    });
+    await section.waitFor();
+    const heading = await section.locator('h3.opblock-tag').innerText();
+    const description = spec.tags.find((tag) => tag.name === 'Subscribers').description;
+    assert.ok(heading.includes(description), `the Subscribers heading shows its description: "${heading}"`);
+    const rendered = await section.locator('.opblock .opblock-summary').evaluateAll((summaries) =>
+      summaries.map((s) => {
+        const method = s.querySelector('.opblock-summary-method')?.textContent.trim();
+        const apiPath = s.querySelector('.opblock-summary-path')?.getAttribute('data-path');
+        return `${method} ${apiPath}`;
+      }),
+    );
+    assert.deepEqual([...rendered].sort(), [...expected].sort(), 'operations under Subscribers = spec operations');
+    // The public subscription form needs no credentials: Swagger UI shows no padlock on it.
+    const publicForm = operation('post', '/api/public/subscription');
+    assert.equal(await publicForm.locator('.authorization__btn').count(), 0, 'no padlock on the public form');
+    assert.equal(await operation('post', '/api/subscribers').locator('.authorization__btn').count(), 1, 'padlock');
+    await screenshot('subscribers-tag', section);
+  });
+
   it('authorizes with BasicAuth', async () => {
     await page.locator('.auth-wrapper button.authorize').click();
     const dialog = page.locator('.modal-ux');
@@ -241,6 +283,59 @@ describe(`Swagger UI at ${baseUrl}/docs`, { concurrency: false }, () => {
     assert.equal(found.total, 1, `exactly one list named "${name}"`);
     assert.equal(found.results[0].name, name);
     assert.deepEqual(found.results[0].tags, ['browser-test']);
+  });
+
+  it('runs Try it out on POST /api/subscribers and creates the subscriber', async () => {
+    // A list to subscribe to, made directly (the example's `lists: [1]` need not exist on this database).
+    const listName = `Swagger UI subscribers ${randomUUID()}`;
+    const made = await fetch(`${baseUrl}/api/lists`, {
+      method: 'POST',
+      headers: { authorization: basicAuth, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: listName, tags: ['browser-test'] }),
+    });
+    assert.equal(made.status, 200, 'POST /api/lists (set-up)');
+    const list = (await made.json()).data;
+    assert.equal(list.subscriber_count, 0, 'the new list has no subscribers');
+
+    const email = `swagger-ui-${randomUUID()}@example.com`;
+    const block = await tryItOut('post', '/api/subscribers');
+    const contentType = block.locator('.opblock-section-request-body select');
+    assert.equal(await contentType.inputValue(), 'application/json', 'request body media type');
+    const editor = block.locator('textarea.body-param__text');
+    const example = JSON.parse(await editor.inputValue());
+    assert.equal(typeof example.email, 'string', `the editor starts from the spec's example: ${JSON.stringify(example)}`);
+    await editor.fill(JSON.stringify({ ...example, email, lists: [list.id] }, null, 2));
+
+    const response = await execute(block);
+    await screenshot('post-subscribers-operation', block);
+    await page.screenshot({ path: path.join(outputDir, 'swagger-subscribers.png'), fullPage: true });
+
+    assert.equal((await response.status.innerText()).trim(), '200', 'rendered status of POST /api/subscribers');
+    const body = await response.body.innerText();
+    assert.match(body, /"status":\s*"success"/, `rendered body of POST /api/subscribers:\n${body}`);
+    assert.ok(body.includes(email), `rendered body names the new subscriber:\n${body}`);
+    assert.ok((await response.requestUrl.innerText()).startsWith(`${baseUrl}/api/subscribers`), 'request URL');
+
+    const sent = requests.find((r) => r.via === 'page' && r.method === 'POST' && r.url === `${baseUrl}/api/subscribers`);
+    assert.ok(sent, 'the browser sent POST /api/subscribers');
+    assert.equal(sent.headers.authorization, basicAuth, 'POST /api/subscribers carried the BasicAuth credentials');
+
+    // The subscriber exists, on the list, and the list counts it.
+    const found = await fetch(`${baseUrl}/api/subscribers?list_id=${list.id}&per_page=all`, {
+      headers: { authorization: basicAuth },
+    });
+    assert.equal(found.status, 200, 'GET /api/subscribers?list_id=<id>');
+    const page_ = (await found.json()).data;
+    assert.equal(page_.total, 1, 'the list has one subscriber');
+    assert.equal(page_.results[0].email, email);
+    assert.deepEqual(page_.results[0].attribs, example.attribs ?? {}, "the example's attribs were stored");
+    const counted = await fetch(`${baseUrl}/api/lists/${list.id}`, { headers: { authorization: basicAuth } });
+    const counts = (await counted.json()).data;
+    assert.deepEqual(
+      [counts.subscriber_count, counts.subscriber_statuses],
+      [1, { [example.preconfirm_subscriptions ? 'confirmed' : 'unconfirmed']: 1 }],
+      "the list's counts",
+    );
   });
 
   it('made no request that left the host, and had no errors', () => {

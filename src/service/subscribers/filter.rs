@@ -59,8 +59,9 @@ pub(super) fn matching(filter: &SubscriberFilter, backend: DatabaseBackend) -> C
     if let Some(status) = filter.status {
         cond = cond.add(subscribers::Column::Status.eq(status));
     }
-    // EXPR-PENDING
-    let _ = (&filter.expression, backend);
+    if let Some(predicate) = &filter.expression {
+        cond = cond.add(super::expression::condition(predicate, backend));
+    }
     cond
 }
 

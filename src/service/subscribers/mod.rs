@@ -2,7 +2,7 @@
 //! subscribers and subscriptions are written; `expression` translates listmonk's SQL `query` into a condition.
 //! Counts of subscriptions per list and of subscribers per status are kept by triggers (migration 7).
 
-// EXPR-PENDING mod expression;
+mod expression;
 mod filter;
 mod store;
 

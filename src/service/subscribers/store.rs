@@ -345,6 +345,12 @@ pub(super) async fn add_memberships(
                     .is_in(chunk.iter().copied()),
             )
             .and_where(Expr::col((lists::Entity, lists::Column::Id)).is_in(targets.iter().copied()))
+            // Rows are written (and locked) in key order, so concurrent adds cannot deadlock on each other.
+            .order_by(
+                (subscribers::Entity, subscribers::Column::Id),
+                sea_orm::Order::Asc,
+            )
+            .order_by((lists::Entity, lists::Column::Id), sea_orm::Order::Asc)
             .to_owned();
         let mut conflict = OnConflict::columns([
             subscriber_lists::Column::SubscriberId,

@@ -4,8 +4,12 @@
 Usage: story.py [BASE_URL [ADMIN_PASSWORD]]
        (or ROSTER_BASE_URL, ROSTER_ADMIN_PASSWORD, ROSTER_ADMIN_USERNAME; defaults http://127.0.0.1:9000, admin)
 
-Every list it creates carries a tag unique to this run, and every query filters on it, so the story can share a
-Roster with other stories and leaves nothing behind. Any mismatch raises AssertionError and exits non-zero.
+Two parts: the lists story, then the subscribers story (lists' subscriber counts, paging a list's subscribers,
+bulk list changes, public subscription, blocklisting, deleting, typed errors and the `query` expression).
+
+Every list it creates carries a tag unique to this run, every subscriber's e-mail contains it, and every query
+filters on them, so the story can share a Roster with other stories and leaves nothing behind. Any mismatch raises
+AssertionError and exits non-zero.
 """
 
 import os
@@ -25,8 +29,25 @@ from roster_client import (
     ListType,
     MailingListCreate,
     MailingListUpdate,
+    MembershipAction,
+    PublicSubscriptionRequest,
+    SubscriberCreate,
+    SubscriberIds,
+    SubscriberListsUpdate,
+    SubscriberOrderBy,
+    SubscriberPatch,
+    SubscribersApi,
+    SubscriberStatus,
+    SubscriberUpdate,
+    SubscriptionStatus,
 )
-from roster_client.exceptions import ApiException, ForbiddenException, NotFoundException
+from roster_client.exceptions import (
+    ApiException,
+    BadRequestException,
+    ConflictException,
+    ForbiddenException,
+    NotFoundException,
+)
 from roster_client.models import ErrorResponse
 
 
@@ -202,7 +223,201 @@ def main():
 
     lists.delete_list_by_id(alpha.id)
     check_eq(lists.get_lists(tag=[run]).data.total, 0, "clean-up")
+    step("lists story passed")
+
+    subscriber_story(admin, anonymous, run)
     print("[python] story passed", flush=True)
+
+
+def counts(lists, list_id):
+    """(subscriber_count, subscriber_statuses) of a list, as GET /api/lists/{id} reports them."""
+    item = lists.get_list_by_id(list_id).data
+    return item.subscriber_count, item.subscriber_statuses
+
+
+def check_error(call, exception, status, what):
+    """Runs `call`, which must fail with the client's typed `exception`; returns the parsed error message."""
+    try:
+        call()
+    except exception as error:
+        check_eq(error.status, status, f"{what}: status")
+        check(isinstance(error.data, ErrorResponse), f"{what}: the body is read as ErrorResponse: {error.data!r}")
+        return error.data.message
+    raise AssertionError(f"{what}: the call succeeded")
+
+
+def subscriber_story(admin, anonymous, run):
+    lists = ListsApi(admin)
+    subscribers = SubscribersApi(admin)
+
+    # --- two lists: `one` public with double opt-in (for the public form), `two` private -------------------------
+    one = lists.create_list(MailingListCreate(
+        name=f"{run} Subscribers one", type=ListType.PUBLIC, optin=ListOptin.DOUBLE, tags=[run])).data
+    two = lists.create_list(MailingListCreate(name=f"{run} Subscribers two", type=ListType.PRIVATE, tags=[run])).data
+    for item in (one, two):
+        check_eq((item.subscriber_count, item.subscriber_statuses), (0, {}), "a new list has no subscribers")
+    step(f"created lists {one.id} (public, double opt-in) and {two.id} (private)")
+
+    # --- create: the e-mail is trimmed and lowercased, attribs are a free-form object ---------------------------
+    attribs = {"city": "Bengaluru", "projects": 3, "vip": True, "ratio": 0.5,
+               "address": {"zip": "560001", "lines": ["1 Main St", 2, None]}}
+    ann = subscribers.create_subscriber(SubscriberCreate(
+        email=f"  {run.upper()}-Ann@Example.COM ", name=f"Ann {run}", status=SubscriberStatus.ENABLED,
+        lists=[one.id], attribs=attribs)).data
+    check_eq((ann.email, ann.name, ann.status), (f"{run}-ann@example.com", f"Ann {run}", SubscriberStatus.ENABLED),
+             "ann")
+    check_eq(ann.attribs, attribs, "attribs round-trip")
+    check(ann.id >= 1, f"subscriber id {ann.id} is positive")
+    check_eq(ann.uuid.version, 4, "subscriber uuid version")
+    check_timestamp(ann.created_at, "subscriber created_at")
+    check_timestamp(ann.updated_at, "subscriber updated_at")
+    check_eq([entry.id for entry in ann.lists], [one.id], "ann's lists")
+    membership = ann.lists[0]
+    check_eq((membership.subscription_status, membership.subscription_meta), (SubscriptionStatus.UNCONFIRMED, {}),
+             "a new subscription")
+    check_eq((membership.uuid, membership.name, membership.type, membership.optin, membership.tags),
+             (one.uuid, one.name, one.type, one.optin, one.tags), "the subscription carries the list's fields")
+    check_timestamp(membership.subscription_created_at, "subscription_created_at")
+    check_eq(counts(lists, one.id), (1, {"unconfirmed": 1}), "list one after the first subscriber")
+    check_eq(counts(lists, two.id), (0, {}), "list two untouched")
+    check_eq(subscribers.get_subscriber_by_id(ann.id).data, ann, "GET /api/subscribers/{id}")
+    step(f"created subscriber {ann.id} on list {one.id}: subscriber_count 0 -> 1, unconfirmed: 1")
+
+    # --- more subscribers: preconfirmed, name left out, and one on no list --------------------------------------
+    bob = subscribers.create_subscriber(SubscriberCreate(
+        email=f"{run}-bob@example.com", lists=[one.id], preconfirm_subscriptions=True)).data
+    check_eq(bob.name, f"{run}-bob", "a left-out name is the e-mail's local part")
+    check_eq([entry.subscription_status for entry in bob.lists], [SubscriptionStatus.CONFIRMED], "preconfirmed")
+    cid = subscribers.create_subscriber(SubscriberCreate(email=f"{run}-cid@example.com", name="Cid",
+                                                         lists=[one.id])).data
+    dee = subscribers.create_subscriber(SubscriberCreate(email=f"{run}-dee@example.com", name="Dee",
+                                                         lists=[one.id])).data
+    eve = subscribers.create_subscriber(SubscriberCreate(email=f"{run}-eve@example.com", name="Eve")).data
+    check_eq((eve.lists, eve.attribs), ([], {}), "a subscriber on no list, without attribs")
+    check_eq(counts(lists, one.id), (4, {"unconfirmed": 3, "confirmed": 1}), "list one with four subscribers")
+    message = check_error(lambda: subscribers.create_subscriber(SubscriberCreate(email=f"{run}-ANN@example.com")),
+                          ConflictException, 409, "a duplicate e-mail (another case)")
+    check(message, "409 carries a message")
+    step(f"created subscribers {bob.id}, {cid.id}, {dee.id} (list {one.id}) and {eve.id} (no list); 409 on a duplicate")
+
+    # --- page the subscribers of list one: list_id, per_page (a string), page, total ------------------------------
+    def page_of(page, per_page, list_ids, **filters):
+        return subscribers.get_subscribers(list_id=list_ids, order_by=SubscriberOrderBy.ID, order="asc", page=page,
+                                           per_page=per_page, **filters).data
+
+    on_one = [ann.id, bob.id, cid.id, dee.id]
+    first = page_of(1, "3", [one.id])
+    check_eq((first.total, first.per_page, first.page, [s.id for s in first.results]), (4, 3, 1, on_one[:3]),
+             "list one, page 1 of 3 per page")
+    check_eq(first.results[0], ann, "a listed subscriber equals the created one")
+    second = page_of(2, "3", [one.id])
+    check_eq((second.total, second.per_page, second.page, [s.id for s in second.results]), (4, 3, 2, on_one[3:]),
+             "list one, page 2")
+    past = page_of(3, "3", [one.id])
+    check_eq((past.total, past.results), (4, []), "a page past the end keeps the total")
+    everything = page_of(1, "all", [one.id])
+    check_eq((everything.total, everything.per_page, [s.id for s in everything.results]), (4, 0, on_one),
+             "per_page=all")
+    searched = subscribers.get_subscribers(search=run, order_by=SubscriberOrderBy.ID, order="asc", per_page="all").data
+    check_eq(([s.id for s in searched.results], searched.search), (on_one + [eve.id], run), "search by the run tag")
+    step(f"paged list {one.id}'s subscribers: 3 + 1 of total 4, and per_page=all")
+
+    # --- PUT /api/subscribers/lists: add all four to list two, confirmed ------------------------------------------
+    done = subscribers.manage_subscriber_lists(SubscriberListsUpdate(
+        ids=on_one, action=MembershipAction.ADD, target_list_ids=[two.id], status=SubscriptionStatus.CONFIRMED))
+    check_eq(done.data, True, "PUT /api/subscribers/lists")
+    check_eq(counts(lists, two.id), (4, {"confirmed": 4}), "list two after adding four")
+    check_eq(counts(lists, one.id), (4, {"unconfirmed": 3, "confirmed": 1}), "list one unchanged")
+    both = page_of(1, "all", [one.id, two.id])
+    check_eq((both.total, [s.id for s in both.results]), (4, on_one), "list_id repeated: each subscriber once")
+    confirmed = page_of(1, "all", [two.id], subscription_status=SubscriptionStatus.CONFIRMED)
+    check_eq(confirmed.total, 4, "list two, subscription_status=confirmed")
+    unconfirmed = page_of(1, "all", [one.id], subscription_status=SubscriptionStatus.UNCONFIRMED)
+    check_eq([s.id for s in unconfirmed.results], [ann.id, cid.id, dee.id], "list one, subscription_status=unconfirmed")
+    ann_now = subscribers.get_subscriber_by_id(ann.id).data
+    check_eq([(entry.id, entry.subscription_status) for entry in ann_now.lists],
+             [(one.id, SubscriptionStatus.UNCONFIRMED), (two.id, SubscriptionStatus.CONFIRMED)], "ann's lists")
+    step(f"added {on_one} to list {two.id}: its subscriber_count 0 -> 4, confirmed: 4")
+
+    # --- public subscription, without credentials, by the public list's UUID --------------------------------------
+    public = SubscribersApi(anonymous)
+    result = public.create_public_subscription(PublicSubscriptionRequest(
+        email=f"{run}-pub@example.com", name="Pub", list_uuids=[one.uuid])).data
+    check_eq(result.has_optin, True, "has_optin of a double opt-in list")
+    check_eq(counts(lists, one.id), (5, {"unconfirmed": 4, "confirmed": 1}), "list one after the public form")
+    found = subscribers.get_subscribers(search=f"{run}-pub", per_page="all").data
+    check_eq(len(found.results), 1, "the public subscriber exists")
+    pub = found.results[0]
+    check_eq([(entry.id, entry.subscription_status) for entry in pub.lists],
+             [(one.id, SubscriptionStatus.UNCONFIRMED)], "the public subscriber's lists")
+    check_error(lambda: public.create_public_subscription(PublicSubscriptionRequest(
+        email=f"{run}-pub2@example.com", list_uuids=[two.uuid])), BadRequestException, 400, "a private list's UUID")
+    check_eq(counts(lists, two.id), (4, {"confirmed": 4}), "a refused public subscription changes nothing")
+    # `l`, the field HTML forms repeat, also read from JSON; a known e-mail only gains what it lacks (nothing here).
+    again = public.create_public_subscription(PublicSubscriptionRequest(email=f"{run}-PUB@example.com", l=[one.uuid]))
+    check_eq(again.data.has_optin, True, "has_optin, subscribing again with `l`")
+    check_eq(counts(lists, one.id), (5, {"unconfirmed": 4, "confirmed": 1}), "subscribing again changes nothing")
+    step(f"public subscription to list {one.id} by UUID: has_optin true (list_uuids, then l); a private list's UUID is a 400")
+
+    # --- PATCH (attribs merged, then null clears them) and PUT (lists is the exact set) -----------------------------
+    patched = subscribers.patch_subscriber(ann.id, SubscriberPatch(attribs={"plan": "pro", "city": "Pune"})).data
+    check_eq(patched.attribs, {**attribs, "plan": "pro", "city": "Pune"}, "PATCH merges attribs")
+    check_eq((patched.name, [entry.id for entry in patched.lists]), (ann.name, [one.id, two.id]),
+             "PATCH leaves the rest")
+    cleared = subscribers.patch_subscriber(ann.id, SubscriberPatch(attribs=None)).data
+    check_eq(cleared.attribs, {}, "PATCH with attribs: null clears them")
+    replaced = subscribers.update_subscriber(dee.id, SubscriberUpdate(
+        email=dee.email, name="Dee renamed", lists=[one.id], attribs={"k": "v"})).data
+    check_eq((replaced.name, replaced.attribs, [entry.id for entry in replaced.lists]),
+             ("Dee renamed", {"k": "v"}, [one.id]), "PUT replaces")
+    check_eq(counts(lists, two.id), (3, {"confirmed": 3}), "list two after PUT left it out")
+    step(f"patched {ann.id} (attribs merged, then null), replaced {dee.id} (off list {two.id})")
+
+    # --- blocklist: the subscriber's subscriptions become unsubscribed --------------------------------------------
+    check_eq(subscribers.blocklist_subscriber_by_id(cid.id).data, True, "PUT /api/subscribers/{id}/blocklist")
+    blocked = subscribers.get_subscriber_by_id(cid.id).data
+    check_eq(blocked.status, SubscriberStatus.BLOCKLISTED, "blocklisted status")
+    check_eq([(entry.id, entry.subscription_status) for entry in blocked.lists],
+             [(one.id, SubscriptionStatus.UNSUBSCRIBED), (two.id, SubscriptionStatus.UNSUBSCRIBED)],
+             "a blocklisted subscriber's subscriptions")
+    check_eq(counts(lists, one.id), (5, {"unconfirmed": 3, "confirmed": 1, "unsubscribed": 1}), "list one after blocklist")
+    check_eq(counts(lists, two.id), (3, {"confirmed": 2, "unsubscribed": 1}), "list two after blocklist")
+    check_eq(subscribers.blocklist_subscribers(SubscriberIds(ids=[eve.id])).data, True, "PUT /api/subscribers/blocklist")
+    blocklisted = subscribers.get_subscribers(search=run, status=SubscriberStatus.BLOCKLISTED,
+                                              order_by=SubscriberOrderBy.ID, order="asc", per_page="all").data
+    check_eq([s.id for s in blocklisted.results], [cid.id, eve.id], "status=blocklisted")
+    step(f"blocklisted {cid.id} (subscriptions unsubscribed, statuses moved) and {eve.id}")
+
+    # --- delete one: the counts drop; a missing subscriber is a typed 404 -------------------------------------------
+    check_eq(subscribers.delete_subscriber_by_id(bob.id).data, True, "DELETE /api/subscribers/{id}")
+    check_eq(counts(lists, one.id), (4, {"unconfirmed": 3, "unsubscribed": 1}), "list one after deleting bob")
+    check_eq(counts(lists, two.id), (2, {"confirmed": 1, "unsubscribed": 1}), "list two after deleting bob")
+    try:
+        subscribers.get_subscriber_by_id(bob.id)
+        raise AssertionError(f"GET /api/subscribers/{bob.id} after deleting it succeeded")
+    except NotFoundException as error:
+        check(isinstance(error, ApiException), "NotFoundException is an ApiException")
+        check_eq(error.status, 404, "status of a deleted subscriber")
+        check(isinstance(error.data, ErrorResponse), f"the 404 body is read as ErrorResponse: {error.data!r}")
+        check_eq(error.data.message, "subscriber not found", "404 message")
+    step(f"deleted {bob.id}: counts dropped; GET answers NotFoundException (404, 'subscriber not found')")
+
+    # --- listmonk's `query` expression -----------------------------------------------------------------------------
+    expression = f"subscribers.email='{ann.email}'"
+    queried = subscribers.get_subscribers(query=expression).data
+    check_eq((queried.total, [s.id for s in queried.results], queried.query), (1, [ann.id], expression),
+             "query=subscribers.email='...'")
+    step(f"query={expression} found subscriber {ann.id}")
+
+    # --- clean-up: bulk delete, and the counts return to zero ---------------------------------------------------------
+    left = [ann.id, cid.id, dee.id, eve.id, pub.id]
+    check_eq(subscribers.delete_subscribers(id=left).data, True, "DELETE /api/subscribers?id=..")
+    check_eq(subscribers.get_subscribers(search=run).data.total, 0, "no subscriber of this run is left")
+    check_eq(counts(lists, one.id), (0, {}), "list one after deleting everyone")
+    check_eq(counts(lists, two.id), (0, {}), "list two after deleting everyone")
+    lists.delete_lists(id=[one.id, two.id])
+    check_eq(lists.get_lists(tag=[run]).data.total, 0, "clean-up")
+    step("subscribers story passed")
 
 
 if __name__ == "__main__":

@@ -3,8 +3,12 @@
 // Usage: npx tsx story.ts [BASE_URL [ADMIN_PASSWORD]]
 //        (or ROSTER_BASE_URL, ROSTER_ADMIN_PASSWORD, ROSTER_ADMIN_USERNAME; defaults http://127.0.0.1:9000, admin)
 //
-// Every list it creates carries a tag unique to this run, and every query filters on it, so the story can share a
-// Roster with other stories and leaves nothing behind. Any mismatch throws and exits non-zero.
+// Two parts: the lists story, then the subscribers story (lists' subscriber counts, paging a list's subscribers,
+// bulk list changes, public subscription, blocklisting, deleting, typed errors and the `query` expression).
+//
+// Every list it creates carries a tag unique to this run, every subscriber's e-mail contains it, and every query
+// filters on them, so the story can share a Roster with other stories and leaves nothing behind. Any mismatch
+// throws and exits non-zero.
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 
@@ -17,10 +21,18 @@ import {
   ListsApi,
   ListStatus,
   ListType,
+  MembershipAction,
   ResponseError,
+  SubscriberOrderBy,
+  SubscribersApi,
+  SubscriberStatus,
+  SubscriptionStatus,
   type GetListsRequest,
+  type GetSubscribersRequest,
   type MailingList,
   type MailingListPageResponse,
+  type Subscriber,
+  type SubscriberPage,
 } from "../../../sdks/typescript/src/index";
 
 function step(text: string): void {
@@ -224,7 +236,258 @@ async function main(): Promise<void> {
 
   await lists.deleteListById({ listId: alpha.id });
   assert.equal((await lists.getLists({ tag: [run] })).data.total, 0, "clean-up");
+  step("lists story passed");
+
+  await subscriberStory(admin, anonymous, run);
   console.log("[typescript] story passed");
+}
+
+const subscriberIds = (page: SubscriberPage): number[] => page.results.map((item) => item.id);
+const memberships = (subscriber: Subscriber): [number, string][] =>
+  subscriber.lists.map((entry) => [entry.id, entry.subscriptionStatus]);
+
+async function subscriberStory(admin: Configuration, anonymous: Configuration, run: string): Promise<void> {
+  const lists = new ListsApi(admin);
+  const subscribers = new SubscribersApi(admin);
+  // [subscriber_count, subscriber_statuses] of a list, as GET /api/lists/{id} reports them.
+  const counts = async (listId: number) => {
+    const item = (await lists.getListById({ listId })).data;
+    return [item.subscriberCount, item.subscriberStatuses];
+  };
+
+  // --- two lists: `one` public with double opt-in (for the public form), `two` private ---------------------------
+  const one = (
+    await lists.createList({
+      mailingListCreate: { name: `${run} Subscribers one`, type: ListType.Public, optin: ListOptin.Double, tags: [run] },
+    })
+  ).data;
+  const two = (
+    await lists.createList({ mailingListCreate: { name: `${run} Subscribers two`, type: ListType.Private, tags: [run] } })
+  ).data;
+  for (const item of [one, two]) {
+    assert.deepEqual([item.subscriberCount, item.subscriberStatuses], [0, {}], "a new list has no subscribers");
+  }
+  step(`created lists ${one.id} (public, double opt-in) and ${two.id} (private)`);
+
+  // --- create: the e-mail is trimmed and lowercased, attribs are a free-form object -----------------------------
+  const attribs = {
+    city: "Bengaluru",
+    projects: 3,
+    vip: true,
+    ratio: 0.5,
+    address: { zip: "560001", lines: ["1 Main St", 2, null] },
+  };
+  const ann = (
+    await subscribers.createSubscriber({
+      subscriberCreate: {
+        email: `  ${run.toUpperCase()}-Ann@Example.COM `,
+        name: `Ann ${run}`,
+        status: SubscriberStatus.Enabled,
+        lists: [one.id],
+        attribs,
+      },
+    })
+  ).data;
+  assert.deepEqual([ann.email, ann.name, ann.status], [`${run}-ann@example.com`, `Ann ${run}`, "enabled"], "ann");
+  assert.deepEqual(ann.attribs, attribs, "attribs round-trip");
+  assert.ok(Number.isInteger(ann.id) && ann.id >= 1, `subscriber id ${ann.id} is a positive integer`);
+  assert.match(ann.uuid, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/, "v4 uuid");
+  checkTimestamp(ann.createdAt, "subscriber createdAt");
+  checkTimestamp(ann.updatedAt, "subscriber updatedAt");
+  assert.deepEqual(memberships(ann), [[one.id, "unconfirmed"]], "a new subscription");
+  const membership = ann.lists[0];
+  assert.deepEqual(membership.subscriptionMeta, {}, "subscription_meta");
+  assert.deepEqual(
+    [membership.uuid, membership.name, membership.type, membership.optin, membership.tags],
+    [one.uuid, one.name, one.type, one.optin, one.tags],
+    "the subscription carries the list's fields",
+  );
+  checkTimestamp(membership.subscriptionCreatedAt, "subscriptionCreatedAt");
+  assert.deepEqual(await counts(one.id), [1, { unconfirmed: 1 }], "list one after the first subscriber");
+  assert.deepEqual(await counts(two.id), [0, {}], "list two untouched");
+  assert.deepEqual((await subscribers.getSubscriberById({ subscriberId: ann.id })).data, ann, "GET /api/subscribers/{id}");
+  step(`created subscriber ${ann.id} on list ${one.id}: subscriber_count 0 -> 1, unconfirmed: 1`);
+
+  // --- more subscribers: preconfirmed, name left out, and one on no list ----------------------------------------
+  const create = async (subscriberCreate: Parameters<SubscribersApi["createSubscriber"]>[0]["subscriberCreate"]) =>
+    (await subscribers.createSubscriber({ subscriberCreate })).data;
+  const bob = await create({ email: `${run}-bob@example.com`, lists: [one.id], preconfirmSubscriptions: true });
+  assert.equal(bob.name, `${run}-bob`, "a left-out name is the e-mail's local part");
+  assert.deepEqual(memberships(bob), [[one.id, "confirmed"]], "preconfirmed");
+  const cid = await create({ email: `${run}-cid@example.com`, name: "Cid", lists: [one.id] });
+  const dee = await create({ email: `${run}-dee@example.com`, name: "Dee", lists: [one.id] });
+  const eve = await create({ email: `${run}-eve@example.com`, name: "Eve" });
+  assert.deepEqual([eve.lists, eve.attribs], [[], {}], "a subscriber on no list, without attribs");
+  assert.deepEqual(await counts(one.id), [4, { unconfirmed: 3, confirmed: 1 }], "list one with four subscribers");
+  const duplicate = await expectResponseError(
+    subscribers.createSubscriber({ subscriberCreate: { email: `${run}-ANN@example.com` } }),
+    "a duplicate e-mail (another case)",
+  );
+  assert.equal(duplicate.status, 409, "a duplicate e-mail is a 409");
+  step(`created subscribers ${bob.id}, ${cid.id}, ${dee.id} (list ${one.id}) and ${eve.id} (no list); 409 on a duplicate`);
+
+  // --- page the subscribers of list one: list_id, per_page (a string), page, total --------------------------------
+  const pageOf = async (page: number, perPage: string, listId: number[], filters: GetSubscribersRequest = {}) =>
+    (await subscribers.getSubscribers({ listId, orderBy: SubscriberOrderBy.Id, order: "asc", page, perPage, ...filters }))
+      .data;
+  const onOne = [ann.id, bob.id, cid.id, dee.id];
+  const first = await pageOf(1, "3", [one.id]);
+  assert.deepEqual(
+    [first.total, first.perPage, first.page, subscriberIds(first)],
+    [4, 3, 1, onOne.slice(0, 3)],
+    "list one, page 1 of 3 per page",
+  );
+  assert.deepEqual(first.results[0], ann, "a listed subscriber equals the created one");
+  const second = await pageOf(2, "3", [one.id]);
+  assert.deepEqual(
+    [second.total, second.perPage, second.page, subscriberIds(second)],
+    [4, 3, 2, onOne.slice(3)],
+    "list one, page 2",
+  );
+  const past = await pageOf(3, "3", [one.id]);
+  assert.deepEqual([past.total, past.results], [4, []], "a page past the end keeps the total");
+  const everything = await pageOf(1, "all", [one.id]);
+  assert.deepEqual([everything.total, everything.perPage, subscriberIds(everything)], [4, 0, onOne], "per_page=all");
+  const searched = (
+    await subscribers.getSubscribers({ search: run, orderBy: SubscriberOrderBy.Id, order: "asc", perPage: "all" })
+  ).data;
+  assert.deepEqual([subscriberIds(searched), searched.search], [[...onOne, eve.id], run], "search by the run tag");
+  step(`paged list ${one.id}'s subscribers: 3 + 1 of total 4, and per_page=all`);
+
+  // --- PUT /api/subscribers/lists: add all four to list two, confirmed --------------------------------------------
+  const done = await subscribers.manageSubscriberLists({
+    subscriberListsUpdate: {
+      ids: onOne,
+      action: MembershipAction.Add,
+      targetListIds: [two.id],
+      status: SubscriptionStatus.Confirmed,
+    },
+  });
+  assert.equal(done.data, true, "PUT /api/subscribers/lists");
+  assert.deepEqual(await counts(two.id), [4, { confirmed: 4 }], "list two after adding four");
+  assert.deepEqual(await counts(one.id), [4, { unconfirmed: 3, confirmed: 1 }], "list one unchanged");
+  const both = await pageOf(1, "all", [one.id, two.id]);
+  assert.deepEqual([both.total, subscriberIds(both)], [4, onOne], "list_id repeated: each subscriber once");
+  const confirmed = await pageOf(1, "all", [two.id], { subscriptionStatus: SubscriptionStatus.Confirmed });
+  assert.equal(confirmed.total, 4, "list two, subscription_status=confirmed");
+  const unconfirmed = await pageOf(1, "all", [one.id], { subscriptionStatus: SubscriptionStatus.Unconfirmed });
+  assert.deepEqual(subscriberIds(unconfirmed), [ann.id, cid.id, dee.id], "list one, subscription_status=unconfirmed");
+  const annNow = (await subscribers.getSubscriberById({ subscriberId: ann.id })).data;
+  assert.deepEqual(memberships(annNow), [[one.id, "unconfirmed"], [two.id, "confirmed"]], "ann's lists");
+  step(`added ${JSON.stringify(onOne)} to list ${two.id}: its subscriber_count 0 -> 4, confirmed: 4`);
+
+  // --- public subscription, without credentials, by the public list's UUID ----------------------------------------
+  const publicApi = new SubscribersApi(anonymous);
+  const result = await publicApi.createPublicSubscription({
+    publicSubscriptionRequest: { email: `${run}-pub@example.com`, name: "Pub", listUuids: [one.uuid] },
+  });
+  assert.equal(result.data.hasOptin, true, "has_optin of a double opt-in list");
+  assert.deepEqual(await counts(one.id), [5, { unconfirmed: 4, confirmed: 1 }], "list one after the public form");
+  const found = (await subscribers.getSubscribers({ search: `${run}-pub`, perPage: "all" })).data;
+  assert.equal(found.results.length, 1, "the public subscriber exists");
+  const pub = found.results[0];
+  assert.deepEqual(memberships(pub), [[one.id, "unconfirmed"]], "the public subscriber's lists");
+  const privateUuid = await expectResponseError(
+    publicApi.createPublicSubscription({
+      publicSubscriptionRequest: { email: `${run}-pub2@example.com`, listUuids: [two.uuid] },
+    }),
+    "a private list's UUID",
+  );
+  assert.equal(privateUuid.status, 400, "a private list's UUID is a 400");
+  assert.deepEqual(await counts(two.id), [4, { confirmed: 4 }], "a refused public subscription changes nothing");
+  // `l`, the field HTML forms repeat, also read from JSON; a known e-mail only gains what it lacks (nothing here).
+  const again = await publicApi.createPublicSubscription({
+    publicSubscriptionRequest: { email: `${run}-PUB@example.com`, l: [one.uuid] },
+  });
+  assert.equal(again.data.hasOptin, true, "has_optin, subscribing again with `l`");
+  assert.deepEqual(await counts(one.id), [5, { unconfirmed: 4, confirmed: 1 }], "subscribing again changes nothing");
+  step(`public subscription to list ${one.id} by UUID: has_optin true (list_uuids, then l); a private list's UUID is a 400`);
+
+  // --- PATCH (attribs merged, then null clears them) and PUT (lists is the exact set) -------------------------------
+  const patched = (
+    await subscribers.patchSubscriber({ subscriberId: ann.id, subscriberPatch: { attribs: { plan: "pro", city: "Pune" } } })
+  ).data;
+  assert.deepEqual(patched.attribs, { ...attribs, plan: "pro", city: "Pune" }, "PATCH merges attribs");
+  assert.deepEqual(
+    [patched.name, patched.lists.map((entry) => entry.id)],
+    [ann.name, [one.id, two.id]],
+    "PATCH leaves the rest",
+  );
+  const cleared = (await subscribers.patchSubscriber({ subscriberId: ann.id, subscriberPatch: { attribs: null } })).data;
+  assert.deepEqual(cleared.attribs, {}, "PATCH with attribs: null clears them");
+  const replaced = (
+    await subscribers.updateSubscriber({
+      subscriberId: dee.id,
+      subscriberUpdate: { email: dee.email, name: "Dee renamed", lists: [one.id], attribs: { k: "v" } },
+    })
+  ).data;
+  assert.deepEqual(
+    [replaced.name, replaced.attribs, replaced.lists.map((entry) => entry.id)],
+    ["Dee renamed", { k: "v" }, [one.id]],
+    "PUT replaces",
+  );
+  assert.deepEqual(await counts(two.id), [3, { confirmed: 3 }], "list two after PUT left it out");
+  step(`patched ${ann.id} (attribs merged, then null), replaced ${dee.id} (off list ${two.id})`);
+
+  // --- blocklist: the subscriber's subscriptions become unsubscribed ----------------------------------------------
+  assert.equal((await subscribers.blocklistSubscriberById({ subscriberId: cid.id })).data, true, "blocklist one");
+  const blocked = (await subscribers.getSubscriberById({ subscriberId: cid.id })).data;
+  assert.equal(blocked.status, "blocklisted", "blocklisted status");
+  assert.deepEqual(
+    memberships(blocked),
+    [[one.id, "unsubscribed"], [two.id, "unsubscribed"]],
+    "a blocklisted subscriber's subscriptions",
+  );
+  assert.deepEqual(
+    await counts(one.id),
+    [5, { unconfirmed: 3, confirmed: 1, unsubscribed: 1 }],
+    "list one after blocklisting",
+  );
+  assert.deepEqual(await counts(two.id), [3, { confirmed: 2, unsubscribed: 1 }], "list two after blocklisting");
+  const bulk = await subscribers.blocklistSubscribers({ subscriberIds: { ids: [eve.id] } });
+  assert.equal(bulk.data, true, "PUT /api/subscribers/blocklist");
+  const blocklisted = (
+    await subscribers.getSubscribers({
+      search: run,
+      status: SubscriberStatus.Blocklisted,
+      orderBy: SubscriberOrderBy.Id,
+      order: "asc",
+      perPage: "all",
+    })
+  ).data;
+  assert.deepEqual(subscriberIds(blocklisted), [cid.id, eve.id], "status=blocklisted");
+  step(`blocklisted ${cid.id} (subscriptions unsubscribed, statuses moved) and ${eve.id}`);
+
+  // --- delete one: the counts drop; a missing subscriber is a typed 404 ---------------------------------------------
+  assert.equal((await subscribers.deleteSubscriberById({ subscriberId: bob.id })).data, true, "delete one");
+  assert.deepEqual(await counts(one.id), [4, { unconfirmed: 3, unsubscribed: 1 }], "list one after deleting bob");
+  assert.deepEqual(await counts(two.id), [2, { confirmed: 1, unsubscribed: 1 }], "list two after deleting bob");
+  const notFound = await expectResponseError(
+    subscribers.getSubscriberById({ subscriberId: bob.id }),
+    `GET /api/subscribers/${bob.id}`,
+  );
+  assert.deepEqual(notFound, { status: 404, message: "subscriber not found" }, "a deleted subscriber");
+  step(`deleted ${bob.id}: counts dropped; GET answers ResponseError (404, 'subscriber not found')`);
+
+  // --- listmonk's `query` expression -------------------------------------------------------------------------------
+  const expression = `subscribers.email='${ann.email}'`;
+  const queried = (await subscribers.getSubscribers({ query: expression })).data;
+  assert.deepEqual(
+    [queried.total, subscriberIds(queried), queried.query],
+    [1, [ann.id], expression],
+    "query=subscribers.email='...'",
+  );
+  step(`query=${expression} found subscriber ${ann.id}`);
+
+  // --- clean-up: bulk delete, and the counts return to zero -----------------------------------------------------------
+  const left = [ann.id, cid.id, dee.id, eve.id, pub.id];
+  assert.equal((await subscribers.deleteSubscribers({ id: left })).data, true, "DELETE /api/subscribers?id=..");
+  assert.equal((await subscribers.getSubscribers({ search: run })).data.total, 0, "no subscriber of this run is left");
+  assert.deepEqual(await counts(one.id), [0, {}], "list one after deleting everyone");
+  assert.deepEqual(await counts(two.id), [0, {}], "list two after deleting everyone");
+  await lists.deleteLists({ id: [one.id, two.id] });
+  assert.equal((await lists.getLists({ tag: [run] })).data.total, 0, "clean-up");
+  step("subscribers story passed");
 }
 
 main().catch((error: unknown) => {

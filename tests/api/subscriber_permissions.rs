@@ -1,0 +1,387 @@
+//! Who may do what with subscribers: every subscriber operation × every kind of caller, all or nothing, and no
+//! answer that tells a caller whether a subscriber it may not see exists.
+
+use std::collections::HashMap;
+
+use reqwest::{Method, StatusCode};
+use roster::domain::{ListPermission, UserPermission};
+use roster::service::{AccountService, RoleKind};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, read};
+use crate::subscribers::{assert_counts_exact, subscriber_id};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Who {
+    /// No credentials.
+    Nobody,
+    /// `subscribers:get_all`, `subscribers:manage`, `lists:get_all`, `lists:manage_all`.
+    Everything,
+    /// `subscribers:get`, and `list:get` on A.
+    Reader,
+    /// `subscribers:get` and `subscribers:manage`, `list:get` and `list:manage` on A.
+    Editor,
+    /// `subscribers:manage` and `lists:manage_all`, but may read no subscriber.
+    ManageOnly,
+    /// `lists:get_all` and `lists:manage_all`, and no subscriber permission.
+    ListsOnly,
+    Admin,
+}
+
+use Who::*;
+
+const CALLERS: [Who; 7] = [
+    Nobody, Everything, Reader, Editor, ManageOnly, ListsOnly, Admin,
+];
+
+struct World {
+    app: TestApp,
+    tokens: HashMap<&'static str, String>,
+    /// Lists A (the restricted callers' list) and B.
+    a: i64,
+    b: i64,
+}
+
+impl World {
+    async fn new() -> Self {
+        let app = TestApp::spawn().await;
+        let a = app.create_named("A").await;
+        let b = app.create_named("B").await;
+        let accounts = AccountService::new(app.db.clone());
+        for (role, perms) in [
+            (
+                "everything",
+                vec![
+                    UserPermission::SubscribersGetAll,
+                    UserPermission::SubscribersManage,
+                    UserPermission::ListsGetAll,
+                    UserPermission::ListsManageAll,
+                ],
+            ),
+            ("reader", vec![UserPermission::SubscribersGet]),
+            (
+                "editor",
+                vec![
+                    UserPermission::SubscribersGet,
+                    UserPermission::SubscribersManage,
+                ],
+            ),
+            (
+                "manage-only",
+                vec![
+                    UserPermission::SubscribersManage,
+                    UserPermission::ListsManageAll,
+                ],
+            ),
+            (
+                "lists-only",
+                vec![UserPermission::ListsGetAll, UserPermission::ListsManageAll],
+            ),
+        ] {
+            accounts.create_role(role, RoleKind::User).await.unwrap();
+            accounts
+                .set_user_permissions(role, &perms, true)
+                .await
+                .unwrap();
+        }
+        accounts.create_role("on-a", RoleKind::List).await.unwrap();
+        accounts
+            .set_list_permissions("on-a", ListPermission::Get, &[a], true)
+            .await
+            .unwrap();
+        accounts
+            .create_role("manage-a", RoleKind::List)
+            .await
+            .unwrap();
+        for permission in [ListPermission::Get, ListPermission::Manage] {
+            accounts
+                .set_list_permissions("manage-a", permission, &[a], true)
+                .await
+                .unwrap();
+        }
+        let mut tokens = HashMap::new();
+        for (user, role, list_role) in [
+            ("everything", "everything", None),
+            ("reader", "reader", Some("on-a")),
+            ("editor", "editor", Some("manage-a")),
+            ("manage-only", "manage-only", None),
+            ("lists-only", "lists-only", None),
+        ] {
+            let issued = accounts.create_user(user, role, list_role).await.unwrap();
+            tokens.insert(user, issued.token);
+        }
+        Self { app, tokens, a, b }
+    }
+
+    async fn call(
+        &self,
+        who: Who,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let user = match who {
+            Nobody => None,
+            Everything => Some("everything"),
+            Reader => Some("reader"),
+            Editor => Some("editor"),
+            ManageOnly => Some("manage-only"),
+            ListsOnly => Some("lists-only"),
+            Admin => None,
+        };
+        let mut request = match (who, user) {
+            (Admin, _) => self.app.request(method, path),
+            (_, Some(user)) => self.app.anonymous(method, path).header(
+                "Authorization",
+                format!("token {user}:{}", self.tokens[user]),
+            ),
+            (_, None) => self.app.anonymous(method, path),
+        };
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        read(request.send().await.unwrap()).await
+    }
+}
+
+fn may_read_all(who: Who) -> bool {
+    matches!(who, Everything | Admin)
+}
+
+fn may_read_on_a(who: Who) -> bool {
+    matches!(who, Everything | Admin | Reader | Editor)
+}
+
+fn may_change_on_a(who: Who) -> bool {
+    matches!(who, Everything | Admin | Editor)
+}
+
+#[tokio::test]
+async fn reading_subscribers_follows_the_callers_lists() {
+    let world = World::new().await;
+    let (a, b) = (world.a, world.b);
+    let on_a = subscriber_id(&world.app, "on-a@example.com", &[a]).await;
+    let on_b = subscriber_id(&world.app, "on-b@example.com", &[b]).await;
+    subscriber_id(&world.app, "orphan@example.com", &[]).await;
+    for who in CALLERS {
+        let (status, page) = world.call(who, Method::GET, "/api/subscribers", None).await;
+        let expected = if may_read_all(who) {
+            (StatusCode::OK, 3)
+        } else if may_read_on_a(who) {
+            (StatusCode::OK, 1)
+        } else {
+            (StatusCode::FORBIDDEN, -1)
+        };
+        assert_eq!(status, expected.0, "{who:?}: {page}");
+        if status == StatusCode::OK {
+            assert_eq!(page["data"]["total"], expected.1, "{who:?}");
+            if !may_read_all(who) {
+                assert_eq!(page["data"]["results"][0]["id"], on_a);
+            }
+        }
+        let (status, _) = world
+            .call(
+                who,
+                Method::GET,
+                &format!("/api/subscribers?list_id={b}"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            status == StatusCode::OK,
+            may_read_all(who),
+            "{who:?} filtering on B"
+        );
+        let (status, _) = world
+            .call(who, Method::GET, &format!("/api/subscribers/{on_a}"), None)
+            .await;
+        assert_eq!(
+            status == StatusCode::OK,
+            may_read_on_a(who),
+            "{who:?} reading on-a"
+        );
+        // A subscriber the caller may not see and one that does not exist get the same answer.
+        let (hidden, _) = world
+            .call(who, Method::GET, &format!("/api/subscribers/{on_b}"), None)
+            .await;
+        let (missing, _) = world
+            .call(who, Method::GET, "/api/subscribers/999", None)
+            .await;
+        if may_read_all(who) {
+            assert_eq!(
+                (hidden, missing),
+                (StatusCode::OK, StatusCode::NOT_FOUND),
+                "{who:?}"
+            );
+        } else {
+            assert_eq!(
+                (hidden, missing),
+                (StatusCode::FORBIDDEN, StatusCode::FORBIDDEN),
+                "{who:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_restricted_caller_sees_only_its_lists_in_a_subscriber() {
+    let world = World::new().await;
+    let both = subscriber_id(&world.app, "both@example.com", &[world.a, world.b]).await;
+    let (_, reader) = world
+        .call(
+            Reader,
+            Method::GET,
+            &format!("/api/subscribers/{both}"),
+            None,
+        )
+        .await;
+    let lists: Vec<i64> = reader["data"]["lists"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(lists, [world.a]);
+    let (_, admin) = world
+        .call(
+            Admin,
+            Method::GET,
+            &format!("/api/subscribers/{both}"),
+            None,
+        )
+        .await;
+    assert_eq!(admin["data"]["lists"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn changing_subscribers_needs_manage_on_them_and_on_every_list_named() {
+    let world = World::new().await;
+    let (a, b) = (world.a, world.b);
+    for who in CALLERS {
+        let tag = format!("{who:?}").to_lowercase();
+        let on_a = subscriber_id(&world.app, &format!("{tag}-a@example.com"), &[a]).await;
+        let on_b = subscriber_id(&world.app, &format!("{tag}-b@example.com"), &[b]).await;
+        let ok = may_change_on_a(who);
+        let cases: Vec<(Method, String, Value, bool)> = vec![
+            (
+                Method::POST,
+                "/api/subscribers".into(),
+                json!({"email": format!("{tag}-new@example.com"), "lists": [a]}),
+                ok,
+            ),
+            (
+                Method::POST,
+                "/api/subscribers".into(),
+                json!({"email": format!("{tag}-nolist@example.com")}),
+                may_read_all(who),
+            ),
+            (
+                Method::POST,
+                "/api/subscribers".into(),
+                json!({"email": format!("{tag}-newb@example.com"), "lists": [a, b]}),
+                may_read_all(who),
+            ),
+            (
+                Method::PATCH,
+                format!("/api/subscribers/{on_a}"),
+                json!({"name": "x"}),
+                ok,
+            ),
+            (
+                Method::PATCH,
+                format!("/api/subscribers/{on_b}"),
+                json!({"name": "x"}),
+                may_read_all(who),
+            ),
+            (
+                Method::PATCH,
+                format!("/api/subscribers/{on_a}"),
+                json!({"lists": [a, b]}),
+                may_read_all(who),
+            ),
+            (
+                Method::PUT,
+                "/api/subscribers/lists".into(),
+                json!({"ids": [on_a], "action": "add", "target_list_ids": [a]}),
+                ok,
+            ),
+            (
+                Method::PUT,
+                "/api/subscribers/lists".into(),
+                json!({"ids": [on_a], "action": "add", "target_list_ids": [b]}),
+                may_read_all(who),
+            ),
+            (
+                Method::PUT,
+                "/api/subscribers/lists".into(),
+                json!({"ids": [on_a, on_b], "action": "unsubscribe", "target_list_ids": [a]}),
+                may_read_all(who),
+            ),
+            (
+                Method::PUT,
+                format!("/api/subscribers/{on_b}/blocklist"),
+                json!({}),
+                may_read_all(who),
+            ),
+            (
+                Method::PUT,
+                "/api/subscribers/blocklist".into(),
+                json!({"ids": [on_a, on_b]}),
+                may_read_all(who),
+            ),
+            (
+                Method::PUT,
+                format!("/api/subscribers/{on_a}/blocklist"),
+                json!({}),
+                ok,
+            ),
+            (
+                Method::DELETE,
+                format!("/api/subscribers/{on_a}"),
+                json!({}),
+                ok,
+            ),
+            // Gone already for those who may delete it: a bulk delete ignores it, for those only.
+            (
+                Method::DELETE,
+                format!("/api/subscribers?id={on_a}&id={on_b}"),
+                json!({}),
+                may_read_all(who),
+            ),
+        ];
+        for (method, path, body, allowed) in cases {
+            let (status, answer) = world
+                .call(who, method.clone(), &path, Some(body.clone()))
+                .await;
+            let expected = if allowed {
+                StatusCode::OK
+            } else {
+                StatusCode::FORBIDDEN
+            };
+            assert_eq!(status, expected, "{who:?} {method} {path} {body}: {answer}");
+        }
+    }
+    assert_counts_exact(&world.app, "the permission matrix").await;
+}
+
+#[tokio::test]
+async fn the_public_subscription_needs_no_credentials_and_ignores_them() {
+    let world = World::new().await;
+    let list = world
+        .app
+        .create_list(json!({"name": "open", "type": "public"}))
+        .await;
+    for who in CALLERS {
+        let (status, body) = world
+            .call(
+                who,
+                Method::POST,
+                "/api/public/subscription",
+                Some(
+                    json!({"email": format!("{who:?}@example.com"), "list_uuids": [list["uuid"]]}),
+                ),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{who:?}: {body}");
+    }
+}
