@@ -3,7 +3,8 @@
 #   1. unit tests, the contract test and the API suite on SQLite;
 #   2. the API suite on PostgreSQL;
 #   3. the contract suite against a live Roster on both backends: openapi.yaml through two validators, generated
-#      SDKs (Python, TypeScript, Rust) running a story, Schemathesis (all checks, all phases), Swagger UI in
+#      SDKs (Python, TypeScript, Rust) running a story, the PyPI `listmonk` client unmodified, Schemathesis (all
+#      checks, all phases), Swagger UI in
 #      headless Chromium; then scripts/abuse.sh --small (slow, silent and hostile clients against a live Roster).
 # `scripts/test.sh --fast` stops after step 2.
 # PostgreSQL: ROSTER_TEST_POSTGRES_URL if set, else a local server started by scripts/pg.sh. When PostgreSQL is not
@@ -72,6 +73,10 @@ if [ "$fast" = false ]; then
   scripts/sdk-test.sh 2>&1 | tee "$log/sdk"
   [ "${PIPESTATUS[0]}" = 0 ] || exit 1
   summary+=("SDK stories: $(grep -cE '^(sqlite|postgres) +(python|typescript|rust) +passed' "$log/sdk") passed (3 clients x backends)")
+  echo "==> the PyPI listmonk client, unmodified, against a live Roster"
+  scripts/listmonk-client-test.sh 2>&1 | tee "$log/listmonk-client"
+  [ "${PIPESTATUS[0]}" = 0 ] || exit 1
+  summary+=("listmonk client: $(grep -cE '^(sqlite|postgres) +passed' "$log/listmonk-client") backends passed")
   echo "==> Schemathesis"
   scripts/conformance.sh 2>&1 | tee "$log/conformance"
   [ "${PIPESTATUS[0]}" = 0 ] || exit 1
