@@ -285,3 +285,45 @@ async fn concurrent_subscribes_and_unsubscribes_on_the_same_lists_leave_exact_co
     join_all(writes).await;
     assert_counts_exact(&app, "concurrent writes").await;
 }
+
+#[tokio::test]
+async fn concurrent_subscribers_of_one_list_spread_over_counter_shards() {
+    use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+    let app = TestApp::spawn().await;
+    let list = app
+        .create_list(json!({"name": "hot", "type": "public"}))
+        .await;
+    let subscribes = (0..32).map(|i| {
+        let app = &app;
+        let uuid = list["uuid"].clone();
+        async move {
+            let response = app
+                .anonymous(reqwest::Method::POST, "/api/public/subscription")
+                .json(&json!({"email": format!("hot{i}@example.com"), "list_uuids": [uuid]}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+        }
+    });
+    join_all(subscribes).await;
+    let (_, body) = read(app.get(&format!("/api/lists/{}", list["id"])).await).await;
+    assert_eq!(body["data"]["subscriber_count"], 32);
+    if app.db.get_database_backend() == DatabaseBackend::Postgres {
+        // Writers on different connections add to different rows, so they do not queue on one.
+        let row = app
+            .db
+            .query_one_raw(Statement::from_string(
+                DatabaseBackend::Postgres,
+                format!(
+                    "SELECT COUNT(DISTINCT shard) AS shards FROM list_subscriber_counts WHERE list_id = {}",
+                    list["id"]
+                ),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        let shards: i64 = row.try_get("", "shards").unwrap();
+        assert!(shards > 1, "all writers used one counter row");
+    }
+}

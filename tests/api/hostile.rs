@@ -364,3 +364,90 @@ async fn credentials_do_not_lift_the_per_address_limit_where_nothing_authenticat
     // An operation that authenticates is limited per caller instead: the admin from elsewhere is served.
     assert_eq!(app.get("/api/lists").await.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn hostile_subscriber_input_gets_a_clear_4xx_and_nothing_changes() {
+    use crate::subscribers::{assert_counts_exact, subscriber_id};
+    let app = TestApp::spawn().await;
+    let list = app.create_named("news").await;
+    let id = subscriber_id(&app, "s@example.com", &[list]).await;
+    for path in [
+        "/api/subscribers/9223372036854775808",
+        "/api/subscribers/-1",
+        "/api/subscribers/1e3",
+        "/api/subscribers?list_id=9223372036854775808",
+        "/api/subscribers?per_page=1000000000",
+    ] {
+        let (status, body) = read(app.get(path).await).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+    }
+    let max = i64::MAX;
+    let ids: Vec<i64> = std::iter::repeat_n(id, 50_000).chain([max]).collect();
+    let (status, body) = read(
+        app.put_json(
+            "/api/subscribers/lists",
+            &json!({"ids": ids, "action": "remove", "target_list_ids": [list, list, list]}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains(&max.to_string()),
+        "{body}"
+    );
+    let (status, body) = read(
+        app.put_json(
+            "/api/subscribers/lists",
+            &json!({"ids": [1.5], "action": "add", "target_list_ids": [list]}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let too_many: Vec<i64> = (1..=100_001).collect();
+    let (status, _) = read(
+        app.put_json("/api/subscribers/blocklist", &json!({"ids": too_many}))
+            .await,
+    )
+    .await;
+    assert!(
+        status == StatusCode::BAD_REQUEST || status == StatusCode::PAYLOAD_TOO_LARGE,
+        "{status}"
+    );
+    for email in [
+        "\u{202e}evil@example.com",
+        "a@b@c",
+        "😀@😀",
+        "\"quoted\"@example.com ",
+    ] {
+        let (status, body) = read(
+            app.post_json("/api/subscribers", &json!({"email": email}))
+                .await,
+        )
+        .await;
+        assert!(
+            status == StatusCode::OK || status == StatusCode::UNPROCESSABLE_ENTITY,
+            "{email}: {status} {body}"
+        );
+    }
+    let many_words: String = (0..33).map(|i| format!("w{i} ")).collect();
+    for search in ["' OR '1'='1", "%", "_", "\\", "\u{0}", &many_words] {
+        let response = app
+            .request(Method::GET, "/api/subscribers")
+            .query(&[("search", search)])
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = read(response).await;
+        assert!(
+            status == StatusCode::OK || status == StatusCode::BAD_REQUEST,
+            "{search:?}: {status} {body}"
+        );
+        if status == StatusCode::OK {
+            assert_eq!(body["data"]["total"], 0, "{search:?} is literal");
+        }
+    }
+    assert_eq!(app.get("/health").await.status(), StatusCode::OK);
+    assert_counts_exact(&app, "hostile input").await;
+}
