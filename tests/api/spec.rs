@@ -41,7 +41,7 @@ async fn swagger_ui_is_served_offline_with_the_hand_maintained_spec() {
     let html = response.text().await.unwrap();
     assert!(html.contains("SwaggerUIBundle"));
     assert!(
-        html.contains("listmonk-compatible Lists API"),
+        html.contains("listmonk-compatible Lists and Subscribers API"),
         "shows openapi.yaml"
     );
     assert!(!html.contains("<script src=\"http"), "no CDN");
