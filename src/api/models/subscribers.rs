@@ -197,16 +197,22 @@ pub struct SubscriberPatch {
     pub preconfirm_subscriptions: Option<bool>,
 }
 
-impl From<SubscriberCreate> for domain::SubscriberFields {
+impl From<SubscriberCreate> for SubscriberUpdate {
     fn from(body: SubscriberCreate) -> Self {
         Self {
-            email: Some(body.email.0),
-            name: body.name.map(|n| n.0),
-            status: body.status.map(Into::into),
-            attribs: body.attribs.map(|a| a.0),
+            email: body.email,
+            name: body.name,
+            status: body.status,
             lists: body.lists,
+            attribs: body.attribs,
             preconfirm_subscriptions: body.preconfirm_subscriptions,
         }
+    }
+}
+
+impl From<SubscriberCreate> for domain::SubscriberFields {
+    fn from(body: SubscriberCreate) -> Self {
+        SubscriberUpdate::from(body).into()
     }
 }
 

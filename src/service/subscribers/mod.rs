@@ -15,16 +15,15 @@ use uuid::Uuid;
 
 use self::filter::{count_rows, counters_total, matching, order_column, within};
 use self::store::{
-    add_memberships, all_on_lists, conflict_on_email, end_memberships, ensure_lists_exist,
-    ensure_subscribers_exist, subscriptions_of, sync_subscriptions, to_domain,
+    add_memberships, all_on_lists, changed_row, conflict_on_email, end_memberships,
+    ensure_lists_exist, ensure_subscribers_exist, subscriptions_of, sync_subscriptions, to_domain,
 };
 use super::sql::{is_postgres, now, page_and_value};
 use super::{ServiceError, ensure};
 use crate::domain::{
-    Access, Attribs, AttribsChange, Direction, Email, ListStatus, ListType, MembershipAction,
-    NewSubscriber, Optin, Principal, PublicSubscription, Scope, Subscriber, SubscriberChange,
-    SubscriberPage, SubscriberQuery, SubscriberScope, SubscriberStatus, SubscriptionStatus,
-    fold_name,
+    Access, Direction, ListStatus, ListType, MembershipAction, NewSubscriber, Optin, Principal,
+    PublicSubscription, Scope, Subscriber, SubscriberChange, SubscriberPage, SubscriberQuery,
+    SubscriberScope, SubscriberStatus, SubscriptionStatus, fold_name,
 };
 use crate::entity::{lists, subscriber_lists, subscribers};
 
@@ -228,37 +227,8 @@ impl SubscriberService {
         if let Some(lists) = &change.lists {
             ensure_lists_exist(&txn, lists).await?;
         }
-        let email = match &change.email {
-            Some(email) => email.clone(),
-            None => Email::parse(&current.email)?,
-        };
-        let status = change.status.unwrap_or(current.status);
-        let name = change.resolve_name(&email);
-        let attribs = match change.attribs {
-            AttribsChange::Keep => None,
-            AttribsChange::Replace(attribs) => Some(attribs),
-            AttribsChange::Merge(with) => {
-                Some(Attribs::parse(current.attribs.clone())?.merged(with)?)
-            }
-        };
+        let (mut row, status) = changed_row(&current, &change)?;
         let now = now();
-        let mut row: subscribers::ActiveModel = current.clone().into();
-        if email.as_str() != current.email {
-            row.email = Set(email.as_str().to_owned());
-        }
-        if let Some(name) = name.filter(|n| *n != current.name) {
-            row.name_folded = Set(fold_name(&name));
-            row.name = Set(name);
-        }
-        if status != current.status {
-            row.status = Set(status);
-        }
-        if let Some(attribs) = attribs {
-            let value = serde_json::Value::Object(attribs.into_inner());
-            if value != current.attribs {
-                row.attribs = Set(value);
-            }
-        }
         if row.is_changed() {
             row.updated_at = Set(now);
             row.update(&txn).await.map_err(conflict_on_email)?;

@@ -11,8 +11,9 @@ use sea_orm::{
 };
 
 use crate::domain::{
-    Scope, Subscriber, SubscriberStatus, Subscription, SubscriptionStatus, ValidationError,
-    kept_subscription_status, new_subscription_status,
+    Attribs, AttribsChange, Email, Scope, Subscriber, SubscriberChange, SubscriberStatus,
+    Subscription, SubscriptionStatus, ValidationError, fold_name, kept_subscription_status,
+    new_subscription_status,
 };
 use crate::entity::{lists, subscriber_lists, subscribers};
 use crate::service::ServiceError;
@@ -39,31 +40,44 @@ fn unknown(what: &str, missing: &[i64]) -> ServiceError {
     )))
 }
 
-/// Refuses (422, naming them) list ids that do not exist.
-pub(super) async fn ensure_lists_exist(
+/// The ids among `ids` that have no row in `E` (by its `id` column).
+async fn missing<E>(
     db: &impl ConnectionTrait,
+    id: E::Column,
     ids: &[i64],
-) -> Result<(), ServiceError> {
+) -> Result<Vec<i64>, DbErr>
+where
+    E: EntityTrait,
+{
     let mut found = BTreeSet::new();
     for chunk in ids.chunks(CHUNK) {
-        let rows: Vec<i64> = lists::Entity::find()
+        let rows: Vec<i64> = E::find()
             .select_only()
-            .column(lists::Column::Id)
-            .filter(lists::Column::Id.is_in(chunk.iter().copied()))
+            .column(id)
+            .filter(id.is_in(chunk.iter().copied()))
             .into_tuple()
             .all(db)
             .await?;
         found.extend(rows);
     }
-    let missing: Vec<i64> = ids
+    Ok(ids
         .iter()
         .copied()
         .filter(|id| !found.contains(id))
-        .collect();
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(unknown("list", &missing))
+        .collect())
+}
+
+/// Refuses (422, naming them) list ids that do not exist.
+pub(super) async fn ensure_lists_exist(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+) -> Result<(), ServiceError> {
+    match missing::<lists::Entity>(db, lists::Column::Id, ids)
+        .await?
+        .as_slice()
+    {
+        [] => Ok(()),
+        gone => Err(unknown("list", gone)),
     }
 }
 
@@ -72,26 +86,12 @@ pub(super) async fn ensure_subscribers_exist(
     db: &impl ConnectionTrait,
     ids: &[i64],
 ) -> Result<(), ServiceError> {
-    let mut found = BTreeSet::new();
-    for chunk in ids.chunks(CHUNK) {
-        let rows: Vec<i64> = subscribers::Entity::find()
-            .select_only()
-            .column(subscribers::Column::Id)
-            .filter(subscribers::Column::Id.is_in(chunk.iter().copied()))
-            .into_tuple()
-            .all(db)
-            .await?;
-        found.extend(rows);
-    }
-    let missing: Vec<i64> = ids
-        .iter()
-        .copied()
-        .filter(|id| !found.contains(id))
-        .collect();
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(unknown("subscriber", &missing))
+    match missing::<subscribers::Entity>(db, subscribers::Column::Id, ids)
+        .await?
+        .as_slice()
+    {
+        [] => Ok(()),
+        gone => Err(unknown("subscriber", gone)),
     }
 }
 
@@ -180,6 +180,44 @@ pub(super) async fn subscriptions_of(
         }
     }
     Ok(by_subscriber)
+}
+
+/// What a change does to a stored subscriber: the row with only the changed columns set, and the status it ends
+/// with.
+pub(super) fn changed_row(
+    current: &subscribers::Model,
+    change: &SubscriberChange,
+) -> Result<(subscribers::ActiveModel, SubscriberStatus), ServiceError> {
+    let email = match &change.email {
+        Some(email) => email.clone(),
+        None => Email::parse(&current.email)?,
+    };
+    let status = change.status.unwrap_or(current.status);
+    let attribs = match &change.attribs {
+        AttribsChange::Keep => None,
+        AttribsChange::Replace(attribs) => Some(attribs.clone()),
+        AttribsChange::Merge(with) => {
+            Some(Attribs::parse(current.attribs.clone())?.merged(with.clone())?)
+        }
+    };
+    let mut row: subscribers::ActiveModel = current.clone().into();
+    if email.as_str() != current.email {
+        row.email = Set(email.as_str().to_owned());
+    }
+    if let Some(name) = change.resolve_name(&email).filter(|n| *n != current.name) {
+        row.name_folded = Set(fold_name(&name));
+        row.name = Set(name);
+    }
+    if status != current.status {
+        row.status = Set(status);
+    }
+    if let Some(attribs) = attribs {
+        let value = serde_json::Value::Object(attribs.into_inner());
+        if value != current.attribs {
+            row.attribs = Set(value);
+        }
+    }
+    Ok((row, status))
 }
 
 pub(super) fn to_domain(
