@@ -11,16 +11,20 @@ use poem_openapi::types::{ParseFromJSON, Type};
 use serde_json::{Map, Value};
 
 use super::models::{
-    MailingListCreate, MailingListUpdate, PublicSubscriptionRequest, SubscriberCreate,
-    SubscriberIds, SubscriberListsUpdate, SubscriberPatch, SubscriberUpdate,
+    MailingListCreate, MailingListUpdate, PublicSubscriptionForm, PublicSubscriptionJson,
+    SubscriberCreate, SubscriberIds, SubscriberListsUpdate, SubscriberPatch, SubscriberUpdate,
 };
 
 /// What a body type tells the parsers about its fields.
 pub trait BodyFields {
-    /// The fields read from a body; anything else is ignored.
+    /// The fields of the body; anything else is ignored.
     const FIELDS: &'static [&'static str];
+    /// The fields a form may carry (by default all of them).
+    const FORM_FIELDS: &'static [&'static str] = Self::FIELDS;
     /// Fields that a form repeats once per value (arrays of strings).
     const REPEATED: &'static [&'static str] = &[];
+    /// Fields whose `null` means something (PATCH `"attribs": null` clears the attributes, as in listmonk).
+    const NULLABLE: &'static [&'static str] = &[];
 }
 
 fn media_type_is(content_type: &str, expected: &str) -> bool {
@@ -38,12 +42,14 @@ fn unreadable(err: impl std::fmt::Display) -> poem::Error {
 }
 
 /// Parses the fields of a body, whatever its media type. `null` is refused for a known field (unless the body
-/// type allows it, `NULLABLE`): the schemas do not allow it, and leaving a field out already means "no value".
-/// Unknown fields are ignored, whatever their value.
+/// type allows it): the schemas do not allow it, and leaving a field out already means "no value". Unknown
+/// fields are ignored, whatever their value.
 fn parse_fields<T: ParseFromJSON + BodyFields>(value: Value) -> poem::Result<T> {
     if let Value::Object(members) = &value
         && let Some((name, _)) = members.iter().find(|(name, v)| {
-            v.is_null() && T::FIELDS.contains(&name.as_str()) && !NULLABLE.contains(&name.as_str())
+            v.is_null()
+                && T::FIELDS.contains(&name.as_str())
+                && !T::NULLABLE.contains(&name.as_str())
         })
     {
         return Err(unreadable(format!(
@@ -53,9 +59,6 @@ fn parse_fields<T: ParseFromJSON + BodyFields>(value: Value) -> poem::Result<T> 
     T::parse_from_json(Some(value)).map_err(|err| unreadable(err.into_message()))
 }
 
-/// Fields whose `null` means something (PATCH `"attribs": null` clears the attributes, as in listmonk).
-const NULLABLE: &[&str] = &["attribs"];
-
 /// A form's fields as the JSON object they stand for; other fields are ignored, as in JSON bodies. A
 /// single-valued field given twice with different values is refused rather than one of them silently kept.
 fn form_object<T: BodyFields>(
@@ -63,7 +66,7 @@ fn form_object<T: BodyFields>(
 ) -> poem::Result<Value> {
     let mut object = Map::new();
     for (name, value) in pairs {
-        if !T::FIELDS.contains(&name.as_str()) {
+        if !T::FORM_FIELDS.contains(&name.as_str()) {
             continue;
         }
         if T::REPEATED.contains(&name.as_str()) {
@@ -221,14 +224,28 @@ impl BodyFields for MailingListUpdate {
     const REPEATED: &'static [&'static str] = MailingListCreate::REPEATED;
 }
 
-/// Forms carry the text fields only (as in listmonk); the rest is JSON's.
+const SUBSCRIBER_FIELDS: &[&str] = &[
+    "email",
+    "name",
+    "status",
+    "lists",
+    "attribs",
+    "preconfirm_subscriptions",
+];
+
 impl BodyFields for SubscriberCreate {
-    const FIELDS: &'static [&'static str] = &["email", "name", "status"];
+    const FIELDS: &'static [&'static str] = SUBSCRIBER_FIELDS;
+    /// Forms carry the text fields only, as listmonk binds them.
+    const FORM_FIELDS: &'static [&'static str] = &["email", "name", "status"];
 }
 
-impl BodyFields for PublicSubscriptionRequest {
-    const FIELDS: &'static [&'static str] = &["email", "name", "l", "list_uuids"];
-    const REPEATED: &'static [&'static str] = &["l", "list_uuids"];
+impl BodyFields for PublicSubscriptionJson {
+    const FIELDS: &'static [&'static str] = &["email", "name", "list_uuids"];
+}
+
+impl BodyFields for PublicSubscriptionForm {
+    const FIELDS: &'static [&'static str] = &["email", "name", "l"];
+    const REPEATED: &'static [&'static str] = &["l"];
 }
 
 form_body!(
@@ -246,15 +263,30 @@ form_body!(
     CreateSubscriberBody,
     SubscriberCreate
 );
-form_body!(
-    /// The subscription.
-    PublicSubscriptionBody,
-    PublicSubscriptionRequest
-);
+/// A subscription from a public form: JSON with `list_uuids`, or a form with `l` once per list (listmonk reads
+/// neither name in the other media type).
+#[derive(ApiRequest)]
+pub enum PublicSubscriptionBody {
+    Json(JsonFields<PublicSubscriptionJson>),
+    Form(FormFields<PublicSubscriptionForm>),
+    Multipart(MultipartFields<PublicSubscriptionForm>),
+}
+
+impl PublicSubscriptionBody {
+    /// The e-mail, the name and the list UUIDs, whatever the media type.
+    pub fn into_parts(self) -> (String, Option<String>, Vec<uuid::Uuid>) {
+        match self {
+            Self::Json(JsonFields(body)) => (body.email.0, body.name.map(|n| n.0), body.list_uuids),
+            Self::Form(FormFields(body)) | Self::Multipart(MultipartFields(body)) => {
+                (body.email.0, body.name.map(|n| n.0), body.l)
+            }
+        }
+    }
+}
 
 /// Defines a JSON-only request body.
 macro_rules! json_body {
-    ($(#[$meta:meta])* $name:ident, $fields:ty) => {
+    ($(#[$meta:meta])* $name:ident, $fields:ty, [$($field:literal),*] $(, nullable = [$($nullable:literal),*])?) => {
         $(#[$meta])*
         #[derive(ApiRequest)]
         pub enum $name {
@@ -262,7 +294,8 @@ macro_rules! json_body {
         }
 
         impl BodyFields for $fields {
-            const FIELDS: &'static [&'static str] = &[];
+            const FIELDS: &'static [&'static str] = &[$($field),*];
+            $(const NULLABLE: &'static [&'static str] = &[$($nullable),*];)?
         }
 
         impl $name {
@@ -277,22 +310,27 @@ macro_rules! json_body {
 json_body!(
     /// The subscriber's new state.
     UpdateSubscriberBody,
-    SubscriberUpdate
+    SubscriberUpdate,
+    ["email", "name", "status", "lists", "attribs", "preconfirm_subscriptions"]
 );
 json_body!(
     /// The changes.
     PatchSubscriberBody,
-    SubscriberPatch
+    SubscriberPatch,
+    ["email", "name", "status", "lists", "attribs", "preconfirm_subscriptions"],
+    nullable = ["attribs"]
 );
 json_body!(
     /// The subscriptions to change.
     SubscriberListsBody,
-    SubscriberListsUpdate
+    SubscriberListsUpdate,
+    ["ids", "action", "target_list_ids", "status"]
 );
 json_body!(
     /// The subscribers.
     SubscriberIdsBody,
-    SubscriberIds
+    SubscriberIds,
+    ["ids"]
 );
 
 #[cfg(test)]

@@ -369,17 +369,10 @@ impl SubscribersApi {
         &self,
         auth: ApiAuth,
         /// One or more subscriber ids, at most 1,000.
-        #[oai(validator(max_items = 1000))]
-        id: Query<Option<Vec<SubscriberId>>>,
+        #[oai(validator(min_items = 1, max_items = 1000))]
+        id: Query<Vec<SubscriberId>>,
     ) -> Result<Success<BooleanResponse>, DeleteSubscribersError> {
-        let ids: Vec<i64> =
-            id.0.unwrap_or_default()
-                .into_iter()
-                .map(|id| id.0)
-                .collect();
-        if ids.is_empty() {
-            return Err(ApiError::bad_request("give one or more `id` values").into());
-        }
+        let ids: Vec<i64> = id.0.into_iter().map(|id| id.0).collect();
         if ids.len() > DELETE_IDS_MAX {
             return Err(ApiError::bad_request(format!(
                 "give at most {DELETE_IDS_MAX} `id` values"
@@ -406,8 +399,10 @@ impl SubscribersApi {
         body: SubscriberListsBody,
     ) -> Result<Success<BooleanResponse>, BulkSubscribersError> {
         let body = body.into_inner();
-        let ids = parse_subscriber_ids(&body.ids)?;
-        let lists = parse_list_ids(&body.target_list_ids, "target_list_ids")?;
+        let ids: Vec<i64> = body.ids.iter().map(|id| id.0).collect();
+        let ids = parse_subscriber_ids(&ids)?;
+        let lists: Vec<i64> = body.target_list_ids.iter().map(|id| id.0).collect();
+        let lists = parse_list_ids(&lists, "target_list_ids")?;
         let action = match body.action {
             MembershipAction::Add => domain::MembershipAction::Add(body.status.map(Into::into)),
             MembershipAction::Remove => domain::MembershipAction::Remove,
@@ -433,7 +428,8 @@ impl SubscribersApi {
         auth: ApiAuth,
         body: SubscriberIdsBody,
     ) -> Result<Success<BooleanResponse>, BulkSubscribersError> {
-        let ids = parse_subscriber_ids(&body.into_inner().ids)?;
+        let ids: Vec<i64> = body.into_inner().ids.iter().map(|id| id.0).collect();
+        let ids = parse_subscriber_ids(&ids)?;
         self.subscribers.blocklist(auth.principal(), &ids).await?;
         Ok(Success(BooleanResponse::yes()))
     }
@@ -473,18 +469,8 @@ impl SubscribersApi {
         &self,
         body: PublicSubscriptionBody,
     ) -> Result<Success<PublicSubscriptionResponse>, PublicSubscriptionError> {
-        let body = body.into_inner();
-        let lists: Vec<uuid::Uuid> = body
-            .list_uuids
-            .unwrap_or_default()
-            .into_iter()
-            .chain(body.l.unwrap_or_default())
-            .collect();
-        let form = PublicSubscription::new(
-            &body.email.0,
-            body.name.as_ref().map(|n| n.0.as_str()),
-            &lists,
-        )?;
+        let (email, name, lists) = body.into_parts();
+        let form = PublicSubscription::new(&email, name.as_deref(), &lists)?;
         let has_optin = self.subscribers.subscribe(form).await?;
         Ok(Success(PublicSubscriptionResponse {
             data: PublicSubscriptionResult { has_optin },

@@ -231,6 +231,23 @@ macro_rules! positive_id {
                 Some(Value::from(self.0))
             }
         }
+
+        /// In a JSON body, the same rule as in a parameter.
+        impl ParseFromJSON for $ty {
+            fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+                match value {
+                    Some(Value::Number(n)) if n.as_i64().is_some_and(|id| id >= 1) => {
+                        Ok($ty(n.as_i64().unwrap_or_default()))
+                    }
+                    Some(Value::Number(n)) => Err(ParseError::custom(format!(
+                        "{n} is not a valid {} id: ids are whole numbers from 1 to {}",
+                        $what,
+                        i64::MAX
+                    ))),
+                    other => Err(ParseError::expected_type(other.unwrap_or_default())),
+                }
+            }
+        }
     };
 }
 
@@ -251,12 +268,16 @@ positive_id!(
 /// well-formed request that breaks them gets 422 with a precise message, whatever its media type.
 macro_rules! checked_string {
     ($(#[$meta:meta])* $ty:ident, $name:literal, min = $min:expr, max = $max:expr, pattern = $pattern:expr) => {
+        checked_string!($(#[$meta])* $ty, $name, min = $min, max = $max, pattern = $pattern, format = None);
+    };
+    ($(#[$meta:meta])* $ty:ident, $name:literal, min = $min:expr, max = $max:expr, pattern = $pattern:expr, format = $format:expr) => {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, Eq)]
         pub struct $ty(pub String);
 
         scalar_type!($ty, $name, {
             let mut schema = MetaSchema::new("string");
+            schema.format = $format;
             schema.min_length = $min;
             schema.max_length = Some($max);
             schema.pattern = $pattern;
@@ -301,7 +322,7 @@ checked_string!(
 );
 checked_string!(
     /// An e-mail address: trimmed, at most 254 bytes, a bare address (`a@example.com`).
-    EmailText, "subscriber_email", min = Some(1), max = EMAIL_MAX_BYTES, pattern = Some(NO_NUL.into())
+    EmailText, "subscriber_email", min = Some(1), max = EMAIL_MAX_BYTES, pattern = Some(NO_NUL.into()), format = Some("email")
 );
 checked_string!(
     /// A subscriber's name: up to 2000 characters; blank means the e-mail's local part.

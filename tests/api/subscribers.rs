@@ -282,7 +282,6 @@ async fn invalid_emails_names_and_attribs_are_422_and_nothing_is_created() {
         json!({"email": "a@example.com", "attribs": [1, 2]}),
         json!({"email": "a@example.com", "attribs": "text"}),
         json!({"email": "a@example.com", "attribs": {"k": "v".repeat(70_000)}}),
-        json!({"email": "a@example.com", "lists": [0]}),
     ] {
         let message = expect_error(
             app.post_json("/api/subscribers", &body).await,
@@ -666,7 +665,7 @@ async fn adding_without_a_status_keeps_existing_ones_and_with_one_sets_it() {
         json!({"ids": [0], "action": "add", "target_list_ids": [list]}),
     )
     .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]
@@ -929,7 +928,7 @@ async fn public_subscription_takes_only_public_active_lists_and_gives_no_oracle(
             .send()
             .await
             .unwrap(),
-        StatusCode::UNPROCESSABLE_ENTITY,
+        StatusCode::BAD_REQUEST,
     )
     .await;
     expect_error(
@@ -939,6 +938,15 @@ async fn public_subscription_takes_only_public_active_lists_and_gives_no_oracle(
             .await
             .unwrap(),
         StatusCode::BAD_REQUEST,
+    )
+    .await;
+    expect_error(
+        app.anonymous(Method::POST, "/api/public/subscription")
+            .json(&json!({"email": "not an email", "list_uuids": [single["uuid"]]}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
     assert_counts_exact(&app, "public subscriptions").await;
@@ -1035,4 +1043,59 @@ async fn listmonks_sql_query_is_translated_never_run() {
         );
     }
     assert_counts_exact(&app, "queries").await;
+}
+
+#[tokio::test]
+async fn null_and_ids_below_one_are_unreadable_except_a_patch_clearing_attribs() {
+    let app = TestApp::spawn().await;
+    let id = subscriber_id(&app, "n@example.com", &[]).await;
+    for field in [
+        "name",
+        "status",
+        "lists",
+        "attribs",
+        "preconfirm_subscriptions",
+    ] {
+        let body = json!({"email": "a@b.c", field: null});
+        let message = expect_error(
+            app.post_json("/api/subscribers", &body).await,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        assert!(message.contains("null"), "POST {field}: {message}");
+        let (status, _) = request(&app, Method::PUT, &format!("/api/subscribers/{id}"), body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "PUT {field}");
+    }
+    let (status, _) = request(
+        &app,
+        Method::PATCH,
+        &format!("/api/subscribers/{id}"),
+        json!({"lists": null}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = request(
+        &app,
+        Method::PATCH,
+        &format!("/api/subscribers/{id}"),
+        json!({"attribs": null}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    for body in [
+        json!({"email": "a@b.c", "lists": [0]}),
+        json!({"email": "a@b.c", "lists": [-3]}),
+    ] {
+        expect_error(
+            app.post_json("/api/subscribers", &body).await,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    }
+    expect_error(
+        app.put_json("/api/subscribers/blocklist", &json!({"ids": [0]}))
+            .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
 }

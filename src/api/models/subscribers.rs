@@ -7,7 +7,9 @@ use poem_openapi::{Enum, Object};
 use uuid::Uuid;
 
 use super::{ListOptin, ListStatus, ListType, SuccessStatus};
-use crate::api::types::{AttribsObject, EmailText, NullableAttribs, SubscriberNameText, Timestamp};
+use crate::api::types::{
+    AttribsObject, EmailText, ListId, NullableAttribs, SubscriberId, SubscriberNameText, Timestamp,
+};
 use crate::domain;
 
 mirror_enum!(
@@ -161,7 +163,7 @@ pub struct SubscriberCreate {
     pub status: Option<SubscriberStatus>,
     /// Ids of lists to subscribe to (at most 1,000); each must exist, and the caller must manage each.
     #[oai(validator(max_items = 1000))]
-    pub lists: Option<Vec<i64>>,
+    pub lists: Option<Vec<ListId>>,
     /// Free-form attributes.
     pub attribs: Option<AttribsObject>,
     /// Make the new subscriptions `confirmed` instead of `unconfirmed`. Roster sends no e-mail either way.
@@ -179,7 +181,7 @@ pub struct SubscriberUpdate {
     pub name: Option<SubscriberNameText>,
     pub status: Option<SubscriberStatus>,
     #[oai(validator(max_items = 1000))]
-    pub lists: Option<Vec<i64>>,
+    pub lists: Option<Vec<ListId>>,
     pub attribs: Option<AttribsObject>,
     pub preconfirm_subscriptions: Option<bool>,
 }
@@ -192,7 +194,7 @@ pub struct SubscriberPatch {
     pub name: Option<SubscriberNameText>,
     pub status: Option<SubscriberStatus>,
     #[oai(validator(max_items = 1000))]
-    pub lists: Option<Vec<i64>>,
+    pub lists: Option<Vec<ListId>>,
     pub attribs: MaybeUndefined<NullableAttribs>,
     pub preconfirm_subscriptions: Option<bool>,
 }
@@ -223,7 +225,9 @@ impl From<SubscriberUpdate> for domain::SubscriberFields {
             name: body.name.map(|n| n.0),
             status: body.status.map(Into::into),
             attribs: body.attribs.map(|a| a.0),
-            lists: body.lists,
+            lists: body
+                .lists
+                .map(|ids| ids.into_iter().map(|id| id.0).collect()),
             preconfirm_subscriptions: body.preconfirm_subscriptions,
         }
     }
@@ -240,7 +244,9 @@ impl From<SubscriberPatch> for domain::SubscriberFields {
                 MaybeUndefined::Null => Some(serde_json::Value::Null),
                 MaybeUndefined::Value(a) => Some(a.0),
             },
-            lists: body.lists,
+            lists: body
+                .lists
+                .map(|ids| ids.into_iter().map(|id| id.0).collect()),
             preconfirm_subscriptions: body.preconfirm_subscriptions,
         }
     }
@@ -260,14 +266,14 @@ pub enum MembershipAction {
 pub struct SubscriberListsUpdate {
     /// Subscriber ids (1–100,000). Each must exist.
     #[oai(validator(min_items = 1, max_items = 100000))]
-    pub ids: Vec<i64>,
+    pub ids: Vec<SubscriberId>,
     /// `add` subscribes (new subscriptions get `status`, or `unconfirmed`; existing ones are set to `status`
     /// when it is given and kept otherwise; a blocklisted subscriber's are always `unsubscribed`); `remove`
     /// deletes the subscriptions; `unsubscribe` marks existing ones `unsubscribed` (creating none).
     pub action: MembershipAction,
     /// List ids (1–1,000). Each must exist, and the caller must manage each.
     #[oai(validator(min_items = 1, max_items = 1000))]
-    pub target_list_ids: Vec<i64>,
+    pub target_list_ids: Vec<ListId>,
     /// For `add` only: the subscriptions' state.
     pub status: Option<SubscriptionStatus>,
 }
@@ -277,23 +283,31 @@ pub struct SubscriberListsUpdate {
 pub struct SubscriberIds {
     /// Subscriber ids (1–100,000). Each must exist.
     #[oai(validator(min_items = 1, max_items = 100000))]
-    pub ids: Vec<i64>,
+    pub ids: Vec<SubscriberId>,
 }
 
-/// A subscription from a public form, as JSON (`list_uuids`) or as a form (`l`, repeated). Unknown fields are
-/// ignored.
+/// A subscription from a public form, as JSON. Unknown fields are ignored.
 #[derive(Object, Debug, Clone, PartialEq)]
-pub struct PublicSubscriptionRequest {
+pub struct PublicSubscriptionJson {
     /// The subscriber's e-mail address.
     pub email: EmailText,
     /// Defaults to the part of the e-mail before `@`.
     pub name: Option<SubscriberNameText>,
-    /// UUIDs of public, active lists (at most 1,000).
-    #[oai(validator(max_items = 1000))]
-    pub list_uuids: Option<Vec<Uuid>>,
-    /// The same, as HTML forms send them: one `l` per list.
-    #[oai(validator(max_items = 1000))]
-    pub l: Option<Vec<Uuid>>,
+    /// UUIDs of public, active lists (1 to 1,000).
+    #[oai(validator(min_items = 1, max_items = 1000))]
+    pub list_uuids: Vec<Uuid>,
+}
+
+/// A subscription from a public form, as an HTML form sends it: `l` once per list. Unknown fields are ignored.
+#[derive(Object, Debug, Clone, PartialEq)]
+pub struct PublicSubscriptionForm {
+    /// The subscriber's e-mail address.
+    pub email: EmailText,
+    /// Defaults to the part of the e-mail before `@`.
+    pub name: Option<SubscriberNameText>,
+    /// UUIDs of public, active lists (1 to 1,000), one `l` field each.
+    #[oai(validator(min_items = 1, max_items = 1000))]
+    pub l: Vec<Uuid>,
 }
 
 /// The outcome of a public subscription; the same whether the e-mail was new, known, or blocklisted.

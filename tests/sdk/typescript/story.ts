@@ -348,6 +348,10 @@ async function subscriberStory(admin: Configuration, anonymous: Configuration, r
   assert.deepEqual([past.total, past.results], [4, []], "a page past the end keeps the total");
   const everything = await pageOf(1, "all", [one.id]);
   assert.deepEqual([everything.total, everything.perPage, subscriberIds(everything)], [4, 0, onOne], "per_page=all");
+  // Both ids must reach the server as `list_id=..&list_id=..`: list two is still empty, so the first alone finds
+  // nobody, and `list_id=a,b` would be a 400.
+  const either = await pageOf(1, "all", [two.id, one.id]);
+  assert.deepEqual([either.total, subscriberIds(either)], [4, onOne], "list_id repeated (an empty list first)");
   const searched = (
     await subscribers.getSubscribers({ search: run, orderBy: SubscriberOrderBy.Id, order: "asc", perPage: "all" })
   ).data;
@@ -379,7 +383,7 @@ async function subscriberStory(admin: Configuration, anonymous: Configuration, r
   // --- public subscription, without credentials, by the public list's UUID ----------------------------------------
   const publicApi = new SubscribersApi(anonymous);
   const result = await publicApi.createPublicSubscription({
-    publicSubscriptionRequest: { email: `${run}-pub@example.com`, name: "Pub", listUuids: [one.uuid] },
+    publicSubscriptionJson: { email: `${run}-pub@example.com`, name: "Pub", listUuids: [one.uuid] },
   });
   assert.equal(result.data.hasOptin, true, "has_optin of a double opt-in list");
   assert.deepEqual(await counts(one.id), [5, { unconfirmed: 4, confirmed: 1 }], "list one after the public form");
@@ -389,17 +393,17 @@ async function subscriberStory(admin: Configuration, anonymous: Configuration, r
   assert.deepEqual(memberships(pub), [[one.id, "unconfirmed"]], "the public subscriber's lists");
   const privateUuid = await expectResponseError(
     publicApi.createPublicSubscription({
-      publicSubscriptionRequest: { email: `${run}-pub2@example.com`, listUuids: [two.uuid] },
+      publicSubscriptionJson: { email: `${run}-pub2@example.com`, listUuids: [two.uuid] },
     }),
     "a private list's UUID",
   );
   assert.equal(privateUuid.status, 400, "a private list's UUID is a 400");
   assert.deepEqual(await counts(two.id), [4, { confirmed: 4 }], "a refused public subscription changes nothing");
-  // `l`, the field HTML forms repeat, also read from JSON; a known e-mail only gains what it lacks (nothing here).
+  // A known e-mail (in another case) only gains the subscriptions it lacks: none here, and the same answer.
   const again = await publicApi.createPublicSubscription({
-    publicSubscriptionRequest: { email: `${run}-PUB@example.com`, l: [one.uuid] },
+    publicSubscriptionJson: { email: `${run}-PUB@example.com`, listUuids: [one.uuid] },
   });
-  assert.equal(again.data.hasOptin, true, "has_optin, subscribing again with `l`");
+  assert.equal(again.data.hasOptin, true, "has_optin, subscribing again");
   assert.deepEqual(await counts(one.id), [5, { unconfirmed: 4, confirmed: 1 }], "subscribing again changes nothing");
   step(`public subscription to list ${one.id} by UUID: has_optin true (list_uuids, then l); a private list's UUID is a 400`);
 
