@@ -12,7 +12,8 @@ use serde_json::{Map, Value};
 
 use super::models::{
     MailingListCreate, MailingListUpdate, PublicSubscriptionForm, PublicSubscriptionJson,
-    SubscriberCreate, SubscriberIds, SubscriberListsUpdate, SubscriberPatch, SubscriberUpdate,
+    SubscriberCreate, SubscriberCreateForm, SubscriberIds, SubscriberListsUpdate, SubscriberPatch,
+    SubscriberUpdate,
 };
 
 /// What a body type tells the parsers about its fields.
@@ -235,8 +236,10 @@ const SUBSCRIBER_FIELDS: &[&str] = &[
 
 impl BodyFields for SubscriberCreate {
     const FIELDS: &'static [&'static str] = SUBSCRIBER_FIELDS;
-    /// Forms carry the text fields only, as listmonk binds them.
-    const FORM_FIELDS: &'static [&'static str] = &["email", "name", "status"];
+}
+
+impl BodyFields for SubscriberCreateForm {
+    const FIELDS: &'static [&'static str] = &["email", "name", "status"];
 }
 
 impl BodyFields for PublicSubscriptionJson {
@@ -258,11 +261,22 @@ form_body!(
     UpdateListBody,
     MailingListUpdate
 );
-form_body!(
-    /// The new subscriber.
-    CreateSubscriberBody,
-    SubscriberCreate
-);
+/// A new subscriber: JSON with every field, or a form with the text fields (as listmonk binds forms).
+#[derive(ApiRequest)]
+pub enum CreateSubscriberBody {
+    Json(JsonFields<SubscriberCreate>),
+    Form(FormFields<SubscriberCreateForm>),
+    Multipart(MultipartFields<SubscriberCreateForm>),
+}
+
+impl CreateSubscriberBody {
+    pub fn into_fields(self) -> crate::domain::SubscriberFields {
+        match self {
+            Self::Json(JsonFields(body)) => body.into(),
+            Self::Form(FormFields(body)) | Self::Multipart(MultipartFields(body)) => body.into(),
+        }
+    }
+}
 /// A subscription from a public form: JSON with `list_uuids`, or a form with `l` once per list (listmonk reads
 /// neither name in the other media type).
 #[derive(ApiRequest)]

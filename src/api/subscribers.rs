@@ -18,8 +18,8 @@ use super::security::ApiAuth;
 use super::types::{ListId, PerPage, SortOrder, SubscriberId};
 use crate::domain::{
     self, DEFAULT_PER_PAGE, DELETE_IDS_MAX, Direction, NewSubscriber, Pagination,
-    PublicSubscription, SubscriberChange, SubscriberFields, SubscriberFilter, SubscriberQuery,
-    ValidationError, parse_list_ids, parse_subscriber_ids,
+    PublicSubscription, SubscriberChange, SubscriberFilter, SubscriberQuery, ValidationError,
+    parse_list_ids, parse_subscriber_ids,
 };
 use crate::service::SubscriberService;
 
@@ -283,7 +283,7 @@ impl SubscribersApi {
         auth: ApiAuth,
         body: CreateSubscriberBody,
     ) -> Result<Success<SubscriberResponse>, CreateSubscriberError> {
-        let new = NewSubscriber::try_from(SubscriberFields::from(body.into_inner()))?;
+        let new = NewSubscriber::try_from(body.into_fields())?;
         let subscriber = self.subscribers.create(auth.principal(), new).await?;
         Ok(subscriber_response(subscriber))
     }

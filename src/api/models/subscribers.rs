@@ -151,8 +151,7 @@ pub struct SubscriberPage {
     pub page: i64,
 }
 
-/// A new subscriber, as JSON, or as a form with `email`, `name` and `status` (like listmonk's form binding).
-/// Unknown fields are ignored.
+/// A new subscriber, as JSON. Unknown fields are ignored.
 #[derive(Object, Debug, Clone, PartialEq)]
 pub struct SubscriberCreate {
     /// The e-mail address: trimmed and lowercased; must be unique (whatever its case).
@@ -168,6 +167,29 @@ pub struct SubscriberCreate {
     pub attribs: Option<AttribsObject>,
     /// Make the new subscriptions `confirmed` instead of `unconfirmed`. Roster sends no e-mail either way.
     pub preconfirm_subscriptions: Option<bool>,
+}
+
+/// A new subscriber, as a URL-encoded or multipart form: the text fields, as listmonk binds forms. Unknown
+/// fields are ignored.
+#[derive(Object, Debug, Clone, PartialEq)]
+pub struct SubscriberCreateForm {
+    /// The e-mail address: trimmed and lowercased; must be unique (whatever its case).
+    pub email: EmailText,
+    /// Defaults to the part of the e-mail before `@`.
+    pub name: Option<SubscriberNameText>,
+    /// Defaults to `enabled`.
+    pub status: Option<SubscriberStatus>,
+}
+
+impl From<SubscriberCreateForm> for domain::SubscriberFields {
+    fn from(body: SubscriberCreateForm) -> Self {
+        Self {
+            email: Some(body.email.0),
+            name: body.name.map(|n| n.0),
+            status: body.status.map(Into::into),
+            ..Self::default()
+        }
+    }
 }
 
 /// A subscriber's new state (listmonk's replace): `email` is required; `name` and `status` keep their value when
