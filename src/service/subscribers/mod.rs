@@ -162,7 +162,11 @@ impl SubscriberService {
         new: NewSubscriber,
     ) -> Result<Subscriber, ServiceError> {
         ensure(who.may_manage_subscribers())?;
-        Self::readable(who)?;
+        if let SubscriberScope::OnLists(lists) = Self::readable(who)? {
+            // A caller who reads only the subscribers of its lists must put the new one on one of them, or it
+            // could create subscribers it can never see again.
+            ensure(new.lists.iter().any(|id| lists.allows(*id)))?;
+        }
         Self::ensure_lists_manageable(who, &new.lists)?;
         let txn = self.db.begin().await?;
         ensure_lists_exist(&txn, &new.lists).await?;
@@ -181,11 +185,6 @@ impl SubscriberService {
         .insert(&txn)
         .await
         .map_err(conflict_on_email)?;
-        if let SubscriberScope::OnLists(lists) = who.subscriber_scope() {
-            // A caller who reads only the subscribers of its lists must put the new one on one of them, or it
-            // could create subscribers it can never see again.
-            ensure(new.lists.iter().any(|id| lists.allows(*id)))?;
-        }
         let manageable = who.scope(Access::Manage);
         sync_subscriptions(
             &txn,
