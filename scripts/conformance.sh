@@ -7,8 +7,8 @@
 #
 # ROSTER_TEST_POSTGRES_URL is a URL for a role that may create databases; the run creates a fresh database from it
 # and drops it afterwards. Each backend also starts from an empty SQLite file. Reports (JUnit XML, Schemathesis'
-# JSON run report and NDJSON event stream), a summary (scripts/conformance_report.py) and Roster's log go to
-# test-output/conformance/<backend>/. Exits non-zero when any backend has a failure. Roster is a debug build
+# JSON run report and NDJSON event stream), every failure before deduplication (failures.ndjson, written by the
+# hooks), a summary (scripts/conformance_report.py) and Roster's log go to test-output/conformance/<backend>/. Exits non-zero when any backend has a failure. Roster is a debug build
 # (scripts/lib.sh; honours CARGO_TARGET_DIR). Environment overrides: CONFORMANCE_BACKENDS ("sqlite postgres" by
 # default, the latter only with a URL), CONFORMANCE_MAX_EXAMPLES, CONFORMANCE_SEED, PYTHON.
 set -euo pipefail
@@ -67,8 +67,10 @@ run_schemathesis() {
   [ -n "${CONFORMANCE_SEED:-}" ] && args+=(--seed "$CONFORMANCE_SEED")
   [ -n "${CONFORMANCE_MAX_EXAMPLES:-}" ] && args+=(--max-examples "$CONFORMANCE_MAX_EXAMPLES")
   # From the repository root (schemathesis.toml names the hooks file relative to it). With Hypothesis' example
-  # database and Schemathesis' cache disabled there, nothing is written outside test-output/.
-  "$venv/bin/st" "${args[@]}"
+  # database and Schemathesis' cache disabled there, nothing is written outside test-output/. The hooks log every
+  # failure a check reports, before Schemathesis keeps one per check, operation and status, to failures.ndjson.
+  rm -f "$dir/failures.ndjson"
+  ROSTER_CONFORMANCE_FAILURE_LOG="$dir/failures.ndjson" "$venv/bin/st" "${args[@]}"
 }
 
 declare -A result summary

@@ -11,13 +11,17 @@ and prints, and writes to DIRECTORY/summary.txt:
   ran and the outcomes of its scenarios;
 - for the stateful phase, each link it followed (from openapi.yaml or inferred) and how often it could not be
   resolved;
-- the failures scripts/schemathesis_hooks.py dropped, then every failure, error and warning.
+- the failures scripts/schemathesis_hooks.py dropped (by kind, from DIRECTORY/failures.ndjson, which the hooks
+  write), then every failure, error and warning;
+- from DIRECTORY/failures.ndjson, every distinct failure that was kept, by check, operation, status and message:
+  Schemathesis itself shows one per check, operation and status, which can hide a second cause.
 
 Standard library only; runs in the Schemathesis virtualenv.
 """
 
 import collections
 import json
+import re
 import sys
 
 PHASES = ["examples", "coverage", "fuzzing", "stateful"]
@@ -57,6 +61,24 @@ def read_events(directory: str):
     return cases, operations, outcomes, links
 
 
+def read_failures(directory: str):
+    """Failures from failures.ndjson, kept and dropped, counted by (check code, operation, status, message with
+    every number written N and a refused `query` shortened to its prefix, so that one cause counts once)."""
+    kept, dropped = collections.Counter(), collections.Counter()
+    try:
+        with open(f"{directory}/failures.ndjson") as failures:
+            for line in failures:
+                entry = json.loads(line)
+                message = entry.get("message") or ""
+                message = "`query`: …" if message.startswith("`query`: ") else re.sub(r"[0-9]+", "N", message)
+                message = re.sub(r"N(, N)+", "N, …", message)
+                key = (entry.get("code"), entry.get("operation"), entry.get("status"), message)
+                (kept if entry.get("kept") else dropped)[key] += 1
+    except FileNotFoundError:
+        pass
+    return kept, dropped
+
+
 def main(directory: str, status: str, seconds: str) -> None:
     cases, operations, outcomes, links = read_events(directory)
     with open(f"{directory}/report.json") as file:
@@ -74,13 +96,22 @@ def main(directory: str, status: str, seconds: str) -> None:
     for name, count in sorted(links.items()):
         lines.append(f"    link {name}: applied {count['applied']}x"
                      + (f", {count['unresolvable']}x unresolvable" if count["unresolvable"] else ""))
+    kept, dropped = read_failures(directory)
     if report.get("filtered"):
-        lines.append(f"  {report['filtered']} failures dropped by scripts/schemathesis_hooks.py (see that file)")
+        lines.append(f"  {report['filtered']} failures dropped by scripts/schemathesis_hooks.py (see that file)"
+                     + (", by kind:" if dropped else ""))
+        for (code, operation, status, message), count in sorted(dropped.items(), key=lambda item: (item[0][1], item[0])):
+            lines.append(f"    {code} {operation} -> {status} x{count}: {message[:120]}")
     for failure in report.get("failures", []):
         operations_failed = ", ".join(failure["operations"])
         lines.append(f"  FAIL {failure['code']} {failure['title']} x{failure['count']}: {operations_failed}")
     for error in report.get("errors", []):
         lines.append(f"  ERROR {json.dumps(error)[:300]}")
+    if kept:
+        lines.append(f"  every kept failure before deduplication ({sum(kept.values())} in all; "
+                     "failures.ndjson has a request for each):")
+        for (code, operation, status, message), count in sorted(kept.items(), key=lambda item: (item[0][1], item[0])):
+            lines.append(f"    {code} {operation} -> {status} x{count}: {message[:160]}")
     warned = {name: labels for name, labels in report.get("warnings", {}).items() if labels}
     for name, labels in warned.items():
         lines.append(f"  WARNING {name}: {', '.join(map(str, labels))}")

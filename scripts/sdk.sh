@@ -77,11 +77,14 @@ generate() {
   # The generator is chatty (one INFO line per file); keep its log and show it only on failure.
   local log
   log=$(mktemp)
+  # skipFormModel=false: a schema used only by form media types (PublicSubscriptionForm) is otherwise "unused" and
+  # not generated, yet typescript-fetch still imports it for the operation, and the client does not compile.
   if ! "$generator" generate \
     --input-spec "$spec" \
     --generator-name "$generator_name" \
     --output "$dir" \
     --additional-properties "$properties" \
+    --global-property skipFormModel=false \
     >"$log" 2>&1; then
     cat "$log" >&2
     rm -f "$log"

@@ -325,10 +325,10 @@ describe(`Swagger UI at ${baseUrl}/docs`, { concurrency: false }, () => {
       headers: { authorization: basicAuth },
     });
     assert.equal(found.status, 200, 'GET /api/subscribers?list_id=<id>');
-    const page_ = (await found.json()).data;
-    assert.equal(page_.total, 1, 'the list has one subscriber');
-    assert.equal(page_.results[0].email, email);
-    assert.deepEqual(page_.results[0].attribs, example.attribs ?? {}, "the example's attribs were stored");
+    const listed = (await found.json()).data;
+    assert.equal(listed.total, 1, 'the list has one subscriber');
+    assert.equal(listed.results[0].email, email);
+    assert.deepEqual(listed.results[0].attribs, example.attribs ?? {}, "the example's attribs were stored");
     const counted = await fetch(`${baseUrl}/api/lists/${list.id}`, { headers: { authorization: basicAuth } });
     const counts = (await counted.json()).data;
     assert.deepEqual(
