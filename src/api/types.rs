@@ -344,7 +344,7 @@ impl AttribsObject {
             Some(Box::new(MetaSchemaRef::Inline(Box::new(MetaSchema::ANY))));
         schema.description = Some(
             "Free-form attributes: a JSON object of at most 65,536 bytes (as compact JSON) and 16 levels of \
-             nesting.",
+             nesting, with no NUL character in any key or string.",
         );
         schema.example = Some(serde_json::json!({"city": "Bengaluru", "projects": 3}));
         schema
