@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
 # Benchmarks Roster against PostgreSQL answering the same SQL directly, in one run on one machine.
-#   scripts/bench.sh                 sizes 10000 100000 1000000, 10 s per measurement, 16 connections
-# Environment: BENCH_SIZES, BENCH_SECONDS, BENCH_CONNECTIONS. Needs PostgreSQL (scripts/pg.sh); installs wrk.
+#   scripts/bench.sh                           the lists suite: sizes 10000 100000 1000000, 10 s per measurement,
+#                                              16 connections
+#   BENCH_SUITE=subscribers scripts/bench.sh   the subscriber suite (scripts/bench/subscribers/suite.sh): 1,000,000
+#                                              subscribers, 200 lists, 5,000,000 subscriptions
+# Environment: BENCH_SUITE (lists, the default, or subscribers), BENCH_SECONDS, BENCH_CONNECTIONS; for lists
+# BENCH_SIZES; for subscribers BENCH_SUBSCRIBERS, BENCH_SUBSCRIPTIONS, BENCH_BULK (ids in the bulk add, 100000),
+# BENCH_WALK_STEP (the SQL-only walks time every Nth page, 100), BENCH_WORD (the search, moreau); BENCH_ROSTER_BIN
+# (a built binary to measure instead of building the release one).
+# Needs PostgreSQL (scripts/pg.sh); installs wrk.
 # For each size it creates a database, seeds the lists in bulk (scripts/bench/seed.sql), starts a release build of
 # Roster (honours CARGO_TARGET_DIR; if Roster never answers, prints the end of its log and exits 1), and for each
 # scenario drives Roster with wrk (keep-alive, fixed concurrency) and PostgreSQL with pgbench running the SQL Roster
@@ -11,6 +18,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 source scripts/lib.sh
+case ${BENCH_SUITE:-lists} in
+  lists | subscribers) ;;
+  *) echo "ERROR: BENCH_SUITE must be lists or subscribers, not '$BENCH_SUITE'" >&2; exit 2 ;;
+esac
 
 sizes=${BENCH_SIZES:-"10000 100000 1000000"}
 seconds=${BENCH_SECONDS:-10}
@@ -23,7 +34,8 @@ if ! command -v wrk >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 fi
 pgbench=$(ls -d /usr/lib/postgresql/*/bin/pgbench | sort -V | tail -n 1)
-roster_bin=$(build_roster --release --quiet)
+# BENCH_ROSTER_BIN: a Roster binary to measure instead of building one.
+roster_bin=${BENCH_ROSTER_BIN:-$(build_roster --release --quiet)}
 admin_url=${ROSTER_TEST_POSTGRES_URL:-$(scripts/pg.sh)}
 password=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
 auth="Basic $(printf 'admin:%s' "$password" | base64 -w0)"
@@ -36,12 +48,16 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$roster_pid/stat"; }
 rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$roster_pid/status"; }
 to_ms() { awk -v us="$1" 'BEGIN {printf "%.2f", us / 1000}'; }
 
+# wrk's own default; a request slower than this counts as an error (the subscriber suite, whose slowest requests
+# take seconds under load, raises it).
+wrk_timeout=2s
+
 # wrk against Roster: prints "req/s p50_ms p99_ms requests errors".
 drive() {
   local n=$1 method=$2 path=$3 body=${4:-}
   local log=$out/wrk.log
   BENCH_N=$n BENCH_METHOD=$method BENCH_PATH=$path BENCH_BODY=$body BENCH_AUTH=$auth \
-    wrk -t2 -c"$conns" -d"${seconds}s" -s scripts/bench/wrk.lua "$roster_url" >"$log" 2>&1
+    wrk -t2 -c"$conns" -d"${seconds}s" --timeout "$wrk_timeout" -s scripts/bench/wrk.lua "$roster_url" >"$log" 2>&1
   cat "$log" >>"$out/wrk-all.log"
   local rps line
   rps=$(awk '/Requests\/sec/ {print $2}' "$log")
@@ -66,6 +82,11 @@ sql_tps() {
   "$pgbench" -n -c "$conns" -j 2 -T "$seconds" -D n="$n" -f "scripts/bench/$script" "$db_url" 2>&1 |
     tee -a "$out/pgbench-all.log" | awk '/^tps/ {print $3; exit}'
 }
+
+if [ "${BENCH_SUITE:-lists}" = subscribers ]; then
+  source scripts/bench/subscribers/suite.sh
+  exit $?
+fi
 
 table=$out/table.txt
 {

@@ -1,0 +1,5 @@
+-- GET /api/subscribers?page=:page&per_page=500: OFFSET :offset in id order, the total from the counters, then
+-- the page's subscriptions and their lists.
+SELECT "page".*, (SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM "subscriber_counts") AS "alongside" FROM (SELECT "subscribers"."id", "subscribers"."uuid", "subscribers"."email", "subscribers"."name", "subscribers"."name_folded", "subscribers"."attribs", "subscribers"."status", "subscribers"."created_at", "subscribers"."updated_at" FROM "subscribers" WHERE TRUE ORDER BY "subscribers"."id" DESC LIMIT 500 OFFSET :offset) AS "page" ORDER BY "page"."id" DESC;
+SELECT "subscriber_lists"."subscriber_id", "subscriber_lists"."list_id", "subscriber_lists"."status", "subscriber_lists"."created_at", "subscriber_lists"."updated_at" FROM "subscriber_lists" WHERE "subscriber_lists"."subscriber_id" IN (:page_ids) ORDER BY "subscriber_lists"."list_id" ASC;
+SELECT "lists"."id", "lists"."uuid", "lists"."name", "lists"."name_folded", "lists"."type", "lists"."optin", "lists"."status", "lists"."tags", "lists"."description", "lists"."created_at", "lists"."updated_at" FROM "lists" WHERE "lists"."id" IN (:page_lists);

@@ -1,0 +1,62 @@
+#!/usr/bin/env python3
+"""Walks every subscriber through Roster's API, PER_PAGE per page, newest `updated_at` first, on one keep-alive
+connection, and prints one JSON line: pages, rows, distinct ids, the reported total, total seconds, and the
+slowest / first / last page in ms. Exits 1 if the walk did not see every subscriber exactly once.
+
+    walk.py URL AUTHORIZATION [PER_PAGE]
+"""
+
+import http.client
+import json
+import sys
+import time
+import urllib.parse
+
+
+def main() -> int:
+    url, authorization = sys.argv[1], sys.argv[2]
+    per_page = int(sys.argv[3]) if len(sys.argv) > 3 else 500
+    parsed = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=120)
+    headers = {"Authorization": authorization}
+    seen: set[int] = set()
+    rows = 0
+    times: list[float] = []
+    total = None
+    page = 1
+    started = time.perf_counter()
+    while True:
+        path = f"/api/subscribers?order_by=updated_at&order=DESC&per_page={per_page}&page={page}"
+        t0 = time.perf_counter()
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+        body = response.read()
+        times.append(time.perf_counter() - t0)
+        if response.status != 200:
+            print(json.dumps({"error": f"page {page}: HTTP {response.status}", "body": body[:300].decode()}))
+            return 1
+        data = json.loads(body)["data"]
+        total = data["total"]
+        results = data["results"]
+        rows += len(results)
+        seen.update(r["id"] for r in results)
+        if len(results) < per_page:
+            break
+        page += 1
+    elapsed = time.perf_counter() - started
+    summary = {
+        "pages": page,
+        "rows": rows,
+        "distinct": len(seen),
+        "total": total,
+        "seconds": round(elapsed, 2),
+        "first_page_ms": round(times[0] * 1000, 1),
+        "last_page_ms": round(times[-1] * 1000, 1),
+        "slowest_page_ms": round(max(times) * 1000, 1),
+    }
+    print(json.dumps(summary))
+    return 0 if rows == total == len(seen) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
