@@ -86,6 +86,12 @@ REFERENCING_BODIES = {
     ("PUT", "/api/subscribers/lists"): (("target_list_ids",), ("ids",)),
     ("PUT", "/api/subscribers/blocklist"): ((), ("ids",)),
 }
+# Bodies carrying a subscriber's e-mail, which must be unique: each positive case gets one nobody has.
+EMAIL_BODIES = (
+    ("POST", "/api/subscribers"),
+    ("PUT", "/api/subscribers/{subscriber_id}"),
+    ("PATCH", "/api/subscribers/{subscriber_id}"),
+)
 # openapi.yaml, response SubscriberUnprocessable: "subscribers or lists that do not exist (named in the message,
 # and nothing changes)", e.g. `unknown list ids: 99; nothing was changed`; past 20, `... and 7 more`.
 UNKNOWN_IDS = re.compile(r"unknown (list|subscriber) ids: ([0-9]+(?:, [0-9]+)*)(?: and [0-9]+ more)?; nothing was changed")
@@ -476,8 +482,13 @@ def _with_existing_rows(case: Any) -> Any:
             if isinstance(body.get(field), list) and body[field]:
                 body[field] = _swap(body[field], _existing(base, "open list"))
     else:
-        if key == ("POST", "/api/subscribers") and "email" in body:
+        if key in EMAIL_BODIES and "email" in body:
             body["email"] = _unique_email(body["email"])
+        # A generated subscriber id never exists: PUT and PATCH go to a subscriber that does (the stateful
+        # phase's ids come from links, and are kept).
+        path_id = (case.path_parameters or {}).get("subscriber_id")
+        if key in EMAIL_BODIES[1:] and path_id is not None and _enum_value(case.meta.phase.name) != "stateful":
+            case.path_parameters["subscriber_id"] = _swap([path_id], _existing(base, "subscriber"))[0]
         list_fields, subscriber_fields = REFERENCING_BODIES[key]
         for fields, kind in ((list_fields, "list"), (subscriber_fields, "subscriber")):
             for field in fields:

@@ -1099,3 +1099,25 @@ async fn null_and_ids_below_one_are_unreadable_except_a_patch_clearing_attribs()
     )
     .await;
 }
+
+#[tokio::test]
+async fn extreme_numbers_in_attribs_read_back_exactly() {
+    // PostgreSQL keeps jsonb numbers as exact decimals (1.7976931348623157e308 comes back as 309 digits); reading
+    // them must round to the same double, not overflow.
+    let app = TestApp::spawn().await;
+    let attribs = json!({"max": 1.797_693_134_862_315_7e308, "min": -1.797_693_134_862_315_7e308, "tiny": 5e-324, "big": 3.009149979867288e16});
+    let created =
+        create_subscriber(&app, json!({"email": "n@example.com", "attribs": attribs})).await;
+    let id = created["id"].as_i64().unwrap();
+    let (_, page) = read(app.get("/api/subscribers").await).await;
+    for shown in [
+        &created["attribs"],
+        &subscriber(&app, id).await["attribs"],
+        &page["data"]["results"][0]["attribs"],
+    ] {
+        for (key, value) in attribs.as_object().unwrap() {
+            // The same number (an integral one may come back written as an integer, as from listmonk).
+            assert_eq!(shown[key].as_f64(), value.as_f64(), "{key}: {shown}");
+        }
+    }
+}
