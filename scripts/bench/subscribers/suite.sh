@@ -15,6 +15,7 @@ subscriptions=${BENCH_SUBSCRIPTIONS:-5000000}
 bulk=${BENCH_BULK:-100000}
 [ "$bulk" -le "$subs" ] || bulk=$subs
 walk_step=${BENCH_WALK_STEP:-100}
+# BENCH_WALK_SECONDS: stop the walk through the API after this long (0, the default: walk every page).
 word=${BENCH_WORD:-moreau}
 here=scripts/bench/subscribers
 # A search or a deep page at 1M subscribers takes seconds under 16 connections on 2 cores: measure it, do not
@@ -333,7 +334,7 @@ row "PUT /api/subscribers/lists, $bulk ids, 1 request" \
 
 log "walking every subscriber, 500 per page, by updated_at" >&2
 before=$(cpu_ticks)
-walk=$(python3 "$here/walk.py" "$roster_url" "$auth" 500) || { echo "ERROR: the walk failed: $walk" >&2; failures=$((failures + 1)); }
+walk=$(python3 "$here/walk.py" "$roster_url" "$auth" 500 "${BENCH_WALK_SECONDS:-0}") || { echo "ERROR: the walk failed: $walk" >&2; failures=$((failures + 1)); }
 after=$(cpu_ticks)
 echo "$walk" >"$sout/walk.json"
 read -r pages walk_s first_ms last_ms slowest_ms <<<"$(python3 -c 'import json,sys; d = json.loads(sys.argv[1]); print(d.get("pages", 0), d.get("seconds", 0), d.get("first_page_ms", "-"), d.get("last_page_ms", "-"), d.get("slowest_page_ms", "-"))' "$walk" 2>/dev/null || echo "0 0 - - -")"
@@ -341,13 +342,18 @@ total_now=$(q "SELECT COUNT(*) FROM subscribers")
 psql "$db_url" -v ON_ERROR_STOP=1 -q -v total="$total_now" -v per_page=500 -v step="$walk_step" -f "$here/walk_sql.sql" \
   >"$sout/walk-sql.log" 2>&1 || { cat "$sout/walk-sql.log" >&2; failures=$((failures + 1)); }
 walk_sql_line=$(grep '^WALK' "$sout/walk-sql.log" || echo "WALK roster_pages=0 roster_s=0 listmonk_pages=0 listmonk_s=0")
-estimate() { awk -v line="$walk_sql_line" -v key="$1" -v pages="$pages" 'BEGIN {
+all_pages=$(((total_now + 499) / 500))
+partial_note=
+if python3 -c 'import json,sys; sys.exit(0 if json.loads(sys.argv[1]).get("partial") else 1)' "$walk" 2>/dev/null; then
+  partial_note="STOPPED after BENCH_WALK_SECONDS=${BENCH_WALK_SECONDS}: "
+fi
+estimate() { awk -v line="$walk_sql_line" -v key="$1" -v pages="$all_pages" 'BEGIN {
   n = split(line, kv, " "); for (i = 1; i <= n; i++) { split(kv[i], p, "="); v[p[1]] = p[2] }
   k = v[key "_pages"]; printf "%.1f", (k > 0 ? v[key "_s"] / k * pages : 0) }'; }
 row "walk all $total_now by updated_at DESC, 500/page" \
   "- $(awk -v s="$walk_s" -v p="$pages" 'BEGIN {printf "%.1f", (p > 0 ? s * 1000 / p : 0)}') $slowest_ms $pages 0 $(awk -v t=$((after - before)) -v hz="$ticks" -v p="$pages" 'BEGIN {printf "%.0f", (p > 0 ? t / hz * 1e6 / p : 0)}')" \
   "" "" "" "" \
-  "$pages pages in $walk_s s (first page $first_ms ms, last $last_ms ms); the same walk in SQL, every ${walk_step}th page scaled: Roster's statements $(estimate roster) s, listmonk's $(estimate listmonk) s; p50 column = mean ms/page, p99 = slowest"
+  "$partial_note$pages of $all_pages pages in $walk_s s (first page $first_ms ms, last $last_ms ms); the same walk in SQL, every ${walk_step}th page scaled: Roster's statements $(estimate roster) s, listmonk's $(estimate listmonk) s; p50 column = mean ms/page, p99 = slowest"
 
 rss_now=$(rss_mib)
 rss_peak=$(awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$roster_pid/status")
