@@ -50,7 +50,7 @@ FROM (
          (ARRAY['example.com','example.org','example.net','mail.test','post.test'])[1 + (i * 7) % 5] AS d,
          (ARRAY['Lisbon','Pune','Lagos','Osaka','Lyon','Quito','Tartu','Cork','Perth','Bergen'])[1 + (i * 3) % 10] AS c,
          now() - make_interval(secs => (:subscribers - i) * 30 + 100000) AS created
-  FROM generate_series(1, :subscribers) AS i
+  FROM generate_series(1::bigint, :subscribers::bigint) AS i
 ) AS s
 ORDER BY i;
 SELECT setval(pg_get_serial_sequence('subscribers', 'id'), :subscribers) AS subscribers_seq \gset
