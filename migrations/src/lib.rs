@@ -11,6 +11,7 @@ mod m20261122_000004_create_api_users;
 mod m20261122_000005_count_lists;
 mod m20261122_000006_version_lists;
 mod m20261202_000007_create_subscribers;
+mod m20261202_000008_version_subscribers;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000005_count_lists::Migration),
             Box::new(m20261122_000006_version_lists::Migration),
             Box::new(m20261202_000007_create_subscribers::Migration),
+            Box::new(m20261202_000008_version_subscribers::Migration),
         ]
     }
 }

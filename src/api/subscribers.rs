@@ -17,7 +17,7 @@ use super::models::{
 use super::security::ApiAuth;
 use super::types::{ListId, PerPage, SortOrder, SubscriberId};
 use crate::domain::{
-    self, DEFAULT_PER_PAGE, DELETE_IDS_MAX, Direction, NewSubscriber, Pagination,
+    self, Cursor, DEFAULT_PER_PAGE, DELETE_IDS_MAX, Direction, NewSubscriber, Pagination,
     PublicSubscription, SubscriberChange, SubscriberFilter, SubscriberQuery, ValidationError,
     parse_list_ids, parse_subscriber_ids,
 };
@@ -207,6 +207,13 @@ impl SubscribersApi {
         /// Results per page (1–999999999), or `all` to return every match on one page (reported as `per_page: 0`).
         #[oai(default = "default_per_page")]
         per_page: Query<PerPage>,
+        /// A cursor from the `next` of a previous page: this page starts right after the last subscriber of
+        /// that page, in the same `order_by` and `order` (a cursor made for another ordering is refused). Faster
+        /// than `page` for walking every subscriber, and unaffected by subscribers added or removed before the
+        /// cursor's position meanwhile. `page` must be 1 (or left out) with it. Treat it as opaque; at most
+        /// 2,048 characters.
+        #[oai(validator(min_length = 1, max_length = 2048))]
+        after: Query<Option<String>>,
     ) -> Result<Success<SubscriberPageResponse>, GetSubscribersError> {
         let per_page = match per_page.0 {
             PerPage::Rows(rows) => Some(rows),
@@ -224,12 +231,25 @@ impl SubscribersApi {
             status.0.map(Into::into),
         )
         .map_err(bad_request)?;
+        let order_by = order_by.0.into();
+        let direction = order.0.0;
+        let after = match after.0 {
+            Some(_) if page.0 != 1 => {
+                return Err(bad_request(ValidationError(
+                    "page must be 1 (or left out) with after".into(),
+                ))
+                .into());
+            }
+            Some(text) => Some(Cursor::parse(&text, order_by, direction).map_err(bad_request)?),
+            None => None,
+        };
         let query = SubscriberQuery {
             filter,
-            order_by: order_by.0.into(),
-            direction: order.0.0,
+            order_by,
+            direction,
             pagination: Pagination::new(u64::try_from(page.0).unwrap_or(0), per_page)
                 .map_err(bad_request)?,
+            after,
         };
         let found = self.subscribers.query(auth.principal(), &query).await?;
         Ok(Success(SubscriberPageResponse {
@@ -244,6 +264,7 @@ impl SubscribersApi {
                 total: i64::try_from(found.total).unwrap_or(i64::MAX),
                 per_page: i64::try_from(per_page.unwrap_or(0)).unwrap_or(i64::MAX),
                 page: page.0,
+                next: found.next.map(|cursor| cursor.encode()),
             },
             status: SuccessStatus::Success,
         }))

@@ -34,6 +34,7 @@ macro_rules! string_enum {
 }
 
 mod access;
+mod cursor;
 mod expression;
 mod list;
 mod subscriber;
@@ -41,6 +42,7 @@ mod subscriber;
 pub use access::{
     Access, Grants, ListPermission, Principal, Scope, SubscriberScope, UserPermission,
 };
+pub use cursor::{CURSOR_MAX_CHARS, Cursor, SortKey, SortValue};
 pub use expression::{
     ATTRIB_KEY_MAX_CHARS, ATTRIB_PATH_MAX_KEYS, AttribView, CompareOp, EXPRESSION_MAX_CHARS,
     EXPRESSION_MAX_DEPTH, EXPRESSION_MAX_TOKENS, Field, LikePart, Literal, Operand, Predicate,

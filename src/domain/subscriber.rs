@@ -499,6 +499,8 @@ pub struct SubscriberQuery {
     pub order_by: SubscriberOrderBy,
     pub direction: Direction,
     pub pagination: Pagination,
+    /// Start right after this row instead of at the page's offset (`pagination.page` is then 1).
+    pub after: Option<super::Cursor>,
 }
 
 /// One page of subscribers, with the number of matches over all pages.
@@ -506,6 +508,8 @@ pub struct SubscriberQuery {
 pub struct SubscriberPage {
     pub results: Vec<Subscriber>,
     pub total: u64,
+    /// Where the next page starts, when this one is full.
+    pub next: Option<super::Cursor>,
 }
 
 /// Case-folds a subscriber's name for search and sorting (the same folding as list names).

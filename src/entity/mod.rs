@@ -10,6 +10,7 @@ pub mod lists;
 pub mod role_permissions;
 pub mod roles;
 pub mod settings;
+pub mod subscriber_changes;
 pub mod subscriber_counts;
 pub mod subscriber_lists;
 pub mod subscribers;

@@ -6,6 +6,7 @@ mod credentials;
 mod database;
 mod error;
 mod lists;
+mod positions;
 mod sql;
 mod subscribers;
 mod totals;

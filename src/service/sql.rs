@@ -41,10 +41,59 @@ pub fn is_postgres(db: &impl ConnectionTrait) -> bool {
 /// The alias of a page inside its statement.
 const PAGE: &str = "page";
 
-/// Reads one page and one number in one statement (one round trip): `page` is the ordered, limited select of the
-/// rows; `order` its ordering, repeated outside; `alongside` a `SELECT` of one integer. The number is added around
-/// the page rather than next to its columns, so that rows skipped by `OFFSET` are not projected with it. When the
-/// page is empty, the number is read on its own.
+/// Reads one page and some numbers in one statement (one round trip): `page` is the ordered, limited select of the
+/// rows; `order` its ordering, repeated outside; each of `alongside` a `SELECT` of one integer. The numbers are
+/// added around the page rather than next to its columns, so that rows skipped by `OFFSET` are not projected with
+/// them. When the page is empty, the numbers are read on their own (still in one statement).
+pub async fn page_and_values<C, Col>(
+    db: &C,
+    page: SelectStatement,
+    order: &[(Col, Order)],
+    alongside: &[SelectStatement],
+) -> Result<(Vec<QueryResult>, Vec<i64>), DbErr>
+where
+    C: ConnectionTrait,
+    Col: IntoIden + Clone,
+{
+    // The first keeps the name it had when there was only one.
+    let name = |i: usize| match i {
+        0 => "alongside".to_owned(),
+        _ => format!("alongside_{i}"),
+    };
+    let mut outer = Query::select();
+    for (column, direction) in order {
+        outer.order_by((PAGE, column.clone()), direction.clone());
+    }
+    outer.column((PAGE, Asterisk));
+    for (i, value) in alongside.iter().enumerate() {
+        outer.expr_as(scalar_subquery(value.clone()), name(i));
+    }
+    let rows = db
+        .query_all(&outer.from_subquery(page, PAGE).to_owned())
+        .await?;
+    let read = |row: &QueryResult| {
+        (0..alongside.len())
+            .map(|i| row.try_get::<i64>("", &name(i)))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let values = match rows.first() {
+        Some(row) => read(row)?,
+        // No row to carry them (a page past the end, or no match).
+        None => {
+            let mut alone = Query::select();
+            for (i, value) in alongside.iter().enumerate() {
+                alone.expr_as(scalar_subquery(value.clone()), name(i));
+            }
+            match db.query_one(&alone).await? {
+                Some(row) => read(&row)?,
+                None => vec![0; alongside.len()],
+            }
+        }
+    };
+    Ok((rows, values))
+}
+
+/// [`page_and_values`] with one number.
 pub async fn page_and_value<C, Col>(
     db: &C,
     page: SelectStatement,
@@ -55,25 +104,8 @@ where
     C: ConnectionTrait,
     Col: IntoIden + Clone,
 {
-    let mut outer = Query::select();
-    for (column, direction) in order {
-        outer.order_by((PAGE, column.clone()), direction.clone());
-    }
-    let statement = outer
-        .column((PAGE, Asterisk))
-        .expr_as(scalar_subquery(alongside.clone()), "alongside")
-        .from_subquery(page, PAGE)
-        .to_owned();
-    let rows = db.query_all(&statement).await?;
-    let value = match rows.first() {
-        Some(row) => row.try_get::<i64>("", "alongside")?,
-        // No row to carry it (a page past the end, or no match).
-        None => match db.query_one(&alongside).await? {
-            Some(row) => row.try_get_by_index(0)?,
-            None => 0,
-        },
-    };
-    Ok((rows, value))
+    let (rows, values) = page_and_values(db, page, order, &[alongside]).await?;
+    Ok((rows, values.first().copied().unwrap_or(0)))
 }
 
 #[cfg(test)]

@@ -35,6 +35,12 @@ impl Weigh for &str {
     }
 }
 
+impl Weigh for String {
+    fn weight(&self) -> usize {
+        self.len() + std::mem::size_of::<String>()
+    }
+}
+
 /// The counted totals, with the bytes their keys hold.
 struct Entries<K> {
     map: HashMap<K, Counted>,

@@ -1121,3 +1121,217 @@ async fn extreme_numbers_in_attribs_read_back_exactly() {
         }
     }
 }
+
+/// The ids of a listing's results.
+fn ids_of(page: &Value) -> Vec<i64> {
+    page["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_i64().unwrap())
+        .collect()
+}
+
+/// Every id of a listing in its order, read page by page (`page=`) and by cursor (`after=`), both checked
+/// against the whole listing read at once.
+async fn assert_pages_match(app: &TestApp, query: &str, per_page: usize) {
+    let whole = ids_of(&page_for(app, &format!("{query}&per_page=all")).await);
+    let mut paged = Vec::new();
+    for page in 1.. {
+        let found = page_for(app, &format!("{query}&per_page={per_page}&page={page}")).await;
+        assert_eq!(found["total"], whole.len(), "{query}, page {page}");
+        let ids = ids_of(&found);
+        if ids.is_empty() {
+            break;
+        }
+        paged.extend(ids);
+    }
+    assert_eq!(paged, whole, "{query}: pages");
+    let mut walked = Vec::new();
+    let mut next = page_for(app, &format!("{query}&per_page={per_page}")).await;
+    loop {
+        walked.extend(ids_of(&next));
+        let Some(cursor) = next["next"].as_str() else {
+            break;
+        };
+        assert_eq!(ids_of(&next).len(), per_page, "only a full page has a next");
+        next = page_for(app, &format!("{query}&per_page={per_page}&after={cursor}")).await;
+        assert_eq!(next["total"], whole.len(), "{query}: total with a cursor");
+    }
+    assert_eq!(walked, whole, "{query}: cursor walk");
+}
+
+#[tokio::test]
+async fn deep_pages_and_cursors_agree_with_the_whole_ordering_before_and_after_writes() {
+    let app = TestApp::spawn().await;
+    let list = app.create_named("walked").await;
+    let mut ids = Vec::new();
+    for i in 0..130 {
+        // Names repeat, so ties on the sort column are broken by id.
+        let body = json!({
+            "email": format!("w{:03}@example.com", (i * 37) % 130),
+            "name": format!("Walker {}", i % 7),
+            "status": if i % 5 == 0 { "disabled" } else { "enabled" },
+            "lists": if i % 2 == 0 { vec![list] } else { vec![] },
+        });
+        ids.push(create_subscriber(&app, body).await["id"].as_i64().unwrap());
+    }
+    let orderings = [
+        "order_by=id&order=desc",
+        "order_by=email&order=asc",
+        "order_by=name&order=asc",
+        "order_by=status&order=desc",
+        "order_by=updated_at&order=desc",
+        "order_by=created_at&order=asc",
+    ];
+    for ordering in orderings {
+        assert_pages_match(&app, ordering, 20).await;
+        assert_pages_match(&app, &format!("{ordering}&search=walker%203"), 7).await;
+    }
+    assert_pages_match(
+        &app,
+        &format!("list_id={list}&order_by=email&order=desc"),
+        30,
+    )
+    .await;
+    // Writes move rows between the pages already served (whose positions Roster may have kept).
+    let (status, _) = request(
+        &app,
+        Method::DELETE,
+        &format!("/api/subscribers/{}", ids[3]),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = request(
+        &app,
+        Method::PATCH,
+        &format!("/api/subscribers/{}", ids[100]),
+        json!({"name": "Aaron"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    subscriber_id(&app, "a-newcomer@example.com", &[list]).await;
+    for ordering in orderings {
+        assert_pages_match(&app, ordering, 20).await;
+    }
+    let (status, _) = request(
+        &app,
+        Method::PUT,
+        "/api/subscribers/lists",
+        json!({"ids": [ids[1], ids[3 + 2]], "action": "remove", "target_list_ids": [list]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_pages_match(
+        &app,
+        &format!("list_id={list}&order_by=email&order=desc"),
+        30,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_cursor_for_another_ordering_a_later_page_or_altered_is_400() {
+    let app = TestApp::spawn().await;
+    for i in 0..3 {
+        subscriber_id(&app, &format!("c{i}@example.com"), &[]).await;
+    }
+    let first = page_for(&app, "order_by=email&order=asc&per_page=2").await;
+    let cursor = first["next"].as_str().unwrap().to_owned();
+    let last = page_for(
+        &app,
+        &format!("order_by=email&order=asc&per_page=2&after={cursor}"),
+    )
+    .await;
+    assert_eq!(ids_of(&last).len(), 1);
+    assert!(
+        last.get("next").is_none(),
+        "a short page has no next: {last}"
+    );
+    for (query, says) in [
+        (
+            format!("order_by=email&order=desc&after={cursor}"),
+            "order_by=email&order=asc",
+        ),
+        (
+            format!("order_by=name&order=asc&after={cursor}"),
+            "order_by=email&order=asc",
+        ),
+        (
+            format!("order_by=email&order=asc&page=2&after={cursor}"),
+            "page must be 1",
+        ),
+        ("after=bm90IGEgY3Vyc29y".to_owned(), "not a cursor"),
+    ] {
+        let message = expect_error(
+            app.get(&format!("/api/subscribers?{query}")).await,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        assert!(message.contains(says), "{query}: {message}");
+    }
+    expect_error(
+        app.get(&format!("/api/subscribers?after={}", "A".repeat(2049)))
+            .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert!(page_for(&app, "per_page=all").await.get("next").is_none());
+}
+
+#[tokio::test]
+async fn a_searchs_total_follows_every_write_that_changes_it() {
+    let app = TestApp::spawn().await;
+    let list = app.create_named("searched").await;
+    let a = subscriber_id(&app, "needle-a@example.com", &[list]).await;
+    subscriber_id(&app, "needle-b@example.com", &[]).await;
+    let total = |query: String| {
+        let app = &app;
+        async move { page_for(app, &query).await["total"].as_i64().unwrap() }
+    };
+    assert_eq!(total("search=needle".into()).await, 2);
+    assert_eq!(total("search=needle".into()).await, 2, "a repeated search");
+    assert_eq!(total(format!("search=needle&list_id={list}")).await, 1);
+    let c = subscriber_id(&app, "needle-c@example.com", &[]).await;
+    assert_eq!(total("search=needle".into()).await, 3, "after a create");
+    let (status, _) = request(
+        &app,
+        Method::PUT,
+        "/api/subscribers/lists",
+        json!({"ids": [c], "action": "add", "target_list_ids": [list]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        total(format!("search=needle&list_id={list}")).await,
+        2,
+        "after a subscription"
+    );
+    let (status, _) = request(
+        &app,
+        Method::PATCH,
+        &format!("/api/subscribers/{a}"),
+        json!({"email": "haystack@example.com", "name": "Hay"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(total("search=needle".into()).await, 2, "after an edit");
+    assert_eq!(
+        total("query=subscribers.email%20LIKE%20%27needle%25%27".into()).await,
+        2
+    );
+    let (status, _) = request(
+        &app,
+        Method::DELETE,
+        &format!("/api/subscribers/{c}"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(total("search=needle".into()).await, 1, "after a delete");
+    assert_eq!(
+        total("query=subscribers.email%20LIKE%20%27needle%25%27".into()).await,
+        1
+    );
+}

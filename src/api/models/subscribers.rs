@@ -149,6 +149,12 @@ pub struct SubscriberPage {
     pub per_page: i64,
     /// This page's number, from 1.
     pub page: i64,
+    /// The cursor of the following page, to pass as `after` (same `order_by` and `order`): present when this
+    /// page is full (it may then be followed by an empty page), absent on a shorter page and with
+    /// `per_page=all`.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 /// A new subscriber, as JSON. Unknown fields are ignored.

@@ -1,11 +1,15 @@
 //! Which subscribers a listing selects, which a caller may see, how they are ordered and how their total is
 //! counted.
 
-use sea_orm::sea_query::{Expr, LikeExpr, Query, SelectStatement};
+use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, Query, SelectStatement};
 use sea_orm::{ColumnTrait, Condition, DatabaseBackend};
 
-use crate::domain::{Scope, SubscriberFilter, SubscriberOrderBy, SubscriberScope};
-use crate::entity::{list_subscriber_counts, subscriber_counts, subscriber_lists, subscribers};
+use crate::domain::{
+    Direction, Scope, SortKey, SortValue, SubscriberFilter, SubscriberOrderBy, SubscriberScope,
+};
+use crate::entity::{
+    list_subscriber_counts, subscriber_changes, subscriber_counts, subscriber_lists, subscribers,
+};
 use crate::service::sql::{LIKE_ESCAPE, contains_pattern};
 
 /// The ids of subscribers with a subscription on one of `lists` (any list for `Scope::All`), optionally only
@@ -125,4 +129,58 @@ pub(super) fn order_column(order_by: SubscriberOrderBy) -> Option<subscribers::C
         SubscriberOrderBy::CreatedAt => Some(subscribers::Column::CreatedAt),
         SubscriberOrderBy::UpdatedAt => Some(subscribers::Column::UpdatedAt),
     }
+}
+
+/// The subscribers' version: grows with every change to subscribers or subscriptions (see migration 8).
+pub(super) fn subscribers_version() -> SelectStatement {
+    Query::select()
+        .expr(Expr::cust("CAST(COALESCE(SUM(n), 0) AS BIGINT)"))
+        .from(subscriber_changes::Entity)
+        .to_owned()
+}
+
+/// Where `model` sits in an ordering by `order_by`.
+pub(super) fn sort_key(model: &subscribers::Model, order_by: SubscriberOrderBy) -> SortKey {
+    let value = match order_by {
+        SubscriberOrderBy::Id => SortValue::None,
+        SubscriberOrderBy::Email => SortValue::Text(model.email.clone()),
+        SubscriberOrderBy::Name => SortValue::Text(model.name_folded.clone()),
+        SubscriberOrderBy::Status => SortValue::Text(model.status.as_str().to_owned()),
+        SubscriberOrderBy::CreatedAt => SortValue::Time(model.created_at),
+        SubscriberOrderBy::UpdatedAt => SortValue::Time(model.updated_at),
+    };
+    SortKey {
+        value,
+        id: model.id,
+    }
+}
+
+/// The rows at or after `key` (`inclusive`), or strictly after it, in the ordering by `order_by` and
+/// `direction`: a row-value comparison the ordering's index serves as a range.
+pub(super) fn from_key(
+    order_by: SubscriberOrderBy,
+    direction: Direction,
+    key: &SortKey,
+    inclusive: bool,
+) -> Condition {
+    let id = Expr::col((subscribers::Entity, subscribers::Column::Id));
+    let (left, right) = match (order_column(order_by), &key.value) {
+        (Some(column), SortValue::Text(text)) => (
+            Expr::tuple([Expr::col((subscribers::Entity, column)), id]),
+            Expr::tuple([Expr::val(text.clone()), Expr::val(key.id)]),
+        ),
+        (Some(column), SortValue::Time(time)) => (
+            Expr::tuple([Expr::col((subscribers::Entity, column)), id]),
+            Expr::tuple([Expr::val(*time), Expr::val(key.id)]),
+        ),
+        // Sorted by id (a cursor is checked against its ordering when parsed, so no other pairing occurs).
+        _ => (id, Expr::val(key.id)),
+    };
+    let beyond = match (direction, inclusive) {
+        (Direction::Asc, true) => left.gte(right),
+        (Direction::Asc, false) => left.gt(right),
+        (Direction::Desc, true) => left.lte(right),
+        (Direction::Desc, false) => left.lt(right),
+    };
+    Condition::all().add(beyond)
 }

@@ -1,29 +1,33 @@
 //! The subscribers use cases. `filter` says which subscribers a request selects and who may see them; `store` how
-//! subscribers and subscriptions are written; `expression` translates listmonk's SQL `query` into a condition.
+//! subscribers and subscriptions are written; `listing` how pages are read; `expression` translates listmonk's SQL
+//! `query` into a condition.
 //! Counts of subscriptions per list and of subscribers per status are kept by triggers (migration 7).
 
 mod expression;
 mod filter;
+mod listing;
 mod store;
 
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, FromQueryResult, Order, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
-    TransactionTrait,
+    EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
 };
+use std::sync::Arc;
+
 use uuid::Uuid;
 
-use self::filter::{count_rows, counters_total, matching, order_column, within};
 use self::store::{
     add_memberships, all_on_lists, changed_row, conflict_on_email, end_memberships,
     ensure_lists_exist, ensure_subscribers_exist, subscriptions_of, sync_subscriptions, to_domain,
 };
-use super::sql::{is_postgres, now, page_and_value};
+use super::positions::Positions;
+use super::sql::{is_postgres, now};
+use super::totals::TotalsCache;
 use super::{ServiceError, ensure};
 use crate::domain::{
-    Access, Direction, ListStatus, ListType, MembershipAction, NewSubscriber, Optin, Principal,
-    PublicSubscription, Scope, Subscriber, SubscriberChange, SubscriberPage, SubscriberQuery,
-    SubscriberScope, SubscriberStatus, SubscriptionStatus, fold_name,
+    Access, ListStatus, ListType, MembershipAction, NewSubscriber, Optin, Principal,
+    PublicSubscription, Scope, Subscriber, SubscriberChange, SubscriberScope, SubscriberStatus,
+    SubscriptionStatus, fold_name,
 };
 use crate::entity::{lists, subscriber_lists, subscribers};
 
@@ -31,6 +35,9 @@ use crate::entity::{lists, subscriber_lists, subscribers};
 #[derive(Clone)]
 pub struct SubscriberService {
     db: DatabaseConnection,
+    /// Totals of filters the counters cannot answer, keyed by the filter (see `listing`).
+    totals: Arc<TotalsCache<String>>,
+    positions: Arc<Positions>,
 }
 
 /// The lists whose subscriptions a caller sees in a subscriber's `lists`.
@@ -40,7 +47,11 @@ fn visible_lists(who: &Principal) -> Scope {
 
 impl SubscriberService {
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        Self {
+            db,
+            totals: Arc::default(),
+            positions: Arc::default(),
+        }
     }
 
     /// The subscribers this caller may read; refuses a caller who may read none.
@@ -69,50 +80,6 @@ impl SubscriberService {
     fn ensure_lists_manageable(who: &Principal, lists: &[i64]) -> Result<(), ServiceError> {
         let scope = who.scope(Access::Manage);
         ensure(lists.iter().all(|id| scope.allows(*id)))
-    }
-
-    /// One page of the subscribers matching the query (each once, whatever lists it is on), ordered over the
-    /// whole result, with the total match count.
-    #[tracing::instrument(skip_all, err(level = "debug"))]
-    pub async fn query(
-        &self,
-        who: &Principal,
-        query: &SubscriberQuery,
-    ) -> Result<SubscriberPage, ServiceError> {
-        let scope = Self::readable(who)?;
-        let filter = &query.filter;
-        if let (SubscriberScope::OnLists(lists), Some(ids)) = (&scope, &filter.list_ids) {
-            // Lists the caller may not read are refused, existing or not.
-            ensure(ids.iter().all(|id| lists.allows(*id)))?;
-        }
-        let condition = within(matching(filter, self.db.get_database_backend()), &scope);
-        let total = counters_total(filter, &scope).unwrap_or_else(|| count_rows(&condition));
-        let direction = match query.direction {
-            Direction::Asc => Order::Asc,
-            Direction::Desc => Order::Desc,
-        };
-        let order: Vec<(subscribers::Column, Order)> = order_column(query.order_by)
-            .into_iter()
-            .chain([subscribers::Column::Id])
-            .map(|column| (column, direction.clone()))
-            .collect();
-        let mut select = subscribers::Entity::find().filter(condition);
-        for (column, direction) in &order {
-            select = select.order_by(*column, direction.clone());
-        }
-        if let Some(per_page) = query.pagination.per_page {
-            select = select.limit(per_page).offset(query.pagination.offset());
-        }
-        let (rows, total) = page_and_value(&self.db, select.into_query(), &order, total).await?;
-        let models = rows
-            .iter()
-            .map(|row| subscribers::Model::from_query_result(row, ""))
-            .collect::<Result<Vec<_>, _>>()?;
-        let results = self.with_lists(&self.db, who, models).await?;
-        Ok(SubscriberPage {
-            results,
-            total: u64::try_from(total).unwrap_or(0),
-        })
     }
 
     async fn with_lists(

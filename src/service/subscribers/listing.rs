@@ -1,0 +1,246 @@
+//! Pages of subscribers: which statement reads a page, where it starts, and where its total comes from.
+//!
+//! A caller who sees every subscriber reads the subscribers' version (migration 8) in the same statement as the
+//! page. While it stays the same, a total the counters cannot answer (a search, a `query`) is reused from
+//! [`TotalsCache`], and a deep page starts from the marks earlier pages left in [`Positions`]. Deep pages read
+//! their ids first (from the ordering's index alone) and then those rows, so skipped rows are never fetched.
+
+use std::time::Instant;
+
+use sea_orm::sea_query::{Query, SelectStatement};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, Order,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+};
+
+use super::SubscriberService;
+use super::filter::{
+    count_rows, counters_total, from_key, matching, order_column, sort_key, subscribers_version,
+    within,
+};
+use crate::domain::{
+    Cursor, Direction, Principal, SubscriberPage, SubscriberQuery, SubscriberScope,
+};
+use crate::entity::subscribers;
+use crate::service::positions::Mark;
+use crate::service::sql::{page_and_values, scalar_subquery};
+use crate::service::{ServiceError, ensure};
+
+/// Rows skipped from which a page reads its ids first: below it, the plain statement costs as little.
+const DEFERRED_FROM: u64 = 100;
+
+/// Where a page's first row is.
+enum Start<'a> {
+    /// After `offset` rows of the whole result.
+    Offset(u64),
+    /// `offset` rows after the start of the result, counted from a known row.
+    Mark(&'a Mark, u64),
+    /// Right after a client's cursor.
+    After(&'a Cursor),
+}
+
+/// A page's rows and the numbers read with them.
+struct Read {
+    models: Vec<subscribers::Model>,
+    /// The total, when it was read with the page.
+    total: Option<i64>,
+    /// The subscribers' version, when it was read with the page.
+    version: Option<i64>,
+}
+
+impl SubscriberService {
+    /// One page of the subscribers matching the query (each once, whatever lists it is on), ordered over the
+    /// whole result, with the total match count and the cursor of the next page.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn query(
+        &self,
+        who: &Principal,
+        query: &SubscriberQuery,
+    ) -> Result<SubscriberPage, ServiceError> {
+        let scope = Self::readable(who)?;
+        let filter = &query.filter;
+        if let (SubscriberScope::OnLists(lists), Some(ids)) = (&scope, &filter.list_ids) {
+            // Lists the caller may not read are refused, existing or not.
+            ensure(ids.iter().all(|id| lists.allows(*id)))?;
+        }
+        let condition = within(matching(filter, self.db.get_database_backend()), &scope);
+        // Everyone's listings depend only on the data, whose version says when it changed; a scope of lists
+        // depends on grants too, so its totals are counted with every page.
+        let versioned = scope == SubscriberScope::Everyone;
+        let total =
+            counters_total(filter, &scope).or_else(|| (!versioned).then(|| count_rows(&condition)));
+        let listing = format!("{filter:?}|{:?}|{:?}", query.order_by, query.direction);
+        let offset = query.pagination.offset();
+        let mark = match &query.after {
+            None if versioned && offset > 0 => self.positions.nearest(&listing, offset),
+            _ => None,
+        };
+        let start = match (&query.after, &mark) {
+            (Some(cursor), _) => Start::After(cursor),
+            (None, Some(mark)) => Start::Mark(mark, offset),
+            (None, None) => Start::Offset(offset),
+        };
+        let mut read = self
+            .read(query, &condition, start, &total, versioned)
+            .await?;
+        if let Some(mark) = &mark
+            && read.version != Some(mark.version)
+        {
+            // The data changed since the mark was taken: the mark may no longer be at its position.
+            self.positions.forget(&listing);
+            read = self
+                .read(query, &condition, Start::Offset(offset), &total, versioned)
+                .await?;
+        }
+        let page_read = Instant::now();
+        if let Some(version) = read.version {
+            self.positions.observe(version);
+            if let (None, Some(first), Some(last)) =
+                (&query.after, read.models.first(), read.models.last())
+            {
+                let end = offset + read.models.len() as u64 - 1;
+                self.positions.record(
+                    &listing,
+                    version,
+                    [
+                        (offset, sort_key(first, query.order_by)),
+                        (end, sort_key(last, query.order_by)),
+                    ],
+                );
+            }
+        }
+        let total = match (read.total, read.version) {
+            (Some(total), _) => u64::try_from(total).unwrap_or(0),
+            (None, Some(version)) => {
+                self.total_at(format!("{filter:?}"), &condition, version, page_read)
+                    .await?
+            }
+            (None, None) => 0,
+        };
+        let full = query
+            .pagination
+            .per_page
+            .is_some_and(|n| read.models.len() as u64 == n);
+        let next = match read.models.last() {
+            Some(last) if full => Some(Cursor {
+                order_by: query.order_by,
+                direction: query.direction,
+                key: sort_key(last, query.order_by),
+            }),
+            _ => None,
+        };
+        let results = self.with_lists(&self.db, who, read.models).await?;
+        Ok(SubscriberPage {
+            results,
+            total,
+            next,
+        })
+    }
+
+    /// Reads one page starting at `start`, with `total` (when given) and the version (when `versioned`) in the
+    /// same statement.
+    async fn read(
+        &self,
+        query: &SubscriberQuery,
+        condition: &Condition,
+        start: Start<'_>,
+        total: &Option<SelectStatement>,
+        versioned: bool,
+    ) -> Result<Read, ServiceError> {
+        let direction = match query.direction {
+            Direction::Asc => Order::Asc,
+            Direction::Desc => Order::Desc,
+        };
+        let order: Vec<(subscribers::Column, Order)> = order_column(query.order_by)
+            .into_iter()
+            .chain([subscribers::Column::Id])
+            .map(|column| (column, direction.clone()))
+            .collect();
+        let (condition, skip) = match start {
+            Start::Offset(offset) => (condition.clone(), offset),
+            Start::Mark(mark, offset) => (
+                condition
+                    .clone()
+                    .add(from_key(query.order_by, query.direction, &mark.key, true)),
+                offset - mark.position,
+            ),
+            Start::After(cursor) => (
+                condition.clone().add(from_key(
+                    query.order_by,
+                    query.direction,
+                    &cursor.key,
+                    false,
+                )),
+                0,
+            ),
+        };
+        let mut select = subscribers::Entity::find();
+        match query.pagination.per_page {
+            Some(per_page) if skip >= DEFERRED_FROM => {
+                // The page's ids from the ordering's index alone, then only those rows.
+                let mut ids = Query::select()
+                    .column((subscribers::Entity, subscribers::Column::Id))
+                    .from(subscribers::Entity)
+                    .cond_where(condition)
+                    .to_owned();
+                for (column, direction) in &order {
+                    ids.order_by((subscribers::Entity, *column), direction.clone());
+                }
+                ids.limit(per_page).offset(skip);
+                select = select.filter(subscribers::Column::Id.in_subquery(ids));
+            }
+            per_page => {
+                select = select.filter(condition);
+                if let Some(per_page) = per_page {
+                    select = select.limit(per_page).offset(skip);
+                }
+            }
+        }
+        for (column, direction) in &order {
+            select = select.order_by(*column, direction.clone());
+        }
+        let mut alongside: Vec<SelectStatement> = total.iter().cloned().collect();
+        if versioned {
+            alongside.push(subscribers_version());
+        }
+        let (rows, values) =
+            page_and_values(&self.db, select.into_query(), &order, &alongside).await?;
+        let models = rows
+            .iter()
+            .map(|row| subscribers::Model::from_query_result(row, ""))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut values = values.into_iter();
+        Ok(Read {
+            models,
+            total: if total.is_some() { values.next() } else { None },
+            version: if versioned { values.next() } else { None },
+        })
+    }
+
+    /// The number of subscribers matching a filter the counters cannot answer, to serve with a page read at
+    /// `version`: reused when it may be (see [`TotalsCache`](crate::service::totals::TotalsCache)), otherwise
+    /// counted in the same snapshot as the version it is stored with.
+    async fn total_at(
+        &self,
+        key: String,
+        condition: &Condition,
+        version: i64,
+        page_read: Instant,
+    ) -> Result<u64, ServiceError> {
+        let count = async {
+            let counted = Query::select()
+                .expr_as(scalar_subquery(subscribers_version()), "version")
+                .expr_as(scalar_subquery(count_rows(condition)), "total")
+                .to_owned();
+            let row = self
+                .db
+                .query_one(&counted)
+                .await?
+                .ok_or_else(|| DbErr::RecordNotFound("count".into()))?;
+            let version: i64 = row.try_get("", "version")?;
+            let total = u64::try_from(row.try_get::<i64>("", "total")?).unwrap_or(0);
+            Ok::<_, ServiceError>((version, total))
+        };
+        self.totals.total(&key, version, page_read, count).await
+    }
+}
