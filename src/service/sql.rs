@@ -2,8 +2,10 @@
 //! subqueries, reading a page and one number in one statement, and telling the backends apart.
 
 use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::sea_query::{Asterisk, Expr, IntoIden, Query, SelectStatement};
+use sea_orm::sea_query::{Asterisk, Expr, ExprTrait, IntoIden, Query, SelectStatement};
 use sea_orm::{ConnectionTrait, DbErr, Order, QueryResult};
+
+use crate::domain::{Direction, SortKey, SortValue};
 
 /// Timestamps are stored in UTC at microsecond precision on every backend, so that they read back exactly as
 /// written and sort correctly even where the database keeps them as text (SQLite).
@@ -36,6 +38,41 @@ pub fn scalar_subquery(select: SelectStatement) -> Expr {
 /// Whether the connection speaks to PostgreSQL (the only backend with some of the statements used).
 pub fn is_postgres(db: &impl ConnectionTrait) -> bool {
     db.get_database_backend() == sea_orm::DatabaseBackend::Postgres
+}
+
+/// The rows at or after `key` (`inclusive`), or strictly after it, in the ordering of `table` by `column` (none:
+/// by id alone) then `id`, in `direction`: a row-value comparison that the ordering's index serves as a range.
+pub fn from_key<T, C>(
+    table: T,
+    column: Option<C>,
+    id: C,
+    direction: Direction,
+    key: &SortKey,
+    inclusive: bool,
+) -> Expr
+where
+    T: IntoIden + Clone,
+    C: IntoIden,
+{
+    let id_column = Expr::col((table.clone(), id));
+    let (left, right) = match (column, &key.value) {
+        (Some(column), SortValue::Text(text)) => (
+            Expr::tuple([Expr::col((table, column)), id_column]),
+            Expr::tuple([Expr::val(text.clone()), Expr::val(key.id)]),
+        ),
+        (Some(column), SortValue::Time(time)) => (
+            Expr::tuple([Expr::col((table, column)), id_column]),
+            Expr::tuple([Expr::val(*time), Expr::val(key.id)]),
+        ),
+        // By id alone (keys are made for, and cursors checked against, their ordering: no other pairing occurs).
+        _ => (id_column, Expr::val(key.id)),
+    };
+    match (direction, inclusive) {
+        (Direction::Asc, true) => left.gte(right),
+        (Direction::Asc, false) => left.gt(right),
+        (Direction::Desc, true) => left.lte(right),
+        (Direction::Desc, false) => left.lt(right),
+    }
 }
 
 /// The alias of a page inside its statement.
@@ -91,21 +128,6 @@ where
         }
     };
     Ok((rows, values))
-}
-
-/// [`page_and_values`] with one number.
-pub async fn page_and_value<C, Col>(
-    db: &C,
-    page: SelectStatement,
-    order: &[(Col, Order)],
-    alongside: SelectStatement,
-) -> Result<(Vec<QueryResult>, i64), DbErr>
-where
-    C: ConnectionTrait,
-    Col: IntoIden + Clone,
-{
-    let (rows, values) = page_and_values(db, page, order, &[alongside]).await?;
-    Ok((rows, values.first().copied().unwrap_or(0)))
 }
 
 #[cfg(test)]

@@ -496,3 +496,70 @@ async fn totals_stay_exact_after_the_version_migration_is_rolled_back_and_reappl
     assert_search_totals_exact(&app).await;
     assert_totals_exact(&app).await;
 }
+
+/// Every id of a listing in its order, read page by page, checked against the whole listing read at once.
+async fn assert_pages_match(app: &TestApp, query: &str, per_page: usize) {
+    let whole = ids(&app.list(&format!("{query}&per_page=all")).await);
+    let mut paged = Vec::new();
+    for page in 1.. {
+        let found = app
+            .list(&format!("{query}&per_page={per_page}&page={page}"))
+            .await;
+        assert_eq!(found["total"], whole.len(), "{query}, page {page}");
+        if ids(&found).is_empty() {
+            break;
+        }
+        paged.extend(ids(&found));
+    }
+    assert_eq!(paged, whole, "{query}");
+}
+
+#[tokio::test]
+async fn deep_pages_agree_with_the_whole_ordering_before_and_after_writes() {
+    let app = TestApp::spawn().await;
+    let mut created = Vec::new();
+    for i in 0..130 {
+        let body = json!({
+            "name": format!("Deep {}", (i * 37) % 11),
+            "status": if i % 4 == 0 { "archived" } else { "active" },
+            "tags": if i % 3 == 0 { vec!["third"] } else { vec![] },
+        });
+        created.push(app.create_list(body).await["id"].as_i64().unwrap());
+    }
+    let orderings = [
+        "order_by=id&order=desc",
+        "order_by=name&order=asc",
+        "order_by=status&order=desc",
+        "order_by=created_at&order=asc",
+        "order_by=updated_at&order=desc",
+        "order_by=subscriber_count&order=desc",
+    ];
+    for ordering in orderings {
+        assert_pages_match(&app, ordering, 20).await;
+        assert_pages_match(&app, &format!("{ordering}&tag=third"), 9).await;
+    }
+    // Writes move lists between the pages already served (whose positions Roster may have kept).
+    let (status, _) = read(app.delete(&format!("/api/lists/{}", created[2])).await).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = read(
+        app.put_json(
+            &format!("/api/lists/{}", created[110]),
+            &json!({"name": "AAA first"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    app.create_named("Deep newcomer").await;
+    for ordering in orderings {
+        assert_pages_match(&app, ordering, 20).await;
+    }
+    // A deep page asked first after a write (as when another instance wrote) cannot start from a stale mark.
+    for (i, ordering) in orderings.iter().enumerate() {
+        assert_pages_match(&app, ordering, 20).await;
+        app.create_named(&format!("AAA {i}")).await;
+        let deep = ids(&app.list(&format!("{ordering}&per_page=20&page=6")).await);
+        let whole = ids(&app.list(&format!("{ordering}&per_page=all")).await);
+        assert_eq!(deep, whole[100..120], "{ordering}");
+    }
+}

@@ -210,7 +210,9 @@ capture() {
 lists|$here/roster_lists.sql|GET|/api/lists?per_page=20|
 lists_by_count|$here/roster_lists_by_count.sql|GET|/api/lists?order_by=subscriber_count&per_page=20|
 by_list|$here/roster_by_list.sql|GET|/api/subscribers?list_id=$big&per_page=20|
+search_first||GET|/api/subscribers?search=$word|
 search|$here/roster_search.sql|GET|/api/subscribers?search=$word|
+deep_page_first||GET|/api/subscribers?page=$deep&per_page=500|
 deep_page|$here/roster_deep_page.sql|GET|/api/subscribers?page=$deep&per_page=500|
 subscribe|$here/roster_subscribe.sql|POST|/api/public/subscription|{"email": "capture.two@bench.test", "list_uuids": ["$u_big", "$u_medium"]}
 subscribe_one|$sout/roster-subscribe-capture.sql|POST|/api/public/subscription|{"email": "capture.one@bench.test", "list_uuids": ["$cap_u1"]}
@@ -273,21 +275,25 @@ page_ids=$(ids_of "SELECT id FROM subscribers WHERE email LIKE '%$word%' OR name
 page_lists=$(lists_of "$page_ids")
 vars=(-D word="$word" -D page_ids="$page_ids" -D page_lists="$page_lists")
 row "GET /api/subscribers?search=$word, first request" "- $(ms_of "$first") - 1 0 -" \
-  "" "" "" "" "one request; $matches matches (Roster keeps no subscriber totals: a first request costs what any does)"
+  "" "" "" "" "one request; $matches matches, counted once (repeated requests reuse the total while the subscribers' version holds)"
 row "GET /api/subscribers?search=$word, repeated" "$(measure 1 GET "/api/subscribers?search=$word&per_page=20")" \
   "$(pg_run "$conns" -f "$here/roster_search.sql" "${vars[@]}")" "$(pg_run 1 -f "$here/roster_search.sql" "${vars[@]}")" \
   "$(pg_run "$conns" -f "$here/listmonk_search.sql" "${vars[@]}")" "$(pg_run 1 -f "$here/listmonk_search.sql" "${vars[@]}")" \
-  "total counted on every request; $(kb_of "/api/subscribers?search=$word&per_page=20") kB per answer"
+  "the page and the version (the total is reused); $(kb_of "/api/subscribers?search=$word&per_page=20") kB per answer"
 
 log "deep page $deep" >&2
 offset=$(((deep - 1) * 500))
 page_ids=$(ids_of "SELECT id FROM subscribers ORDER BY id DESC LIMIT 500 OFFSET $offset")
 page_lists=$(lists_of "${page_ids:-0}")
-vars=(-D offset="$offset" -D page_ids="${page_ids:-0}" -D page_lists="${page_lists:-0}")
+vars=(-D offset="$offset" -D mark="${page_ids%%,*}" -D page_ids="${page_ids:-0}" -D page_lists="${page_lists:-0}")
+read -r code first <<<"$(once -H "Authorization: $auth" "$roster_url/api/subscribers?page=$deep&per_page=500")"
+[ "$code" = 200 ] || { echo "ERROR: the deep page answered $code" >&2; failures=$((failures + 1)); }
+row "GET /api/subscribers?page=$deep&per_page=500, first request" "- $(ms_of "$first") - 1 0 -" \
+  "" "" "" "" "one request: the page's ids skip $offset index entries, then 500 rows are read"
 row "GET /api/subscribers?page=$deep&per_page=500" "$(measure 1 GET "/api/subscribers?page=$deep&per_page=500")" \
   "$(pg_run "$conns" -f "$here/roster_deep_page.sql" "${vars[@]}")" "$(pg_run 1 -f "$here/roster_deep_page.sql" "${vars[@]}")" \
   "$(pg_run "$conns" -f "$here/listmonk_deep_page.sql" "${vars[@]}")" "$(pg_run 1 -f "$here/listmonk_deep_page.sql" "${vars[@]}")" \
-  "OFFSET $offset; $(kb_of "/api/subscribers?page=$deep&per_page=500") kB per answer"
+  "repeated: starts at the row the first request left as a mark (listmonk: OFFSET $offset); $(kb_of "/api/subscribers?page=$deep&per_page=500") kB per answer"
 
 log "public subscriptions" >&2
 run=$(date +%s%N)
@@ -332,28 +338,33 @@ row "PUT /api/subscribers/lists, $bulk ids, 1 request" \
   "- $(ms_of "$(secs "$t1" "$t2")")" \
   "list $bulk_list: counters $counted, recount $recounted$([ "$counted" = "$recounted" ] && echo ' (exact)' || echo ' (WRONG)'); SQL run once with psql; Roster CPU is per request"
 
-log "walking every subscriber, 500 per page, by updated_at" >&2
-before=$(cpu_ticks)
-walk=$(python3 "$here/walk.py" "$roster_url" "$auth" 500 "${BENCH_WALK_SECONDS:-0}") || { echo "ERROR: the walk failed: $walk" >&2; failures=$((failures + 1)); }
-after=$(cpu_ticks)
-echo "$walk" >"$sout/walk.json"
-read -r pages walk_s first_ms last_ms slowest_ms <<<"$(python3 -c 'import json,sys; d = json.loads(sys.argv[1]); print(d.get("pages", 0), d.get("seconds", 0), d.get("first_page_ms", "-"), d.get("last_page_ms", "-"), d.get("slowest_page_ms", "-"))' "$walk" 2>/dev/null || echo "0 0 - - -")"
 total_now=$(q "SELECT COUNT(*) FROM subscribers")
 psql "$db_url" -v ON_ERROR_STOP=1 -q -v total="$total_now" -v per_page=500 -v step="$walk_step" -f "$here/walk_sql.sql" \
   >"$sout/walk-sql.log" 2>&1 || { cat "$sout/walk-sql.log" >&2; failures=$((failures + 1)); }
 walk_sql_line=$(grep '^WALK' "$sout/walk-sql.log" || echo "WALK roster_pages=0 roster_s=0 listmonk_pages=0 listmonk_s=0")
 all_pages=$(((total_now + 499) / 500))
-partial_note=
-if python3 -c 'import json,sys; sys.exit(0 if json.loads(sys.argv[1]).get("partial") else 1)' "$walk" 2>/dev/null; then
-  partial_note="STOPPED after BENCH_WALK_SECONDS=${BENCH_WALK_SECONDS}: "
-fi
 estimate() { awk -v line="$walk_sql_line" -v key="$1" -v pages="$all_pages" 'BEGIN {
   n = split(line, kv, " "); for (i = 1; i <= n; i++) { split(kv[i], p, "="); v[p[1]] = p[2] }
   k = v[key "_pages"]; printf "%.1f", (k > 0 ? v[key "_s"] / k * pages : 0) }'; }
-row "walk all $total_now by updated_at DESC, 500/page" \
-  "- $(awk -v s="$walk_s" -v p="$pages" 'BEGIN {printf "%.1f", (p > 0 ? s * 1000 / p : 0)}') $slowest_ms $pages 0 $(awk -v t=$((after - before)) -v hz="$ticks" -v p="$pages" 'BEGIN {printf "%.0f", (p > 0 ? t / hz * 1e6 / p : 0)}')" \
-  "" "" "" "" \
-  "$partial_note$pages of $all_pages pages in $walk_s s (first page $first_ms ms, last $last_ms ms); the same walk in SQL, every ${walk_step}th page scaled: Roster's statements $(estimate roster) s, listmonk's $(estimate listmonk) s; p50 column = mean ms/page, p99 = slowest"
+# walk MODE LABEL: one walk through the API (walk.py), as a table row.
+walk() {
+  local mode=$1 label=$2 walk pages walk_s first_ms last_ms slowest_ms partial_note=
+  log "walking every subscriber, 500 per page, by updated_at ($mode)" >&2
+  before=$(cpu_ticks)
+  walk=$(python3 "$here/walk.py" "$roster_url" "$auth" 500 "${BENCH_WALK_SECONDS:-0}" "$mode") || { echo "ERROR: the walk failed: $walk" >&2; failures=$((failures + 1)); }
+  after=$(cpu_ticks)
+  echo "$walk" >"$sout/walk-$mode.json"
+  read -r pages walk_s first_ms last_ms slowest_ms <<<"$(python3 -c 'import json,sys; d = json.loads(sys.argv[1]); print(d.get("pages", 0), d.get("seconds", 0), d.get("first_page_ms", "-"), d.get("last_page_ms", "-"), d.get("slowest_page_ms", "-"))' "$walk" 2>/dev/null || echo "0 0 - - -")"
+  if python3 -c 'import json,sys; sys.exit(0 if json.loads(sys.argv[1]).get("partial") else 1)' "$walk" 2>/dev/null; then
+    partial_note="STOPPED after BENCH_WALK_SECONDS=${BENCH_WALK_SECONDS}: "
+  fi
+  row "walk all $total_now by updated_at DESC, 500/page, $label" \
+    "- $(awk -v s="$walk_s" -v p="$pages" 'BEGIN {printf "%.1f", (p > 0 ? s * 1000 / p : 0)}') $slowest_ms $pages 0 $(awk -v t=$((after - before)) -v hz="$ticks" -v p="$pages" 'BEGIN {printf "%.0f", (p > 0 ? t / hz * 1e6 / p : 0)}')" \
+    "" "" "" "" \
+    "$partial_note$pages of $all_pages pages in $walk_s s (first page $first_ms ms, last $last_ms ms); p50 column = mean ms/page, p99 = slowest$3"
+}
+walk page "page=1,2,3… (the PyPI client)" "; the same OFFSET walk in SQL, every ${walk_step}th page scaled: Roster's plain statements $(estimate roster) s, listmonk's $(estimate listmonk) s"
+walk cursor "after=next"
 
 rss_now=$(rss_mib)
 rss_peak=$(awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$roster_pid/status")

@@ -1,31 +1,29 @@
 //! The lists use cases. `filter` says which lists a request selects and how they are counted; `store` how a list
-//! and its tags are written; shared SQL pieces are in `service::sql`.
+//! and its tags are written; `listing` how pages are read; shared SQL pieces are in `service::sql`.
 
 pub(crate) mod counts;
 mod filter;
+mod listing;
 pub(crate) mod store;
 
 use std::sync::Arc;
-use std::time::Instant;
 
-use sea_orm::sea_query::{Alias, DynIden, Expr, IntoIden, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
-    DatabaseConnection, DbErr, EntityTrait, FromQueryResult, Order, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait, TransactionTrait,
+    DatabaseConnection, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
 };
 use uuid::Uuid;
 
-use self::filter::{
-    count_matches, count_rows, counters_total, lists_version, matching, order_column, within,
-};
+use self::filter::{matching, within};
 use self::store::{changes, insert_tags, insert_with_tags, replace_tags, to_domain};
-use super::sql::{is_postgres, now, page_and_value, scalar_subquery};
+use super::positions::Positions;
+use super::sql::{is_postgres, now};
 use super::totals::TotalsCache;
 use super::{ServiceError, ensure};
 use crate::domain::{
-    Access, DeleteSelector, Direction, List, ListFilter, ListPage, ListPatch, ListQuery,
-    ListStatus, ListType, NewList, OrderBy, Principal, PublicList, Scope, SubscriberCounts, fold,
+    Access, DeleteSelector, List, ListFilter, ListPatch, ListStatus, ListType, NewList, Principal,
+    PublicList, SubscriberCounts, fold,
 };
 use crate::entity::lists;
 
@@ -34,15 +32,7 @@ use crate::entity::lists;
 pub struct ListService {
     db: DatabaseConnection,
     totals: Arc<TotalsCache<ListFilter>>,
-}
-
-/// The alias of a list's subscriber total when listings are ordered by it.
-const SUBSCRIBER_TOTAL: &str = "subscriber_total";
-
-/// What a listing's statement reads besides the page.
-enum Alongside {
-    Total,
-    Version,
+    positions: Arc<Positions>,
 }
 
 impl ListService {
@@ -50,73 +40,8 @@ impl ListService {
         Self {
             db,
             totals: Arc::default(),
+            positions: Arc::default(),
         }
-    }
-
-    /// One page of the lists matching the query, ordered over the whole result, with the total match count.
-    #[tracing::instrument(skip_all, err(level = "debug"))]
-    pub async fn query(
-        &self,
-        who: &Principal,
-        query: &ListQuery,
-    ) -> Result<ListPage, ServiceError> {
-        let scope = who.scope(Access::Get);
-        let unscoped = scope == Scope::All;
-        let filter = &query.filter;
-        let counted = unscoped
-            && filter.words.is_empty()
-            && filter.tags.is_empty()
-            && !filter.matches_nothing;
-        let condition = within(matching(filter), scope);
-        // The page and one number read in the same statement, so a listing costs one round trip: the total itself
-        // when it is cheap (counters, or a scope of granted lists), else the lists' version to look the total up.
-        let (alongside, extra) = if counted {
-            (Alongside::Total, counters_total(filter))
-        } else if unscoped && !filter.matches_nothing {
-            (Alongside::Version, lists_version())
-        } else {
-            // Lists granted one by one: few, and permission changes do not change the lists' version.
-            (Alongside::Total, count_rows(&condition))
-        };
-        let direction = match query.direction {
-            Direction::Asc => Order::Asc,
-            Direction::Desc => Order::Desc,
-        };
-        let mut select = lists::Entity::find().filter(condition.clone());
-        let sort: Option<DynIden> = match query.order_by {
-            OrderBy::SubscriberCount => {
-                // Sorted over the whole result before paging: the count joins the page's columns.
-                select =
-                    select.column_as(scalar_subquery(counts::total_of_list()), SUBSCRIBER_TOTAL);
-                Some(Alias::new(SUBSCRIBER_TOTAL).into_iden())
-            }
-            other => order_column(other).map(IntoIden::into_iden),
-        };
-        let order: Vec<(DynIden, Order)> = sort
-            .into_iter()
-            .chain([lists::Column::Id.into_iden()])
-            .map(|column| (column, direction.clone()))
-            .collect();
-        for (column, direction) in &order {
-            select = select.order_by(Expr::col(column.clone()), direction.clone());
-        }
-        if let Some(per_page) = query.pagination.per_page {
-            select = select.limit(per_page).offset(query.pagination.offset());
-        }
-        let (rows, read) = page_and_value(&self.db, select.into_query(), &order, extra).await?;
-        let page_read = Instant::now();
-        let total = match alongside {
-            Alongside::Total => u64::try_from(read).unwrap_or(0),
-            Alongside::Version => self.total_at(filter, &condition, read, page_read).await?,
-        };
-        let mut results: Vec<List> = rows
-            .iter()
-            .map(|row| to_domain(lists::Model::from_query_result(row, "")?))
-            .collect::<Result<_, _>>()?;
-        if query.with_counts {
-            self.add_counts(&mut results).await?;
-        }
-        Ok(ListPage { results, total })
     }
 
     /// Fills in each list's subscriber counts.
@@ -134,33 +59,6 @@ impl ListService {
         self.add_counts(&mut found).await?;
         let [list] = found;
         Ok(list)
-    }
-
-    /// The number of lists matching a search or tag filter, to serve with a page read at `version`: reused from
-    /// the cache when it may be (see [`TotalsCache`]), otherwise counted in the same snapshot as the version it is
-    /// stored with.
-    async fn total_at(
-        &self,
-        filter: &ListFilter,
-        condition: &Condition,
-        version: i64,
-        page_read: Instant,
-    ) -> Result<u64, ServiceError> {
-        let count = async {
-            let counted = Query::select()
-                .expr_as(scalar_subquery(lists_version()), "version")
-                .expr_as(scalar_subquery(count_matches(filter, condition)), "total")
-                .to_owned();
-            let row = self
-                .db
-                .query_one(&counted)
-                .await?
-                .ok_or_else(|| DbErr::RecordNotFound("count".into()))?;
-            let version: i64 = row.try_get("", "version")?;
-            let total = u64::try_from(row.try_get::<i64>("", "total")?).unwrap_or(0);
-            Ok::<_, ServiceError>((version, total))
-        };
-        self.totals.total(filter, version, page_read, count).await
     }
 
     #[tracing::instrument(skip_all, fields(list.id = id), err(level = "debug"))]

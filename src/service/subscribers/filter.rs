@@ -1,7 +1,7 @@
 //! Which subscribers a listing selects, which a caller may see, how they are ordered and how their total is
 //! counted.
 
-use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, Query, SelectStatement};
+use sea_orm::sea_query::{Expr, LikeExpr, Query, SelectStatement};
 use sea_orm::{ColumnTrait, Condition, DatabaseBackend};
 
 use crate::domain::{
@@ -10,7 +10,7 @@ use crate::domain::{
 use crate::entity::{
     list_subscriber_counts, subscriber_changes, subscriber_counts, subscriber_lists, subscribers,
 };
-use crate::service::sql::{LIKE_ESCAPE, contains_pattern};
+use crate::service::sql::{self, LIKE_ESCAPE, contains_pattern};
 
 /// The ids of subscribers with a subscription on one of `lists` (any list for `Scope::All`), optionally only
 /// subscriptions in one state.
@@ -156,31 +156,19 @@ pub(super) fn sort_key(model: &subscribers::Model, order_by: SubscriberOrderBy) 
 }
 
 /// The rows at or after `key` (`inclusive`), or strictly after it, in the ordering by `order_by` and
-/// `direction`: a row-value comparison the ordering's index serves as a range.
+/// `direction`.
 pub(super) fn from_key(
     order_by: SubscriberOrderBy,
     direction: Direction,
     key: &SortKey,
     inclusive: bool,
 ) -> Condition {
-    let id = Expr::col((subscribers::Entity, subscribers::Column::Id));
-    let (left, right) = match (order_column(order_by), &key.value) {
-        (Some(column), SortValue::Text(text)) => (
-            Expr::tuple([Expr::col((subscribers::Entity, column)), id]),
-            Expr::tuple([Expr::val(text.clone()), Expr::val(key.id)]),
-        ),
-        (Some(column), SortValue::Time(time)) => (
-            Expr::tuple([Expr::col((subscribers::Entity, column)), id]),
-            Expr::tuple([Expr::val(*time), Expr::val(key.id)]),
-        ),
-        // Sorted by id (a cursor is checked against its ordering when parsed, so no other pairing occurs).
-        _ => (id, Expr::val(key.id)),
-    };
-    let beyond = match (direction, inclusive) {
-        (Direction::Asc, true) => left.gte(right),
-        (Direction::Asc, false) => left.gt(right),
-        (Direction::Desc, true) => left.lte(right),
-        (Direction::Desc, false) => left.lt(right),
-    };
-    Condition::all().add(beyond)
+    Condition::all().add(sql::from_key(
+        subscribers::Entity,
+        order_column(order_by),
+        subscribers::Column::Id,
+        direction,
+        key,
+        inclusive,
+    ))
 }

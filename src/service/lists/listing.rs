@@ -1,0 +1,243 @@
+//! Pages of lists: which statement reads a page, where it starts, and where its total comes from.
+//!
+//! An unscoped caller reads the lists' version (migration 6) in the same statement as the page. While it stays
+//! the same, a search's or tag filter's total is reused from [`TotalsCache`](crate::service::totals::TotalsCache)
+//! and a deep page starts from the marks earlier pages left in [`Positions`](crate::service::positions). Deep
+//! pages read their ids first (from the ordering's index alone) and then those rows.
+
+use std::time::Instant;
+
+use sea_orm::sea_query::{Alias, DynIden, Expr, IntoIden, Query, SelectStatement};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, Order,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+};
+
+use super::filter::{
+    count_matches, count_rows, counters_total, lists_version, matching, order_column, within,
+};
+use super::store::to_domain;
+use super::{ListService, counts};
+use crate::domain::{
+    Access, Direction, List, ListFilter, ListPage, ListQuery, OrderBy, Principal, Scope, SortKey,
+    SortValue,
+};
+use crate::entity::lists;
+use crate::service::ServiceError;
+use crate::service::positions::Mark;
+use crate::service::sql::{from_key, page_and_values, scalar_subquery};
+
+/// The alias of a list's subscriber total when listings are ordered by it.
+const SUBSCRIBER_TOTAL: &str = "subscriber_total";
+
+/// Rows skipped from which a page reads its ids first: below it, the plain statement costs as little.
+const DEFERRED_FROM: u64 = 100;
+
+/// Where `model` sits in an ordering by `order_by`; none for the subscriber count, which is not a column.
+fn sort_key(model: &lists::Model, order_by: OrderBy) -> Option<SortKey> {
+    let value = match order_by {
+        OrderBy::Id => SortValue::None,
+        OrderBy::Name => SortValue::Text(model.name_folded.clone()),
+        OrderBy::Status => SortValue::Text(model.status.as_str().to_owned()),
+        OrderBy::CreatedAt => SortValue::Time(model.created_at),
+        OrderBy::UpdatedAt => SortValue::Time(model.updated_at),
+        OrderBy::SubscriberCount => return None,
+    };
+    Some(SortKey {
+        value,
+        id: model.id,
+    })
+}
+
+/// A page's rows and the numbers read with them.
+struct Read {
+    models: Vec<lists::Model>,
+    total: Option<i64>,
+    version: Option<i64>,
+}
+
+impl ListService {
+    /// One page of the lists matching the query, ordered over the whole result, with the total match count.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn query(
+        &self,
+        who: &Principal,
+        query: &ListQuery,
+    ) -> Result<ListPage, ServiceError> {
+        let scope = who.scope(Access::Get);
+        let filter = &query.filter;
+        // Unscoped listings depend only on the lists, whose version says when they changed; lists granted one by
+        // one are few, and grants do not move the version, so their total is counted with every page.
+        let versioned = scope == Scope::All && !filter.matches_nothing;
+        let counted = versioned && filter.words.is_empty() && filter.tags.is_empty();
+        let condition = within(matching(filter), scope);
+        let total = if counted {
+            Some(counters_total(filter))
+        } else if versioned {
+            None
+        } else {
+            Some(count_rows(&condition))
+        };
+        let listing = format!("{filter:?}|{:?}|{:?}", query.order_by, query.direction);
+        let offset = query.pagination.offset();
+        let markable = versioned && query.order_by != OrderBy::SubscriberCount;
+        let mark = (markable && offset > 0)
+            .then(|| self.positions.nearest(&listing, offset))
+            .flatten();
+        let mut read = self
+            .read(query, &condition, mark.as_ref(), &total, versioned)
+            .await?;
+        if let Some(mark) = &mark
+            && read.version != Some(mark.version)
+        {
+            // The lists changed since the mark was taken: it may no longer be at its position.
+            self.positions.forget(&listing);
+            read = self
+                .read(query, &condition, None, &total, versioned)
+                .await?;
+        }
+        let page_read = Instant::now();
+        if let Some(version) = read.version {
+            self.positions.observe(version);
+            let first = read
+                .models
+                .first()
+                .and_then(|m| sort_key(m, query.order_by));
+            let last = read.models.last().and_then(|m| sort_key(m, query.order_by));
+            if let (true, Some(first), Some(last)) = (markable, first, last) {
+                let end = offset + read.models.len() as u64 - 1;
+                self.positions
+                    .record(&listing, version, [(offset, first), (end, last)]);
+            }
+        }
+        let total = match (read.total, read.version) {
+            (Some(total), _) => u64::try_from(total).unwrap_or(0),
+            (None, Some(version)) => {
+                self.total_at(filter, &condition, version, page_read)
+                    .await?
+            }
+            (None, None) => 0,
+        };
+        let mut results: Vec<List> = read
+            .models
+            .into_iter()
+            .map(to_domain)
+            .collect::<Result<_, _>>()?;
+        if query.with_counts {
+            self.add_counts(&mut results).await?;
+        }
+        Ok(ListPage { results, total })
+    }
+
+    /// Reads one page, starting from `mark` when given, with `total` (when given) and the version (when
+    /// `versioned`) in the same statement.
+    async fn read(
+        &self,
+        query: &ListQuery,
+        condition: &Condition,
+        mark: Option<&Mark>,
+        total: &Option<SelectStatement>,
+        versioned: bool,
+    ) -> Result<Read, ServiceError> {
+        let direction = match query.direction {
+            Direction::Asc => Order::Asc,
+            Direction::Desc => Order::Desc,
+        };
+        let mut condition = condition.clone();
+        let mut skip = query.pagination.offset();
+        if let Some(mark) = mark {
+            condition = condition.add(from_key(
+                lists::Entity,
+                order_column(query.order_by),
+                lists::Column::Id,
+                query.direction,
+                &mark.key,
+                true,
+            ));
+            skip -= mark.position;
+        }
+        let mut select = lists::Entity::find();
+        let sort: Option<DynIden> = match query.order_by {
+            OrderBy::SubscriberCount => {
+                // Sorted over the whole result before paging: the count joins the page's columns.
+                select =
+                    select.column_as(scalar_subquery(counts::total_of_list()), SUBSCRIBER_TOTAL);
+                Some(Alias::new(SUBSCRIBER_TOTAL).into_iden())
+            }
+            other => order_column(other).map(IntoIden::into_iden),
+        };
+        let order: Vec<(DynIden, Order)> = sort
+            .into_iter()
+            .chain([lists::Column::Id.into_iden()])
+            .map(|column| (column, direction.clone()))
+            .collect();
+        match query.pagination.per_page {
+            Some(per_page)
+                if skip >= DEFERRED_FROM && query.order_by != OrderBy::SubscriberCount =>
+            {
+                // The page's ids from the ordering's index alone, then only those rows.
+                let mut ids = Query::select()
+                    .column((lists::Entity, lists::Column::Id))
+                    .from(lists::Entity)
+                    .cond_where(condition)
+                    .to_owned();
+                for (column, direction) in &order {
+                    ids.order_by((lists::Entity, column.clone()), direction.clone());
+                }
+                ids.limit(per_page).offset(skip);
+                select = select.filter(lists::Column::Id.in_subquery(ids));
+            }
+            per_page => {
+                select = select.filter(condition);
+                if let Some(per_page) = per_page {
+                    select = select.limit(per_page).offset(skip);
+                }
+            }
+        }
+        for (column, direction) in &order {
+            select = select.order_by(Expr::col(column.clone()), direction.clone());
+        }
+        let mut alongside: Vec<SelectStatement> = total.iter().cloned().collect();
+        if versioned {
+            alongside.push(lists_version());
+        }
+        let (rows, values) =
+            page_and_values(&self.db, select.into_query(), &order, &alongside).await?;
+        let models = rows
+            .iter()
+            .map(|row| lists::Model::from_query_result(row, ""))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut values = values.into_iter();
+        Ok(Read {
+            models,
+            total: if total.is_some() { values.next() } else { None },
+            version: if versioned { values.next() } else { None },
+        })
+    }
+
+    /// The number of lists matching a search or tag filter, to serve with a page read at `version`: reused from
+    /// the cache when it may be, otherwise counted in the same snapshot as the version it is stored with.
+    async fn total_at(
+        &self,
+        filter: &ListFilter,
+        condition: &Condition,
+        version: i64,
+        page_read: Instant,
+    ) -> Result<u64, ServiceError> {
+        let count = async {
+            let counted = Query::select()
+                .expr_as(scalar_subquery(lists_version()), "version")
+                .expr_as(scalar_subquery(count_matches(filter, condition)), "total")
+                .to_owned();
+            let row = self
+                .db
+                .query_one(&counted)
+                .await?
+                .ok_or_else(|| DbErr::RecordNotFound("count".into()))?;
+            let version: i64 = row.try_get("", "version")?;
+            let total = u64::try_from(row.try_get::<i64>("", "total")?).unwrap_or(0);
+            Ok::<_, ServiceError>((version, total))
+        };
+        self.totals.total(filter, version, page_read, count).await
+    }
+}
