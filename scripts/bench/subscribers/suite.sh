@@ -361,7 +361,7 @@ walk() {
   row "walk all $total_now by updated_at DESC, 500/page, $label" \
     "- $(awk -v s="$walk_s" -v p="$pages" 'BEGIN {printf "%.1f", (p > 0 ? s * 1000 / p : 0)}') $slowest_ms $pages 0 $(awk -v t=$((after - before)) -v hz="$ticks" -v p="$pages" 'BEGIN {printf "%.0f", (p > 0 ? t / hz * 1e6 / p : 0)}')" \
     "" "" "" "" \
-    "$partial_note$pages of $all_pages pages in $walk_s s (first page $first_ms ms, last $last_ms ms); p50 column = mean ms/page, p99 = slowest$3"
+    "$partial_note$pages of $all_pages pages in $walk_s s (first page $first_ms ms, last $last_ms ms); p50 column = mean ms/page, p99 = slowest${3:-}"
 }
 walk page "page=1,2,3… (the PyPI client)" "; the same OFFSET walk in SQL, every ${walk_step}th page scaled: Roster's plain statements $(estimate roster) s, listmonk's $(estimate listmonk) s"
 walk cursor "after=next"
