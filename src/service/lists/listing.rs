@@ -7,11 +7,8 @@
 
 use std::time::Instant;
 
-use sea_orm::sea_query::{Alias, DynIden, Expr, IntoIden, Query, SelectStatement};
-use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, Order,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait,
-};
+use sea_orm::sea_query::{Alias, DynIden, IntoIden, SelectStatement};
+use sea_orm::{Condition, EntityTrait, Order, QuerySelect};
 
 use super::filter::{
     count_matches, count_rows, counters_total, lists_version, matching, order_column, within,
@@ -24,14 +21,12 @@ use crate::domain::{
 };
 use crate::entity::lists;
 use crate::service::ServiceError;
+use crate::service::paging::{Page, Slice, count_at_version, read_page};
 use crate::service::positions::Mark;
-use crate::service::sql::{from_key, page_and_values, scalar_subquery};
+use crate::service::sql::{from_key, scalar_subquery};
 
 /// The alias of a list's subscriber total when listings are ordered by it.
 const SUBSCRIBER_TOTAL: &str = "subscriber_total";
-
-/// Rows skipped from which a page reads its ids first: below it, the plain statement costs as little.
-const DEFERRED_FROM: u64 = 100;
 
 /// Where `model` sits in an ordering by `order_by`; none for the subscriber count, which is not a column.
 fn sort_key(model: &lists::Model, order_by: OrderBy) -> Option<SortKey> {
@@ -47,13 +42,6 @@ fn sort_key(model: &lists::Model, order_by: OrderBy) -> Option<SortKey> {
         value,
         id: model.id,
     })
-}
-
-/// A page's rows and the numbers read with them.
-struct Read {
-    models: Vec<lists::Model>,
-    total: Option<i64>,
-    version: Option<i64>,
 }
 
 impl ListService {
@@ -138,7 +126,7 @@ impl ListService {
         mark: Option<&Mark>,
         total: &Option<SelectStatement>,
         versioned: bool,
-    ) -> Result<Read, ServiceError> {
+    ) -> Result<Page<lists::Model>, ServiceError> {
         let direction = match query.direction {
             Direction::Asc => Order::Asc,
             Direction::Desc => Order::Desc,
@@ -171,48 +159,24 @@ impl ListService {
             .chain([lists::Column::Id.into_iden()])
             .map(|column| (column, direction.clone()))
             .collect();
-        match query.pagination.per_page {
-            Some(per_page)
-                if skip >= DEFERRED_FROM && query.order_by != OrderBy::SubscriberCount =>
-            {
-                // The page's ids from the ordering's index alone, then only those rows.
-                let mut ids = Query::select()
-                    .column((lists::Entity, lists::Column::Id))
-                    .from(lists::Entity)
-                    .cond_where(condition)
-                    .to_owned();
-                for (column, direction) in &order {
-                    ids.order_by((lists::Entity, column.clone()), direction.clone());
-                }
-                ids.limit(per_page).offset(skip);
-                select = select.filter(lists::Column::Id.in_subquery(ids));
-            }
-            per_page => {
-                select = select.filter(condition);
-                if let Some(per_page) = per_page {
-                    select = select.limit(per_page).offset(skip);
-                }
-            }
-        }
-        for (column, direction) in &order {
-            select = select.order_by(Expr::col(column.clone()), direction.clone());
-        }
-        let mut alongside: Vec<SelectStatement> = total.iter().cloned().collect();
-        if versioned {
-            alongside.push(lists_version());
-        }
-        let (rows, values) =
-            page_and_values(&self.db, select.into_query(), &order, &alongside).await?;
-        let models = rows
-            .iter()
-            .map(|row| lists::Model::from_query_result(row, ""))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut values = values.into_iter();
-        Ok(Read {
-            models,
-            total: if total.is_some() { values.next() } else { None },
-            version: if versioned { values.next() } else { None },
-        })
+        let slice = Slice {
+            condition,
+            order: &order,
+            per_page: query.pagination.per_page,
+            skip,
+            // The subscriber count is not a column: no index gives the page's ids.
+            deferrable: query.order_by != OrderBy::SubscriberCount,
+        };
+        let version = versioned.then(lists_version);
+        Ok(read_page(
+            &self.db,
+            select,
+            lists::Column::Id,
+            slice,
+            total.clone(),
+            version,
+        )
+        .await?)
     }
 
     /// The number of lists matching a search or tag filter, to serve with a page read at `version`: reused from
@@ -225,18 +189,10 @@ impl ListService {
         page_read: Instant,
     ) -> Result<u64, ServiceError> {
         let count = async {
-            let counted = Query::select()
-                .expr_as(scalar_subquery(lists_version()), "version")
-                .expr_as(scalar_subquery(count_matches(filter, condition)), "total")
-                .to_owned();
-            let row = self
-                .db
-                .query_one(&counted)
-                .await?
-                .ok_or_else(|| DbErr::RecordNotFound("count".into()))?;
-            let version: i64 = row.try_get("", "version")?;
-            let total = u64::try_from(row.try_get::<i64>("", "total")?).unwrap_or(0);
-            Ok::<_, ServiceError>((version, total))
+            Ok::<_, ServiceError>(
+                count_at_version(&self.db, lists_version(), count_matches(filter, condition))
+                    .await?,
+            )
         };
         self.totals.total(filter, version, page_read, count).await
     }

@@ -7,11 +7,8 @@
 
 use std::time::Instant;
 
-use sea_orm::sea_query::{Query, SelectStatement};
-use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, Order,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait,
-};
+use sea_orm::sea_query::{DynIden, IntoIden, SelectStatement};
+use sea_orm::{Condition, EntityTrait, Order};
 
 use super::SubscriberService;
 use super::filter::{
@@ -22,12 +19,9 @@ use crate::domain::{
     Cursor, Direction, Principal, SubscriberPage, SubscriberQuery, SubscriberScope,
 };
 use crate::entity::subscribers;
+use crate::service::paging::{Page, Slice, count_at_version, read_page};
 use crate::service::positions::Mark;
-use crate::service::sql::{page_and_values, scalar_subquery};
 use crate::service::{ServiceError, ensure};
-
-/// Rows skipped from which a page reads its ids first: below it, the plain statement costs as little.
-const DEFERRED_FROM: u64 = 100;
 
 /// Where a page's first row is.
 enum Start<'a> {
@@ -37,15 +31,6 @@ enum Start<'a> {
     Mark(&'a Mark, u64),
     /// Right after a client's cursor.
     After(&'a Cursor),
-}
-
-/// A page's rows and the numbers read with them.
-struct Read {
-    models: Vec<subscribers::Model>,
-    /// The total, when it was read with the page.
-    total: Option<i64>,
-    /// The subscribers' version, when it was read with the page.
-    version: Option<i64>,
 }
 
 impl SubscriberService {
@@ -146,75 +131,42 @@ impl SubscriberService {
         start: Start<'_>,
         total: &Option<SelectStatement>,
         versioned: bool,
-    ) -> Result<Read, ServiceError> {
+    ) -> Result<Page<subscribers::Model>, ServiceError> {
         let direction = match query.direction {
             Direction::Asc => Order::Asc,
             Direction::Desc => Order::Desc,
         };
-        let order: Vec<(subscribers::Column, Order)> = order_column(query.order_by)
+        let order: Vec<(DynIden, Order)> = order_column(query.order_by)
             .into_iter()
             .chain([subscribers::Column::Id])
-            .map(|column| (column, direction.clone()))
+            .map(|column| (column.into_iden(), direction.clone()))
             .collect();
+        let beyond = |key, inclusive| from_key(query.order_by, query.direction, key, inclusive);
         let (condition, skip) = match start {
             Start::Offset(offset) => (condition.clone(), offset),
             Start::Mark(mark, offset) => (
-                condition
-                    .clone()
-                    .add(from_key(query.order_by, query.direction, &mark.key, true)),
+                condition.clone().add(beyond(&mark.key, true)),
                 offset - mark.position,
             ),
-            Start::After(cursor) => (
-                condition.clone().add(from_key(
-                    query.order_by,
-                    query.direction,
-                    &cursor.key,
-                    false,
-                )),
-                0,
-            ),
+            Start::After(cursor) => (condition.clone().add(beyond(&cursor.key, false)), 0),
         };
-        let mut select = subscribers::Entity::find();
-        match query.pagination.per_page {
-            Some(per_page) if skip >= DEFERRED_FROM => {
-                // The page's ids from the ordering's index alone, then only those rows.
-                let mut ids = Query::select()
-                    .column((subscribers::Entity, subscribers::Column::Id))
-                    .from(subscribers::Entity)
-                    .cond_where(condition)
-                    .to_owned();
-                for (column, direction) in &order {
-                    ids.order_by((subscribers::Entity, *column), direction.clone());
-                }
-                ids.limit(per_page).offset(skip);
-                select = select.filter(subscribers::Column::Id.in_subquery(ids));
-            }
-            per_page => {
-                select = select.filter(condition);
-                if let Some(per_page) = per_page {
-                    select = select.limit(per_page).offset(skip);
-                }
-            }
-        }
-        for (column, direction) in &order {
-            select = select.order_by(*column, direction.clone());
-        }
-        let mut alongside: Vec<SelectStatement> = total.iter().cloned().collect();
-        if versioned {
-            alongside.push(subscribers_version());
-        }
-        let (rows, values) =
-            page_and_values(&self.db, select.into_query(), &order, &alongside).await?;
-        let models = rows
-            .iter()
-            .map(|row| subscribers::Model::from_query_result(row, ""))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut values = values.into_iter();
-        Ok(Read {
-            models,
-            total: if total.is_some() { values.next() } else { None },
-            version: if versioned { values.next() } else { None },
-        })
+        let slice = Slice {
+            condition,
+            order: &order,
+            per_page: query.pagination.per_page,
+            skip,
+            deferrable: true,
+        };
+        let version = versioned.then(subscribers_version);
+        Ok(read_page(
+            &self.db,
+            subscribers::Entity::find(),
+            subscribers::Column::Id,
+            slice,
+            total.clone(),
+            version,
+        )
+        .await?)
     }
 
     /// The number of subscribers matching a filter the counters cannot answer, to serve with a page read at
@@ -228,18 +180,9 @@ impl SubscriberService {
         page_read: Instant,
     ) -> Result<u64, ServiceError> {
         let count = async {
-            let counted = Query::select()
-                .expr_as(scalar_subquery(subscribers_version()), "version")
-                .expr_as(scalar_subquery(count_rows(condition)), "total")
-                .to_owned();
-            let row = self
-                .db
-                .query_one(&counted)
-                .await?
-                .ok_or_else(|| DbErr::RecordNotFound("count".into()))?;
-            let version: i64 = row.try_get("", "version")?;
-            let total = u64::try_from(row.try_get::<i64>("", "total")?).unwrap_or(0);
-            Ok::<_, ServiceError>((version, total))
+            Ok::<_, ServiceError>(
+                count_at_version(&self.db, subscribers_version(), count_rows(condition)).await?,
+            )
         };
         self.totals.total(&key, version, page_read, count).await
     }

@@ -1,0 +1,112 @@
+//! Reading one page of a listing, for every resource: the page's rows ordered and limited (its ids read first
+//! from the ordering's index when it skips many rows), with the numbers read in the same statement, and a count
+//! read in the same snapshot as the version it will be kept with.
+
+use sea_orm::sea_query::{DynIden, Query, SelectStatement};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, Order,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select,
+};
+
+use super::sql::{page_and_values, scalar_subquery};
+
+/// Rows skipped from which a page reads its ids first: below it, the plain statement costs as little.
+pub const DEFERRED_FROM: u64 = 100;
+
+/// Which rows of a listing one statement reads.
+pub struct Slice<'a> {
+    pub condition: Condition,
+    /// The ordering, ending with the id.
+    pub order: &'a [(DynIden, Order)],
+    /// Rows per page; `None` reads every match.
+    pub per_page: Option<u64>,
+    /// Matches skipped before the page.
+    pub skip: u64,
+    /// Whether the ordering is by columns alone (so an index can give the page's ids).
+    pub deferrable: bool,
+}
+
+/// A page's rows and the numbers read with them.
+pub struct Page<M> {
+    pub models: Vec<M>,
+    /// The total, when it was asked for.
+    pub total: Option<i64>,
+    /// The data's version, when it was asked for.
+    pub version: Option<i64>,
+}
+
+/// Reads `slice` of `base`'s entity, with `total` and `version` (each a `SELECT` of one integer, when given) in
+/// the same statement.
+pub async fn read_page<E>(
+    db: &impl ConnectionTrait,
+    base: Select<E>,
+    id: E::Column,
+    slice: Slice<'_>,
+    total: Option<SelectStatement>,
+    version: Option<SelectStatement>,
+) -> Result<Page<E::Model>, DbErr>
+where
+    E: EntityTrait,
+    E::Model: FromQueryResult,
+{
+    let mut select = base;
+    match slice.per_page {
+        Some(per_page) if slice.deferrable && slice.skip >= DEFERRED_FROM => {
+            // The page's ids from the ordering's index alone, then only those rows.
+            let mut ids = Query::select()
+                .column((E::default(), id))
+                .from(E::default())
+                .cond_where(slice.condition)
+                .to_owned();
+            for (column, direction) in slice.order {
+                ids.order_by((E::default(), column.clone()), direction.clone());
+            }
+            ids.limit(per_page).offset(slice.skip);
+            select = select.filter(id.in_subquery(ids));
+        }
+        per_page => {
+            select = select.filter(slice.condition);
+            if let Some(per_page) = per_page {
+                select = select.limit(per_page).offset(slice.skip);
+            }
+        }
+    }
+    for (column, direction) in slice.order {
+        select = select.order_by(
+            sea_orm::sea_query::Expr::col(column.clone()),
+            direction.clone(),
+        );
+    }
+    let (has_total, has_version) = (total.is_some(), version.is_some());
+    let alongside: Vec<SelectStatement> = total.into_iter().chain(version).collect();
+    let (rows, values) = page_and_values(db, select.into_query(), slice.order, &alongside).await?;
+    let models = rows
+        .iter()
+        .map(|row| E::Model::from_query_result(row, ""))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut values = values.into_iter();
+    Ok(Page {
+        models,
+        total: if has_total { values.next() } else { None },
+        version: if has_version { values.next() } else { None },
+    })
+}
+
+/// Counts with `count` and reads `version` in one statement (one snapshot): a total that is exact at that version.
+pub async fn count_at_version(
+    db: &impl ConnectionTrait,
+    version: SelectStatement,
+    count: SelectStatement,
+) -> Result<(i64, u64), DbErr> {
+    let counted = Query::select()
+        .expr_as(scalar_subquery(version), "version")
+        .expr_as(scalar_subquery(count), "total")
+        .to_owned();
+    let row = db
+        .query_one(&counted)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("count".into()))?;
+    let version: i64 = row.try_get("", "version")?;
+    let total = u64::try_from(row.try_get::<i64>("", "total")?).unwrap_or(0);
+    Ok((version, total))
+}
