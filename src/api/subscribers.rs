@@ -211,8 +211,8 @@ impl SubscribersApi {
         /// that page, in the same `order_by` and `order` (a cursor made for another ordering is refused). Faster
         /// than `page` for walking every subscriber, and unaffected by subscribers added or removed before the
         /// cursor's position meanwhile. `page` must be 1 (or left out) with it. Treat it as opaque; at most
-        /// 2,048 characters.
-        #[oai(validator(min_length = 1, max_length = 2048))]
+        /// 12,288 characters.
+        #[oai(validator(min_length = 1, max_length = 12288))]
         after: Query<Option<String>>,
     ) -> Result<Success<SubscriberPageResponse>, GetSubscribersError> {
         let per_page = match per_page.0 {

@@ -7,9 +7,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::{Direction, SubscriberOrderBy, ValidationError};
 
-/// Longest `after` cursor accepted, in characters: a cursor holds at most an e-mail or a name (each bounded far
-/// below this) and a few short fields.
-pub const CURSOR_MAX_CHARS: usize = 2048;
+/// Longest `after` cursor accepted, in characters: a cursor holds one sort value, at most a name of 2,000
+/// characters of up to 4 bytes each, base64-encoded (10,667 characters), and a few short fields.
+pub const CURSOR_MAX_CHARS: usize = 12_288;
 
 /// The value a row is sorted by, besides its id (which breaks ties and is the whole key when sorting by id).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

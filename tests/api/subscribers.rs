@@ -1270,12 +1270,31 @@ async fn a_cursor_for_another_ordering_a_later_page_or_altered_is_400() {
         assert!(message.contains(says), "{query}: {message}");
     }
     expect_error(
-        app.get(&format!("/api/subscribers?after={}", "A".repeat(2049)))
+        app.get(&format!("/api/subscribers?after={}", "A".repeat(12_289)))
             .await,
         StatusCode::BAD_REQUEST,
     )
     .await;
     assert!(page_for(&app, "per_page=all").await.get("next").is_none());
+}
+
+#[tokio::test]
+async fn the_cursor_of_the_longest_name_is_accepted() {
+    let app = TestApp::spawn().await;
+    // 2,000 characters of 4 bytes each: the longest sort value a cursor can carry.
+    let longest = "😀".repeat(2000);
+    create_subscriber(&app, json!({"email": "long@example.com", "name": longest})).await;
+    create_subscriber(&app, json!({"email": "short@example.com", "name": "😀"})).await;
+    let first = page_for(&app, "order_by=name&order=desc&per_page=1").await;
+    assert_eq!(first["results"][0]["name"], longest);
+    let cursor = first["next"].as_str().unwrap();
+    assert!(cursor.len() > 10_000, "{}", cursor.len());
+    let second = page_for(
+        &app,
+        &format!("order_by=name&order=desc&per_page=1&after={cursor}"),
+    )
+    .await;
+    assert_eq!(second["results"][0]["email"], "short@example.com");
 }
 
 #[tokio::test]
