@@ -103,6 +103,10 @@ impl Cursor {
                 "after was made for order_by={order}&order={dir}; pass the same order_by and order"
             )));
         }
+        // No stored text holds a NUL (PostgreSQL refuses one in a bound value).
+        if value.contains('\0') {
+            return Err(invalid());
+        }
         let id: i64 = id.parse().map_err(|_| invalid())?;
         let value = match order_by {
             SubscriberOrderBy::Id if value.is_empty() => SortValue::None,
@@ -168,6 +172,8 @@ mod tests {
         for bad in ["", "!!", "djE", &"A".repeat(CURSOR_MAX_CHARS + 1)] {
             assert!(Cursor::parse(bad, SubscriberOrderBy::Email, Direction::Desc).is_err());
         }
+        let nul = URL_SAFE_NO_PAD.encode("v1|email|desc|1|a\0b");
+        assert!(Cursor::parse(&nul, SubscriberOrderBy::Email, Direction::Desc).is_err());
         let not_a_time = URL_SAFE_NO_PAD.encode("v1|updated_at|desc|1|yesterday");
         assert!(Cursor::parse(&not_a_time, SubscriberOrderBy::UpdatedAt, Direction::Desc).is_err());
     }

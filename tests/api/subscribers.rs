@@ -1261,6 +1261,11 @@ async fn a_cursor_for_another_ordering_a_later_page_or_altered_is_400() {
             "page must be 1",
         ),
         ("after=bm90IGEgY3Vyc29y".to_owned(), "not a cursor"),
+        // "v1|email|asc|1|a\0b": a NUL would reach PostgreSQL as a bound value.
+        (
+            "order_by=email&order=asc&after=djF8ZW1haWx8YXNjfDF8YQBi".to_owned(),
+            "not a cursor",
+        ),
     ] {
         let message = expect_error(
             app.get(&format!("/api/subscribers?{query}")).await,
