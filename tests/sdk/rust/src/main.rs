@@ -367,6 +367,7 @@ struct SubscriberFilters<'a> {
     status: Option<SubscriberStatus>,
     page: Option<i64>,
     per_page: Option<&'a str>,
+    after: Option<&'a str>,
 }
 
 async fn get_subscribers(config: &Configuration, f: SubscriberFilters<'_>) -> Result<SubscriberPage, Error<GetSubscribersError>> {
@@ -381,6 +382,7 @@ async fn get_subscribers(config: &Configuration, f: SubscriberFilters<'_>) -> Re
         Some("asc"),
         f.page,
         f.per_page,
+        f.after,
     )
     .await?;
     Ok(*page.data)
@@ -524,6 +526,13 @@ async fn subscriber_story(admin: &Configuration, anonymous: &Configuration, run:
         (4, 3, 2, on_one[3..].to_vec()),
         "list one, page 2"
     );
+    // The cursor of the full first page leads to the same second page.
+    let next = first.next.clone().expect("a full page carries next");
+    let after = get_subscribers(admin, SubscriberFilters { after: Some(&next), ..page_of(1, "3", vec![one.id]) })
+        .await
+        .expect("after=next");
+    assert_eq!((after.total, subscriber_ids(&after)), (4, on_one[3..].to_vec()), "after=next");
+    assert_eq!(after.next, None, "a short page has no next");
     let past = get_subscribers(admin, page_of(3, "3", vec![one.id])).await.expect("page 3");
     assert_eq!((past.total, subscriber_ids(&past)), (4, vec![]), "a page past the end keeps the total");
     let everything = get_subscribers(admin, page_of(1, "all", vec![one.id])).await.expect("per_page=all");
