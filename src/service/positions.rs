@@ -68,6 +68,25 @@ impl Positions {
         }
     }
 
+    /// Notes a page of `listing` served at `version`, `rows` rows from `offset`: the data has reached that
+    /// version, and, when given, the keys of the page's first and last row are kept as marks.
+    pub fn served(
+        &self,
+        listing: &str,
+        version: i64,
+        offset: u64,
+        rows: usize,
+        ends: Option<(SortKey, SortKey)>,
+    ) {
+        match ends {
+            Some((first, last)) if rows > 0 => {
+                let end = offset + rows as u64 - 1;
+                self.record(listing, version, [(offset, first), (end, last)]);
+            }
+            _ => self.observe(version),
+        }
+    }
+
     /// Keeps the keys of rows of `listing` at their positions, read at `version`.
     pub fn record(
         &self,

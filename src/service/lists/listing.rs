@@ -86,17 +86,12 @@ impl ListService {
         }
         let page_read = Instant::now();
         if let Some(version) = read.version {
-            self.positions.observe(version);
-            let first = read
-                .models
-                .first()
-                .and_then(|m| sort_key(m, query.order_by));
-            let last = read.models.last().and_then(|m| sort_key(m, query.order_by));
-            if let (true, Some(first), Some(last)) = (markable, first, last) {
-                let end = offset + read.models.len() as u64 - 1;
-                self.positions
-                    .record(&listing, version, [(offset, first), (end, last)]);
-            }
+            let key = |m: Option<&lists::Model>| m.and_then(|m| sort_key(m, query.order_by));
+            let ends = markable
+                .then(|| key(read.models.first()).zip(key(read.models.last())))
+                .flatten();
+            self.positions
+                .served(&listing, version, offset, read.models.len(), ends);
         }
         let total = match (read.total, read.version) {
             (Some(total), _) => u64::try_from(total).unwrap_or(0),

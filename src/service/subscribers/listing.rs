@@ -79,20 +79,16 @@ impl SubscriberService {
         }
         let page_read = Instant::now();
         if let Some(version) = read.version {
-            self.positions.observe(version);
-            if let (None, Some(first), Some(last)) =
-                (&query.after, read.models.first(), read.models.last())
-            {
-                let end = offset + read.models.len() as u64 - 1;
-                self.positions.record(
-                    &listing,
-                    version,
-                    [
-                        (offset, sort_key(first, query.order_by)),
-                        (end, sort_key(last, query.order_by)),
-                    ],
-                );
-            }
+            // A page after a cursor has no known position.
+            let ends = match (&query.after, read.models.first(), read.models.last()) {
+                (None, Some(first), Some(last)) => Some((
+                    sort_key(first, query.order_by),
+                    sort_key(last, query.order_by),
+                )),
+                _ => None,
+            };
+            self.positions
+                .served(&listing, version, offset, read.models.len(), ends);
         }
         let total = match (read.total, read.version) {
             (Some(total), _) => u64::try_from(total).unwrap_or(0),
