@@ -41,6 +41,9 @@ as_postgres psql -q -p "$port" -v ON_ERROR_STOP=1 -v user="$user" -v password="$
 SELECT format('CREATE ROLE %I LOGIN CREATEDB PASSWORD %L', :'user', :'password')
 WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'user') \gexec
 SELECT format('ALTER ROLE %I LOGIN CREATEDB PASSWORD %L', :'user', :'password') \gexec
+-- DROP DATABASE ... WITH (FORCE) must also end autovacuum workers busy in the database; without this role it fails
+-- with "must be a member of the role whose process is being terminated".
+SELECT format('GRANT pg_signal_backend TO %I', :'user') \gexec
 SQL
 
 echo "postgres://$user:$password@127.0.0.1:$port/postgres"

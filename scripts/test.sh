@@ -51,9 +51,18 @@ WARN
 fi
 
 if [ -n "$pg_url" ]; then
+  # Leftover test databases are housekeeping, not a test result: a drop that keeps failing warns. It can fail for a
+  # moment because PostgreSQL refuses to let a role without pg_signal_backend end an autovacuum worker busy in the
+  # database (scripts/pg.sh grants it; a server given by ROSTER_TEST_POSTGRES_URL may not), so it is retried first.
   drop_test_databases() {
-    psql "$pg_url" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE 'roster\_test\_%'" 2>/dev/null |
-      while read -r db; do psql "$pg_url" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null; done
+    local db attempt
+    for db in $(psql "$pg_url" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE 'roster\_test\_%'"); do
+      for attempt in 1 2 3 4 5; do
+        psql "$pg_url" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>"$log/drop" && break
+        [ "$attempt" = 5 ] && echo "WARNING: left the test database $db behind: $(cat "$log/drop")" >&2
+        sleep 1
+      done
+    done
   }
   drop_test_databases
   echo "==> API suite on PostgreSQL"
