@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test:
 #   1. unit tests, the contract test and the API suite on SQLite;
-#   2. the API suite on PostgreSQL;
+#   2. the unit tests and the API suite on PostgreSQL;
 #   3. the contract suite against a live Roster on both backends: openapi.yaml through two validators, generated
 #      SDKs (Python, TypeScript, Rust) running a story, the PyPI `listmonk` client unmodified, Schemathesis (all
 #      checks, all phases), Swagger UI in
@@ -65,12 +65,14 @@ if [ -n "$pg_url" ]; then
     done
   }
   drop_test_databases
-  echo "==> API suite on PostgreSQL"
-  ROSTER_TEST_POSTGRES_URL=$pg_url cargo test --test api --color never 2>&1 | tee "$log/postgres"
+  echo "==> unit tests and API suite on PostgreSQL"
+  # --lib too: the query translator's unit test runs its cases on both backends when it is given a server.
+  ROSTER_TEST_POSTGRES_URL=$pg_url cargo test --lib --test api --color never 2>&1 | tee "$log/postgres"
   pg_status=${PIPESTATUS[0]}
   drop_test_databases
   [ "$pg_status" = 0 ] || exit 1
-  summary+=("Postgres: $(passed "$log/postgres") API tests passed")
+  pg_api=$(awk '/Running tests\/api\/main.rs/ {on=1} on && /^test result:/ {print $4; exit}' "$log/postgres")
+  summary+=("Postgres: $pg_api API tests passed ($(passed "$log/postgres") tests in all, with unit tests)")
   export ROSTER_TEST_POSTGRES_URL=$pg_url
 fi
 
