@@ -8,6 +8,7 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select,
 };
 
+use super::positions::{Mark, Positions};
 use super::sql::{page_and_values, scalar_subquery};
 
 /// Rows skipped from which a page reads its ids first: below it, the plain statement costs as little.
@@ -109,4 +110,30 @@ pub async fn count_at_version(
     let version: i64 = row.try_get("", "version")?;
     let total = u64::try_from(row.try_get::<i64>("", "total")?).unwrap_or(0);
     Ok((version, total))
+}
+
+/// Reads a page of `listing` with `read`, from the nearest mark before `offset` when one is given and known. A mark
+/// is only good at the version it was taken at: when the page read from it carries another version, the listing's
+/// marks are forgotten and the page is read again from the start.
+pub async fn read_near<M, E, F>(
+    positions: &Positions,
+    listing: &str,
+    offset: Option<u64>,
+    read: impl Fn(Option<Mark>) -> F,
+) -> Result<Page<M>, E>
+where
+    F: Future<Output = Result<Page<M>, E>>,
+{
+    let mark = offset
+        .filter(|offset| *offset > 0)
+        .and_then(|offset| positions.nearest(listing, offset));
+    let taken_at = mark.as_ref().map(|mark| mark.version);
+    let page = read(mark).await?;
+    match taken_at {
+        Some(version) if page.version != Some(version) => {
+            positions.forget(listing);
+            read(None).await
+        }
+        _ => Ok(page),
+    }
 }

@@ -81,7 +81,7 @@ const PAGE: &str = "page";
 /// Reads one page and some numbers in one statement (one round trip): `page` is the ordered, limited select of the
 /// rows; `order` its ordering, repeated outside; each of `alongside` a `SELECT` of one integer. The numbers are
 /// added around the page rather than next to its columns, so that rows skipped by `OFFSET` are not projected with
-/// them. When the page is empty, the numbers are read on their own (still in one statement).
+/// them. When the page is empty, the numbers are read by a second statement of their own.
 pub async fn page_and_values<C, Col>(
     db: &C,
     page: SelectStatement,
@@ -97,14 +97,17 @@ where
         0 => "alongside".to_owned(),
         _ => format!("alongside_{i}"),
     };
+    let with_values = |select: &mut SelectStatement| {
+        for (i, value) in alongside.iter().enumerate() {
+            select.expr_as(scalar_subquery(value.clone()), name(i));
+        }
+    };
     let mut outer = Query::select();
     for (column, direction) in order {
         outer.order_by((PAGE, column.clone()), direction.clone());
     }
     outer.column((PAGE, Asterisk));
-    for (i, value) in alongside.iter().enumerate() {
-        outer.expr_as(scalar_subquery(value.clone()), name(i));
-    }
+    with_values(&mut outer);
     let rows = db
         .query_all(&outer.from_subquery(page, PAGE).to_owned())
         .await?;
@@ -118,9 +121,7 @@ where
         // No row to carry them (a page past the end, or no match).
         None => {
             let mut alone = Query::select();
-            for (i, value) in alongside.iter().enumerate() {
-                alone.expr_as(scalar_subquery(value.clone()), name(i));
-            }
+            with_values(&mut alone);
             match db.query_one(&alone).await? {
                 Some(row) => read(&row)?,
                 None => vec![0; alongside.len()],

@@ -21,7 +21,7 @@ use crate::domain::{
 };
 use crate::entity::lists;
 use crate::service::ServiceError;
-use crate::service::paging::{Page, Slice, count_at_version, read_page};
+use crate::service::paging::{Page, Slice, count_at_version, read_near, read_page};
 use crate::service::positions::Mark;
 use crate::service::sql::{from_key, scalar_subquery};
 
@@ -69,21 +69,13 @@ impl ListService {
         let listing = format!("{filter:?}|{:?}|{:?}", query.order_by, query.direction);
         let offset = query.pagination.offset();
         let markable = versioned && query.order_by != OrderBy::SubscriberCount;
-        let mark = (markable && offset > 0)
-            .then(|| self.positions.nearest(&listing, offset))
-            .flatten();
-        let mut read = self
-            .read(query, &condition, mark.as_ref(), &total, versioned)
-            .await?;
-        if let Some(mark) = &mark
-            && read.version != Some(mark.version)
-        {
-            // The lists changed since the mark was taken: it may no longer be at its position.
-            self.positions.forget(&listing);
-            read = self
-                .read(query, &condition, None, &total, versioned)
-                .await?;
-        }
+        let read = read_near(
+            &self.positions,
+            &listing,
+            markable.then_some(offset),
+            |mark| self.read(query, &condition, mark, &total, versioned),
+        )
+        .await?;
         let page_read = Instant::now();
         if let Some(version) = read.version {
             let key = |m: Option<&lists::Model>| m.and_then(|m| sort_key(m, query.order_by));
@@ -118,7 +110,7 @@ impl ListService {
         &self,
         query: &ListQuery,
         condition: &Condition,
-        mark: Option<&Mark>,
+        mark: Option<Mark>,
         total: &Option<SelectStatement>,
         versioned: bool,
     ) -> Result<Page<lists::Model>, ServiceError> {
@@ -128,7 +120,7 @@ impl ListService {
         };
         let mut condition = condition.clone();
         let mut skip = query.pagination.offset();
-        if let Some(mark) = mark {
+        if let Some(mark) = &mark {
             condition = condition.add(from_key(
                 lists::Entity,
                 order_column(query.order_by),

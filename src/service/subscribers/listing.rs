@@ -19,7 +19,7 @@ use crate::domain::{
     Cursor, Direction, Principal, SubscriberPage, SubscriberQuery, SubscriberScope,
 };
 use crate::entity::subscribers;
-use crate::service::paging::{Page, Slice, count_at_version, read_page};
+use crate::service::paging::{Page, Slice, count_at_version, read_near, read_page};
 use crate::service::positions::Mark;
 use crate::service::{ServiceError, ensure};
 
@@ -28,7 +28,7 @@ enum Start<'a> {
     /// After `offset` rows of the whole result.
     Offset(u64),
     /// `offset` rows after the start of the result, counted from a known row.
-    Mark(&'a Mark, u64),
+    Mark(Mark, u64),
     /// Right after a client's cursor.
     After(&'a Cursor),
 }
@@ -56,27 +56,18 @@ impl SubscriberService {
             counters_total(filter, &scope).or_else(|| (!versioned).then(|| count_rows(&condition)));
         let listing = format!("{filter:?}|{:?}|{:?}", query.order_by, query.direction);
         let offset = query.pagination.offset();
-        let mark = match &query.after {
-            None if versioned && offset > 0 => self.positions.nearest(&listing, offset),
-            _ => None,
-        };
-        let start = match (&query.after, &mark) {
+        let start = |mark| match (&query.after, mark) {
             (Some(cursor), _) => Start::After(cursor),
             (None, Some(mark)) => Start::Mark(mark, offset),
             (None, None) => Start::Offset(offset),
         };
-        let mut read = self
-            .read(query, &condition, start, &total, versioned)
-            .await?;
-        if let Some(mark) = &mark
-            && read.version != Some(mark.version)
-        {
-            // The data changed since the mark was taken: the mark may no longer be at its position.
-            self.positions.forget(&listing);
-            read = self
-                .read(query, &condition, Start::Offset(offset), &total, versioned)
-                .await?;
-        }
+        let read = read_near(
+            &self.positions,
+            &listing,
+            (versioned && query.after.is_none()).then_some(offset),
+            |mark| self.read(query, &condition, start(mark), &total, versioned),
+        )
+        .await?;
         let page_read = Instant::now();
         if let Some(version) = read.version {
             // A page after a cursor has no known position.
