@@ -65,7 +65,7 @@ work=$(mktemp -d)
 trap 'stop_roster; rm -rf "$work"' EXIT
 trap 'exit 130' INT TERM
 
-password=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
+password=$(random_password)
 
 # Only 256 descriptors (start_roster lowers the limit in a subshell that then execs Roster, so roster_pid is
 # Roster's own pid, which abuse.py watches).
@@ -82,7 +82,7 @@ log "Roster (pid $roster_pid) at $roster_url"
 log "abuse run: $slow_readers slow readers, $idle idle sockets, $h2_streams h2 streams, $methods invented methods," \
   "$logins failed logins"
 set +e
-"$venv/bin/python" "$root/scripts/abuse.py" --url "$roster_url" --password "$password" --pid "$roster_pid" \
+"$venv/bin/python" "$root/scripts/abuse.py" --url "$roster_url" --password="$password" --pid "$roster_pid" \
   --log "$out/roster.log" --report "$out/report.txt" \
   --slow-readers "$slow_readers" --idle "$idle" --h2-streams "$h2_streams" --methods "$methods" --logins "$logins" \
   --max-connections "$max_connections" --header-timeout "$header_timeout" \

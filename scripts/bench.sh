@@ -37,7 +37,7 @@ pgbench=$(ls -d /usr/lib/postgresql/*/bin/pgbench | sort -V | tail -n 1)
 # BENCH_ROSTER_BIN: a Roster binary to measure instead of building one.
 roster_bin=${BENCH_ROSTER_BIN:-$(build_roster --release --quiet)}
 admin_url=${ROSTER_TEST_POSTGRES_URL:-$(scripts/pg.sh)}
-password=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
+password=$(random_password)
 auth="Basic $(printf 'admin:%s' "$password" | base64 -w0)"
 ticks=$(getconf CLK_TCK)
 

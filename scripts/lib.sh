@@ -6,6 +6,7 @@
 #   target_dir [MANIFEST]               cargo's target directory, absolute (honours CARGO_TARGET_DIR)
 #   build_roster [--release] [ARGS...]  cargo build --bin roster; prints the binary's path
 #   free_port                           prints a TCP port of 127.0.0.1 that nothing listens on
+#   random_password                     prints 24 random letters and digits
 #   start_roster [--fd-limit N] BIN LOG [NAME=VALUE...]
 #                                       starts Roster on a free port, waits for GET /health -> 200;
 #                                       sets roster_pid and roster_url; prints LOG and returns 1 if it never answers
@@ -24,6 +25,14 @@ roster_url=
 roster_start_seconds=60
 
 log() { printf '==> %s\n' "$*"; }
+
+# random_password: 24 random letters and digits (~143 bits). Letters and digits only, so that it is one argument
+# however a tool parses it: a base64 password once began with `-` and argparse took it for an option.
+random_password() {
+  local password
+  password=$(head -c 256 /dev/urandom | tr -dc 'A-Za-z0-9')
+  printf '%s\n' "${password:0:24}"
+}
 
 # make_venv DIR [PYTHON]: a fresh virtualenv in DIR. A minimal Debian has no python3, and Debian's python3 ships
 # venv separately: as root with apt-get, installs them; otherwise fails loudly.

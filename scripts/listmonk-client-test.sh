@@ -70,7 +70,7 @@ trap 'exit 130' INT TERM
 
 # One admin password per run, passed to the script in the environment (not on its command line).
 ROSTER_ADMIN_USERNAME=admin
-ROSTER_ADMIN_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
+ROSTER_ADMIN_PASSWORD=$(random_password)
 export ROSTER_ADMIN_USERNAME ROSTER_ADMIN_PASSWORD
 
 summary=()

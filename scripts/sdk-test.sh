@@ -60,7 +60,7 @@ rs_story_bin=$(target_dir "$rs_story/Cargo.toml")/debug/roster-sdk-story
 
 # --- one backend: start Roster, run every story, stop Roster --------------------------------------------------------
 # One admin password per run, passed to the stories in the environment (not on command lines).
-ROSTER_ADMIN_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
+ROSTER_ADMIN_PASSWORD=$(random_password)
 export ROSTER_ADMIN_PASSWORD
 
 summary=()

@@ -18,11 +18,11 @@ admin_url=${ROSTER_TEST_POSTGRES_URL:-$(scripts/pg.sh)}
 db_url=
 trap 'stop_roster; drop_database "$admin_url" "$db_url"' EXIT
 db_url=$(create_database "$admin_url" roster_soak)
-password=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
+password=$(random_password)
 
 start_roster "$roster_bin" "$out/roster.log" ROSTER_DATABASE_URL="$db_url" ROSTER_ADMIN_PASSWORD="$password" \
   ROSTER_RATE_LIMIT=0 RUST_LOG=warn || exit 1
 
 echo "Soak: $(date -u +%FT%TZ), $(nproc) cores, $(uname -r); Roster $(git rev-parse --short HEAD) on $(psql "$admin_url" -Atc 'SHOW server_version')"
-python3 scripts/soak.py --url "$roster_url" --password "$password" --pid "$roster_pid" \
+python3 scripts/soak.py --url "$roster_url" --password="$password" --pid "$roster_pid" \
   --rate "$rate" --seconds "$seconds" --report "$out/report.json" | tee "$out/soak.txt"
