@@ -8,19 +8,16 @@ use roster::telemetry;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    run().await
-}
-
 /// mimalloc's `arena_eager_commit`, 4 in both its v2 and v3 option enums (`mimalloc.h`); the Rust bindings name
 /// only some options.
+#[cfg(target_os = "linux")]
 const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
 
 /// Lets mimalloc commit its arenas' memory as it is used instead of all at once. With eager commit (its default on
-/// Linux), Roster idled at ~47 MiB of RSS and peaked at ~100 MiB under 16 concurrent 500-subscriber pages; without,
-/// ~29 and ~70 MiB, at the same CPU per request (docs/benchmarks.md). Only the default changes:
+/// Linux), Roster idled at ~48 MiB of RSS and peaked at 85–119 MiB under 16 concurrent 500-subscriber pages;
+/// without, ~31 and 59–91 MiB, at the same CPU per request within noise (docs/benchmarks.md). Only the default changes:
 /// `MIMALLOC_ARENA_EAGER_COMMIT` in the environment still decides when it is set. Nothing here allocates.
+#[cfg(target_os = "linux")]
 extern "C" fn tune_allocator() {
     // SAFETY: stores an integer in mimalloc's option table; 0 is a valid value of this option.
     unsafe { libmimalloc_sys::mi_option_set_default(MI_OPTION_ARENA_EAGER_COMMIT, 0) };
@@ -28,11 +25,14 @@ extern "C" fn tune_allocator() {
 
 /// Runs `tune_allocator` as the process starts, before Rust's runtime allocates anything: mimalloc reserves its
 /// first arena at the first allocation, and the option only applies to arenas reserved after it is set.
+/// Linux only: mimalloc commits eagerly only where the OS overcommits, and `.init_array` is an ELF section.
+#[cfg(target_os = "linux")]
 #[used]
 #[unsafe(link_section = ".init_array")]
 static TUNE_ALLOCATOR: extern "C" fn() = tune_allocator;
 
-async fn run() -> anyhow::Result<()> {
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     telemetry::init(cli.log_format);
     match cli.command {
@@ -85,6 +85,7 @@ mod tests {
     use super::*;
 
     /// The test binary links this file too, so its start-up ran `tune_allocator` as Roster's does.
+    #[cfg(target_os = "linux")]
     #[test]
     fn the_allocator_commits_arena_memory_as_it_is_used() {
         if std::env::var_os("MIMALLOC_ARENA_EAGER_COMMIT").is_some() {
