@@ -54,11 +54,7 @@ scalar_type!(Timestamp, "timestamp", {
 
 impl serde::Serialize for Timestamp {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut buf = [0; WIRE_LEN];
-        match self.write_wire(&mut buf) {
-            Some(text) => serializer.serialize_str(text),
-            None => serializer.serialize_str(&self.wire_by_chrono()),
-        }
+        self.with_wire(|text| serializer.serialize_str(text))
     }
 }
 
@@ -67,17 +63,19 @@ const WIRE_LEN: usize = 32;
 
 impl Timestamp {
     fn wire(&self) -> String {
-        let mut buf = [0; WIRE_LEN];
-        match self.write_wire(&mut buf) {
-            Some(text) => text.to_owned(),
-            None => self.wire_by_chrono(),
-        }
+        self.with_wire(str::to_owned)
     }
 
-    fn wire_by_chrono(&self) -> String {
-        self.0
-            .fixed_offset()
-            .to_rfc3339_opts(SecondsFormat::Micros, false)
+    /// Calls `f` with the wire form: from a stack buffer, or from chrono where `write_wire` hands over.
+    fn with_wire<R>(&self, f: impl FnOnce(&str) -> R) -> R {
+        let mut buf = [0; WIRE_LEN];
+        match self.write_wire(&mut buf) {
+            Some(text) => f(text),
+            None => f(&self
+                .0
+                .fixed_offset()
+                .to_rfc3339_opts(SecondsFormat::Micros, false)),
+        }
     }
 
     /// The wire form written digit by digit, as chrono writes it (microseconds truncated), or `None` for the
