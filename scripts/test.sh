@@ -16,6 +16,8 @@ fast=false
 [ "${1:-}" = --fast ] && fast=true
 
 passed() { grep -E '^test result:' "$1" | awk '{sum += $4} END {print sum + 0}'; }
+# api_passed LOG: tests passed by the API suite (tests/api) in a cargo test log.
+api_passed() { awk '/Running tests\/api\/main.rs/ {on=1} on && /^test result:/ {print $4; exit}' "$1"; }
 log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT
 summary=()
@@ -23,8 +25,7 @@ summary=()
 echo "==> unit tests, contract test and API suite on SQLite"
 cargo test --workspace --color never 2>&1 | tee "$log/sqlite"
 [ "${PIPESTATUS[0]}" = 0 ] || exit 1
-sqlite_api=$(awk '/Running tests\/api\/main.rs/ {on=1} on && /^test result:/ {print $4; exit}' "$log/sqlite")
-summary+=("SQLite: $sqlite_api API tests passed ($(passed "$log/sqlite") tests in all, with unit and contract tests)")
+summary+=("SQLite: $(api_passed "$log/sqlite") API tests passed ($(passed "$log/sqlite") tests in all, with unit and contract tests)")
 
 pg_url=${ROSTER_TEST_POSTGRES_URL:-}
 if [ -z "$pg_url" ]; then
@@ -71,8 +72,7 @@ if [ -n "$pg_url" ]; then
   pg_status=${PIPESTATUS[0]}
   drop_test_databases
   [ "$pg_status" = 0 ] || exit 1
-  pg_api=$(awk '/Running tests\/api\/main.rs/ {on=1} on && /^test result:/ {print $4; exit}' "$log/postgres")
-  summary+=("Postgres: $pg_api API tests passed ($(passed "$log/postgres") tests in all, with unit tests)")
+  summary+=("Postgres: $(api_passed "$log/postgres") API tests passed ($(passed "$log/postgres") tests in all, with unit tests)")
   export ROSTER_TEST_POSTGRES_URL=$pg_url
 fi
 
