@@ -2,11 +2,27 @@
 # Soak test: a release build of Roster (honours CARGO_TARGET_DIR) on PostgreSQL under a mixed workload at a fixed
 # rate for a fixed time; reports errors by status, latency percentiles and the server's RSS over time.
 #   scripts/soak.sh [SECONDS] [RATE]        defaults: 600 s at 200 requests/s
+#   scripts/soak.sh --races [ROUNDS]        the race harness (tests/api/races.rs) on SQLite and PostgreSQL with
+#                                           ROUNDS rounds per pair of writes (default 100; CI runs 4)
 # Figures go to test-output/soak/. Needs PostgreSQL (ROSTER_TEST_POSTGRES_URL, else scripts/pg.sh starts it) and
 # python3. Exits 1 with the end of Roster's log if Roster never answers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
+
+if [ "${1:-}" = --races ]; then
+  rounds=${2:-100}
+  admin_url=${ROSTER_TEST_POSTGRES_URL:-$(scripts/pg.sh)}
+  for backend in sqlite postgres; do
+    echo "==> race harness on $backend, $rounds rounds per pair"
+    if [ "$backend" = postgres ]; then
+      ROSTER_RACE_ROUNDS=$rounds ROSTER_TEST_POSTGRES_URL=$admin_url cargo test --test api races -- --nocapture
+    else
+      env -u ROSTER_TEST_POSTGRES_URL ROSTER_RACE_ROUNDS=$rounds cargo test --test api races -- --nocapture
+    fi
+  done
+  exit 0
+fi
 
 seconds=${1:-600}
 rate=${2:-200}

@@ -12,6 +12,7 @@ mod m20261122_000005_count_lists;
 mod m20261122_000006_version_lists;
 mod m20261202_000007_create_subscribers;
 mod m20261202_000008_version_subscribers;
+mod m20261206_000009_unlock_counters;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000006_version_lists::Migration),
             Box::new(m20261202_000007_create_subscribers::Migration),
             Box::new(m20261202_000008_version_subscribers::Migration),
+            Box::new(m20261206_000009_unlock_counters::Migration),
         ]
     }
 }

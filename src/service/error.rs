@@ -1,4 +1,4 @@
-use sea_orm::{DbErr, RuntimeErr, sqlx};
+use sea_orm::{DbErr, RuntimeErr, SqlErr, sqlx};
 
 use crate::domain::ValidationError;
 
@@ -40,6 +40,13 @@ impl From<DbErr> for ServiceError {
     fn from(err: DbErr) -> Self {
         if is_unavailable(&err) {
             ServiceError::Unavailable(err)
+        } else if let Some(SqlErr::ForeignKeyConstraintViolation(_)) = err.sql_err() {
+            // The lock order (`service::locks`) keeps named rows from vanishing mid-write; should one still,
+            // the answer is what the request gets once it is gone, not a 500.
+            tracing::warn!(error = %err, "a write named a row deleted meanwhile");
+            ServiceError::Invalid(ValidationError(
+                "a list or subscriber the request names does not exist; nothing was changed".into(),
+            ))
         } else {
             ServiceError::Database(err)
         }

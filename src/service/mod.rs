@@ -6,6 +6,7 @@ mod credentials;
 mod database;
 mod error;
 mod lists;
+mod locks;
 mod paging;
 mod positions;
 mod sql;

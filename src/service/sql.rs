@@ -2,8 +2,12 @@
 //! subqueries, reading a page and one number in one statement, and telling the backends apart.
 
 use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::sea_query::{Asterisk, Expr, ExprTrait, IntoIden, Query, SelectStatement};
-use sea_orm::{ConnectionTrait, DbErr, Order, QueryResult};
+use std::collections::BTreeSet;
+
+use sea_orm::sea_query::{
+    Alias, Asterisk, Expr, ExprTrait, Func, IntoColumnRef, IntoIden, Query, SelectStatement,
+};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, Order, QueryResult};
 
 use crate::domain::{Direction, SortKey, SortValue};
 
@@ -129,6 +133,29 @@ where
         }
     };
     Ok((rows, values))
+}
+
+/// Ids bound one by one in `one_of`; more travel as one JSON array, so a scope of any size never meets a backend's
+/// limit on bound values (SQLite 32,766, PostgreSQL 65,535).
+const BOUND_ONE_BY_ONE: usize = 500;
+
+/// `column IN (ids)` for any number of ids: bound one by one when few (the planner sees the values), else as
+/// one JSON array parameter expanded by the database.
+pub fn one_of<C: IntoColumnRef>(column: C, ids: &BTreeSet<i64>, backend: DatabaseBackend) -> Expr {
+    if ids.len() <= BOUND_ONE_BY_ONE {
+        return Expr::col(column).is_in(ids.iter().copied());
+    }
+    let json = serde_json::to_string(ids).unwrap_or_default();
+    let expand = match backend {
+        DatabaseBackend::Postgres => Func::cust(Alias::new("jsonb_array_elements_text"))
+            .arg(Expr::val(json).cast_as(Alias::new("jsonb"))),
+        _ => Func::cust(Alias::new("json_each")).arg(json),
+    };
+    let values = Query::select()
+        .expr(Expr::col(Alias::new("value")).cast_as(Alias::new("bigint")))
+        .from_function(expand, Alias::new("ids"))
+        .to_owned();
+    Expr::col(column).in_subquery(values)
 }
 
 #[cfg(test)]

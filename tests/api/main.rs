@@ -16,6 +16,7 @@ mod operations;
 mod permissions;
 mod properties;
 mod query;
+mod races;
 mod seeds;
 mod spec;
 mod subscriber_permissions;

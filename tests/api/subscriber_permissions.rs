@@ -385,3 +385,124 @@ async fn the_public_subscription_needs_no_credentials_and_ignores_them() {
         assert_eq!(status, StatusCode::OK, "{who:?}: {body}");
     }
 }
+
+/// Creates `n` more private lists straight in the database (the API would take minutes) and returns every list id.
+async fn many_lists(app: &TestApp, n: u32) -> Vec<i64> {
+    use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+    let first = app.create_named("first").await;
+    let backend = app.db.get_database_backend();
+    let sql = if backend == DatabaseBackend::Postgres {
+        format!(
+            "INSERT INTO lists (uuid, name, name_folded, type, optin, status, tags, description, created_at, updated_at) \
+             SELECT gen_random_uuid(), 'bulk ' || i, 'bulk ' || i, 'private', 'single', 'active', '[]'::jsonb, '', \
+                    created_at, updated_at \
+             FROM generate_series(1, {n}) i, lists WHERE lists.id = {first}"
+        )
+    } else {
+        // The uuid is stored as the first list stores it (a blob or its text), made unique by a random blob.
+        format!(
+            "WITH RECURSIVE i(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM i WHERE v < {n}) \
+             INSERT INTO lists (uuid, name, name_folded, type, optin, status, tags, description, created_at, updated_at) \
+             SELECT CASE typeof(l.uuid) WHEN 'blob' THEN randomblob(16) ELSE \
+                      lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || substr(hex(randomblob(2)), 2) \
+                      || '-a' || substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6))) END, \
+                    'bulk ' || v, 'bulk ' || v, 'private', 'single', 'active', '[]', '', l.created_at, l.updated_at \
+             FROM i, lists l WHERE l.id = {first}"
+        )
+    };
+    app.db
+        .execute_raw(Statement::from_string(backend, sql))
+        .await
+        .unwrap();
+    let rows = app
+        .db
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT id FROM lists ORDER BY id",
+        ))
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|row| row.try_get_by_index::<i64>(0).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_list_role_over_forty_thousand_lists_serves_every_read_and_write() {
+    use sea_orm::{ConnectionTrait, Statement};
+    let app = TestApp::spawn().await;
+    // Two bound values per list used to exceed both backends' limits (SQLite 32,766, PostgreSQL 65,535): 503.
+    let lists = many_lists(&app, 40_000).await;
+    let accounts = AccountService::new(app.db.clone());
+    accounts.create_role("wide", RoleKind::User).await.unwrap();
+    accounts
+        .set_user_permissions(
+            "wide",
+            &[
+                UserPermission::SubscribersGet,
+                UserPermission::SubscribersManage,
+            ],
+            true,
+        )
+        .await
+        .unwrap();
+    accounts
+        .create_role("all-lists", RoleKind::List)
+        .await
+        .unwrap();
+    for permission in [ListPermission::Get, ListPermission::Manage] {
+        accounts
+            .set_list_permissions("all-lists", permission, &lists[..1], true)
+            .await
+            .unwrap();
+    }
+    let backend = app.db.get_database_backend();
+    app.db
+        .execute_raw(Statement::from_string(
+            backend,
+            "INSERT INTO list_permissions (role_id, list_id, permission) \
+             SELECT r.id, l.id, p.permission FROM roles r, lists l, list_permissions p \
+             WHERE r.name = 'all-lists' AND p.role_id = r.id AND l.id <> p.list_id",
+        ))
+        .await
+        .unwrap();
+    let token = accounts
+        .create_user("wide", "wide", Some("all-lists"))
+        .await
+        .unwrap()
+        .token;
+    let call = |method: Method, path: &str, body: Option<Value>| {
+        let mut request = app
+            .anonymous(method, path)
+            .header("Authorization", format!("token wide:{token}"));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        async move { read(request.send().await.unwrap()).await }
+    };
+    let last = *lists.last().unwrap();
+    let (status, page) = call(Method::GET, "/api/lists?per_page=2", None).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["data"]["total"], lists.len());
+    let (status, created) = call(
+        Method::POST,
+        "/api/subscribers",
+        Some(json!({"email": "wide@example.com", "lists": [lists[0], last]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let id = created["data"]["id"].as_i64().unwrap();
+    assert_eq!(created["data"]["lists"].as_array().unwrap().len(), 2);
+    let (status, page) = call(Method::GET, "/api/subscribers?per_page=5", None).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["data"]["total"], 1);
+    let (status, page) = call(Method::GET, "/api/subscribers?search=wide&per_page=5", None).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["data"]["total"], 1);
+    let (status, one) = call(Method::GET, &format!("/api/subscribers/{id}"), None).await;
+    assert_eq!(status, StatusCode::OK, "{one}");
+    let (status, body) = call(Method::DELETE, "/api/lists?query=bulk%2039999", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = call(Method::DELETE, &format!("/api/subscribers/{id}"), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}

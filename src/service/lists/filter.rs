@@ -1,7 +1,7 @@
 //! Which lists a listing or a bulk delete selects, how they are ordered, and how their total is counted.
 
 use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, Query, SelectStatement};
-use sea_orm::{ColumnTrait, Condition};
+use sea_orm::{ColumnTrait, Condition, DatabaseBackend};
 
 use crate::domain::{ListFilter, OrderBy, Scope};
 use crate::entity::{list_counts, list_tags, lists};
@@ -21,10 +21,14 @@ impl Weigh for ListFilter {
 }
 
 /// Restricts a condition to the lists in `scope`, inside the database query.
-pub(super) fn within(condition: Condition, scope: Scope) -> Condition {
+pub(super) fn within(condition: Condition, scope: Scope, backend: DatabaseBackend) -> Condition {
     match scope {
         Scope::All => condition,
-        Scope::Only(ids) => condition.add(lists::Column::Id.is_in(ids)),
+        Scope::Only(ids) => condition.add(crate::service::sql::one_of(
+            (lists::Entity, lists::Column::Id),
+            &ids,
+            backend,
+        )),
     }
 }
 

@@ -58,7 +58,7 @@ impl ListService {
         // one are few, and grants do not move the version, so their total is counted with every page.
         let versioned = scope == Scope::All && !filter.matches_nothing;
         let counted = versioned && filter.words.is_empty() && filter.tags.is_empty();
-        let condition = within(matching(filter), scope);
+        let condition = within(matching(filter), scope, self.db.get_database_backend());
         let total = if counted {
             Some(counters_total(filter))
         } else if versioned {

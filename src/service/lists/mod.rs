@@ -8,6 +8,7 @@ pub(crate) mod store;
 
 use std::sync::Arc;
 
+use sea_orm::sea_query::LockType;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
     DatabaseConnection, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect,
@@ -16,7 +17,8 @@ use sea_orm::{
 use uuid::Uuid;
 
 use self::filter::{matching, within};
-use self::store::{changes, insert_tags, insert_with_tags, replace_tags, to_domain};
+use self::store::{changes, delete_lists, insert_tags, insert_with_tags, replace_tags, to_domain};
+use super::locks::begin_write;
 use super::positions::Positions;
 use super::sql::{is_postgres, now};
 use super::totals::TotalsCache;
@@ -126,12 +128,13 @@ impl ListService {
         // The answer is the list itself, so updating needs `get` as well: `manage` alone must not read a list
         // (a `PUT` of `{}` would otherwise show what `GET` refuses).
         ensure(who.scope(Access::Manage).allows(id) && who.scope(Access::Get).allows(id))?;
-        let txn = self.db.begin().await?;
+        let txn = begin_write(&self.db).await?;
         let mut select = lists::Entity::find_by_id(id);
         if is_postgres(&txn) {
-            // Serialises concurrent updates of one list, so each sees the previous one's result. (SQLite
-            // serialises writers by itself.)
-            select = select.lock_exclusive();
+            // Serialises concurrent updates of one list, so each sees the previous one's result, without
+            // waiting for writes that only keep the list from being deleted (`FOR KEY SHARE`). SQLite
+            // serialises writers by itself.
+            select = select.lock(LockType::NoKeyUpdate);
         }
         let current = select
             .one(&txn)
@@ -157,10 +160,11 @@ impl ListService {
     #[tracing::instrument(skip_all, fields(list.id = id), err(level = "debug"))]
     pub async fn delete(&self, who: &Principal, id: i64) -> Result<(), ServiceError> {
         ensure(who.scope(Access::Manage).allows(id))?;
-        let result = lists::Entity::delete_by_id(id).exec(&self.db).await?;
-        if result.rows_affected == 0 {
+        let txn = begin_write(&self.db).await?;
+        if delete_lists(&txn, Condition::all().add(lists::Column::Id.eq(id))).await? == 0 {
             return Err(ServiceError::NotFound("list"));
         }
+        txn.commit().await?;
         Ok(())
     }
 
@@ -178,13 +182,14 @@ impl ListService {
                 ensure(ids.iter().all(|id| scope.allows(*id)))?;
                 Condition::all().add(lists::Column::Id.is_in(ids.clone()))
             }
-            DeleteSelector::Matching(filter) => within(matching(filter), scope),
+            DeleteSelector::Matching(filter) => {
+                within(matching(filter), scope, self.db.get_database_backend())
+            }
         };
-        let result = lists::Entity::delete_many()
-            .filter(condition)
-            .exec(&self.db)
-            .await?;
-        Ok(result.rows_affected)
+        let txn = begin_write(&self.db).await?;
+        let deleted = delete_lists(&txn, condition).await?;
+        txn.commit().await?;
+        Ok(deleted)
     }
 
     /// Public, active lists, oldest first: what a subscription form may offer.

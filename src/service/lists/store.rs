@@ -2,16 +2,23 @@
 //! client's order for reading; `list_tags` indexes them for filtering). Every write of tags goes through here, so
 //! the two never disagree.
 
+use sea_orm::sea_query::LockType;
 use sea_orm::sea_query::{
     Alias, Asterisk, CommonTableExpression, Expr, Query, UnionType, WithClause, WithQuery,
 };
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryTrait,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait,
 };
 
 use crate::domain::{List, ListPatch, fold};
-use crate::entity::{list_tags, lists};
+use crate::entity::{list_tags, lists, subscriber_lists};
 use crate::service::ServiceError;
+use crate::service::locks::lock_subscriptions;
+use crate::service::sql::is_postgres;
+
+/// Ids in one statement's `IN (...)`: far below every backend's limit on bound values.
+const CHUNK: usize = 10_000;
 
 pub(crate) fn to_domain(model: lists::Model) -> Result<List, ServiceError> {
     let tags = serde_json::from_value(model.tags)
@@ -150,4 +157,44 @@ pub(super) fn changes(
         changed = true;
     }
     changed.then_some((row, tags))
+}
+
+/// Deletes the lists matching `condition` (their subscriptions and tags go by cascade) and returns how many went.
+/// The lists are locked first, then their subscriptions in key order, as `service::locks` orders every write.
+pub(super) async fn delete_lists(
+    db: &impl ConnectionTrait,
+    condition: Condition,
+) -> Result<u64, DbErr> {
+    let mut select = lists::Entity::find()
+        .select_only()
+        .column(lists::Column::Id)
+        .filter(condition.clone())
+        .order_by_asc(lists::Column::Id);
+    if is_postgres(db) {
+        select = select.lock(LockType::Update);
+    }
+    let ids: Vec<i64> = select.into_tuple().all(db).await?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    // One statement, so that every subscription of every list is locked in one order however many lists go.
+    let selected = Query::select()
+        .column(lists::Column::Id)
+        .from(lists::Entity)
+        .cond_where(condition)
+        .to_owned();
+    lock_subscriptions(
+        db,
+        Condition::all().add(subscriber_lists::Column::ListId.in_subquery(selected)),
+    )
+    .await?;
+    let mut deleted = 0;
+    for chunk in ids.chunks(CHUNK) {
+        deleted += lists::Entity::delete_many()
+            .filter(lists::Column::Id.is_in(chunk.iter().copied()))
+            .exec(db)
+            .await?
+            .rows_affected;
+    }
+    Ok(deleted)
 }

@@ -14,13 +14,13 @@ use crate::service::sql::{self, LIKE_ESCAPE, contains_pattern};
 
 /// The ids of subscribers with a subscription on one of `lists` (any list for `Scope::All`), optionally only
 /// subscriptions in one state.
-fn subscribed(lists: &Scope, status: Option<&str>) -> SelectStatement {
+fn subscribed(lists: &Scope, status: Option<&str>, backend: DatabaseBackend) -> SelectStatement {
     let mut select = Query::select()
         .column(subscriber_lists::Column::SubscriberId)
         .from(subscriber_lists::Entity)
         .to_owned();
     if let Scope::Only(ids) = lists {
-        select.and_where(subscriber_lists::Column::ListId.is_in(ids.iter().copied()));
+        select.and_where(sql::one_of(subscriber_lists::Column::ListId, ids, backend));
     }
     if let Some(status) = status {
         select.and_where(subscriber_lists::Column::Status.eq(status));
@@ -29,10 +29,14 @@ fn subscribed(lists: &Scope, status: Option<&str>) -> SelectStatement {
 }
 
 /// Restricts a condition to the subscribers in `scope` (the caller is known to see some).
-pub(super) fn within(condition: Condition, scope: &SubscriberScope) -> Condition {
+pub(super) fn within(
+    condition: Condition,
+    scope: &SubscriberScope,
+    backend: DatabaseBackend,
+) -> Condition {
     match scope {
         SubscriberScope::OnLists(lists) => {
-            condition.add(subscribers::Column::Id.in_subquery(subscribed(lists, None)))
+            condition.add(subscribers::Column::Id.in_subquery(subscribed(lists, None, backend)))
         }
         SubscriberScope::Everyone | SubscriberScope::Nobody => condition,
     }
@@ -58,6 +62,7 @@ pub(super) fn matching(filter: &SubscriberFilter, backend: DatabaseBackend) -> C
         cond = cond.add(subscribers::Column::Id.in_subquery(subscribed(
             &Scope::Only(ids.iter().copied().collect()),
             status,
+            backend,
         )));
     }
     if let Some(status) = filter.status {

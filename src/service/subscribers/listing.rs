@@ -48,7 +48,8 @@ impl SubscriberService {
             // Lists the caller may not read are refused, existing or not.
             ensure(ids.iter().all(|id| lists.allows(*id)))?;
         }
-        let condition = within(matching(filter, self.db.get_database_backend()), &scope);
+        let backend = self.db.get_database_backend();
+        let condition = within(matching(filter, backend), &scope, backend);
         // Everyone's listings depend only on the data, whose version says when it changed; a scope of lists
         // depends on grants too, so its totals are counted with every page.
         let versioned = scope == SubscriberScope::Everyone;

@@ -9,27 +9,27 @@ mod listing;
 mod store;
 
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait,
 };
 use std::sync::Arc;
 
 use uuid::Uuid;
 
 use self::store::{
-    add_memberships, all_on_lists, changed_row, conflict_on_email, end_memberships,
-    ensure_lists_exist, ensure_subscribers_exist, subscriptions_of, sync_subscriptions, to_domain,
+    add_memberships, all_on_lists, changed_row, conflict_on_email, delete_subscribers,
+    end_memberships, lock_lists, lock_subscribers, none_missing, subscriptions_of,
+    sync_subscriptions, to_domain,
 };
+use super::locks::begin_write;
 use super::positions::Positions;
-use super::sql::{is_postgres, now};
+use super::sql::now;
 use super::totals::TotalsCache;
 use super::{ServiceError, ensure};
 use crate::domain::{
-    Access, ListStatus, ListType, MembershipAction, NewSubscriber, Optin, Principal,
-    PublicSubscription, Scope, Subscriber, SubscriberChange, SubscriberScope, SubscriberStatus,
-    SubscriptionStatus, fold_name,
+    Access, MembershipAction, NewSubscriber, Optin, Principal, PublicSubscription, Scope,
+    Subscriber, SubscriberChange, SubscriberScope, SubscriberStatus, SubscriptionStatus, fold_name,
 };
-use crate::entity::{lists, subscriber_lists, subscribers};
+use crate::entity::{subscriber_lists, subscribers};
 
 /// The subscribers use cases. Cheap to clone: the connection is a pool handle.
 #[derive(Clone)]
@@ -135,8 +135,8 @@ impl SubscriberService {
             ensure(new.lists.iter().any(|id| lists.allows(*id)))?;
         }
         Self::ensure_lists_manageable(who, &new.lists)?;
-        let txn = self.db.begin().await?;
-        ensure_lists_exist(&txn, &new.lists).await?;
+        let txn = begin_write(&self.db).await?;
+        none_missing("list", &lock_lists(&txn, &new.lists).await?)?;
         let now = now();
         let model = subscribers::ActiveModel {
             uuid: Set(Uuid::new_v4()),
@@ -179,20 +179,18 @@ impl SubscriberService {
         if let Some(lists) = &change.lists {
             Self::ensure_lists_manageable(who, lists)?;
         }
-        let txn = self.db.begin().await?;
+        let txn = begin_write(&self.db).await?;
+        let missing_lists = lock_lists(&txn, change.lists.as_deref().unwrap_or_default()).await?;
+        let gone = !lock_subscribers(&txn, &[id]).await?.is_empty();
         self.ensure_manageable(&txn, who, &[id]).await?;
-        let mut select = subscribers::Entity::find_by_id(id);
-        if is_postgres(&txn) {
-            // Serialises concurrent changes of one subscriber (SQLite serialises writers by itself).
-            select = select.lock_exclusive();
+        if gone {
+            return Err(ServiceError::NotFound("subscriber"));
         }
-        let current = select
+        none_missing("list", &missing_lists)?;
+        let current = subscribers::Entity::find_by_id(id)
             .one(&txn)
             .await?
             .ok_or(ServiceError::NotFound("subscriber"))?;
-        if let Some(lists) = &change.lists {
-            ensure_lists_exist(&txn, lists).await?;
-        }
         let (mut row, status) = changed_row(&current, &change)?;
         let now = now();
         if row.is_changed() {
@@ -216,25 +214,24 @@ impl SubscriberService {
 
     #[tracing::instrument(skip_all, fields(subscriber.id = id), err(level = "debug"))]
     pub async fn delete(&self, who: &Principal, id: i64) -> Result<(), ServiceError> {
-        self.ensure_manageable(&self.db, who, &[id]).await?;
-        let result = subscribers::Entity::delete_by_id(id).exec(&self.db).await?;
-        if result.rows_affected == 0 {
+        let txn = begin_write(&self.db).await?;
+        let gone = !lock_subscribers(&txn, &[id]).await?.is_empty();
+        self.ensure_manageable(&txn, who, &[id]).await?;
+        if gone {
             return Err(ServiceError::NotFound("subscriber"));
         }
+        delete_subscribers(&txn, &[id]).await?;
+        txn.commit().await?;
         Ok(())
     }
 
     /// Deletes the subscribers with these ids (missing ones are ignored, as for lists), all or none.
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn delete_many(&self, who: &Principal, ids: &[i64]) -> Result<(), ServiceError> {
-        let txn = self.db.begin().await?;
+        let txn = begin_write(&self.db).await?;
+        lock_subscribers(&txn, ids).await?;
         self.ensure_manageable(&txn, who, ids).await?;
-        for chunk in ids.chunks(store::CHUNK) {
-            subscribers::Entity::delete_many()
-                .filter(subscribers::Column::Id.is_in(chunk.iter().copied()))
-                .exec(&txn)
-                .await?;
-        }
+        delete_subscribers(&txn, ids).await?;
         txn.commit().await?;
         Ok(())
     }
@@ -249,10 +246,12 @@ impl SubscriberService {
         lists: &[i64],
     ) -> Result<(), ServiceError> {
         Self::ensure_lists_manageable(who, lists)?;
-        let txn = self.db.begin().await?;
+        let txn = begin_write(&self.db).await?;
+        let missing_lists = lock_lists(&txn, lists).await?;
+        let missing = lock_subscribers(&txn, ids).await?;
         self.ensure_manageable(&txn, who, ids).await?;
-        ensure_subscribers_exist(&txn, ids).await?;
-        ensure_lists_exist(&txn, lists).await?;
+        none_missing("subscriber", &missing)?;
+        none_missing("list", &missing_lists)?;
         let now = now();
         match action {
             MembershipAction::Add(status) => add_memberships(&txn, ids, lists, status, now).await?,
@@ -266,9 +265,10 @@ impl SubscriberService {
     /// Blocklists `ids` (422 naming any that do not exist), all or nothing.
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn blocklist(&self, who: &Principal, ids: &[i64]) -> Result<(), ServiceError> {
-        let txn = self.db.begin().await?;
+        let txn = begin_write(&self.db).await?;
+        let missing = lock_subscribers(&txn, ids).await?;
         self.ensure_manageable(&txn, who, ids).await?;
-        ensure_subscribers_exist(&txn, ids).await?;
+        none_missing("subscriber", &missing)?;
         store::blocklist(&txn, ids, now()).await?;
         txn.commit().await?;
         Ok(())
@@ -277,13 +277,10 @@ impl SubscriberService {
     /// Blocklists one subscriber (404 when it does not exist).
     #[tracing::instrument(skip_all, fields(subscriber.id = id), err(level = "debug"))]
     pub async fn blocklist_one(&self, who: &Principal, id: i64) -> Result<(), ServiceError> {
-        let txn = self.db.begin().await?;
+        let txn = begin_write(&self.db).await?;
+        let gone = !lock_subscribers(&txn, &[id]).await?.is_empty();
         self.ensure_manageable(&txn, who, &[id]).await?;
-        if subscribers::Entity::find_by_id(id)
-            .one(&txn)
-            .await?
-            .is_none()
-        {
+        if gone {
             return Err(ServiceError::NotFound("subscriber"));
         }
         store::blocklist(&txn, &[id], now()).await?;
@@ -298,16 +295,8 @@ impl SubscriberService {
     /// named.
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn subscribe(&self, form: PublicSubscription) -> Result<bool, ServiceError> {
-        let open: Vec<(i64, Optin)> = lists::Entity::find()
-            .select_only()
-            .column(lists::Column::Id)
-            .column(lists::Column::Optin)
-            .filter(lists::Column::Uuid.is_in(form.lists.iter().copied()))
-            .filter(lists::Column::ListType.eq(ListType::Public))
-            .filter(lists::Column::Status.eq(ListStatus::Active))
-            .into_tuple()
-            .all(&self.db)
-            .await?;
+        let txn = begin_write(&self.db).await?;
+        let open = store::lock_open_lists(&txn, &form.lists).await?;
         if open.len() != form.lists.len() {
             return Err(ServiceError::Rejected(
                 "one or more list UUIDs are not lists open for subscription".into(),
@@ -315,30 +304,7 @@ impl SubscriberService {
         }
         let has_optin = open.iter().any(|(_, optin)| *optin == Optin::Double);
         let now = now();
-        let txn = self.db.begin().await?;
-        subscribers::Entity::insert(subscribers::ActiveModel {
-            uuid: Set(Uuid::new_v4()),
-            email: Set(form.email.as_str().to_owned()),
-            name_folded: Set(fold_name(&form.name)),
-            name: Set(form.name),
-            attribs: Set(serde_json::json!({})),
-            status: Set(SubscriberStatus::Enabled),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
-        })
-        .on_conflict_do_nothing_on([subscribers::Column::Email])
-        .exec(&txn)
-        .await?;
-        let (id, status): (i64, SubscriberStatus) = subscribers::Entity::find()
-            .select_only()
-            .column(subscribers::Column::Id)
-            .column(subscribers::Column::Status)
-            .filter(subscribers::Column::Email.eq(form.email.as_str()))
-            .into_tuple()
-            .one(&txn)
-            .await?
-            .ok_or_else(|| DbErr::RecordNotFound("subscriber".into()))?;
+        let (id, status) = store::insert_or_lock(&txn, &form.email, &form.name, now).await?;
         if status != SubscriberStatus::Blocklisted {
             let rows = open
                 .iter()

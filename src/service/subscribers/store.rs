@@ -4,20 +4,22 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, LockType, OnConflict, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, SqlErr,
 };
 
 use crate::domain::{
-    Attribs, AttribsChange, Email, Scope, Subscriber, SubscriberChange, SubscriberStatus,
-    Subscription, SubscriptionStatus, ValidationError, fold_name, kept_subscription_status,
-    new_subscription_status,
+    Attribs, AttribsChange, Email, ListStatus, ListType, Optin, Scope, Subscriber,
+    SubscriberChange, SubscriberStatus, Subscription, SubscriptionStatus, ValidationError,
+    fold_name, kept_subscription_status, new_subscription_status,
 };
 use crate::entity::{lists, subscriber_lists, subscribers};
 use crate::service::ServiceError;
 use crate::service::lists::store::to_domain as list_to_domain;
+use crate::service::locks::{lock_rows, lock_subscriptions};
+use crate::service::sql::{is_postgres, one_of};
 
 /// Ids in one statement's `IN (...)`: far below every backend's limit on bound values.
 pub(super) const CHUNK: usize = 10_000;
@@ -40,59 +42,60 @@ fn unknown(what: &str, missing: &[i64]) -> ServiceError {
     )))
 }
 
-/// The ids among `ids` that have no row in `E` (by its `id` column).
-async fn missing<E>(
+/// Locks the lists a write adds or changes subscriptions on (`FOR KEY SHARE`: a concurrent delete of one waits
+/// for the write, or has happened and the list is missing) and returns the ids that do not exist.
+pub(super) async fn lock_lists(db: &impl ConnectionTrait, ids: &[i64]) -> Result<Vec<i64>, DbErr> {
+    lock_rows::<lists::Entity>(db, lists::Column::Id, ids, LockType::KeyShare).await
+}
+
+/// Locks the subscribers a write changes (`FOR UPDATE`) and returns the ids that do not exist.
+pub(super) async fn lock_subscribers(
     db: &impl ConnectionTrait,
-    id: E::Column,
     ids: &[i64],
-) -> Result<Vec<i64>, DbErr>
-where
-    E: EntityTrait,
-{
-    let mut found = BTreeSet::new();
+) -> Result<Vec<i64>, DbErr> {
+    lock_rows::<subscribers::Entity>(db, subscribers::Column::Id, ids, LockType::Update).await
+}
+
+/// Refuses (422, naming them) ids of `what` that do not exist.
+pub(super) fn none_missing(what: &str, missing: &[i64]) -> Result<(), ServiceError> {
+    match missing {
+        [] => Ok(()),
+        gone => Err(unknown(what, gone)),
+    }
+}
+
+/// Locks every subscription of these subscribers, in key order, before a statement that changes or deletes
+/// them all (see `service::locks`).
+async fn lock_subscriptions_of(db: &impl ConnectionTrait, ids: &[i64]) -> Result<(), DbErr> {
+    let mut sorted = ids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    for chunk in sorted.chunks(CHUNK) {
+        lock_subscriptions(
+            db,
+            Condition::all()
+                .add(subscriber_lists::Column::SubscriberId.is_in(chunk.iter().copied())),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Deletes these subscribers (their subscriptions go by cascade); returns how many there were.
+pub(super) async fn delete_subscribers(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+) -> Result<u64, DbErr> {
+    lock_subscriptions_of(db, ids).await?;
+    let mut deleted = 0;
     for chunk in ids.chunks(CHUNK) {
-        let rows: Vec<i64> = E::find()
-            .select_only()
-            .column(id)
-            .filter(id.is_in(chunk.iter().copied()))
-            .into_tuple()
-            .all(db)
-            .await?;
-        found.extend(rows);
+        deleted += subscribers::Entity::delete_many()
+            .filter(subscribers::Column::Id.is_in(chunk.iter().copied()))
+            .exec(db)
+            .await?
+            .rows_affected;
     }
-    Ok(ids
-        .iter()
-        .copied()
-        .filter(|id| !found.contains(id))
-        .collect())
-}
-
-/// Refuses (422, naming them) list ids that do not exist.
-pub(super) async fn ensure_lists_exist(
-    db: &impl ConnectionTrait,
-    ids: &[i64],
-) -> Result<(), ServiceError> {
-    match missing::<lists::Entity>(db, lists::Column::Id, ids)
-        .await?
-        .as_slice()
-    {
-        [] => Ok(()),
-        gone => Err(unknown("list", gone)),
-    }
-}
-
-/// Refuses (422, naming them) subscriber ids that do not exist.
-pub(super) async fn ensure_subscribers_exist(
-    db: &impl ConnectionTrait,
-    ids: &[i64],
-) -> Result<(), ServiceError> {
-    match missing::<subscribers::Entity>(db, subscribers::Column::Id, ids)
-        .await?
-        .as_slice()
-    {
-        [] => Ok(()),
-        gone => Err(unknown("subscriber", gone)),
-    }
+    Ok(deleted)
 }
 
 /// Whether every one of `ids` has a subscription on one of `lists`: what a caller with `subscribers:get` may
@@ -109,7 +112,11 @@ pub(super) async fn all_on_lists(
             .and_where(subscriber_lists::Column::SubscriberId.is_in(chunk.iter().copied()))
             .to_owned();
         if let Scope::Only(allowed) = lists {
-            select.and_where(subscriber_lists::Column::ListId.is_in(allowed.iter().copied()));
+            select.and_where(one_of(
+                subscriber_lists::Column::ListId,
+                allowed,
+                db.get_database_backend(),
+            ));
         }
         let seen: i64 = match db.query_one(&select).await? {
             Some(row) => row.try_get_by_index(0)?,
@@ -143,7 +150,11 @@ pub(super) async fn subscriptions_of(
         let mut select = subscriber_lists::Entity::find()
             .filter(subscriber_lists::Column::SubscriberId.is_in(chunk.iter().copied()));
         if let Scope::Only(allowed) = visible {
-            select = select.filter(subscriber_lists::Column::ListId.is_in(allowed.iter().copied()));
+            select = select.filter(one_of(
+                subscriber_lists::Column::ListId,
+                allowed,
+                db.get_database_backend(),
+            ));
         }
         rows.extend(
             select
@@ -278,9 +289,14 @@ pub(super) async fn sync_subscriptions(
             .filter(|id| !wanted.contains(id) && manageable.allows(*id))
             .collect();
         if !dropped.is_empty() {
+            // The dropped lists are not locked by this write, so a delete of one may be cascading: take the rows
+            // in key order, as it does.
+            let dropped = Condition::all()
+                .add(subscriber_lists::Column::SubscriberId.eq(subscriber_id))
+                .add(subscriber_lists::Column::ListId.is_in(dropped));
+            lock_subscriptions(db, dropped.clone()).await?;
             subscriber_lists::Entity::delete_many()
-                .filter(subscriber_lists::Column::SubscriberId.eq(subscriber_id))
-                .filter(subscriber_lists::Column::ListId.is_in(dropped))
+                .filter(dropped)
                 .exec(db)
                 .await?;
         }
@@ -326,6 +342,7 @@ pub(super) async fn blocklist(
     ids: &[i64],
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), DbErr> {
+    lock_subscriptions_of(db, ids).await?;
     for chunk in ids.chunks(CHUNK) {
         subscribers::Entity::update_many()
             .col_expr(
@@ -454,4 +471,68 @@ pub(super) async fn end_memberships(
         }
     }
     Ok(())
+}
+
+/// The public, active lists among these UUIDs, with their opt-in, locked as `lock_lists` does (in id order), so a
+/// list made private or deleted meanwhile is either not found or waits for the subscription.
+pub(super) async fn lock_open_lists(
+    db: &impl ConnectionTrait,
+    uuids: &[uuid::Uuid],
+) -> Result<Vec<(i64, Optin)>, DbErr> {
+    let mut select = lists::Entity::find()
+        .select_only()
+        .column(lists::Column::Id)
+        .column(lists::Column::Optin)
+        .filter(lists::Column::Uuid.is_in(uuids.iter().copied()))
+        .filter(lists::Column::ListType.eq(ListType::Public))
+        .filter(lists::Column::Status.eq(ListStatus::Active))
+        .order_by_asc(lists::Column::Id);
+    if is_postgres(db) {
+        select = select.lock(LockType::KeyShare);
+    }
+    select.into_tuple().all(db).await
+}
+
+/// Attempts at finding-or-creating a subscriber by e-mail while others delete it (each attempt is lost only to a
+/// delete committed between two statements; three in a row would take a determined adversary).
+const CLAIM_ATTEMPTS: usize = 3;
+
+/// The subscriber with this e-mail, created (enabled, no attributes) when there is none, locked as
+/// `lock_subscribers` does; its id and status.
+pub(super) async fn insert_or_lock(
+    db: &impl ConnectionTrait,
+    email: &Email,
+    name: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(i64, SubscriberStatus), ServiceError> {
+    for _ in 0..CLAIM_ATTEMPTS {
+        subscribers::Entity::insert(subscribers::ActiveModel {
+            uuid: Set(uuid::Uuid::new_v4()),
+            email: Set(email.as_str().to_owned()),
+            name_folded: Set(fold_name(name)),
+            name: Set(name.to_owned()),
+            attribs: Set(serde_json::json!({})),
+            status: Set(SubscriberStatus::Enabled),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        })
+        .on_conflict_do_nothing_on([subscribers::Column::Email])
+        .exec_without_returning(db)
+        .await?;
+        let mut select = subscribers::Entity::find()
+            .select_only()
+            .column(subscribers::Column::Id)
+            .column(subscribers::Column::Status)
+            .filter(subscribers::Column::Email.eq(email.as_str()));
+        if is_postgres(db) {
+            select = select.lock(LockType::Update);
+        }
+        if let Some(found) = select.into_tuple().one(db).await? {
+            return Ok(found);
+        }
+    }
+    Err(ServiceError::Unavailable(DbErr::Custom(
+        "the subscriber was deleted during every attempt to subscribe it".into(),
+    )))
 }
