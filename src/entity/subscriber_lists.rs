@@ -13,6 +13,9 @@ pub struct Model {
     pub status: SubscriptionStatus,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// Whether this subscription puts the subscriber in the scope of the list's readers: false for one the
+    /// public form added to a subscriber that existed before (migration 11).
+    pub grants_scope: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

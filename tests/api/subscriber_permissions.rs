@@ -341,12 +341,13 @@ async fn changing_subscribers_needs_manage_on_them_and_on_every_list_named() {
                 json!({}),
                 ok,
             ),
-            // Gone already for those who may delete it: a bulk delete ignores it, for those only.
+            // Gone already for those who may delete it, and B's subscriber out of a scoped caller's reach: a
+            // bulk delete skips both, so it succeeds for every caller who may delete subscribers.
             (
                 Method::DELETE,
                 format!("/api/subscribers?id={on_a}&id={on_b}"),
                 json!({}),
-                may_read_all(who),
+                ok,
             ),
         ];
         for (method, path, body, allowed) in cases {
@@ -505,4 +506,269 @@ async fn a_list_role_over_forty_thousand_lists_serves_every_read_and_write() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, body) = call(Method::DELETE, &format!("/api/subscribers/{id}"), None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// The subscriber's `{list id: status}` as the admin sees it.
+async fn admin_view(app: &TestApp, id: i64) -> HashMap<i64, String> {
+    let (status, json) = read(app.get(&format!("/api/subscribers/{id}")).await).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    json["data"]["lists"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["id"].as_i64().unwrap(),
+                l["subscription_status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_anonymous_subscription_never_brings_a_subscriber_into_a_scoped_callers_reach() {
+    let world = World::new().await;
+    let (a, b) = (world.a, world.b);
+    let (status, list) = read(
+        world
+            .app
+            .put_json(&format!("/api/lists/{a}"), &json!({"type": "public"}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let uuid = list["data"]["uuid"].as_str().unwrap().to_owned();
+    let victim = crate::subscribers::create_subscriber(
+        &world.app,
+        json!({"email": "victim@example.com", "lists": [b], "attribs": {"ssn": "078-05-1120"}}),
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
+    let path = format!("/api/subscribers/{victim}");
+    assert_eq!(
+        world.call(Editor, Method::GET, &path, None).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let form = world
+        .app
+        .anonymous(Method::POST, "/api/public/subscription")
+        .json(&json!({"email": "victim@example.com", "list_uuids": [uuid]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), StatusCode::OK);
+    assert_eq!(
+        admin_view(&world.app, victim).await.len(),
+        2,
+        "the form subscribed the victim to A"
+    );
+    for who in [Editor, Reader] {
+        assert_eq!(
+            world.call(who, Method::GET, &path, None).await.0,
+            StatusCode::FORBIDDEN,
+            "{who:?}"
+        );
+        let (status, page) = world
+            .call(
+                who,
+                Method::GET,
+                &format!("/api/subscribers?list_id={a}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert_eq!(page["data"]["total"], 0, "{who:?} sees nobody on A: {page}");
+        let (status, page) = world
+            .call(who, Method::GET, "/api/subscribers?search=victim", None)
+            .await;
+        assert_eq!(
+            (status, page["data"]["total"].clone()),
+            (StatusCode::OK, json!(0)),
+            "{who:?}"
+        );
+    }
+    for (method, target, body) in [
+        (Method::DELETE, path.clone(), None),
+        (Method::PUT, format!("{path}/blocklist"), None),
+        (Method::PATCH, path.clone(), Some(json!({"name": "taken"}))),
+        (
+            Method::PUT,
+            "/api/subscribers/lists".to_owned(),
+            Some(json!({"ids": [victim], "action": "remove", "target_list_ids": [a]})),
+        ),
+    ] {
+        let (status, body) = world.call(Editor, method.clone(), &target, body).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {target}: {body}");
+    }
+    assert_eq!(
+        admin_view(&world.app, victim).await[&b],
+        "unconfirmed",
+        "nothing changed"
+    );
+    // A new e-mail is the form's to create: its subscriber is in the reach of A's readers.
+    let form = world
+        .app
+        .anonymous(Method::POST, "/api/public/subscription")
+        .json(&json!({"email": "newcomer@example.com", "list_uuids": [uuid]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), StatusCode::OK);
+    let (status, page) = world
+        .call(
+            Editor,
+            Method::GET,
+            "/api/subscribers?search=newcomer",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, page["data"]["total"].clone()),
+        (StatusCode::OK, json!(1))
+    );
+    // An authenticated add of the victim to A brings it into A's readers' reach.
+    let (status, body) = read(
+        world
+            .app
+            .put_json(
+                "/api/subscribers/lists",
+                &json!({"ids": [victim], "action": "add", "target_list_ids": [a]}),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        world.call(Editor, Method::GET, &path, None).await.0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_scoped_write_never_changes_a_subscription_on_a_list_the_caller_does_not_manage() {
+    let world = World::new().await;
+    let (a, b) = (world.a, world.b);
+    let shared = subscriber_id(&world.app, "shared@example.com", &[a, b]).await;
+    let path = format!("/api/subscribers/{shared}");
+    for (method, target, body) in [
+        (Method::DELETE, path.clone(), None),
+        (
+            Method::DELETE,
+            format!("/api/subscribers?id={shared}"),
+            None,
+        ),
+        (Method::PUT, format!("{path}/blocklist"), None),
+        (
+            Method::PUT,
+            "/api/subscribers/blocklist".to_owned(),
+            Some(json!({"ids": [shared]})),
+        ),
+        (
+            Method::PATCH,
+            path.clone(),
+            Some(json!({"status": "blocklisted"})),
+        ),
+    ] {
+        let (status, body) = world.call(Editor, method.clone(), &target, body).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {target}: {body}");
+    }
+    let kept = admin_view(&world.app, shared).await;
+    assert_eq!(
+        kept[&b], "unconfirmed",
+        "B's subscription is untouched: {kept:?}"
+    );
+    // What is wholly the caller's, the caller may delete and blocklist.
+    let own = subscriber_id(&world.app, "own@example.com", &[a]).await;
+    let (status, body) = world
+        .call(
+            Editor,
+            Method::PUT,
+            &format!("/api/subscribers/{own}/blocklist"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = world
+        .call(
+            Editor,
+            Method::DELETE,
+            &format!("/api/subscribers/{own}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn a_scoped_bulk_delete_skips_what_the_caller_may_not_read_so_a_retry_succeeds() {
+    let world = World::new().await;
+    let (a, b) = (world.a, world.b);
+    let own = subscriber_id(&world.app, "own@example.com", &[a]).await;
+    let other = subscriber_id(&world.app, "other@example.com", &[b]).await;
+    let path = format!("/api/subscribers?id={own}&id={other}&id=987654");
+    for attempt in 1..=2 {
+        let (status, body) = world.call(Editor, Method::DELETE, &path, None).await;
+        assert_eq!(status, StatusCode::OK, "attempt {attempt}: {body}");
+    }
+    assert_eq!(
+        world
+            .app
+            .get(&format!("/api/subscribers/{own}"))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        admin_view(&world.app, other).await.len(),
+        1,
+        "B's subscriber stays"
+    );
+}
+
+#[tokio::test]
+async fn a_list_id_filter_on_a_list_the_caller_may_not_read_is_403_even_with_get_all() {
+    let world = World::new().await;
+    let (a, b) = (world.a, world.b);
+    subscriber_id(&world.app, "on-b@example.com", &[b]).await;
+    let accounts = AccountService::new(world.app.db.clone());
+    accounts
+        .create_role("all-subscribers", RoleKind::User)
+        .await
+        .unwrap();
+    accounts
+        .set_user_permissions(
+            "all-subscribers",
+            &[UserPermission::SubscribersGetAll],
+            true,
+        )
+        .await
+        .unwrap();
+    let token = accounts
+        .create_user("auditor", "all-subscribers", Some("on-a"))
+        .await
+        .unwrap()
+        .token;
+    let get = |query: String| {
+        let request = world
+            .app
+            .anonymous(Method::GET, &format!("/api/subscribers?{query}"))
+            .header("Authorization", format!("token auditor:{token}"));
+        async move { read(request.send().await.unwrap()).await }
+    };
+    let (status, page) = get(String::new()).await;
+    assert_eq!(
+        (status, page["data"]["total"].clone()),
+        (StatusCode::OK, json!(1))
+    );
+    let (status, page) = get(format!("list_id={a}")).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    for query in [
+        format!("list_id={b}"),
+        "list_id=987654".to_owned(),
+        format!("list_id={a}&list_id={b}"),
+    ] {
+        let (status, body) = get(query.clone()).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{query}: {body}");
+    }
 }

@@ -12,13 +12,30 @@ use crate::entity::{
 };
 use crate::service::sql::{self, LIKE_ESCAPE, contains_pattern};
 
+/// Which subscriptions `subscribed` counts.
+#[derive(Clone, Copy, PartialEq)]
+enum Counting {
+    /// Every subscription: what a `list_id` filter selects.
+    Every,
+    /// Those that put their subscriber in the scope of the list's readers (`grants_scope`).
+    Scope,
+}
+
 /// The ids of subscribers with a subscription on one of `lists` (any list for `Scope::All`), optionally only
 /// subscriptions in one state.
-fn subscribed(lists: &Scope, status: Option<&str>, backend: DatabaseBackend) -> SelectStatement {
+fn subscribed(
+    lists: &Scope,
+    status: Option<&str>,
+    counting: Counting,
+    backend: DatabaseBackend,
+) -> SelectStatement {
     let mut select = Query::select()
         .column(subscriber_lists::Column::SubscriberId)
         .from(subscriber_lists::Entity)
         .to_owned();
+    if counting == Counting::Scope {
+        select.and_where(subscriber_lists::Column::GrantsScope.eq(true));
+    }
     if let Scope::Only(ids) = lists {
         select.and_where(sql::one_of(subscriber_lists::Column::ListId, ids, backend));
     }
@@ -35,9 +52,9 @@ pub(super) fn within(
     backend: DatabaseBackend,
 ) -> Condition {
     match scope {
-        SubscriberScope::OnLists(lists) => {
-            condition.add(subscribers::Column::Id.in_subquery(subscribed(lists, None, backend)))
-        }
+        SubscriberScope::OnLists(lists) => condition.add(
+            subscribers::Column::Id.in_subquery(subscribed(lists, None, Counting::Scope, backend)),
+        ),
         SubscriberScope::Everyone | SubscriberScope::Nobody => condition,
     }
 }
@@ -62,6 +79,7 @@ pub(super) fn matching(filter: &SubscriberFilter, backend: DatabaseBackend) -> C
         cond = cond.add(subscribers::Column::Id.in_subquery(subscribed(
             &Scope::Only(ids.iter().copied().collect()),
             status,
+            Counting::Every,
             backend,
         )));
     }
@@ -97,12 +115,8 @@ pub(super) fn counters_total(
         }
         (Some(ids), _) if ids.len() == 1 && filter.status.is_none() => {
             let list = ids[0];
-            let visible = match scope {
-                SubscriberScope::Everyone => true,
-                SubscriberScope::OnLists(lists) => lists.allows(list),
-                SubscriberScope::Nobody => false,
-            };
-            if !visible {
+            // A scope of lists counts only the subscriptions that grant it, which the counters do not tell.
+            if *scope != SubscriberScope::Everyone {
                 return None;
             }
             select

@@ -16,7 +16,7 @@ use super::filter::{
     within,
 };
 use crate::domain::{
-    Cursor, Direction, Principal, SubscriberPage, SubscriberQuery, SubscriberScope,
+    Access, Cursor, Direction, Principal, SubscriberPage, SubscriberQuery, SubscriberScope,
 };
 use crate::entity::subscribers;
 use crate::service::paging::{Page, Slice, count_at_version, read_near, read_page};
@@ -44,9 +44,11 @@ impl SubscriberService {
     ) -> Result<SubscriberPage, ServiceError> {
         let scope = Self::readable(who)?;
         let filter = &query.filter;
-        if let (SubscriberScope::OnLists(lists), Some(ids)) = (&scope, &filter.list_ids) {
-            // Lists the caller may not read are refused, existing or not.
-            ensure(ids.iter().all(|id| lists.allows(*id)))?;
+        if let Some(ids) = &filter.list_ids {
+            // A caller learns nothing about a list it may not read, not even through `subscribers:get_all`:
+            // such a list is refused, existing or not.
+            let readable = who.scope(Access::Get);
+            ensure(ids.iter().all(|id| readable.allows(*id)))?;
         }
         let backend = self.db.get_database_backend();
         let condition = within(matching(filter, backend), &scope, backend);

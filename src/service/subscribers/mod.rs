@@ -76,6 +76,21 @@ impl SubscriberService {
         }
     }
 
+    /// Refuses unless every subscription of `ids` is on a list the caller manages: deleting or blocklisting a
+    /// subscriber changes every one of its subscriptions, and a caller's write never changes a subscription on a
+    /// list it does not manage.
+    async fn ensure_wholly_manageable(
+        &self,
+        db: &impl ConnectionTrait,
+        who: &Principal,
+        ids: &[i64],
+    ) -> Result<(), ServiceError> {
+        match who.scope(Access::Manage) {
+            Scope::All => Ok(()),
+            Scope::Only(lists) => ensure(!store::subscribed_elsewhere(db, ids, &lists).await?),
+        }
+    }
+
     /// Refuses unless the caller may manage every one of `lists` (`list:manage` or `lists:manage_all`).
     fn ensure_lists_manageable(who: &Principal, lists: &[i64]) -> Result<(), ServiceError> {
         let scope = who.scope(Access::Manage);
@@ -192,6 +207,11 @@ impl SubscriberService {
             .await?
             .ok_or(ServiceError::NotFound("subscriber"))?;
         let (mut row, status) = changed_row(&current, &change)?;
+        if status == SubscriberStatus::Blocklisted
+            && current.status != SubscriberStatus::Blocklisted
+        {
+            self.ensure_wholly_manageable(&txn, who, &[id]).await?;
+        }
         let now = now();
         if row.is_changed() {
             row.updated_at = Set(now);
@@ -220,6 +240,7 @@ impl SubscriberService {
         if gone {
             return Err(ServiceError::NotFound("subscriber"));
         }
+        self.ensure_wholly_manageable(&txn, who, &[id]).await?;
         delete_subscribers(&txn, &[id]).await?;
         txn.commit().await?;
         Ok(())
@@ -228,10 +249,17 @@ impl SubscriberService {
     /// Deletes the subscribers with these ids (missing ones are ignored, as for lists), all or none.
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn delete_many(&self, who: &Principal, ids: &[i64]) -> Result<(), ServiceError> {
+        ensure(who.may_manage_subscribers())?;
         let txn = begin_write(&self.db).await?;
         lock_subscribers(&txn, ids).await?;
-        self.ensure_manageable(&txn, who, ids).await?;
-        delete_subscribers(&txn, ids).await?;
+        // Ids the caller may not read are skipped like missing ones: the same answer either way, so it tells
+        // nothing, and a retry after a success succeeds.
+        let ids = match Self::readable(who)? {
+            SubscriberScope::OnLists(lists) => store::on_lists(&txn, ids, &lists).await?,
+            _ => ids.to_vec(),
+        };
+        self.ensure_wholly_manageable(&txn, who, &ids).await?;
+        delete_subscribers(&txn, &ids).await?;
         txn.commit().await?;
         Ok(())
     }
@@ -269,6 +297,7 @@ impl SubscriberService {
         let missing = lock_subscribers(&txn, ids).await?;
         self.ensure_manageable(&txn, who, ids).await?;
         none_missing("subscriber", &missing)?;
+        self.ensure_wholly_manageable(&txn, who, ids).await?;
         store::blocklist(&txn, ids, now()).await?;
         txn.commit().await?;
         Ok(())
@@ -283,6 +312,7 @@ impl SubscriberService {
         if gone {
             return Err(ServiceError::NotFound("subscriber"));
         }
+        self.ensure_wholly_manageable(&txn, who, &[id]).await?;
         store::blocklist(&txn, &[id], now()).await?;
         txn.commit().await?;
         Ok(())
@@ -304,7 +334,8 @@ impl SubscriberService {
         }
         let has_optin = open.iter().any(|(_, optin)| *optin == Optin::Double);
         let now = now();
-        let (id, status) = store::insert_or_lock(&txn, &form.email, &form.name, now).await?;
+        let (id, status, created) =
+            store::insert_or_lock(&txn, &form.email, &form.name, now).await?;
         if status != SubscriberStatus::Blocklisted {
             let rows = open
                 .iter()
@@ -314,6 +345,8 @@ impl SubscriberService {
                     status: Set(SubscriptionStatus::Unconfirmed),
                     created_at: Set(now),
                     updated_at: Set(now),
+                    // An anonymous request must not bring an existing subscriber into anyone's scope.
+                    grants_scope: Set(created),
                 });
             subscriber_lists::Entity::insert_many(rows)
                 .on_conflict_do_nothing_on([

@@ -98,8 +98,8 @@ pub(super) async fn delete_subscribers(
     Ok(deleted)
 }
 
-/// Whether every one of `ids` has a subscription on one of `lists`: what a caller with `subscribers:get` may
-/// see. Counted in the database, so the answer is the same whether an id exists or not.
+/// Whether every one of `ids` has a subscription on one of `lists` that grants scope (not one the public form
+/// added to an existing subscriber): what a caller with `subscribers:get` may see. Counted in the database, so the answer is the same whether an id exists or not.
 pub(super) async fn all_on_lists(
     db: &impl ConnectionTrait,
     ids: &[i64],
@@ -110,6 +110,7 @@ pub(super) async fn all_on_lists(
             .expr(Expr::cust("COUNT(DISTINCT subscriber_id)"))
             .from(subscriber_lists::Entity)
             .and_where(subscriber_lists::Column::SubscriberId.is_in(chunk.iter().copied()))
+            .and_where(subscriber_lists::Column::GrantsScope.eq(true))
             .to_owned();
         if let Scope::Only(allowed) = lists {
             select.and_where(one_of(
@@ -127,6 +128,68 @@ pub(super) async fn all_on_lists(
         }
     }
     Ok(true)
+}
+
+/// The ones among `ids` that have a subscription granting scope on one of `lists` (what `all_on_lists` asks of
+/// each).
+pub(super) async fn on_lists(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+    lists: &Scope,
+) -> Result<Vec<i64>, DbErr> {
+    let mut found = BTreeSet::new();
+    for chunk in ids.chunks(CHUNK) {
+        let mut select = Query::select()
+            .distinct()
+            .column(subscriber_lists::Column::SubscriberId)
+            .from(subscriber_lists::Entity)
+            .and_where(subscriber_lists::Column::SubscriberId.is_in(chunk.iter().copied()))
+            .and_where(subscriber_lists::Column::GrantsScope.eq(true))
+            .to_owned();
+        if let Scope::Only(allowed) = lists {
+            select.and_where(one_of(
+                subscriber_lists::Column::ListId,
+                allowed,
+                db.get_database_backend(),
+            ));
+        }
+        for row in db.query_all(&select).await? {
+            found.insert(row.try_get_by_index::<i64>(0)?);
+        }
+    }
+    Ok(ids
+        .iter()
+        .copied()
+        .filter(|id| found.contains(id))
+        .collect())
+}
+
+/// Whether one of `ids` has a subscription on a list outside `lists`.
+pub(super) async fn subscribed_elsewhere(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+    lists: &std::collections::BTreeSet<i64>,
+) -> Result<bool, DbErr> {
+    for chunk in ids.chunks(CHUNK) {
+        let select = Query::select()
+            .expr(Expr::val(1))
+            .from(subscriber_lists::Entity)
+            .and_where(subscriber_lists::Column::SubscriberId.is_in(chunk.iter().copied()))
+            .and_where(
+                one_of(
+                    subscriber_lists::Column::ListId,
+                    lists,
+                    db.get_database_backend(),
+                )
+                .not(),
+            )
+            .limit(1)
+            .to_owned();
+        if db.query_one(&select).await?.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// A duplicate e-mail becomes a 409; anything else stays a database error.
@@ -315,6 +378,7 @@ pub(super) async fn sync_subscriptions(
                     status: Set(new_subscription_status(status, preconfirm)),
                     created_at: Set(now),
                     updated_at: Set(now),
+                    grants_scope: Set(true),
                 }),
             }
         }
@@ -411,13 +475,21 @@ pub(super) async fn add_memberships(
             subscriber_lists::Column::SubscriberId,
             subscriber_lists::Column::ListId,
         ]);
+        // An authenticated add makes a subscription the public form left without scope grant it.
+        conflict.value(subscriber_lists::Column::GrantsScope, Expr::val(true));
         if status.is_some() {
             conflict.update_columns([
                 subscriber_lists::Column::Status,
                 subscriber_lists::Column::UpdatedAt,
             ]);
         } else {
-            conflict.do_nothing();
+            conflict.action_and_where(
+                Expr::col((
+                    subscriber_lists::Entity,
+                    subscriber_lists::Column::GrantsScope,
+                ))
+                .eq(false),
+            );
         }
         let insert = Query::insert()
             .into_table(subscriber_lists::Entity)
@@ -498,15 +570,15 @@ pub(super) async fn lock_open_lists(
 const CLAIM_ATTEMPTS: usize = 3;
 
 /// The subscriber with this e-mail, created (enabled, no attributes) when there is none, locked as
-/// `lock_subscribers` does; its id and status.
+/// `lock_subscribers` does: its id and status, and whether it was created now.
 pub(super) async fn insert_or_lock(
     db: &impl ConnectionTrait,
     email: &Email,
     name: &str,
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<(i64, SubscriberStatus), ServiceError> {
+) -> Result<(i64, SubscriberStatus, bool), ServiceError> {
     for _ in 0..CLAIM_ATTEMPTS {
-        subscribers::Entity::insert(subscribers::ActiveModel {
+        let inserted = subscribers::Entity::insert(subscribers::ActiveModel {
             uuid: Set(uuid::Uuid::new_v4()),
             email: Set(email.as_str().to_owned()),
             name_folded: Set(fold_name(name)),
@@ -528,8 +600,9 @@ pub(super) async fn insert_or_lock(
         if is_postgres(db) {
             select = select.lock(LockType::Update);
         }
-        if let Some(found) = select.into_tuple().one(db).await? {
-            return Ok(found);
+        if let Some((id, status)) = select.into_tuple().one(db).await? {
+            let created = matches!(inserted, sea_orm::TryInsertResult::Inserted(1));
+            return Ok((id, status, created));
         }
     }
     Err(ServiceError::Unavailable(DbErr::Custom(
