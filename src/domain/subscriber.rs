@@ -124,6 +124,7 @@ impl Attribs {
             }
         };
         // Iterative, so that no input decides how deep Roster recurses.
+        let mut expansion = 0usize;
         let mut pending: Vec<(&Value, usize)> = map.values().map(|v| (v, 2)).collect();
         if map.keys().any(|k| k.contains('\0')) {
             return Err(nul_in_attribs());
@@ -146,13 +147,17 @@ impl Attribs {
                     pending.extend(items.iter().map(|v| (v, depth + 1)));
                 }
                 Value::String(text) if text.contains('\0') => return Err(nul_in_attribs()),
+                Value::Number(number) => expansion += stored_expansion(number),
                 _ => {}
             }
         }
+        // Bounded as stored and read back, not as sent: PostgreSQL keeps JSON numbers as exact decimals and
+        // writes them out in full, so `1e308` (5 bytes) is read back as 309 digits.
         let size = serde_json::to_vec(&map).map_or(usize::MAX, |bytes| bytes.len());
-        if size > ATTRIBS_MAX_BYTES {
+        if size.saturating_add(expansion) > ATTRIBS_MAX_BYTES {
             return Err(ValidationError(format!(
-                "attribs must be at most {ATTRIBS_MAX_BYTES} bytes of JSON"
+                "attribs must be at most {ATTRIBS_MAX_BYTES} bytes of JSON as stored, with every number \
+                 written out in full decimal (1e308 is 309 digits)"
             )));
         }
         Ok(Self(map))
@@ -167,6 +172,30 @@ impl Attribs {
     pub fn into_inner(self) -> Map<String, Value> {
         self.0
     }
+}
+
+/// How many bytes longer a JSON number is once written out in plain decimal, as PostgreSQL's `jsonb` returns
+/// it (`1e3` → `1000`, `1.5e-7` → `0.00000015`), than as serde writes it.
+fn stored_expansion(number: &serde_json::Number) -> usize {
+    let written = number.to_string();
+    let Some((mantissa, exponent)) = written.split_once(['e', 'E']) else {
+        return 0;
+    };
+    let Ok(exponent) = exponent.parse::<i64>() else {
+        return 0;
+    };
+    let mantissa = mantissa.trim_start_matches('-');
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = (whole.len() + fraction.len()) as i64;
+    let point = whole.len() as i64 + exponent;
+    let plain = if point >= digits {
+        point
+    } else if point > 0 {
+        digits + 1
+    } else {
+        2 - point + digits
+    };
+    usize::try_from(plain + i64::from(written.starts_with('-')) - written.len() as i64).unwrap_or(0)
 }
 
 fn too_deep() -> ValidationError {
@@ -519,6 +548,40 @@ pub fn fold_name(name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn numbers_are_measured_as_postgresql_writes_them_out() {
+        for (number, plain) in [
+            ("1e308", "1".to_owned() + &"0".repeat(308)),
+            ("1.5e3", "1500.0".to_owned()),
+            ("1e16", "1".to_owned() + &"0".repeat(16)),
+            ("1.5e-7", "0.00000015".to_owned()),
+            ("-2.5e-3", "-0.0025".to_owned()),
+            ("1.25e1", "12.5".to_owned()),
+            ("12", "12".to_owned()),
+            ("0.5", "0.5".to_owned()),
+        ] {
+            let value: Value = serde_json::from_str(number).unwrap();
+            let Value::Number(n) = value else {
+                unreachable!()
+            };
+            assert_eq!(
+                n.to_string().len() + stored_expansion(&n),
+                plain.len(),
+                "{number} is stored as {plain}"
+            );
+        }
+    }
+
+    #[test]
+    fn attribs_are_bounded_as_stored_not_as_sent() {
+        let fits = Value::Array(vec![json!(1e308); 200]);
+        assert!(Attribs::parse(json!({ "a": fits })).is_ok());
+        let sent_small = Value::Array(vec![json!(1e308); 220]);
+        assert!(serde_json::to_vec(&sent_small).unwrap().len() < 2_000);
+        let err = Attribs::parse(json!({ "a": sent_small })).unwrap_err();
+        assert!(err.0.contains("as stored"), "{}", err.0);
+    }
     use super::*;
     use serde_json::json;
 

@@ -1357,3 +1357,50 @@ async fn a_searchs_total_follows_every_write_that_changes_it() {
         1
     );
 }
+
+#[tokio::test]
+async fn attribs_are_bounded_as_stored_so_a_small_request_cannot_plant_a_large_row() {
+    let app = TestApp::spawn().await;
+    // 220 × 1e308 is under 2 KB as sent and 68 KB once PostgreSQL writes each number out in full.
+    let planted = json!({"email": "big@example.com", "attribs": {"a": vec![1e308; 220]}});
+    let message = expect_error(
+        app.post_json("/api/subscribers", &planted).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(
+        message.contains("65536 bytes of JSON as stored"),
+        "{message}"
+    );
+    let fits = create_subscriber(
+        &app,
+        json!({"email": "fits@example.com", "attribs": {"a": vec![1e308; 200]}}),
+    )
+    .await;
+    let id = fits["id"].as_i64().unwrap();
+    let backend = app.db.get_database_backend();
+    let stored = app
+        .db
+        .query_one_raw(Statement::from_string(
+            backend,
+            format!("SELECT LENGTH(CAST(attribs AS TEXT)) FROM subscribers WHERE id = {id}"),
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index::<i32>(0)
+        .unwrap();
+    assert!(stored <= 65_536, "stored as {stored} bytes");
+    let (status, body) = request(
+        &app,
+        Method::PATCH,
+        &format!("/api/subscribers/{id}"),
+        json!({"attribs": {"b": vec![1e308; 20]}}),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a merge past the bound: {body}"
+    );
+}
