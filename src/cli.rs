@@ -170,7 +170,8 @@ pub struct DatabaseArgs {
     #[arg(long, env = "ROSTER_DB_ACQUIRE_TIMEOUT", default_value_t = 0.5)]
     pub db_acquire_timeout: f64,
 
-    /// Seconds a single SQL statement may run on Postgres before it is cancelled (answered 503).
+    /// Seconds a single SQL statement may run before it is cancelled (answered 503): PostgreSQL's
+    /// `statement_timeout`; on SQLite, work that keeps the connection busy without a pause is interrupted.
     #[arg(long, env = "ROSTER_DB_STATEMENT_TIMEOUT", default_value_t = 10.0)]
     pub db_statement_timeout: f64,
 }

@@ -1,6 +1,6 @@
 //! Connecting to the database.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 
@@ -22,6 +22,13 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
                     .busy_timeout(Duration::from_secs(5))
                     .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
             });
+        let budget = settings.statement_timeout;
+        options.map_sqlx_sqlite_pool_opts(move |pool| {
+            pool.after_connect(move |connection, _| Box::pin(limit_work(connection, budget)))
+                .before_acquire(move |connection, _| {
+                    Box::pin(async move { limit_work(connection, budget).await.map(|()| true) })
+                })
+        });
     } else {
         let statement_timeout = settings.statement_timeout.as_millis().to_string();
         options
@@ -37,6 +44,25 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
             });
     }
     Database::connect(options).await
+}
+
+/// SQLite virtual-machine steps between two looks at the clock (a few rows of a scan; a row's expensive
+/// function call, such as `LIKE` over a long text, is one step).
+const PROGRESS_OPS: i32 = 64;
+
+/// SQLite's statement timeout, as PostgreSQL's `statement_timeout`: each time the connection is handed out (for a
+/// statement, or a transaction), a progress handler starts a new budget, and work still running when it is spent
+/// is interrupted (SQLITE_INTERRUPT, answered 503), so the connection is free again for the next caller.
+async fn limit_work(
+    connection: &mut sea_orm::sqlx::SqliteConnection,
+    budget: Duration,
+) -> Result<(), sea_orm::sqlx::Error> {
+    let deadline = Instant::now() + budget;
+    connection
+        .lock_handle()
+        .await?
+        .set_progress_handler(PROGRESS_OPS, move || Instant::now() < deadline);
+    Ok(())
 }
 
 /// Opens the pool's minimum of connections in the background (PostgreSQL), so that a new instance serves its first

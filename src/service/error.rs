@@ -82,7 +82,8 @@ fn is_unavailable(err: &DbErr) -> bool {
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
             // Postgres: connection exceptions (08), shutdown (57P), statement timeout (57014), a deadlock or
             // serialization failure (40P01, 40001: the transaction was rolled back whole); SQLite
-            // "busy"/"locked" (5, 6): all transient.
+            // "busy"/"locked" (5, 6) and "interrupted" (9: its statement timeout, `db::within_budget`): all
+            // transient.
             code.starts_with("08")
                 || code.starts_with("57P")
                 || code == "57014"
@@ -90,6 +91,7 @@ fn is_unavailable(err: &DbErr) -> bool {
                 || code == "40001"
                 || code == "5"
                 || code == "6"
+                || code == "9"
         }),
         _ => false,
     }

@@ -285,3 +285,41 @@ async fn sigterm_lets_in_flight_requests_finish_and_refuses_new_connections() {
     let logs = logs.join().unwrap().join("\n");
     assert!(logs.contains("shutdown signal received"), "{logs}");
 }
+
+#[tokio::test]
+async fn a_statement_past_its_budget_is_stopped_and_frees_its_connection_for_the_next_caller() {
+    let app = TestApp::spawn_with(|settings| {
+        settings.database.statement_timeout = Duration::from_secs(1);
+    })
+    .await;
+    // Long attribs and a pattern whose every `_` makes LIKE backtrack: seconds of work per row on either backend.
+    let text = "a".repeat(60_000);
+    for i in 0..40 {
+        let body =
+            serde_json::json!({"email": format!("s{i}@example.com"), "attribs": {"t": text}});
+        assert_eq!(
+            app.post_json("/api/subscribers", &body).await.status(),
+            StatusCode::OK
+        );
+    }
+    let pattern = format!("%{}b%", "a_".repeat(900));
+    let slow = app.request(Method::GET, "/api/subscribers").query(&[(
+        "query",
+        format!("subscribers.attribs->>'t' LIKE '{pattern}'"),
+    )]);
+    let started = Instant::now();
+    let message = expect_error(slow.send().await.unwrap(), StatusCode::SERVICE_UNAVAILABLE).await;
+    let stopped = started.elapsed();
+    assert!(
+        stopped < Duration::from_secs(8),
+        "stopped after {stopped:?}: {message}"
+    );
+    let started = Instant::now();
+    let (status, _) = crate::helpers::read(app.get("/api/subscribers?per_page=1").await).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the next caller waited {:?}",
+        started.elapsed()
+    );
+}
