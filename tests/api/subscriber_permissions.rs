@@ -509,20 +509,8 @@ async fn a_list_role_over_forty_thousand_lists_serves_every_read_and_write() {
 }
 
 /// The subscriber's `{list id: status}` as the admin sees it.
-async fn admin_view(app: &TestApp, id: i64) -> HashMap<i64, String> {
-    let (status, json) = read(app.get(&format!("/api/subscribers/{id}")).await).await;
-    assert_eq!(status, StatusCode::OK, "{json}");
-    json["data"]["lists"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| {
-            (
-                l["id"].as_i64().unwrap(),
-                l["subscription_status"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
+async fn admin_view(app: &TestApp, id: i64) -> std::collections::BTreeMap<i64, String> {
+    crate::subscribers::memberships(&crate::subscribers::subscriber(app, id).await)
 }
 
 #[tokio::test]

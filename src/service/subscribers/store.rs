@@ -99,35 +99,14 @@ pub(super) async fn delete_subscribers(
 }
 
 /// Whether every one of `ids` has a subscription on one of `lists` that grants scope (not one the public form
-/// added to an existing subscriber): what a caller with `subscribers:get` may see. Counted in the database, so the answer is the same whether an id exists or not.
+/// added to an existing subscriber): what a caller with `subscribers:get` may see. The answer is the same
+/// whether an id exists or not.
 pub(super) async fn all_on_lists(
     db: &impl ConnectionTrait,
     ids: &[i64],
     lists: &Scope,
 ) -> Result<bool, DbErr> {
-    for chunk in ids.chunks(CHUNK) {
-        let mut select = Query::select()
-            .expr(Expr::cust("COUNT(DISTINCT subscriber_id)"))
-            .from(subscriber_lists::Entity)
-            .and_where(subscriber_lists::Column::SubscriberId.is_in(chunk.iter().copied()))
-            .and_where(subscriber_lists::Column::GrantsScope.eq(true))
-            .to_owned();
-        if let Scope::Only(allowed) = lists {
-            select.and_where(one_of(
-                subscriber_lists::Column::ListId,
-                allowed,
-                db.get_database_backend(),
-            ));
-        }
-        let seen: i64 = match db.query_one(&select).await? {
-            Some(row) => row.try_get_by_index(0)?,
-            None => 0,
-        };
-        if usize::try_from(seen).ok() != Some(chunk.len()) {
-            return Ok(false);
-        }
-    }
-    Ok(true)
+    Ok(on_lists(db, ids, lists).await?.len() == ids.len())
 }
 
 /// The ones among `ids` that have a subscription granting scope on one of `lists` (what `all_on_lists` asks of
