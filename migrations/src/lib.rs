@@ -13,6 +13,7 @@ mod m20261122_000006_version_lists;
 mod m20261202_000007_create_subscribers;
 mod m20261202_000008_version_subscribers;
 mod m20261206_000009_unlock_counters;
+mod m20261206_000010_code_point_order;
 mod m20261206_000011_scope_grants;
 
 pub struct Migrator;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000007_create_subscribers::Migration),
             Box::new(m20261202_000008_version_subscribers::Migration),
             Box::new(m20261206_000009_unlock_counters::Migration),
+            Box::new(m20261206_000010_code_point_order::Migration),
             Box::new(m20261206_000011_scope_grants::Migration),
         ]
     }

@@ -90,6 +90,109 @@ fn form_object<T: BodyFields>(
     Ok(Value::Object(object))
 }
 
+/// Parses a JSON body into a value, refusing an object (at any depth, `attribs` included) that has a key more than
+/// once: `serde_json` would keep the last silently, while a form repeating a field with different values is
+/// refused. Keys are compared once unescaped (`"a"` and `"\u0061"` are the same key).
+fn json_value(data: &[u8]) -> poem::Result<Value> {
+    let mut deserializer = serde_json::Deserializer::from_slice(data);
+    let value =
+        <StrictValue as serde::Deserialize>::deserialize(&mut deserializer).map_err(unreadable)?;
+    deserializer.end().map_err(unreadable)?;
+    Ok(value.0)
+}
+
+/// A JSON value whose objects have no duplicate keys. Built by the same single pass as `serde_json::Value` (with
+/// one map lookup per key), and bounded by the same recursion limit, which the deserializer itself enforces.
+struct StrictValue(Value);
+
+impl<'de> serde::Deserialize<'de> for StrictValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(StrictValue)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+
+    fn visit_i64<E>(self, n: i64) -> Result<Value, E> {
+        Ok(Value::from(n))
+    }
+
+    fn visit_u64<E>(self, n: u64) -> Result<Value, E> {
+        Ok(Value::from(n))
+    }
+
+    fn visit_f64<E>(self, n: f64) -> Result<Value, E> {
+        // `-0.0` is `0.0`: PostgreSQL's `jsonb` has no negative zero (its numbers are decimals), so an attribute
+        // stored as `-0.0` would read back, and compare as text, differently on SQLite.
+        let n = if n == 0.0 { 0.0 } else { n };
+        // JSON text has no NaN or infinity, so this is always a number.
+        Ok(serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::String(s.to_owned()))
+    }
+
+    fn visit_string<E>(self, s: String) -> Result<Value, E> {
+        Ok(Value::String(s))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        serde::Deserialize::deserialize(d).map(|v: StrictValue| v.0)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut values = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+        while let Some(StrictValue(value)) = seq.next_element()? {
+            values.push(value);
+        }
+        Ok(Value::Array(values))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!(
+                    "the key `{}` is given more than once in one object",
+                    shown_key(&key)
+                )));
+            }
+            let StrictValue(value) = map.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
+}
+
+/// A key quoted in a message, cut short so that messages stay small.
+fn shown_key(key: &str) -> String {
+    const MAX: usize = 60;
+    match key.char_indices().nth(MAX) {
+        Some((end, _)) => format!("{}…", &key[..end]),
+        None => key.to_owned(),
+    }
+}
+
 /// Decodes an `application/x-www-form-urlencoded` body strictly: bytes that are not UTF-8 once decoded are
 /// refused, as in JSON and multipart bodies, rather than replaced with U+FFFD.
 fn form_pairs(data: &[u8]) -> poem::Result<Vec<(String, String)>> {
@@ -148,8 +251,7 @@ impl<T: Type + ParseFromJSON + BodyFields> ParsePayload for JsonFields<T> {
 
     async fn from_request(req: &Request, body: &mut RequestBody) -> poem::Result<Self> {
         let data = Vec::<u8>::from_request(req, body).await?;
-        let value: Value = serde_json::from_slice(&data).map_err(unreadable)?;
-        parse_fields(value).map(Self)
+        parse_fields(json_value(&data)?).map(Self)
     }
 }
 
@@ -387,6 +489,49 @@ mod tests {
     }
 
     #[test]
+    fn json_bodies_refuse_a_key_given_twice_at_any_depth() {
+        let message = |text: &str| match json_value(text.as_bytes()) {
+            Err(err) => err
+                .downcast_ref::<ParseRequestPayloadError>()
+                .unwrap()
+                .reason
+                .clone(),
+            Ok(value) => panic!("{text} was accepted as {value}"),
+        };
+        assert!(message(r#"{"name":"a","name":"b"}"#).contains("`name`"));
+        assert!(message(r#"{"name":"a","name":"a"}"#).contains("`name`"));
+        assert!(message(r#"{"attribs":{"k":1,"k":2}}"#).contains("`k`"));
+        assert!(message(r#"[{"x":[{"deep":1,"\u0064eep":2}]}]"#).contains("`deep`"));
+        let long = "k".repeat(1000);
+        let shown = message(&format!(r#"{{"{long}":1,"{long}":2}}"#));
+        assert!(shown.len() < 200, "{shown}");
+        // Anything else reads exactly as serde_json reads it.
+        for text in [
+            r#"{"name":"a","tags":["x","x"],"attribs":{"a":{"a":{"a":null}},"n":-1.5e300,"u":18446744073709551615,"i":-9223372036854775808}}"#,
+            r#"  [1, 2.0, true, false, null, "é\n", {}, []]  "#,
+            "\"text\"",
+            "0",
+        ] {
+            let expected: Value = serde_json::from_str(text).unwrap();
+            let value = json_value(text.as_bytes()).unwrap();
+            assert_eq!(value, expected, "{text}");
+            assert_eq!(value.to_string(), expected.to_string(), "{text}: key order");
+        }
+        // No negative zero, as in PostgreSQL's `jsonb`.
+        for zero in ["-0.0", "-0", "-0e5", "0.0"] {
+            let value = json_value(format!(r#"{{"n":{zero}}}"#).as_bytes()).unwrap();
+            assert!(matches!(value["n"].as_f64(), Some(n) if n == 0.0 && n.is_sign_positive()));
+            assert!(!value.to_string().contains('-'), "{zero}: {value}");
+        }
+        for text in ["", "{", r#"{"a":1} x"#, "[1,]", "NaN"] {
+            assert!(json_value(text.as_bytes()).is_err(), "{text}");
+        }
+        // serde_json's recursion limit still holds.
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        assert!(json_value(deep.as_bytes()).is_err());
+    }
+
+    #[test]
     fn form_bodies_are_decoded_strictly() {
         assert_eq!(
             form_pairs(b"name=a+b%21&tags=&x").unwrap(),
@@ -424,6 +569,60 @@ mod tests {
                     let _ = parse_fields::<MailingListCreate>(value);
                 }
             }
+
+            #[test]
+            fn strict_json_reads_what_serde_json_reads_unless_a_key_repeats(text in json_text()) {
+                let expected: Value = serde_json::from_str(&text).unwrap();
+                match json_value(text.as_bytes()) {
+                    Ok(value) => {
+                        prop_assert!(!has_duplicate(&text), "{}", text);
+                        prop_assert_eq!(value, expected);
+                    }
+                    Err(err) => {
+                        prop_assert!(has_duplicate(&text), "{}: {:?}", text, err);
+                        let message = format!("{err:?}");
+                        prop_assert!(message.contains("more than once"), "{}", message);
+                    }
+                }
+            }
+        }
+
+        /// JSON text whose objects take their keys from a few, so that some repeat.
+        fn json_text() -> impl Strategy<Value = String> {
+            let leaf = prop_oneof![
+                Just("null".to_owned()),
+                Just("true".to_owned()),
+                (-1e6f64..1e6).prop_map(|n| n.to_string()),
+                any::<i64>().prop_map(|n| n.to_string()),
+                "[a-c]{0,3}".prop_map(|s| format!("\"{s}\"")),
+            ];
+            leaf.prop_recursive(4, 40, 5, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..5)
+                        .prop_map(|items| format!("[{}]", items.join(","))),
+                    prop::collection::vec(("[a-c]", inner), 0..5).prop_map(|members| {
+                        let members: Vec<String> = members
+                            .iter()
+                            .map(|(k, v)| format!("\"{k}\":{v}"))
+                            .collect();
+                        format!("{{{}}}", members.join(","))
+                    }),
+                ]
+            })
+        }
+
+        /// Whether some object of `text` (as `json_text` writes it) repeats a key: serde_json's own reading, which
+        /// keeps the last of each, then has fewer members than the text (where only a key is followed by `:`).
+        fn has_duplicate(text: &str) -> bool {
+            fn members(value: &Value) -> usize {
+                match value {
+                    Value::Array(items) => items.iter().map(members).sum(),
+                    Value::Object(map) => map.len() + map.values().map(members).sum::<usize>(),
+                    _ => 0,
+                }
+            }
+            let read: Value = serde_json::from_str(text).unwrap();
+            members(&read) != text.matches("\":").count()
         }
     }
 }

@@ -23,6 +23,11 @@
 //! - `attribs->>'k'` compared with a string compares the value's text (a JSON string's content, `true`, `30`, or a
 //!   nested object's JSON, whose spacing differs between backends); with a number it compares numerically and only
 //!   JSON numbers match; with `TRUE`/`FALSE`, only JSON booleans match.
+//! - Numbers compared with an attribute or another literal must compare exactly and alike on both backends (SQLite
+//!   reads JSON numbers as 64-bit integers or floats, PostgreSQL as decimals): at most 2^53 (9007199254740992) in
+//!   magnitude, and either whole or the shortest decimal of their 64-bit float, as serde_json writes it (`0.1`,
+//!   not `0.10000000000000001`); anything else is refused, naming the number. `-0.0` is `0`. (`id` takes any
+//!   64-bit integer: a bigint column compares exactly everywhere.)
 //! - `attribs->'k'` (JSON) compared with a string takes that string as JSON, as PostgreSQL does: `'"x"'` is the
 //!   JSON string `x`, `'30'` the number 30, `'true'` a boolean; plain numbers and booleans work as for `->>`.
 //!   `attribs->'k' IS NULL` means the key is absent (a JSON `null` is a value); `attribs->>'k' IS NULL` also
@@ -882,6 +887,83 @@ fn compare(left: Term, op: CompareOp, right: Term) -> Result<Predicate, Validati
     }
 }
 
+/// The largest magnitude of a number literal compared with an attribute or another literal: 2^53, past which
+/// 64-bit floats (what SQLite compares JSON numbers as) skip whole numbers, while PostgreSQL compares exactly.
+pub const NUMBER_MAX_EXACT: i64 = 1 << 53;
+
+/// A number literal compared with an attribute (or with another literal), refused unless both backends compare it
+/// exactly and alike. SQLite reads JSON numbers as 64-bit integers or floats, PostgreSQL as exact decimals, and
+/// Roster stores attributes as serde_json writes them: integers, or a float's shortest decimal. A literal within
+/// ±2^53 that is an integer, or the decimal serde_json writes for its float (`0.1`, `1.5e3`, not
+/// `0.10000000000000001`), then orders against every stored number as its float does on SQLite and as its decimal
+/// does on PostgreSQL. `-0.0` is `0`.
+fn exact_number(text: &str) -> Result<Literal, ValidationError> {
+    let too_large = || {
+        error(format!(
+            "the number {} cannot be compared exactly: numbers must be at most {NUMBER_MAX_EXACT} (2^53) in magnitude",
+            shown(text)
+        ))
+    };
+    match number(text)? {
+        Literal::Integer(n) if n.unsigned_abs() > NUMBER_MAX_EXACT.unsigned_abs() => {
+            Err(too_large())
+        }
+        Literal::Float(n) if n.abs() > NUMBER_MAX_EXACT as f64 => Err(too_large()),
+        Literal::Float(n) if decimal(text) != decimal(&float_text(n)) => Err(error(format!(
+            "the number {} cannot be compared exactly: it is not the shortest decimal of a 64-bit float; write {}",
+            shown(text),
+            float_text(n)
+        ))),
+        // No negative zero (the pattern matches `-0.0` too): PostgreSQL's decimals have none.
+        Literal::Float(0.0) => Ok(Literal::Float(0.0)),
+        literal => Ok(literal),
+    }
+}
+
+/// A float as serde_json writes it, as attributes are stored: its shortest decimal (the nearest one when several
+/// are as short), in exponent form when long.
+fn float_text(n: f64) -> String {
+    serde_json::Number::from_f64(n).map_or_else(|| n.to_string(), |n| n.to_string())
+}
+
+/// The exact value of a decimal number (`-12.5e3`, `.5`, `1.`) as its sign, significant digits (no leading or
+/// trailing zeros) and the power of ten of the digits' decimal point (`0.125e5` is `("125", 5)`); zero is
+/// `(false, "", 0)` whatever its sign. `None` for text that is not such a number or has a runaway exponent.
+fn decimal(text: &str) -> Option<(bool, String, i64)> {
+    let (negative, text) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let (mantissa, exponent) = text.split_once(['e', 'E']).unwrap_or((text, "0"));
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let exponent_digits = exponent.strip_prefix(['-', '+']).unwrap_or(exponent);
+    if whole.is_empty() && fraction.is_empty()
+        || exponent_digits.is_empty()
+        || !(whole
+            .bytes()
+            .chain(fraction.bytes())
+            .chain(exponent_digits.bytes()))
+        .all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let digits = format!("{whole}{fraction}");
+    let significant = digits.trim_start_matches('0');
+    let point =
+        i64::try_from(whole.len()).ok()? - i64::try_from(digits.len() - significant.len()).ok()?;
+    let significant = significant.trim_end_matches('0');
+    if significant.is_empty() {
+        return Some((false, String::new(), 0));
+    }
+    let exponent = exponent.parse::<i64>().ok()?;
+    Some((
+        negative,
+        significant.to_owned(),
+        point.checked_add(exponent)?,
+    ))
+}
+
 /// A number as written: whole numbers that fit `i64` stay exact.
 fn number(text: &str) -> Result<Literal, ValidationError> {
     let digits = text.strip_prefix('-').unwrap_or(text);
@@ -906,7 +988,7 @@ fn fold(a: &Raw, op: CompareOp, b: &Raw) -> Result<bool, ValidationError> {
         (Raw::Null, _) | (_, Raw::Null) => return Err(null_compared()),
         (Raw::Text(a), Raw::Text(b)) => a.cmp(b),
         (Raw::Boolean(a), Raw::Boolean(b)) => a.cmp(b),
-        (Raw::Number(a), Raw::Number(b)) => match (number(a)?, number(b)?) {
+        (Raw::Number(a), Raw::Number(b)) => match (exact_number(a)?, exact_number(b)?) {
             (Literal::Integer(a), Literal::Integer(b)) => a.cmp(&b),
             (a, b) => {
                 let float = |n: Literal| match n {
@@ -914,7 +996,7 @@ fn fold(a: &Raw, op: CompareOp, b: &Raw) -> Result<bool, ValidationError> {
                     Literal::Float(n) => n,
                     _ => 0.0,
                 };
-                // Both finite, so always ordered.
+                // Both finite and exact (see `exact_number`), so always ordered, as their decimals are.
                 float(a).partial_cmp(&float(b)).unwrap_or(Ordering::Equal)
             }
         },
@@ -996,21 +1078,15 @@ fn typed(term: &Term, value: &Raw, exact: bool) -> Result<(Operand, Literal), Va
 /// How an attribute compares with `value`: the view to read it in and the value typed for that view.
 fn attrib_literal(as_text: bool, value: &Raw) -> Result<(AttribView, Literal), ValidationError> {
     match value {
-        Raw::Number(n) => Ok((AttribView::Number, number(n)?)),
+        Raw::Number(n) => Ok((AttribView::Number, exact_number(n)?)),
         Raw::Boolean(b) => Ok((AttribView::Boolean, Literal::Boolean(*b))),
         Raw::Text(s) if as_text => Ok((AttribView::Text, Literal::Text(s.clone()))),
         // `->` yields JSON, so (as in PostgreSQL) the string is read as JSON.
         Raw::Text(s) => match serde_json::from_str::<serde_json::Value>(s) {
             Ok(serde_json::Value::String(s)) => Ok((AttribView::String, Literal::Text(s))),
             Ok(serde_json::Value::Bool(b)) => Ok((AttribView::Boolean, Literal::Boolean(b))),
-            Ok(serde_json::Value::Number(n)) => {
-                let literal = match (n.as_i64(), n.as_f64()) {
-                    (Some(n), _) => Literal::Integer(n),
-                    (None, Some(f)) if f.is_finite() => Literal::Float(f),
-                    _ => return Err(error(format!("the number `{n}` is not supported"))),
-                };
-                Ok((AttribView::Number, literal))
-            }
+            // The number as written, not as serde_json rounded it.
+            Ok(serde_json::Value::Number(_)) => Ok((AttribView::Number, exact_number(s.trim())?)),
             Ok(serde_json::Value::Null) => Err(error(
                 "comparing with JSON null is not supported; use attribs->>'key' IS NULL",
             )),
@@ -1394,6 +1470,169 @@ mod tests {
         assert!(parse("status IN ('enabled', 'disabled')").is_ok());
         assert!(parse("status > 'b'").is_ok(), "any string orders");
         assert!(parse("email LIKE '%\\\\%'").is_ok());
+    }
+
+    /// The number `query` compares `attribs->>'n'` with.
+    fn compared_number(query: &str) -> Literal {
+        match parse(query) {
+            Ok(Predicate::Compare {
+                right: Operand::Literal(literal),
+                ..
+            }) => literal,
+            other => panic!("{query}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn numbers_are_exact_or_refused() {
+        for (written, literal) in [
+            ("9007199254740992", Literal::Integer(NUMBER_MAX_EXACT)),
+            ("-9007199254740992", Literal::Integer(-NUMBER_MAX_EXACT)),
+            (
+                "9007199254740992.0",
+                Literal::Float(9_007_199_254_740_992.0),
+            ),
+            (
+                "9.007199254740992e15",
+                Literal::Float(9_007_199_254_740_992.0),
+            ),
+            ("0.1", Literal::Float(0.1)),
+            ("0.10", Literal::Float(0.1)),
+            ("00.100e0", Literal::Float(0.1)),
+            (".5", Literal::Float(0.5)),
+            ("5.", Literal::Float(5.0)),
+            ("1.5e3", Literal::Float(1500.0)),
+            ("15E-1", Literal::Float(1.5)),
+            ("0.30000000000000004", Literal::Float(0.1 + 0.2)),
+            ("5e-324", Literal::Float(5e-324)),
+            (
+                "2.2250738585072014e-308",
+                Literal::Float(2.225_073_858_507_201_4e-308),
+            ),
+            ("-0", Literal::Integer(0)),
+            ("0e999999999999999999999", Literal::Float(0.0)),
+        ] {
+            for query in [
+                format!("attribs->>'n' = {written}"),
+                format!("attribs->'n' = '{written}'"),
+            ] {
+                if query.contains("'.5'") || query.contains("'5.'") || query.contains("'00.") {
+                    continue; // Not JSON.
+                }
+                assert_eq!(compared_number(&query), literal, "{query}");
+            }
+        }
+        // `-0.0` is 0, never a negative zero.
+        for query in [
+            "attribs->>'n' = -0.0",
+            "attribs->'n' = '-0.0'",
+            "attribs->>'n' = -0e3",
+        ] {
+            let Literal::Float(zero) = compared_number(query) else {
+                panic!("{query}")
+            };
+            assert!(zero == 0.0 && zero.is_sign_positive(), "{query}");
+        }
+        for (written, says) in [
+            (
+                "9007199254740993",
+                "at most 9007199254740992 (2^53) in magnitude",
+            ),
+            (
+                "-9007199254740993",
+                "at most 9007199254740992 (2^53) in magnitude",
+            ),
+            (
+                "18446744073709551615",
+                "at most 9007199254740992 (2^53) in magnitude",
+            ),
+            ("1e16", "at most 9007199254740992 (2^53) in magnitude"),
+            (
+                "9007199254740993.5",
+                "at most 9007199254740992 (2^53) in magnitude",
+            ),
+            ("1e308", "at most 9007199254740992 (2^53) in magnitude"),
+            (
+                "0.30000000000000001",
+                "not the shortest decimal of a 64-bit float; write 0.3",
+            ),
+            ("0.1000000000000000055511151231257827", "; write 0.1"),
+            ("4503599627370496.5", "; write 4503599627370496.0"),
+            ("9007199254740992.5", "; write 9007199254740992.0"),
+            // Two decimals of 17 digits read as this float; serde_json writes the nearer, ….2.
+            ("-1971866499975272.3", "; write -1971866499975272.2"),
+            ("1e-400", "; write 0.0"),
+            ("2e-324", "; write 0.0"),
+        ] {
+            for query in [
+                format!("attribs->>'n' = {written}"),
+                format!("attribs->'n' IN ('{written}')"),
+                format!("{written} > 1"),
+                format!("attribs->>'n' IN (1, {written})"),
+            ] {
+                let message = err(&query);
+                assert!(
+                    message.starts_with(&format!(
+                        "`query`: the number {written} cannot be compared exactly: "
+                    )) && message.contains(says),
+                    "{query}: {message}"
+                );
+            }
+        }
+        // `id` is a bigint column, compared exactly on both backends: every `i64` is fine.
+        assert!(parse("id = 9223372036854775807").is_ok());
+        assert!(parse("id = -9007199254740993").is_ok());
+        // Literals compared with each other are exact too.
+        assert_eq!(parse("0.3 = 0.30").unwrap(), Predicate::Literal(true));
+        assert_eq!(parse("-0.0 = 0").unwrap(), Predicate::Literal(true));
+        assert_eq!(
+            parse("9007199254740992 > 9007199254740991.0").unwrap(),
+            Predicate::Literal(true)
+        );
+    }
+
+    #[test]
+    fn decimals_are_read_exactly() {
+        assert_eq!(decimal("-12.5e3"), Some((true, "125".into(), 5)));
+        assert_eq!(decimal("0.00125"), Some((false, "125".into(), -2)));
+        assert_eq!(decimal("1.25e-2"), decimal("0.0125"));
+        assert_eq!(decimal("-0.0"), Some((false, String::new(), 0)));
+        assert_eq!(decimal("100"), decimal("1e2"));
+        assert_ne!(decimal("100"), decimal("1e3"));
+        for bad in [
+            "",
+            ".",
+            "e5",
+            "1e",
+            "1.2.3",
+            "0x10",
+            "1_000",
+            "inf",
+            "1e99999999999999999999",
+        ] {
+            assert_eq!(decimal(bad), None, "{bad}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn every_float_within_the_bound_is_accepted_as_serde_json_writes_it(
+            n in -9.007_199_254_740_992e15f64..9.007_199_254_740_992e15,
+        ) {
+            let query = format!("attribs->>'n' < {}", float_text(n));
+            let literal = compared_number(&query);
+            prop_assert!(
+                literal == Literal::Float(n) || literal == Literal::Integer(n as i64),
+                "{}: {:?}", query, literal
+            );
+            // Written otherwise (Rust's own shortest decimal may be the other of two as short), it is the same
+            // decimal or refused with the one to write.
+            let other = format!("attribs->>'n' < {n:e}");
+            match parse(&other) {
+                Ok(_) => prop_assert_eq!(decimal(&format!("{n:e}")), decimal(&float_text(n))),
+                Err(e) => prop_assert!(e.0.ends_with(&format!("write {}", float_text(n))), "{}", e.0),
+            }
+        }
     }
 
     #[test]

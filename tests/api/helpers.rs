@@ -346,3 +346,31 @@ pub fn trickle(parts: Vec<Vec<u8>>, delay: std::time::Duration) -> reqwest::Body
     });
     reqwest::Body::wrap_stream(stream)
 }
+
+impl TestDatabase {
+    /// A database whose default collation is ICU's `en-US` on PostgreSQL (which sorts `ä@x.io` before `a+z@x.io`
+    /// and ignores case first), for orderings that must not depend on the database's locale; on SQLite, a plain
+    /// one (SQLite has no locales).
+    pub async fn create_with_icu_collation() -> Self {
+        let Ok(admin_url) = std::env::var("ROSTER_TEST_POSTGRES_URL") else {
+            return Self::create().await;
+        };
+        let name = format!("roster_test_{}", uuid::Uuid::new_v4().simple());
+        let admin = Database::connect(&admin_url)
+            .await
+            .expect("cannot reach the test Postgres server");
+        admin
+            .execute_unprepared(&format!(
+                "CREATE DATABASE \"{name}\" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US'"
+            ))
+            .await
+            .expect("cannot create an ICU en-US test database");
+        admin.close().await.ok();
+        let mut url = url::Url::parse(&admin_url).unwrap();
+        url.set_path(&name);
+        Self {
+            url: url.to_string(),
+            _dir: None,
+        }
+    }
+}

@@ -451,3 +451,107 @@ async fn hostile_subscriber_input_gets_a_clear_4xx_and_nothing_changes() {
     assert_eq!(app.get("/health").await.status(), StatusCode::OK);
     assert_counts_exact(&app, "hostile input").await;
 }
+
+#[tokio::test]
+async fn a_json_key_given_twice_is_refused_at_any_depth_and_nothing_changes() {
+    use crate::subscribers::{assert_counts_exact, subscriber_id};
+    let app = TestApp::spawn().await;
+    let list = app.create_named("news").await;
+    let id = subscriber_id(&app, "s@example.com", &[list]).await;
+    let subscriber = format!("/api/subscribers/{id}");
+    let send = |method: Method, path: &str, body: String| {
+        app.request(method, path)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+    };
+    for (method, path, body, key) in [
+        (
+            Method::POST,
+            "/api/lists",
+            r#"{"name":"a","name":"b"}"#.to_owned(),
+            "name",
+        ),
+        (
+            Method::POST,
+            "/api/lists",
+            r#"{"name":"a","tags":["t"],"name":"a"}"#.to_owned(),
+            "name",
+        ),
+        (
+            Method::PUT,
+            &format!("/api/lists/{list}"),
+            r#"{"description":"x","description":"y"}"#.to_owned(),
+            "description",
+        ),
+        (
+            Method::PUT,
+            "/api/subscribers/lists",
+            format!(
+                r#"{{"ids":[{id}],"action":"remove","target_list_ids":[{list}],"ids":[{id}]}}"#
+            ),
+            "ids",
+        ),
+        (
+            Method::PUT,
+            "/api/subscribers/blocklist",
+            format!(r#"{{"ids":[{id}],"\u0069ds":[{id}]}}"#),
+            "ids",
+        ),
+        (
+            Method::POST,
+            "/api/subscribers",
+            r#"{"email":"new@example.com","attribs":{"k":1,"k":2}}"#.to_owned(),
+            "k",
+        ),
+        (
+            Method::PATCH,
+            &subscriber,
+            r#"{"attribs":{"a":[{"deep":true,"deep":false}]}}"#.to_owned(),
+            "deep",
+        ),
+        (
+            Method::PUT,
+            &subscriber,
+            r#"{"email":"s@example.com","lists":[],"email":"t@example.com"}"#.to_owned(),
+            "email",
+        ),
+    ] {
+        let response = send(method.clone(), path, body.clone()).await.unwrap();
+        let message = expect_error(response, StatusCode::BAD_REQUEST).await;
+        assert!(
+            message.contains(&format!("`{key}`")) && message.contains("more than once"),
+            "{method} {path} {body}: {message}"
+        );
+    }
+    assert_eq!(
+        app.names("").await,
+        ["news"],
+        "no list was created or changed"
+    );
+    let (_, page) = read(app.get("/api/subscribers").await).await;
+    assert_eq!(page["data"]["total"], 1, "{page}");
+    let (_, shown) = read(app.get(&subscriber).await).await;
+    assert_eq!(shown["data"]["email"], "s@example.com");
+    assert_eq!(shown["data"]["attribs"], json!({}));
+    assert_eq!(shown["data"]["status"], "enabled");
+    assert_eq!(
+        shown["data"]["lists"][0]["subscription_status"],
+        "unconfirmed"
+    );
+    assert_counts_exact(&app, "duplicate keys").await;
+    // The same key in different objects is no repeat.
+    let response = send(
+        Method::PATCH,
+        &subscriber,
+        r#"{"name":"n","attribs":{"name":{"name":1},"k":[{"k":1},{"k":2}]}}"#.to_owned(),
+    )
+    .await
+    .unwrap();
+    let (status, body) = read(response).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["data"]["attribs"],
+        json!({"name": {"name": 1}, "k": [{"k": 1}, {"k": 2}]})
+    );
+}

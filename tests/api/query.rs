@@ -563,3 +563,130 @@ async fn deep_pages_agree_with_the_whole_ordering_before_and_after_writes() {
         assert_eq!(deep, whole[100..120], "{ordering}");
     }
 }
+
+/// The e-mails of the subscribers `query` (listmonk's SQL expression) selects, in e-mail order; or the 400's
+/// message.
+async fn selected(app: &TestApp, query: &str) -> Result<Vec<String>, String> {
+    let response = app
+        .request(reqwest::Method::GET, "/api/subscribers")
+        .query(&[
+            ("query", query),
+            ("per_page", "all"),
+            ("order_by", "email"),
+            ("order", "asc"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = read(response).await;
+    match status {
+        StatusCode::OK => Ok(body["data"]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["email"].as_str().unwrap().to_owned())
+            .collect()),
+        StatusCode::BAD_REQUEST => Err(body["message"].as_str().unwrap().to_owned()),
+        other => panic!("{query}: {other} {body}"),
+    }
+}
+
+#[tokio::test]
+async fn query_numbers_compare_exactly_or_are_refused_alike_on_every_backend() {
+    use crate::subscribers::create_subscriber;
+    let app = TestApp::spawn().await;
+    for (email, n) in [
+        ("u64max@x.io", json!(18_446_744_073_709_551_615_u64)),
+        ("u64near@x.io", json!(18_446_744_073_709_551_614_u64)),
+        ("float@x.io", json!(18_446_744_073_709_552_000.0)),
+        ("above@x.io", json!(9_007_199_254_740_993_i64)),
+        ("two53@x.io", json!(9_007_199_254_740_992_i64)),
+        ("tenth@x.io", json!(0.1)),
+        ("third@x.io", json!(0.3)),
+        ("negzero@x.io", json!(-0.0)),
+        ("zero@x.io", json!(0)),
+        ("zerof@x.io", json!(0.0)),
+        ("tie@x.io", json!(-1_971_866_499_975_272.2)),
+    ] {
+        create_subscriber(&app, json!({"email": email, "attribs": {"n": n}})).await;
+    }
+    // Past 2^53, or not the shortest decimal of a float: refused, naming the number and what to write instead.
+    for (query, says) in [
+        (
+            "attribs->>'n' = 18446744073709551615",
+            "the number 18446744073709551615 cannot be compared exactly: numbers must be at most 9007199254740992 (2^53) in magnitude",
+        ),
+        (
+            "attribs->>'n' > 9007199254740993",
+            "the number 9007199254740993 cannot be compared exactly: numbers must be at most 9007199254740992",
+        ),
+        (
+            "attribs->>'n' < -9007199254740993",
+            "the number -9007199254740993 cannot be compared exactly",
+        ),
+        (
+            "attribs->'n' = '18446744073709551614'",
+            "the number 18446744073709551614 cannot be compared exactly",
+        ),
+        (
+            "attribs->>'n' IN (1, 1e16)",
+            "the number 1e16 cannot be compared exactly",
+        ),
+        (
+            "attribs->>'n' = 0.30000000000000001",
+            "the number 0.30000000000000001 cannot be compared exactly: it is not the shortest decimal of a 64-bit float; write 0.3",
+        ),
+        (
+            "attribs->>'n' < -1971866499975272.3",
+            "write -1971866499975272.2",
+        ),
+        (
+            "18446744073709551615 = 18446744073709551614",
+            "the number 18446744073709551615 cannot be compared exactly",
+        ),
+    ] {
+        let message = selected(&app, query).await.expect_err(query);
+        assert!(message.contains(says), "{query}: {message}");
+    }
+    // Within the bound, the same rows on SQLite and PostgreSQL, exactly.
+    let zeros = ["negzero@x.io", "zero@x.io", "zerof@x.io"];
+    for (query, expected) in [
+        (
+            "attribs->>'n' > 9007199254740992",
+            &["above@x.io", "float@x.io", "u64max@x.io", "u64near@x.io"][..],
+        ),
+        ("attribs->>'n' = 9007199254740992", &["two53@x.io"]),
+        (
+            "attribs->>'n' >= 9007199254740992.0",
+            &[
+                "above@x.io",
+                "float@x.io",
+                "two53@x.io",
+                "u64max@x.io",
+                "u64near@x.io",
+            ],
+        ),
+        ("attribs->>'n' = 0.3", &["third@x.io"]),
+        ("attribs->'n' = '0.1'", &["tenth@x.io"]),
+        ("attribs->>'n' = -0.0", &zeros),
+        ("attribs->>'n' = 0", &zeros),
+        ("attribs->>'n' < 0", &["tie@x.io"]),
+        ("attribs->>'n' = -1971866499975272.2", &["tie@x.io"]),
+        ("attribs->>'n' < -1971866499975272", &["tie@x.io"]),
+        ("attribs->>'n' < -1971866499975272.2", &[]),
+        // -0.0 is stored as 0.0 (PostgreSQL's jsonb has no negative zero), so its text is the same too.
+        ("attribs->>'n' = '0.0'", &["negzero@x.io", "zerof@x.io"]),
+        ("attribs->>'n' = '-0.0'", &[]),
+    ] {
+        assert_eq!(selected(&app, query).await.unwrap(), expected, "{query}");
+    }
+    let (_, page) = read(
+        app.get("/api/subscribers?query=subscribers.email%3D%27negzero%40x.io%27")
+            .await,
+    )
+    .await;
+    assert_eq!(
+        page["data"]["results"][0]["attribs"].to_string(),
+        r#"{"n":0.0}"#
+    );
+}

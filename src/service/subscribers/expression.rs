@@ -175,11 +175,18 @@ fn is_number(operand: &Operand) -> bool {
 /// A bound value. Compared with an attribute's number (`numeric`), numbers are bound as text and cast by the
 /// statement, exactly on PostgreSQL: this also keeps each statement's parameter types fixed by its text, which
 /// PostgreSQL connections rely on (sqlx caches prepared statements by their SQL alone, with the parameter types of
-/// their first use, and would read a `float8` sent for a cached `int8` as garbage).
+/// their first use, and would read a `float8` sent for a cached `int8` as garbage). A float is written as JSON
+/// writes it (its shortest decimal), as stored attributes are: the domain only lets through floats whose literal
+/// is that decimal, so PostgreSQL compares the literal's exact value and SQLite parses the same text as the
+/// stored numbers it compares with.
 fn literal(literal: &Literal, numeric: bool) -> Expr {
     let value = match literal {
         Literal::Integer(n) if numeric => return Expr::val(n.to_string()).cast_as("numeric"),
-        Literal::Float(n) if numeric => return Expr::val(n.to_string()).cast_as("numeric"),
+        Literal::Float(n) if numeric => {
+            let text =
+                serde_json::Number::from_f64(*n).map_or_else(|| n.to_string(), |n| n.to_string());
+            return Expr::val(text).cast_as("numeric");
+        }
         Literal::Text(s) => Value::from(s.clone()),
         Literal::Integer(n) => Value::from(*n),
         Literal::Float(n) => Value::from(*n),
@@ -772,7 +779,7 @@ mod tests {
                 id: 1,
                 email: "a@b.c",
                 name: "Test One",
-                attribs: json!({"city": "Bengaluru", "age": 30, "stack": {"lang": "Go"}, "vip": true}),
+                attribs: json!({"city": "Bengaluru", "age": 30, "stack": {"lang": "Go"}, "vip": true, "n": 9_007_199_254_740_992_i64}),
                 status: SubscriberStatus::Enabled,
                 created_at: "2023-06-01T10:00:00Z",
             },
@@ -780,7 +787,7 @@ mod tests {
                 id: 2,
                 email: "x@y.z",
                 name: "test two",
-                attribs: json!({"city": "bengaluru", "age": "30", "stack": {"lang": "rust"}, "vip": false}),
+                attribs: json!({"city": "bengaluru", "age": "30", "stack": {"lang": "rust"}, "vip": false, "n": 0.0}),
                 status: SubscriberStatus::Blocklisted,
                 created_at: "2024-03-01T00:00:00.5Z",
             },
@@ -788,7 +795,7 @@ mod tests {
                 id: 3,
                 email: "c@d.e",
                 name: "Other",
-                attribs: json!({"age": 41.5, "stack": {"lang": "golang"}, "city": null}),
+                attribs: json!({"age": 41.5, "stack": {"lang": "golang"}, "city": null, "n": 0.1, "m": -1_971_866_499_975_272.2}),
                 status: SubscriberStatus::Disabled,
                 created_at: "2024-01-01T00:00:00Z",
             },
@@ -796,7 +803,7 @@ mod tests {
                 id: 4,
                 email: "ünï@x.y",
                 name: "ÉCOLE 50%_off*",
-                attribs: json!({"a.b": {"$c": "dotted"}, "it's": 1}),
+                attribs: json!({"a.b": {"$c": "dotted"}, "it's": 1, "n": 18_446_744_073_709_551_615_u64}),
                 status: SubscriberStatus::Enabled,
                 created_at: "2025-01-01T00:00:00.123456Z",
             },
@@ -804,7 +811,7 @@ mod tests {
                 id: 6,
                 email: "k@l.m",
                 name: "Kay",
-                attribs: json!({"age": 5, "tags": ["vip", "x"]}),
+                attribs: json!({"age": 5, "tags": ["vip", "x"], "n": 9_007_199_254_740_993_i64, "m": -1_971_866_499_975_272.0}),
                 status: SubscriberStatus::Blocklisted,
                 created_at: "2024-06-01T12:00:00+02:00",
             },
@@ -898,6 +905,21 @@ mod tests {
         ("TRUE", &[1, 2, 3, 4, 6]),
         ("1 = 0 OR FALSE", &[]),
         ("'a' < 'b'", &[1, 2, 3, 4, 6]),
+        // Numbers within ±2^53, written as JSON writes them, compare exactly with any stored number: past 2^53
+        // (6 is 2^53 + 1, 4 is u64::MAX), between floats of 17 digits (3, 6), at zero.
+        ("attribs->>'n' = 9007199254740992", &[1]),
+        ("attribs->>'n' > 9007199254740992", &[4, 6]),
+        ("attribs->>'n' >= 9007199254740992.0", &[1, 4, 6]),
+        ("attribs->'n' < '9007199254740992'", &[2, 3]),
+        ("attribs->>'n' = 0.1", &[3]),
+        ("attribs->>'n' IN (0.1, 9007199254740992)", &[1, 3]),
+        ("attribs->>'n' = -0.0", &[2]),
+        ("attribs->'n' = '-0'", &[2]),
+        ("attribs->>'n' < 0.1", &[2]),
+        ("attribs->>'m' = -1971866499975272.2", &[3]),
+        ("attribs->>'m' < -1971866499975272.2", &[]),
+        ("attribs->>'m' > -1971866499975272.2", &[6]),
+        ("attribs->>'m' <= -1971866499975272", &[3, 6]),
     ];
 
     /// A `subscribers` table shaped as the migration makes it, filled with [`rows`].
