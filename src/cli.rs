@@ -223,6 +223,12 @@ pub struct ServeArgs {
     #[arg(long, env = "ROSTER_LOGIN_FAILURE_BURST", default_value_t = 10)]
     pub login_failure_burst: u32,
 
+    /// Seconds a request may wait for its caller's fair share of the database pool (the pool less 1 in 8
+    /// connections for a caller alone; the pool divided among the callers in flight once it is full) before it is
+    /// answered 429 with Retry-After. Counted per instance.
+    #[arg(long, env = "ROSTER_FAIR_SHARE_WAIT", default_value_t = 1.0)]
+    pub fair_share_wait: f64,
+
     /// When set, `/metrics` requires `Authorization: Bearer <token>`.
     #[arg(long, env = "ROSTER_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<Secret>,
@@ -276,6 +282,7 @@ impl ServeArgs {
             login_failures_per_minute: self.login_failures_per_minute,
             login_failure_burst: self.login_failure_burst,
             metrics_token: self.metrics_token.clone(),
+            fair_share_wait: seconds(self.fair_share_wait),
             connections: crate::config::ConnectionSettings {
                 max_connections: self.max_connections.max(1),
                 header_read_timeout: seconds(self.header_read_timeout),

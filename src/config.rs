@@ -125,6 +125,8 @@ pub struct Settings {
     pub login_failure_burst: u32,
     /// When set, `/metrics` needs this bearer token.
     pub metrics_token: Option<Secret>,
+    /// Longest a request waits for its caller's fair share of the database pool before it is answered 429.
+    pub fair_share_wait: Duration,
     /// How connections are accepted and kept.
     pub connections: ConnectionSettings,
 }

@@ -22,13 +22,7 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
                     .busy_timeout(Duration::from_secs(5))
                     .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
             });
-        let budget = settings.statement_timeout;
-        options.map_sqlx_sqlite_pool_opts(move |pool| {
-            pool.after_connect(move |connection, _| Box::pin(limit_work(connection, budget)))
-                .before_acquire(move |connection, _| {
-                    Box::pin(async move { limit_work(connection, budget).await.map(|()| true) })
-                })
-        });
+        limit_sqlite_work(&mut options, settings.statement_timeout);
     } else {
         let statement_timeout = settings.statement_timeout.as_millis().to_string();
         options
@@ -44,6 +38,45 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
             });
     }
     Database::connect(options).await
+}
+
+/// Read-only connections beside SQLite's one writer: in WAL mode readers neither wait for the writer nor for
+/// each other, so one slow read does not hold every other caller. Also the capacity callers share (`fairness`).
+pub const SQLITE_READERS: u32 = 4;
+
+/// The connections reads use: on PostgreSQL the same pool as writes; on SQLite a pool of [`SQLITE_READERS`]
+/// read-only connections (a write still goes through the one writer, whose reads inside a transaction stay on it).
+pub async fn connect_readers(
+    settings: &DatabaseSettings,
+    writer: &DatabaseConnection,
+) -> Result<DatabaseConnection, DbErr> {
+    if !settings.url.is_sqlite() {
+        return Ok(writer.clone());
+    }
+    let mut options = ConnectOptions::new(settings.url.expose());
+    options
+        .acquire_timeout(settings.acquire_timeout)
+        .connect_timeout(settings.acquire_timeout)
+        .sqlx_logging(false)
+        .max_connections(SQLITE_READERS)
+        .min_connections(1)
+        .map_sqlx_sqlite_opts(|opts| {
+            opts.read_only(true)
+                .busy_timeout(Duration::from_secs(5))
+                .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+        });
+    limit_sqlite_work(&mut options, settings.statement_timeout);
+    Database::connect(options).await
+}
+
+/// Interrupts SQLite work past `budget` on every connection of the pool (see `limit_work`).
+fn limit_sqlite_work(options: &mut ConnectOptions, budget: Duration) {
+    options.map_sqlx_sqlite_pool_opts(move |pool| {
+        pool.after_connect(move |connection, _| Box::pin(limit_work(connection, budget)))
+            .before_acquire(move |connection, _| {
+                Box::pin(async move { limit_work(connection, budget).await.map(|()| true) })
+            })
+    });
 }
 
 /// SQLite virtual-machine steps between two looks at the clock (a few rows of a scan; a row's expensive

@@ -15,6 +15,8 @@ pub struct Application {
     listener: TcpListener,
     port: u16,
     db: DatabaseConnection,
+    /// Reads on their own: the same pool on PostgreSQL, read-only connections on SQLite.
+    reads: DatabaseConnection,
     settings: Settings,
     authenticator: Authenticator,
     generated_password: Option<String>,
@@ -52,6 +54,7 @@ impl Application {
         );
         let db = migrate(&settings.database).await?;
         crate::db::warm(&db, &settings.database);
+        let reads = crate::db::connect_readers(&settings.database, &db).await?;
         let bootstrap = AdminCredentials::load(
             &db,
             &settings.admin_username,
@@ -64,8 +67,9 @@ impl Application {
             listener,
             port,
             settings,
-            authenticator: Authenticator::new(bootstrap.credentials, db.clone()),
+            authenticator: Authenticator::new(bootstrap.credentials, reads.clone()),
             db,
+            reads,
             generated_password: bootstrap.generated_password,
         })
     }
@@ -78,6 +82,11 @@ impl Application {
     /// A handle on the application's connection pool (shared, not a new pool).
     pub fn db(&self) -> DatabaseConnection {
         self.db.clone()
+    }
+
+    /// The pool reads use (the same as `db` on PostgreSQL).
+    pub fn reads(&self) -> DatabaseConnection {
+        self.reads.clone()
     }
 
     /// The admin password generated on this start, if this start generated one.
@@ -98,8 +107,18 @@ impl Application {
             login_failures_per_minute: self.settings.login_failures_per_minute,
             login_failure_burst: self.settings.login_failure_burst,
             metrics_token: self.settings.metrics_token.clone(),
+            pool_size: if self.settings.database.url.is_sqlite() {
+                crate::db::SQLITE_READERS as usize
+            } else {
+                self.settings.database.max_connections as usize
+            },
+            fair_share_wait: self.settings.fair_share_wait,
         };
-        let endpoint = app(Services::new(self.db.clone()), self.authenticator, config);
+        let endpoint = app(
+            Services::new(self.db.clone(), self.reads.clone()),
+            self.authenticator,
+            config,
+        );
         let result = crate::server::serve(
             self.listener,
             endpoint,
@@ -108,8 +127,10 @@ impl Application {
             self.settings.shutdown_grace,
         )
         .await;
-        if let Err(err) = self.db.close().await {
-            tracing::warn!(error = %err, "closing the database pool failed");
+        for pool in [self.db, self.reads] {
+            if let Err(err) = pool.close().await {
+                tracing::warn!(error = %err, "closing the database pool failed");
+            }
         }
         result
     }

@@ -6,6 +6,7 @@ mod catalog;
 mod context;
 mod docs;
 mod error;
+mod fairness;
 mod health;
 mod layer;
 mod limits;

@@ -12,6 +12,7 @@ use super::bounds::{CheckRequest, LimitBody};
 use super::catalog::Catalog;
 use super::docs::Document;
 use super::error::{ShapeErrors, panic_response};
+use super::fairness::{Gate, ShareDatabase};
 use super::health::HealthApi;
 use super::layer::layer;
 use super::limits::{LimitUnauthenticated, LoginFailures, RateLimits};
@@ -32,10 +33,11 @@ pub struct Services {
 }
 
 impl Services {
-    pub fn new(db: sea_orm::DatabaseConnection) -> Self {
+    /// `db` for writes, `reads` for reads on their own (see `db::connect_readers`).
+    pub fn new(db: sea_orm::DatabaseConnection, reads: sea_orm::DatabaseConnection) -> Self {
         Self {
-            lists: ListService::new(db.clone()),
-            subscribers: SubscriberService::new(db.clone()),
+            lists: ListService::new(db.clone(), reads.clone()),
+            subscribers: SubscriberService::new(db.clone(), reads),
             database: DatabaseService::new(db),
         }
     }
@@ -67,7 +69,11 @@ pub fn api_meta() -> Vec<MetaApi> {
 
 /// The spec poem-openapi derives from the code, for comparison with `openapi.yaml`.
 pub fn generated_spec() -> String {
-    openapi_service(Services::new(DatabaseConnection::default())).spec()
+    openapi_service(Services::new(
+        DatabaseConnection::default(),
+        DatabaseConnection::default(),
+    ))
+    .spec()
 }
 
 /// Settings of the HTTP layer.
@@ -87,6 +93,10 @@ pub struct AppConfig {
     pub login_failure_burst: u32,
     /// When set, `/metrics` needs `Authorization: Bearer <token>`.
     pub metrics_token: Option<crate::config::Secret>,
+    /// Connections in the database pool: what callers share (`fairness`).
+    pub pool_size: usize,
+    /// Longest a request waits for its caller's share of the pool before it is answered 429.
+    pub fair_share_wait: std::time::Duration,
 }
 
 /// The whole HTTP application. Every middleware gets what it needs here, once; none looks anything up per
@@ -103,6 +113,11 @@ pub fn app(services: Services, authenticator: Authenticator, config: AppConfig) 
         .at("/docs", get(docs.endpoint()))
         .at("/metrics", get(metrics))
         .nest("/", service)
+        // Innermost: a request holds its share of the database only once its body has arrived.
+        .with(layer(ShareDatabase(Gate::new(
+            config.pool_size,
+            config.fair_share_wait,
+        ))))
         .with(CatchPanic::new().with_handler(panic_response))
         .with(layer(LimitBody(config.body_limit)))
         // Boxing erases the middleware types, which would otherwise nest past the compiler's depth limit.

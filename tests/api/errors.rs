@@ -91,6 +91,7 @@ async fn a_wrong_method_is_405_with_an_allow_header() {
 async fn an_unreachable_database_is_503_with_retry_after_on_every_operation() {
     let app = TestApp::spawn().await;
     app.db.clone().close().await.unwrap();
+    app.reads.clone().close().await.unwrap();
     let mut operations = OPERATIONS.to_vec();
     operations.push(("GET", "/api/health"));
     for (method, path) in operations {

@@ -85,6 +85,7 @@ pub fn settings(database_url: &str, admin_password: Option<&str>) -> Settings {
         login_failures_per_minute: 0,
         login_failure_burst: 0,
         metrics_token: None,
+        fair_share_wait: std::time::Duration::from_secs(1),
         connections: Default::default(),
     }
 }
@@ -95,6 +96,8 @@ pub struct TestApp {
     pub client: Client,
     pub database: TestDatabase,
     pub db: DatabaseConnection,
+    /// The application's pool for reads (SQLite's read-only connections; `db` again on PostgreSQL).
+    pub reads: DatabaseConnection,
     pub password: String,
     pub generated_password: Option<String>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -146,6 +149,7 @@ impl TestApp {
         let address = format!("http://127.0.0.1:{}", app.port());
         let generated_password = app.generated_admin_password().map(str::to_owned);
         let db = app.db();
+        let reads = app.reads();
         let (tx, rx) = oneshot::channel();
         tokio::spawn(app.run_until_stopped(async {
             let _ = rx.await;
@@ -160,6 +164,7 @@ impl TestApp {
             generated_password,
             database,
             db,
+            reads,
             shutdown: Some(tx),
         }
     }

@@ -8,6 +8,7 @@ mod connections;
 mod create;
 mod delete;
 mod errors;
+mod fairness;
 mod faults;
 mod get;
 mod helpers;

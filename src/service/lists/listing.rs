@@ -156,7 +156,7 @@ impl ListService {
         };
         let version = versioned.then(lists_version);
         Ok(read_page(
-            &self.db,
+            &self.reads,
             select,
             lists::Column::Id,
             slice,
@@ -177,8 +177,12 @@ impl ListService {
     ) -> Result<u64, ServiceError> {
         let count = async {
             Ok::<_, ServiceError>(
-                count_at_version(&self.db, lists_version(), count_matches(filter, condition))
-                    .await?,
+                count_at_version(
+                    &self.reads,
+                    lists_version(),
+                    count_matches(filter, condition),
+                )
+                .await?,
             )
         };
         self.totals.total(filter, version, page_read, count).await

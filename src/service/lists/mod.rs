@@ -32,15 +32,19 @@ use crate::entity::lists;
 /// The lists use cases. Cheap to clone: the connection is a pool handle and the totals cache is shared.
 #[derive(Clone)]
 pub struct ListService {
+    /// Writes, and reads inside a write.
     db: DatabaseConnection,
+    /// Reads on their own (the same pool on PostgreSQL; read-only connections on SQLite).
+    reads: DatabaseConnection,
     totals: Arc<TotalsCache<ListFilter>>,
     positions: Arc<Positions>,
 }
 
 impl ListService {
-    pub fn new(db: DatabaseConnection) -> Self {
+    pub fn new(db: DatabaseConnection, reads: DatabaseConnection) -> Self {
         Self {
             db,
+            reads,
             totals: Arc::default(),
             positions: Arc::default(),
         }
@@ -49,7 +53,7 @@ impl ListService {
     /// Fills in each list's subscriber counts.
     async fn add_counts(&self, found: &mut [List]) -> Result<(), ServiceError> {
         let ids: Vec<i64> = found.iter().map(|list| list.id).collect();
-        let mut counted = counts::of_lists(&self.db, &ids).await?;
+        let mut counted = counts::of_lists(&self.reads, &ids).await?;
         for list in found {
             list.subscribers = counted.remove(&list.id);
         }
@@ -67,7 +71,7 @@ impl ListService {
     pub async fn get(&self, who: &Principal, id: i64) -> Result<List, ServiceError> {
         ensure(who.scope(Access::Get).allows(id))?;
         let model = lists::Entity::find_by_id(id)
-            .one(&self.db)
+            .one(&self.reads)
             .await?
             .ok_or(ServiceError::NotFound("list"))?;
         self.with_counts(to_domain(model)?).await
@@ -203,7 +207,7 @@ impl ListService {
             .filter(lists::Column::Status.eq(ListStatus::Active))
             .order_by_asc(lists::Column::Id)
             .into_tuple()
-            .all(&self.db)
+            .all(&self.reads)
             .await?;
         Ok(rows
             .into_iter()

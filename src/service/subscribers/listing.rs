@@ -104,7 +104,7 @@ impl SubscriberService {
             }),
             _ => None,
         };
-        let results = self.with_lists(&self.db, who, read.models).await?;
+        let results = self.with_lists(&self.reads, who, read.models).await?;
         Ok(SubscriberPage {
             results,
             total,
@@ -149,7 +149,7 @@ impl SubscriberService {
         };
         let version = versioned.then(subscribers_version);
         Ok(read_page(
-            &self.db,
+            &self.reads,
             subscribers::Entity::find(),
             subscribers::Column::Id,
             slice,
@@ -171,7 +171,7 @@ impl SubscriberService {
     ) -> Result<u64, ServiceError> {
         let count = async {
             Ok::<_, ServiceError>(
-                count_at_version(&self.db, subscribers_version(), count_rows(condition)).await?,
+                count_at_version(&self.reads, subscribers_version(), count_rows(condition)).await?,
             )
         };
         self.totals.total(&key, version, page_read, count).await

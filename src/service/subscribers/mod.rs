@@ -34,7 +34,10 @@ use crate::entity::{subscriber_lists, subscribers};
 /// The subscribers use cases. Cheap to clone: the connection is a pool handle.
 #[derive(Clone)]
 pub struct SubscriberService {
+    /// Writes, and reads inside a write.
     db: DatabaseConnection,
+    /// Reads on their own (the same pool on PostgreSQL; read-only connections on SQLite).
+    reads: DatabaseConnection,
     /// Totals of filters the counters cannot answer, keyed by the filter (see `listing`).
     totals: Arc<TotalsCache<String>>,
     positions: Arc<Positions>,
@@ -46,9 +49,10 @@ fn visible_lists(who: &Principal) -> Scope {
 }
 
 impl SubscriberService {
-    pub fn new(db: DatabaseConnection) -> Self {
+    pub fn new(db: DatabaseConnection, reads: DatabaseConnection) -> Self {
         Self {
             db,
+            reads,
             totals: Arc::default(),
             positions: Arc::default(),
         }
@@ -131,9 +135,9 @@ impl SubscriberService {
     #[tracing::instrument(skip_all, fields(subscriber.id = id), err(level = "debug"))]
     pub async fn get(&self, who: &Principal, id: i64) -> Result<Subscriber, ServiceError> {
         if let SubscriberScope::OnLists(lists) = Self::readable(who)? {
-            ensure(all_on_lists(&self.db, &[id], &lists).await?)?;
+            ensure(all_on_lists(&self.reads, &[id], &lists).await?)?;
         }
-        self.read_one(&self.db, who, id).await
+        self.read_one(&self.reads, who, id).await
     }
 
     /// Creates a subscriber and its subscriptions in one transaction.

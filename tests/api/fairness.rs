@@ -1,0 +1,71 @@
+//! One caller cannot take the database from the others: a caller flooding the API with expensive queries gets
+//! 429 past its share, while another caller is served at once.
+
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use reqwest::{Method, StatusCode};
+
+use crate::helpers::{TestApp, read};
+
+#[tokio::test]
+async fn one_callers_flood_of_expensive_queries_leaves_another_caller_served() {
+    let app = TestApp::spawn_with(|settings| {
+        settings.database.max_connections = 5;
+        settings.database.statement_timeout = Duration::from_secs(2);
+        settings.fair_share_wait = Duration::from_millis(300);
+    })
+    .await;
+    let text = "a".repeat(60_000);
+    for i in 0..40 {
+        let body =
+            serde_json::json!({"email": format!("s{i}@example.com"), "attribs": {"t": text}});
+        assert_eq!(
+            app.post_json("/api/subscribers", &body).await.status(),
+            StatusCode::OK
+        );
+    }
+    let pattern = format!("%{}b%", "a_".repeat(900));
+    let expensive = || {
+        app.request(Method::GET, "/api/subscribers").query(&[(
+            "query",
+            format!("subscribers.attribs->>'t' LIKE '{pattern}'"),
+        )])
+    };
+    let flood = join_all((0..12).map(|_| expensive().send()));
+    let probe = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let started = Instant::now();
+        let (status, _) = read(
+            app.anonymous(Method::GET, "/api/public/lists")
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        (status, started.elapsed())
+    };
+    let (answers, (probe_status, probe_took)) = tokio::join!(flood, probe);
+    let statuses: Vec<StatusCode> = answers
+        .iter()
+        .map(|a| a.as_ref().unwrap().status())
+        .collect();
+    let refused = answers
+        .iter()
+        .map(|a| a.as_ref().unwrap())
+        .filter(|a| a.status() == StatusCode::TOO_MANY_REQUESTS)
+        .inspect(|a| assert!(a.headers().contains_key("retry-after")))
+        .count();
+    assert!(
+        refused >= 6,
+        "the flood past its share is refused: {statuses:?}"
+    );
+    assert_eq!(probe_status, StatusCode::OK);
+    // A caller may hold the pool less a reserve (PostgreSQL's pool, SQLite's read connections), so a newcomer
+    // finds one free at once.
+    let bound = Duration::from_millis(500);
+    assert!(
+        probe_took < bound,
+        "the other caller waited {probe_took:?}; flood: {statuses:?}"
+    );
+}
