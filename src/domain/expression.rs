@@ -60,6 +60,9 @@ pub const ATTRIB_PATH_MAX_KEYS: usize = 8;
 /// Longest key in an `attribs` chain, in characters. Keys must also be free of `"`, `\` and control characters,
 /// which SQLite's JSON paths cannot address.
 pub const ATTRIB_KEY_MAX_CHARS: usize = 128;
+/// Longest `LIKE`/`ILIKE` pattern. Matching costs up to the stored text times the pattern per row (an attribute
+/// of 65,536 bytes × 256), so the pattern, not only the expression, is bounded.
+pub const LIKE_PATTERN_MAX_CHARS: usize = 256;
 
 /// A condition on subscribers, as parsed from listmonk's `query`.
 #[derive(Debug, Clone, PartialEq)]
@@ -1172,6 +1175,11 @@ fn like(
     let Term::Literal(Raw::Text(pattern)) = pattern else {
         return Err(error(format!("{name} needs a '…' pattern on its right")));
     };
+    if pattern.chars().count() > LIKE_PATTERN_MAX_CHARS {
+        return Err(error(format!(
+            "{name} patterns must be at most {LIKE_PATTERN_MAX_CHARS} characters"
+        )));
+    }
     match operand.class() {
         Some(Class::Text) => {}
         None => return Err(error(format!("{name} needs a column on its left"))),

@@ -19,6 +19,9 @@ pub const DEFAULT_PER_PAGE: u64 = 20;
 pub const QUERY_MAX_CHARS: usize = 1000;
 /// Most words in a search query. Each word is one `LIKE` in the statement, so this bounds the statement's size.
 pub const QUERY_MAX_WORDS: usize = 32;
+/// Longest search word. A word is matched as `LIKE '%word%'`, whose cost per row grows with the stored text times
+/// the word: at most 2,000 × 100 character steps per name, so planted long names cannot make a search slow.
+pub const QUERY_WORD_MAX_CHARS: usize = 100;
 /// Most `tag` values in one filter: a list carries at most [`TAGS_MAX`] tags, so more could never match.
 pub const TAG_FILTER_MAX: usize = TAGS_MAX;
 /// Most ids in one bulk delete: ten pages of the largest page size the listmonk UI offers.
@@ -255,8 +258,9 @@ pub fn fold(text: &str) -> String {
 }
 
 /// The case-folded words of a search (split on whitespace, repeats dropped), each of which must occur literally.
-/// Refuses, before any SQL exists, more than [`QUERY_MAX_CHARS`] characters or [`QUERY_MAX_WORDS`] different
-/// words: each word is one `LIKE` in the statement. `parameter` names the parameter in messages.
+/// Refuses, before any SQL exists, more than [`QUERY_MAX_CHARS`] characters, [`QUERY_MAX_WORDS`] different
+/// words (each word is one `LIKE` in the statement) or a word over [`QUERY_WORD_MAX_CHARS`] characters.
+/// `parameter` names the parameter in messages.
 pub fn search_words(text: &str, parameter: &str) -> Result<Vec<String>, ValidationError> {
     if text.chars().count() > QUERY_MAX_CHARS {
         return Err(ValidationError(format!(
@@ -264,7 +268,13 @@ pub fn search_words(text: &str, parameter: &str) -> Result<Vec<String>, Validati
         )));
     }
     let mut words: Vec<String> = Vec::new();
-    for word in text.split_whitespace().map(fold) {
+    for word in text.split_whitespace() {
+        if word.chars().count() > QUERY_WORD_MAX_CHARS {
+            return Err(ValidationError(format!(
+                "{parameter} words must be at most {QUERY_WORD_MAX_CHARS} characters each"
+            )));
+        }
+        let word = fold(word);
         if !words.contains(&word) {
             if words.len() == QUERY_MAX_WORDS {
                 return Err(ValidationError(format!(
@@ -482,7 +492,11 @@ mod tests {
             ListFilter::new::<&str>(Some(&repeated), &[]).is_ok(),
             "repeats count once"
         );
-        assert!(ListFilter::new::<&str>(Some(&"é".repeat(QUERY_MAX_CHARS)), &[]).is_ok());
+        let longest_words = vec!["é".repeat(QUERY_WORD_MAX_CHARS - 1); 10].join(" ");
+        assert_eq!(longest_words.chars().count(), QUERY_MAX_CHARS - 1);
+        assert!(ListFilter::new::<&str>(Some(&longest_words), &[]).is_ok());
+        assert!(ListFilter::new::<&str>(Some(&"é".repeat(QUERY_WORD_MAX_CHARS)), &[]).is_ok());
+        assert!(ListFilter::new::<&str>(Some(&"é".repeat(QUERY_WORD_MAX_CHARS + 1)), &[]).is_err());
         assert!(ListFilter::new::<&str>(Some(&"a".repeat(QUERY_MAX_CHARS + 1)), &[]).is_err());
         let tags: Vec<String> = (0..=TAG_FILTER_MAX).map(|i| i.to_string()).collect();
         assert!(ListFilter::new(None, &tags[..TAG_FILTER_MAX]).is_ok());

@@ -6,31 +6,20 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use reqwest::{Method, StatusCode};
 
-use crate::helpers::{TestApp, read};
+use crate::helpers::{TestApp, expensive_query, plant_long_attribs, read};
 
 #[tokio::test]
 async fn one_callers_flood_of_expensive_queries_leaves_another_caller_served() {
     let app = TestApp::spawn_with(|settings| {
         settings.database.max_connections = 5;
-        settings.database.statement_timeout = Duration::from_secs(2);
+        settings.database.statement_timeout = Duration::from_secs(3);
         settings.fair_share_wait = Duration::from_millis(300);
     })
     .await;
-    let text = "a".repeat(60_000);
-    for i in 0..40 {
-        let body =
-            serde_json::json!({"email": format!("s{i}@example.com"), "attribs": {"t": text}});
-        assert_eq!(
-            app.post_json("/api/subscribers", &body).await.status(),
-            StatusCode::OK
-        );
-    }
-    let pattern = format!("%{}b%", "a_".repeat(900));
+    plant_long_attribs(&app, 40).await;
     let expensive = || {
-        app.request(Method::GET, "/api/subscribers").query(&[(
-            "query",
-            format!("subscribers.attribs->>'t' LIKE '{pattern}'"),
-        )])
+        app.request(Method::GET, "/api/subscribers")
+            .query(&[("query", expensive_query())])
     };
     let flood = join_all((0..12).map(|_| expensive().send()));
     let probe = async {
@@ -60,10 +49,12 @@ async fn one_callers_flood_of_expensive_queries_leaves_another_caller_served() {
         refused >= 6,
         "the flood past its share is refused: {statuses:?}"
     );
+    eprintln!("probe answered in {probe_took:?} while the flood got {statuses:?}");
     assert_eq!(probe_status, StatusCode::OK);
     // A caller may hold the pool less a reserve (PostgreSQL's pool, SQLite's read connections), so a newcomer
-    // finds one free at once.
-    let bound = Duration::from_millis(500);
+    // finds one free at once instead of waiting for a statement to end (up to 3 s); it still shares this
+    // machine's two cores with the flood's statements.
+    let bound = Duration::from_millis(1_500);
     assert!(
         probe_took < bound,
         "the other caller waited {probe_took:?}; flood: {statuses:?}"

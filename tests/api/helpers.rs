@@ -379,3 +379,20 @@ impl TestDatabase {
         }
     }
 }
+
+/// Plants `n` subscribers with 60 KB attributes, as an attacker with write access could.
+pub async fn plant_long_attribs(app: &TestApp, n: usize) {
+    let text = "a".repeat(60_000);
+    for i in 0..n {
+        let body = json!({"email": format!("planted{i}@example.com"), "attribs": {"t": text}});
+        let (status, body) = read(app.post_json("/api/subscribers", &body).await).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+}
+
+/// A `query` within every bound that makes `LIKE` backtrack over the planted attributes: six patterns of 250
+/// characters, none matching, so each row costs about 6 × 60,000 × 250 character steps on either backend.
+pub fn expensive_query() -> String {
+    let pattern = format!("%{}b%", "a_".repeat(124));
+    vec![format!("subscribers.attribs->>'t' LIKE '{pattern}'"); 6].join(" OR ")
+}

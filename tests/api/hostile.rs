@@ -42,12 +42,30 @@ async fn total(app: &TestApp, query: &str) -> i64 {
 #[tokio::test]
 async fn a_search_of_a_thousand_characters_is_served_and_one_more_is_refused() {
     let app = TestApp::spawn().await;
-    let long = "é".repeat(1000);
+    // Ten words of 99 characters and nine spaces: 999 characters, every word within its own bound of 100.
+    let long = (0..10)
+        .map(|i| format!("{i}{}", "é".repeat(98)))
+        .collect::<Vec<_>>()
+        .join(" ");
     app.create_named(&format!("x{long}x")).await;
     assert_eq!(total(&app, &format!("query={}", encode(&long))).await, 1);
-    let over = encode(&"é".repeat(1001));
+    let over = encode(&format!("{long} é"));
+    let word_over = encode(&"é".repeat(101));
     for method in [Method::GET, Method::DELETE] {
-        refused(&app, method, &format!("/api/lists?query={over}"), "1000").await;
+        refused(
+            &app,
+            method.clone(),
+            &format!("/api/lists?query={over}"),
+            "1000",
+        )
+        .await;
+        refused(
+            &app,
+            method,
+            &format!("/api/lists?query={word_over}"),
+            "100",
+        )
+        .await;
     }
     let (status, _) = read(
         app.delete(&format!("/api/lists?query={}", encode(&long)))

@@ -1,4 +1,4 @@
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::helpers::{TestApp, expect_error, ids, read};
@@ -64,7 +64,7 @@ fn urlencode(text: &str) -> String {
 async fn hostile_search_input_never_fails() {
     let app = TestApp::spawn().await;
     app.create_named("target").await;
-    let long = "a".repeat(1_000);
+    let long = "a".repeat(100);
     for query in [
         "'; DROP TABLE lists; --",
         "%%%___",
@@ -689,4 +689,20 @@ async fn query_numbers_compare_exactly_or_are_refused_alike_on_every_backend() {
         page["data"]["results"][0]["attribs"].to_string(),
         r#"{"n":0.0}"#
     );
+}
+
+#[tokio::test]
+async fn a_like_pattern_of_256_characters_is_served_and_one_more_is_refused() {
+    let app = TestApp::spawn().await;
+    let query = |pattern: &str| {
+        app.request(Method::GET, "/api/subscribers")
+            .query(&[("query", format!("subscribers.name LIKE '{pattern}'"))])
+            .send()
+    };
+    let longest = format!("%{}%", "a".repeat(254));
+    let (status, body) = read(query(&longest).await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let over = format!("%{}%", "a".repeat(255));
+    let message = expect_error(query(&over).await.unwrap(), StatusCode::BAD_REQUEST).await;
+    assert!(message.contains("256"), "{message}");
 }
