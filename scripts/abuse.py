@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Attacks a live Roster with traffic that is cheap to send and costly to serve, and checks it keeps its promises.
 
-Phases, in order: slow readers, idle and trickling sockets, an HTTP/2 stream flood, invented methods, failed logins.
-Throughout, a "normal client" polls /health and an authenticated GET /api/lists; one refusal fails the run. Each
+Phases, in order: slow readers, idle and trickling sockets, an HTTP/2 stream flood, invented methods, failed logins,
+searches over planted long names, and a flood of expensive queries from one API user. Throughout, a "normal
+client" polls /health and an authenticated GET /api/lists; one refusal fails the run, and so does a poll slower
+than the phase allows. Each
 phase reports the server's RSS and open descriptors (before, peak, after). Used by scripts/abuse.sh, which starts
 the server and passes its pid; standard library plus the `h2` package (PyPI).
 """
@@ -12,6 +14,7 @@ import base64
 import collections
 import errno
 import http.client
+import json
 import os
 import random
 import re
@@ -22,6 +25,7 @@ import string
 import threading
 import time
 import traceback
+import urllib.parse
 
 # Attack traffic comes from many loopback addresses (all of 127/8 is local on Linux), so a per-address rate limit
 # cannot hide it; the normal client, the scraper and each flood use addresses of their own.
@@ -37,6 +41,8 @@ class Server:
         host, port = args.url.split("//", 1)[1].rsplit(":", 1)
         self.host, self.port, self.pid = host, int(port), args.pid
         self.auth = "Basic " + base64.b64encode(f"admin:{args.password}".encode()).decode()
+        # An API user of its own, so that its flood and the normal client (the admin) are different callers.
+        self.attacker = f"token attacker:{args.attacker_token}"
 
     def rss_mib(self):
         try:
@@ -54,11 +60,15 @@ class Server:
     def alive(self):
         return self.rss_mib() > 0
 
-    def request(self, method, path, src, auth=None, timeout=5.0):
-        """One request on a fresh connection from `src`: (status, body), or (0, error text) on a transport error."""
+    def request(self, method, path, src, auth=None, timeout=5.0, body=None):
+        """One request on a fresh connection from `src` (with a JSON `body` if given): (status, body), or
+        (0, error text) on a transport error."""
         conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout, source_address=(src, 0))
+        headers = {"Connection": "close", **({"Authorization": auth} if auth else {})}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
         try:
-            conn.request(method, path, headers={"Connection": "close", **({"Authorization": auth} if auth else {})})
+            conn.request(method, path, body=None if body is None else json.dumps(body), headers=headers)
             response = conn.getresponse()
             return response.status, response.read()
         except (OSError, http.client.HTTPException) as err:
@@ -91,6 +101,7 @@ class NormalClient(threading.Thread):
         super().__init__(daemon=True)
         self.server, self.phase, self.auth_src = server, "start", NORMAL
         self.results, self.stopped = [], threading.Event()
+        self.latencies = collections.defaultdict(list)  # phase -> seconds of each authenticated poll
 
     def run(self):
         while not self.stopped.is_set():
@@ -98,12 +109,19 @@ class NormalClient(threading.Thread):
             for path, src, auth in (("/health", NORMAL, None), ("/api/lists", self.auth_src, self.server.auth)):
                 started = time.monotonic()
                 status, body = self.server.request("GET", path, src, auth)
-                detail = f"{path} from {src}: {status or body} after {time.monotonic() - started:.1f}s"
+                took = time.monotonic() - started
+                detail = f"{path} from {src}: {status or body} after {took:.1f}s"
                 self.results.append((self.phase, status == 200, detail))
+                if auth:
+                    self.latencies[self.phase].append(took)
             self.stopped.wait(max(0.0, tick + 0.25 - time.monotonic()))
 
     def failures(self, phase=None):
         return [f"{d} (phase {p})" for p, ok, d in self.results if not ok and phase in (None, p)]
+
+    def slowest(self, phase):
+        """The slowest authenticated poll of a phase, in seconds (0 when there was none)."""
+        return max(self.latencies[phase], default=0.0)
 
 
 def open_sockets(server, n, payload=b"", rcvbuf=None, timeout=5.0):
@@ -355,8 +373,96 @@ def failed_logins(ctx):
             f"from {OTHER_ADMIN}: {other or 'error'} (expected 200)"], problems
 
 
+def post_all(server, bodies, path, auth=None, threads=8):
+    """POSTs each JSON body to `path`, spread over the attacker addresses; returns the statuses seen."""
+    statuses, lock, todo = collections.Counter(), threading.Lock(), iter(enumerate(bodies))
+
+    def worker():
+        while True:
+            with lock:
+                item = next(todo, None)
+            if item is None:
+                return
+            i, body = item
+            status, _ = server.request("POST", path, ATTACKERS[i % len(ATTACKERS)], auth, body=body)
+            with lock:
+                statuses[status] += 1
+
+    workers = [threading.Thread(target=worker) for _ in range(threads)]
+    [w.start() for w in workers]
+    [w.join() for w in workers]
+    return statuses
+
+
+# The slowest search over planted names, and the slowest poll of the normal client during a flood, that pass.
+SEARCH_BUDGET = 2.0
+POLL_BUDGET = 1.5
+
+
+def planted_names(ctx):
+    """Anyone may sign up on a public list with a 2,000-character name. Searches cost the stored text times the
+    word per row; with words bounded at 100 characters, a search over the planted names stays cheap."""
+    status, body = ctx.server.request("POST", "/api/lists", OTHER_ADMIN, ctx.server.auth,
+                                      body={"name": "open", "type": "public"})
+    if status != 200:
+        raise RuntimeError(f"creating a public list answered {status}: {body[:200]!r}")
+    uuid = json.loads(body)["data"]["uuid"]
+    name = "".join(random.Random(6).choices("ab", k=2000))
+    signups = post_all(ctx.server, ({"email": f"p{i}@example.com", "name": name, "list_uuids": [uuid]}
+                                    for i in range(ctx.args.planted)), "/api/public/subscription")
+    word = "ab" * 49 + "ba"  # 100 characters, nearly everywhere in the planted names
+    took = []
+    for _ in range(3):
+        started = time.monotonic()
+        searched, _ = ctx.server.request("GET", f"/api/subscribers?search={word}", OTHER_ADMIN, ctx.server.attacker,
+                                         timeout=30)
+        took.append(time.monotonic() - started)
+    over, _ = ctx.server.request("GET", f"/api/subscribers?search={word}a", OTHER_ADMIN, ctx.server.attacker)
+    problems = [p for p, bad in (
+        (f"a search answered {searched}", searched != 200),
+        (f"the slowest search took {max(took):.2f} s (limit {SEARCH_BUDGET})", max(took) > SEARCH_BUDGET),
+        (f"a 101-character word answered {over}, not 400", over != 400)) if bad]
+    return [f"{ctx.args.planted} anonymous sign-ups with 2,000-character names: {tally(signups)}",
+            f"search with a 100-character word: {', '.join(f'{t:.2f}' for t in took)} s; "
+            f"101 characters: {over}"], problems
+
+
+def expensive_queries(ctx):
+    """One API user floods the API with queries whose LIKE patterns backtrack over planted 60 KB attributes. Past
+    its share of the database it gets 429; every statement stops at its budget; another caller (the normal
+    client) is served throughout, within POLL_BUDGET."""
+    text = "a" * 60_000
+    planted = post_all(ctx.server, ({"email": f"big{i}@example.com", "attribs": {"t": text}} for i in range(40)),
+                       "/api/subscribers", ctx.server.auth, threads=2)
+    pattern = "%" + "a_" * 124 + "b%"
+    query = " OR ".join([f"subscribers.attribs->>'t' LIKE '{pattern}'"] * 6)
+    path = "/api/subscribers?query=" + urllib.parse.quote(query)
+    statuses, lock = collections.Counter(), threading.Lock()
+
+    def flood(src):
+        deadline = time.monotonic() + ctx.args.flood_seconds
+        while time.monotonic() < deadline:
+            status, _ = ctx.server.request("GET", path, src, ctx.server.attacker, timeout=30)
+            with lock:
+                statuses[status] += 1
+
+    workers = [threading.Thread(target=flood, args=(ATTACKERS[i],)) for i in range(12)]
+    [w.start() for w in workers]
+    [w.join() for w in workers]
+    slowest = ctx.normal.slowest(ctx.normal.phase)
+    problems = [p for p, bad in (
+        (f"the normal client's slowest poll took {slowest:.2f} s (limit {POLL_BUDGET})", slowest > POLL_BUDGET),
+        ("the flood was never refused past its share", statuses[429] == 0),
+        (f"the flood got answers other than 200, 429 and 503: {tally(statuses)}",
+         set(statuses) - {200, 429, 503})) if bad]
+    return [f"planted 40 subscribers with 60 KB attributes: {tally(planted)}",
+            f"12 workers for {ctx.args.flood_seconds} s: {tally(statuses)}; "
+            f"normal client's slowest poll meanwhile: {slowest:.2f} s"], problems
+
+
 PHASES = [("1 slow readers", slow_readers), ("2 idle sockets", idle_sockets), ("3 h2 streams", h2_streams),
-          ("4 invented methods", invented_methods), ("5 failed logins", failed_logins)]
+          ("4 invented methods", invented_methods), ("5 failed logins", failed_logins),
+          ("6 planted names", planted_names), ("7 expensive queries", expensive_queries)]
 
 
 def run_phase(ctx, name, phase):
@@ -385,10 +491,11 @@ def run_phase(ctx, name, phase):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__)
-    for name in ("url", "password", "pid", "log", "report"):  # log: the server's, scanned for panics at the end
+    for name in ("url", "password", "pid", "log", "report", "attacker-token"):  # log: the server's, scanned for panics at the end
         p.add_argument(f"--{name}", required=True, type=int if name == "pid" else str)
     for name, default in (("slow-readers", 300), ("idle", 300), ("h2-streams", 400), ("methods", 20000),
-                          ("logins", 2000), ("max-connections", 64), ("login-burst", 10), ("login-per-minute", 5)):
+                          ("logins", 2000), ("max-connections", 64), ("login-burst", 10), ("login-per-minute", 5),
+                          ("planted", 1500), ("flood-seconds", 10)):
         p.add_argument(f"--{name}", type=int, default=default)
     p.add_argument("--header-timeout", type=float, default=2)
     args = p.parse_args()
