@@ -52,3 +52,16 @@ pub fn caller(req: &Request) -> Option<&Principal> {
 pub fn set_caller(req: &mut Request, principal: Principal) {
     req.extensions_mut().insert(principal);
 }
+
+/// When the request's time runs out (`LimitDuration`): an answer written after the handler returns (a streamed
+/// one) must end by then too.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline(pub tokio::time::Instant);
+
+/// The request's deadline; an hour from now when no `LimitDuration` is in front (tests of single layers).
+pub fn deadline(req: &Request) -> tokio::time::Instant {
+    req.extensions().get::<Deadline>().map_or_else(
+        || tokio::time::Instant::now() + std::time::Duration::from_secs(3600),
+        |d| d.0,
+    )
+}

@@ -15,7 +15,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use poem::{Endpoint, IntoResponse, Request, Response};
+use futures_util::StreamExt;
+use poem::{Body, Endpoint, IntoResponse, Request, Response};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -23,6 +24,7 @@ use super::context::{ClientAddress, caller};
 use super::error::ApiError;
 use super::layer::Layer;
 use super::limits::Caller;
+use super::stream::Streaming;
 use crate::domain::Principal;
 
 /// Requests in flight, per caller and in all.
@@ -129,11 +131,20 @@ impl Layer for ShareDatabase {
             Some(Principal::ApiUser { id, .. }) => Caller::ApiUser(*id),
             None => Caller::Address(ClientAddress::of(&req)),
         };
-        let _permit = self.0.enter(who).await.map_err(|retry| {
+        let permit = self.0.enter(who).await.map_err(|retry| {
             metrics::counter!("roster_fair_share_refused_total").increment(1);
             ApiError::too_many_requests(retry)
         })?;
-        Ok(next.call(req).await?.into_response())
+        let mut response = next.call(req).await?.into_response();
+        if response.extensions().get::<Streaming>().is_some() {
+            // The body still reads the database as it is sent: the caller keeps its place until it ends.
+            let body = response.take_body().into_bytes_stream();
+            response.set_body(Body::from_bytes_stream(body.map(move |chunk| {
+                let _held = &permit;
+                chunk
+            })));
+        }
+        Ok(response)
     }
 }
 

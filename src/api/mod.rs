@@ -16,6 +16,7 @@ mod ops;
 mod payload;
 mod routes;
 mod security;
+mod stream;
 mod subscribers;
 mod types;
 

@@ -151,8 +151,11 @@ impl Layer for RecordMetrics {
 pub struct LimitDuration(pub Duration);
 
 impl Layer for LimitDuration {
-    async fn handle<E: Endpoint>(&self, next: &E, req: Request) -> poem::Result<Response> {
+    async fn handle<E: Endpoint>(&self, next: &E, mut req: Request) -> poem::Result<Response> {
         let limit = self.0;
+        req.extensions_mut().insert(super::context::Deadline(
+            tokio::time::Instant::now() + limit,
+        ));
         match tokio::time::timeout(limit, next.call(req)).await {
             Ok(result) => Ok(result?.into_response()),
             Err(_) => {

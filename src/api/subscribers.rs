@@ -3,11 +3,14 @@
 use poem_openapi::OpenApi;
 use poem_openapi::param::{Path, Query};
 
+use futures_util::StreamExt;
+
 use super::ApiTags;
 use super::body::{
     CreateSubscriberBody, PatchSubscriberBody, PublicSubscriptionBody, SubscriberIdsBody,
     SubscriberListsBody, UpdateSubscriberBody,
 };
+use super::context::deadline;
 use super::error::{ApiError, Success, operation_errors};
 use super::models::{
     BooleanResponse, MembershipAction, PublicSubscriptionResponse, PublicSubscriptionResult,
@@ -15,6 +18,7 @@ use super::models::{
     SubscriberStatus, SubscriptionStatus, SuccessStatus,
 };
 use super::security::ApiAuth;
+use super::stream::{Answer, streamed};
 use super::types::{ListId, PerPage, SortOrder, SubscriberId};
 use crate::domain::{
     self, Cursor, DEFAULT_PER_PAGE, DELETE_IDS_MAX, Direction, NewSubscriber, Pagination,
@@ -214,7 +218,8 @@ impl SubscribersApi {
         /// 12,288 characters.
         #[oai(validator(min_length = 1, max_length = 12288))]
         after: Query<Option<String>>,
-    ) -> Result<Success<SubscriberPageResponse>, GetSubscribersError> {
+        req: &poem::Request,
+    ) -> Result<Answer<SubscriberPageResponse>, GetSubscribersError> {
         let per_page = match per_page.0 {
             PerPage::Rows(rows) => Some(rows),
             PerPage::All => None,
@@ -251,8 +256,31 @@ impl SubscribersApi {
                 .map_err(bad_request)?,
             after,
         };
+        if per_page.is_none() {
+            // Every match: written batch by batch as it is read, so memory does not grow with the answer.
+            let all = self
+                .subscribers
+                .query_all(auth.principal(), &query, deadline(req))
+                .await?;
+            let head = SubscriberPageResponse {
+                data: SubscriberPage {
+                    results: Vec::new(),
+                    search,
+                    query: expression,
+                    total: i64::try_from(all.total).unwrap_or(i64::MAX),
+                    per_page: 0,
+                    page: page.0,
+                    next: None,
+                },
+                status: SuccessStatus::Success,
+            };
+            let rows = all.batches.map(|batch| {
+                batch.map(|rows| rows.into_iter().map(Subscriber::from_domain).collect())
+            });
+            return Ok(Answer::Streamed(streamed(&head, rows)));
+        }
         let found = self.subscribers.query(auth.principal(), &query).await?;
-        Ok(Success(SubscriberPageResponse {
+        Ok(Answer::Whole(SubscriberPageResponse {
             data: SubscriberPage {
                 results: found
                     .results

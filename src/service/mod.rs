@@ -20,4 +20,4 @@ pub use database::{DatabaseService, PoolUsage};
 pub use error::ServiceError;
 use error::ensure;
 pub use lists::ListService;
-pub use subscribers::SubscriberService;
+pub use subscribers::{SubscriberBatches, SubscriberService};

@@ -1495,3 +1495,67 @@ async fn text_orderings_are_code_point_order_whatever_the_database_collation() {
         ["a+z@x.io", "a-b@x.io", "a.b@x.io"]
     );
 }
+
+#[tokio::test]
+async fn per_page_all_is_streamed_and_equals_every_page_in_order() {
+    let app = TestApp::spawn().await;
+    let lists = [app.create_named("one").await, app.create_named("two").await];
+    // More rows than one batch of the stream (500), with names that repeat so ties are broken by id.
+    for chunk in (0..1_100).collect::<Vec<_>>().chunks(50) {
+        futures_util::future::join_all(chunk.iter().map(|i| {
+            let on = if i % 3 == 0 {
+                vec![lists[0], lists[1]]
+            } else {
+                vec![lists[i % 2]]
+            };
+            let body = json!({"email": format!("s{i}@example.com"), "name": format!("n{}", i % 37), "lists": on});
+            let app = &app;
+            async move { app.post_json("/api/subscribers", &body).await }
+        }))
+        .await
+        .into_iter()
+        .for_each(|r| assert_eq!(r.status(), StatusCode::OK));
+    }
+    for ordering in [
+        "order_by=name&order=asc",
+        "order_by=id&order=desc",
+        "order_by=email&order=asc",
+    ] {
+        for filter in ["", "&search=n1", &format!("&list_id={}", lists[0])] {
+            let (status, all) = read(
+                app.get(&format!("/api/subscribers?per_page=all&{ordering}{filter}"))
+                    .await,
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{all}");
+            let data = &all["data"];
+            let mut paged = Vec::new();
+            for page in 1.. {
+                let (_, body) = read(
+                    app.get(&format!(
+                        "/api/subscribers?per_page=100&page={page}&{ordering}{filter}"
+                    ))
+                    .await,
+                )
+                .await;
+                let rows = body["data"]["results"].as_array().unwrap().clone();
+                if rows.is_empty() {
+                    assert_eq!(data["total"], body["data"]["total"], "{ordering}{filter}");
+                    break;
+                }
+                paged.extend(rows);
+            }
+            assert_eq!(
+                data["results"].as_array().unwrap(),
+                &paged,
+                "{ordering}{filter}"
+            );
+            assert_eq!(data["total"].as_u64().unwrap() as usize, paged.len());
+            assert_eq!(
+                (data["per_page"].clone(), data["page"].clone()),
+                (json!(0), json!(1))
+            );
+            assert_eq!(all["status"], "success");
+        }
+    }
+}

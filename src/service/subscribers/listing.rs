@@ -8,7 +8,10 @@
 use std::time::Instant;
 
 use sea_orm::sea_query::{DynIden, IntoIden, SelectStatement};
-use sea_orm::{Condition, EntityTrait, Order};
+use sea_orm::{
+    AccessMode, Condition, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait,
+    IsolationLevel, Order, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+};
 
 use super::SubscriberService;
 use super::filter::{
@@ -16,11 +19,13 @@ use super::filter::{
     within,
 };
 use crate::domain::{
-    Access, Cursor, Direction, Principal, SubscriberPage, SubscriberQuery, SubscriberScope,
+    Access, Cursor, Direction, Principal, SortKey, Subscriber, SubscriberFilter, SubscriberOrderBy,
+    SubscriberPage, SubscriberQuery, SubscriberScope,
 };
 use crate::entity::subscribers;
 use crate::service::paging::{Page, Slice, count_at_version, read_near, read_page};
 use crate::service::positions::Mark;
+use crate::service::sql::is_postgres;
 use crate::service::{ServiceError, ensure};
 
 /// Where a page's first row is.
@@ -42,16 +47,8 @@ impl SubscriberService {
         who: &Principal,
         query: &SubscriberQuery,
     ) -> Result<SubscriberPage, ServiceError> {
-        let scope = Self::readable(who)?;
         let filter = &query.filter;
-        if let Some(ids) = &filter.list_ids {
-            // A caller learns nothing about a list it may not read, not even through `subscribers:get_all`:
-            // such a list is refused, existing or not.
-            let readable = who.scope(Access::Get);
-            ensure(ids.iter().all(|id| readable.allows(*id)))?;
-        }
-        let backend = self.db.get_database_backend();
-        let condition = within(matching(filter, backend), &scope, backend);
+        let (scope, condition) = self.selection(who, filter)?;
         // Everyone's listings depend only on the data, whose version says when it changed; a scope of lists
         // depends on grants too, so its totals are counted with every page.
         let versioned = scope == SubscriberScope::Everyone;
@@ -109,6 +106,70 @@ impl SubscriberService {
             results,
             total,
             next,
+        })
+    }
+
+    /// Who may read and which rows a filter selects: the caller's scope and the condition within it.
+    fn selection(
+        &self,
+        who: &Principal,
+        filter: &SubscriberFilter,
+    ) -> Result<(SubscriberScope, Condition), ServiceError> {
+        let scope = Self::readable(who)?;
+        if let Some(ids) = &filter.list_ids {
+            // A caller learns nothing about a list it may not read, not even through `subscribers:get_all`:
+            // such a list is refused, existing or not.
+            let readable = who.scope(Access::Get);
+            ensure(ids.iter().all(|id| readable.allows(*id)))?;
+        }
+        let backend = self.reads.get_database_backend();
+        let condition = within(matching(filter, backend), &scope, backend);
+        Ok((scope, condition))
+    }
+
+    /// Every subscriber the query selects (`per_page=all`), as batches read one after the other from a single
+    /// snapshot (a read-only transaction), in the query's order, so that memory does not grow with the answer:
+    /// the caller writes each batch out before the next is read. The transaction, and with it the connection,
+    /// ends with the last batch, or with an error once `deadline` passes.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn query_all(
+        &self,
+        who: &Principal,
+        query: &SubscriberQuery,
+        deadline: tokio::time::Instant,
+    ) -> Result<SubscriberBatches, ServiceError> {
+        let (_, condition) = self.selection(who, &query.filter)?;
+        let txn = if is_postgres(&self.reads) {
+            self.reads
+                .begin_with_config(
+                    Some(IsolationLevel::RepeatableRead),
+                    Some(AccessMode::ReadOnly),
+                )
+                .await?
+        } else {
+            self.reads.begin().await?
+        };
+        let total = match txn.query_one(&count_rows(&condition)).await? {
+            Some(row) => u64::try_from(row.try_get_by_index::<i64>(0)?).unwrap_or(0),
+            None => 0,
+        };
+        let state = Batches {
+            service: self.clone(),
+            who: who.clone(),
+            order_by: query.order_by,
+            direction: query.direction,
+            condition,
+            txn: Some(txn),
+            after: None,
+            deadline,
+        };
+        let batches = futures_util::stream::unfold(state, |mut state| async move {
+            let batch = state.next().await.transpose()?;
+            Some((batch, state))
+        });
+        Ok(SubscriberBatches {
+            total,
+            batches: Box::pin(batches),
         })
     }
 
@@ -175,5 +236,65 @@ impl SubscriberService {
             )
         };
         self.totals.total(&key, version, page_read, count).await
+    }
+}
+
+/// Subscribers read in batches from one snapshot: the total, then the rows in order.
+pub struct SubscriberBatches {
+    pub total: u64,
+    pub batches: futures_util::stream::BoxStream<'static, Result<Vec<Subscriber>, ServiceError>>,
+}
+
+/// Rows per batch of `query_all`: a few hundred kilobytes of answer at most.
+const BATCH: u64 = 500;
+
+/// Where a walk of `query_all` is.
+struct Batches {
+    service: SubscriberService,
+    who: Principal,
+    order_by: SubscriberOrderBy,
+    direction: Direction,
+    condition: Condition,
+    /// The snapshot; `None` once the walk is over.
+    txn: Option<DatabaseTransaction>,
+    /// The sort key of the last row written.
+    after: Option<SortKey>,
+    deadline: tokio::time::Instant,
+}
+
+impl Batches {
+    async fn next(&mut self) -> Result<Option<Vec<Subscriber>>, ServiceError> {
+        let Some(txn) = &self.txn else {
+            return Ok(None);
+        };
+        if tokio::time::Instant::now() >= self.deadline {
+            self.txn = None;
+            return Err(ServiceError::Unavailable(DbErr::Custom(
+                "the request's time ran out while its answer was being written".into(),
+            )));
+        }
+        let order = match self.direction {
+            Direction::Asc => Order::Asc,
+            Direction::Desc => Order::Desc,
+        };
+        let mut select = subscribers::Entity::find().filter(self.condition.clone());
+        if let Some(key) = &self.after {
+            select = select.filter(from_key(self.order_by, self.direction, key, false));
+        }
+        for column in order_column(self.order_by)
+            .into_iter()
+            .chain([subscribers::Column::Id])
+        {
+            select = select.order_by(column, order.clone());
+        }
+        let models = select.limit(BATCH).all(txn).await?;
+        let Some(last) = models.last() else {
+            if let Some(txn) = self.txn.take() {
+                txn.commit().await?;
+            }
+            return Ok(None);
+        };
+        self.after = Some(sort_key(last, self.order_by));
+        Ok(Some(self.service.with_lists(txn, &self.who, models).await?))
     }
 }

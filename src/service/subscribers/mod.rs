@@ -6,6 +6,8 @@
 mod expression;
 mod filter;
 mod listing;
+
+pub use listing::SubscriberBatches;
 mod store;
 
 use sea_orm::{
