@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Memory and speed of GET /api/subscribers?per_page=all on PostgreSQL, one run, beside its anchor: COPY ... TO
+# STDOUT of the same rows. Builds the release binary (honours CARGO_TARGET_DIR) unless BENCH_ROSTER_BIN names one;
+# BENCH_BASELINE_BIN names a second binary (e.g. an earlier commit's) measured alternately with it, so the A/B
+# figures come from the same minutes of this machine.
+#   scripts/bench/stream.sh                  300,000 subscribers, 600,000 subscriptions, 2 rounds
+# Environment: BENCH_SUBSCRIBERS, BENCH_SUBSCRIPTIONS, BENCH_ROUNDS, BENCH_CONCURRENT (requests at once in the
+# second measurement, 4). Needs PostgreSQL (scripts/pg.sh). Prints one table; the logs go to test-output/bench/.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+source scripts/lib.sh
+
+subscribers=${BENCH_SUBSCRIBERS:-300000}
+subscriptions=${BENCH_SUBSCRIPTIONS:-600000}
+rounds=${BENCH_ROUNDS:-2}
+concurrent=${BENCH_CONCURRENT:-4}
+out=test-output/bench
+mkdir -p "$out"
+roster_bin=${BENCH_ROSTER_BIN:-$(build_roster --release --quiet)}
+binaries=("new=$roster_bin")
+[ -n "${BENCH_BASELINE_BIN:-}" ] && binaries+=("baseline=$BENCH_BASELINE_BIN")
+admin_url=${ROSTER_TEST_POSTGRES_URL:-$(scripts/pg.sh)}
+db_url=
+trap 'stop_roster; drop_database "$admin_url" "$db_url"' EXIT
+db_url=$(create_database "$admin_url" roster_stream)
+password=$(random_password)
+
+log "migrating and seeding $subscribers subscribers, $subscriptions subscriptions"
+start_roster "$roster_bin" "$out/stream-roster.log" ROSTER_DATABASE_URL="$db_url" ROSTER_ADMIN_PASSWORD="$password" \
+  RUST_LOG=warn >/dev/null
+stop_roster
+psql "$db_url" -q -v subscribers="$subscribers" -v subscriptions="$subscriptions" \
+  -f scripts/bench/subscribers/seed.sql >"$out/stream-seed.log"
+
+# The anchor: the rows and their subscriptions as PostgreSQL itself writes them out.
+copy_started=$(date +%s.%N)
+psql "$db_url" -q -c "COPY (SELECT s.*, (SELECT json_agg(sl) FROM subscriber_lists sl WHERE sl.subscriber_id = s.id)
+  FROM subscribers s ORDER BY s.created_at DESC, s.id DESC) TO STDOUT" >/dev/null
+copy_seconds=$(echo "$(date +%s.%N) - $copy_started" | bc)
+
+# measure N: N concurrent GET per_page=all; prints "seconds peak_rss_mib bytes_each statuses".
+measure() {
+  local n=$1 idle peak=0 rss started i
+  idle=$(awk '/VmRSS/ {print $2}' "/proc/$roster_pid/status")
+  started=$(date +%s.%N)
+  for i in $(seq 1 "$n"); do
+    curl -s -o "$out/stream-body-$i" -w '%{http_code}\n' -u "admin:$password" \
+      "$roster_url/api/subscribers?per_page=all" >"$out/stream-status-$i" &
+  done
+  while [ "$(jobs -rp | wc -l)" -gt 0 ]; do
+    rss=$(awk '/VmRSS/ {print $2}' "/proc/$roster_pid/status")
+    [ "$rss" -gt "$peak" ] && peak=$rss
+    sleep 0.05
+  done
+  wait
+  printf '%.1f %d %d %s\n' "$(echo "$(date +%s.%N) - $started" | bc)" $(((peak - idle) / 1024)) \
+    "$(stat -c %s "$out/stream-body-1")" "$(cat "$out"/stream-status-* | sort | uniq -c | awk '{printf "%sx%s ", $2, $1}')"
+  rm -f "$out"/stream-body-* "$out"/stream-status-*
+}
+
+echo
+echo "per_page=all over $subscribers subscribers ($subscriptions subscriptions), $(nproc) cores, $(date -u +%FT%TZ)"
+printf '%-10s %-6s %-28s %-28s\n' binary round "1 request: s / +RSS MiB" "$concurrent at once: s / +RSS MiB"
+for round in $(seq 1 "$rounds"); do
+  for entry in "${binaries[@]}"; do
+    name=${entry%%=*} bin=${entry#*=}
+    start_roster "$bin" "$out/stream-$name.log" ROSTER_DATABASE_URL="$db_url" ROSTER_ADMIN_PASSWORD="$password" \
+      ROSTER_RATE_LIMIT=0 ROSTER_REQUEST_TIMEOUT=300 ROSTER_DB_STATEMENT_TIMEOUT=240 RUST_LOG=warn >/dev/null
+    read -r s1 m1 bytes st1 < <(measure 1)
+    read -r s4 m4 _ st4 < <(measure "$concurrent")
+    printf '%-10s %-6s %-28s %-28s %s bytes; %s%s\n' "$name" "$round" "$s1 s / +$m1" "$s4 s / +$m4" "$bytes" "$st1" "$st4"
+    stop_roster
+  done
+done
+echo "anchor: COPY of the same rows with their subscriptions TO STDOUT: ${copy_seconds} s"
