@@ -40,22 +40,26 @@ copy_seconds=$(echo "$(date +%s.%N) - $copy_started" | bc)
 
 # measure N: N concurrent GET per_page=all; prints "seconds peak_rss_mib bytes_each statuses".
 measure() {
-  local n=$1 idle peak=0 rss started i
+  local n=$1 idle peak=0 rss started i pids=() running
+  rm -f "$out"/stream-body-* "$out"/stream-status-*
   idle=$(awk '/VmRSS/ {print $2}' "/proc/$roster_pid/status")
   started=$(date +%s.%N)
   for i in $(seq 1 "$n"); do
     curl -s -o "$out/stream-body-$i" -w '%{http_code}\n' -u "admin:$password" \
       "$roster_url/api/subscribers?per_page=all" >"$out/stream-status-$i" &
+    pids+=($!)
   done
-  while [ "$(jobs -rp | wc -l)" -gt 0 ]; do
+  running=1
+  while [ "$running" = 1 ]; do
     rss=$(awk '/VmRSS/ {print $2}' "/proc/$roster_pid/status")
     [ "$rss" -gt "$peak" ] && peak=$rss
     sleep 0.05
+    running=0
+    for i in "${pids[@]}"; do kill -0 "$i" 2>/dev/null && running=1; done
   done
-  wait
+  wait "${pids[@]}"
   printf '%.1f %d %d %s\n' "$(echo "$(date +%s.%N) - $started" | bc)" $(((peak - idle) / 1024)) \
     "$(stat -c %s "$out/stream-body-1")" "$(cat "$out"/stream-status-* | sort | uniq -c | awk '{printf "%sx%s ", $2, $1}')"
-  rm -f "$out"/stream-body-* "$out"/stream-status-*
 }
 
 echo
@@ -68,8 +72,10 @@ for round in $(seq 1 "$rounds"); do
       ROSTER_RATE_LIMIT=0 ROSTER_REQUEST_TIMEOUT=300 ROSTER_DB_STATEMENT_TIMEOUT=240 RUST_LOG=warn >/dev/null
     read -r s1 m1 bytes st1 < <(measure 1)
     read -r s4 m4 _ st4 < <(measure "$concurrent")
-    printf '%-10s %-6s %-28s %-28s %s bytes; %s%s\n' "$name" "$round" "$s1 s / +$m1" "$s4 s / +$m4" "$bytes" "$st1" "$st4"
+    printf '%-10s %-6s %-28s %-28s %s bytes; statuses %s / %s\n' "$name" "$round" "$s1 s / +$m1" "$s4 s / +$m4" \
+      "$bytes" "$st1" "$st4"
     stop_roster
   done
 done
+rm -f "$out"/stream-body-* "$out"/stream-status-*
 echo "anchor: COPY of the same rows with their subscriptions TO STDOUT: ${copy_seconds} s"
