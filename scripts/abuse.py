@@ -293,6 +293,13 @@ def h2_streams(ctx):
             + f"; server advertised MAX_CONCURRENT_STREAMS={advertised}"], problems
 
 
+def run_threads(target, n, args=()):
+    """Runs `target` in n threads (each given `args[i]` when args are given) and waits for all of them."""
+    workers = [threading.Thread(target=target, args=(args[i],) if args else ()) for i in range(n)]
+    [w.start() for w in workers]
+    [w.join() for w in workers]
+
+
 def hammer(server, src, requests, seconds=float("inf"), threads=8):
     """Sends (method, headers) requests to /api/lists from `src` over keep-alive connections, as fast as the server
     answers, until all are sent or `seconds` pass; returns the statuses seen (0 for a transport error)."""
@@ -316,9 +323,7 @@ def hammer(server, src, requests, seconds=float("inf"), threads=8):
             with lock:
                 statuses[status] += 1
 
-    workers = [threading.Thread(target=worker) for _ in range(threads)]
-    [w.start() for w in workers]
-    [w.join() for w in workers]
+    run_threads(worker, threads)
     return statuses
 
 
@@ -388,9 +393,7 @@ def post_all(server, bodies, path, auth=None, threads=8):
             with lock:
                 statuses[status] += 1
 
-    workers = [threading.Thread(target=worker) for _ in range(threads)]
-    [w.start() for w in workers]
-    [w.join() for w in workers]
+    run_threads(worker, threads)
     return statuses
 
 
@@ -446,9 +449,7 @@ def expensive_queries(ctx):
             with lock:
                 statuses[status] += 1
 
-    workers = [threading.Thread(target=flood, args=(ATTACKERS[i],)) for i in range(12)]
-    [w.start() for w in workers]
-    [w.join() for w in workers]
+    run_threads(flood, 12, ATTACKERS[:12])
     slowest = ctx.normal.slowest(ctx.normal.phase)
     problems = [p for p, bad in (
         (f"the normal client's slowest poll took {slowest:.2f} s (limit {POLL_BUDGET})", slowest > POLL_BUDGET),

@@ -33,23 +33,7 @@ impl TestDatabase {
 
     pub async fn create() -> Self {
         match std::env::var("ROSTER_TEST_POSTGRES_URL") {
-            Ok(admin_url) => {
-                let name = format!("roster_test_{}", uuid::Uuid::new_v4().simple());
-                let admin = Database::connect(&admin_url)
-                    .await
-                    .expect("cannot reach the test Postgres server");
-                admin
-                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                    .await
-                    .expect("cannot create a test database");
-                admin.close().await.ok();
-                let mut url = url::Url::parse(&admin_url).unwrap();
-                url.set_path(&name);
-                Self {
-                    url: url.to_string(),
-                    _dir: None,
-                }
-            }
+            Ok(admin_url) => Self::create_postgres(&admin_url, "").await,
             Err(_) => {
                 let dir = tempfile::tempdir().unwrap();
                 let url = format!(
@@ -61,6 +45,25 @@ impl TestDatabase {
                     _dir: Some(dir),
                 }
             }
+        }
+    }
+
+    /// A fresh PostgreSQL database created with `options` (after `CREATE DATABASE name`).
+    async fn create_postgres(admin_url: &str, options: &str) -> Self {
+        let name = format!("roster_test_{}", uuid::Uuid::new_v4().simple());
+        let admin = Database::connect(admin_url)
+            .await
+            .expect("cannot reach the test Postgres server");
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{name}\" {options}"))
+            .await
+            .expect("cannot create a test database");
+        admin.close().await.ok();
+        let mut url = url::Url::parse(admin_url).unwrap();
+        url.set_path(&name);
+        Self {
+            url: url.to_string(),
+            _dir: None,
         }
     }
 }
@@ -357,25 +360,15 @@ impl TestDatabase {
     /// and ignores case first), for orderings that must not depend on the database's locale; on SQLite, a plain
     /// one (SQLite has no locales).
     pub async fn create_with_icu_collation() -> Self {
-        let Ok(admin_url) = std::env::var("ROSTER_TEST_POSTGRES_URL") else {
-            return Self::create().await;
-        };
-        let name = format!("roster_test_{}", uuid::Uuid::new_v4().simple());
-        let admin = Database::connect(&admin_url)
-            .await
-            .expect("cannot reach the test Postgres server");
-        admin
-            .execute_unprepared(&format!(
-                "CREATE DATABASE \"{name}\" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US'"
-            ))
-            .await
-            .expect("cannot create an ICU en-US test database");
-        admin.close().await.ok();
-        let mut url = url::Url::parse(&admin_url).unwrap();
-        url.set_path(&name);
-        Self {
-            url: url.to_string(),
-            _dir: None,
+        match std::env::var("ROSTER_TEST_POSTGRES_URL") {
+            Ok(admin_url) => {
+                Self::create_postgres(
+                    &admin_url,
+                    "TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US'",
+                )
+                .await
+            }
+            Err(_) => Self::create().await,
         }
     }
 }
