@@ -2,7 +2,8 @@
 """Attacks a live Roster with traffic that is cheap to send and costly to serve, and checks it keeps its promises.
 
 Phases, in order: slow readers, idle and trickling sockets, an HTTP/2 stream flood, invented methods, failed logins,
-searches over planted long names, and a flood of expensive queries from one API user. Throughout, a "normal
+searches over planted long names, a flood of expensive queries from one API user, and whole listings
+(`per_page=all`) at once. Throughout, a "normal
 client" polls /health and an authenticated GET /api/lists; one refusal fails the run, and so does a poll slower
 than the phase allows. Each
 phase reports the server's RSS and open descriptors (before, peak, after). Used by scripts/abuse.sh, which starts
@@ -21,6 +22,7 @@ import re
 import resource
 import selectors
 import socket
+import sqlite3
 import string
 import threading
 import time
@@ -461,9 +463,59 @@ def expensive_queries(ctx):
             f"normal client's slowest poll meanwhile: {slowest:.2f} s"], problems
 
 
+# The most RSS a phase of whole listings may add.
+LISTING_RSS_BUDGET_MIB = 64
+
+
+def plant_rows(path, n):
+    """Adds n subscribers straight into Roster's SQLite file (the API would take minutes), copying the stored form
+    of an existing row (its uuid's type, its timestamps); Roster's triggers keep the counters exact."""
+    db = sqlite3.connect(path, timeout=30)
+    try:
+        with db:
+            db.execute(
+                "WITH RECURSIVE i(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM i WHERE v < ?) "
+                "INSERT INTO subscribers (uuid, email, name, name_folded, attribs, status, created_at, updated_at) "
+                "SELECT CASE typeof(s.uuid) WHEN 'blob' THEN randomblob(16) ELSE lower(hex(randomblob(4)) || '-' || "
+                "hex(randomblob(2)) || '-4' || substr(hex(randomblob(2)), 2) || '-a' || substr(hex(randomblob(2)), 2) "
+                "|| '-' || hex(randomblob(6))) END, 'row' || v || '@example.com', 'Row ' || v, 'row ' || v, "
+                "'{\"city\": \"Bengaluru\", \"score\": 7}', 'enabled', s.created_at, s.updated_at "
+                "FROM i, (SELECT * FROM subscribers ORDER BY id LIMIT 1) s", (n,))
+    finally:
+        db.close()
+
+
+def whole_listings(ctx):
+    """Every subscriber at once (`per_page=all`) over a large table, from 8 workers for a few seconds: answers are
+    streamed, so RSS does not grow with them (built whole, each would hold every row in memory)."""
+    plant_rows(ctx.args.sqlite_db, ctx.args.rows)
+    before = ctx.server.rss_mib()
+    statuses, sizes, lock = collections.Counter(), [], threading.Lock()
+
+    def fetch(src):
+        deadline = time.monotonic() + ctx.args.flood_seconds
+        while time.monotonic() < deadline:
+            status, body = ctx.server.request("GET", "/api/subscribers?per_page=all", src, ctx.server.attacker,
+                                              timeout=30)
+            with lock:
+                statuses[status] += 1
+                if status == 200:
+                    sizes.append(len(body))
+
+    run_threads(fetch, 8, ATTACKERS[20:28])
+    grew = ctx.peak.rss - before
+    problems = [p for p, bad in (
+        (f"RSS grew by {grew:.1f} MiB (limit {LISTING_RSS_BUDGET_MIB})", grew > LISTING_RSS_BUDGET_MIB),
+        ("no whole listing was served", not sizes),
+        (f"answers other than 200 and 429: {tally(statuses)}", set(statuses) - {200, 429})) if bad]
+    return [f"8 workers for {ctx.args.flood_seconds} s of per_page=all: {tally(statuses)}, "
+            f"{max(sizes, default=0) / 2**20:.1f} MiB each; RSS +{grew:.1f} MiB at the peak"], problems
+
+
 PHASES = [("1 slow readers", slow_readers), ("2 idle sockets", idle_sockets), ("3 h2 streams", h2_streams),
           ("4 invented methods", invented_methods), ("5 failed logins", failed_logins),
-          ("6 planted names", planted_names), ("7 expensive queries", expensive_queries)]
+          ("6 planted names", planted_names), ("7 expensive queries", expensive_queries),
+          ("8 whole listings", whole_listings)]
 
 
 def run_phase(ctx, name, phase):
@@ -492,11 +544,11 @@ def run_phase(ctx, name, phase):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__)
-    for name in ("url", "password", "pid", "log", "report", "attacker-token"):  # log: the server's, scanned for panics at the end
+    for name in ("url", "password", "pid", "log", "report", "attacker-token", "sqlite-db"):  # log: the server's, scanned for panics at the end
         p.add_argument(f"--{name}", required=True, type=int if name == "pid" else str)
     for name, default in (("slow-readers", 300), ("idle", 300), ("h2-streams", 400), ("methods", 20000),
                           ("logins", 2000), ("max-connections", 64), ("login-burst", 10), ("login-per-minute", 5),
-                          ("planted", 1500), ("flood-seconds", 10)):
+                          ("planted", 1500), ("flood-seconds", 10), ("rows", 200000)):
         p.add_argument(f"--{name}", type=int, default=default)
     p.add_argument("--header-timeout", type=float, default=2)
     args = p.parse_args()

@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # Abuse run: a debug build of Roster on SQLite, with its connection, timeout, stream and login limits set and only
 # 256 descriptors, attacked in turn with slow readers, idle and trickling sockets, an HTTP/2 stream flood, invented
-# methods, failed logins, searches over planted long names and an API user's flood of expensive queries while a
-# normal client polls it (scripts/abuse.py). Prints per-phase RSS, descriptors
-# and figures; exits non-zero when a promise is broken.
+# methods, failed logins, searches over planted long names, an API user's flood of expensive queries and whole
+# listings (per_page=all) of a large table while a normal client polls it (scripts/abuse.py). Prints per-phase RSS,
+# descriptors and figures; exits non-zero when a promise is broken.
 #
 #   scripts/abuse.sh            # the counts below, for a run by hand
 #   scripts/abuse.sh --small    # CI's counts: well under 3 minutes once built
 #
 # Counts (defaults / --small): ABUSE_SLOW_READERS 300/80, ABUSE_IDLE 300/120, ABUSE_H2_STREAMS 400/100,
 # ABUSE_METHODS 20000/2000, ABUSE_LOGINS 2000/300, ABUSE_PLANTED 1500/300 (sign-ups with 2,000-character names),
-# ABUSE_FLOOD_SECONDS 10/5. ROSTER_BIN runs that binary instead of building one (the build
+# ABUSE_FLOOD_SECONDS 10/5, ABUSE_ROWS 200000/50000 (subscribers added for the whole listings). ROSTER_BIN runs that binary instead of building one (the build
 # honours CARGO_TARGET_DIR); PYTHON picks the interpreter for the virtualenv. The report goes to
 # test-output/abuse/report.txt, Roster's log to test-output/abuse/roster.log.
 set -euo pipefail
@@ -25,11 +25,11 @@ esac
 if [ -n "$small" ]; then
   slow_readers=${ABUSE_SLOW_READERS:-80} idle=${ABUSE_IDLE:-120} h2_streams=${ABUSE_H2_STREAMS:-100}
   methods=${ABUSE_METHODS:-2000} logins=${ABUSE_LOGINS:-300} planted=${ABUSE_PLANTED:-300}
-  flood_seconds=${ABUSE_FLOOD_SECONDS:-5}
+  flood_seconds=${ABUSE_FLOOD_SECONDS:-5} rows=${ABUSE_ROWS:-50000}
 else
   slow_readers=${ABUSE_SLOW_READERS:-300} idle=${ABUSE_IDLE:-300} h2_streams=${ABUSE_H2_STREAMS:-400}
   methods=${ABUSE_METHODS:-20000} logins=${ABUSE_LOGINS:-2000} planted=${ABUSE_PLANTED:-1500}
-  flood_seconds=${ABUSE_FLOOD_SECONDS:-10}
+  flood_seconds=${ABUSE_FLOOD_SECONDS:-10} rows=${ABUSE_ROWS:-200000}
 fi
 
 # The limits Roster runs with; abuse.py is told the ones its expectations depend on.
@@ -100,7 +100,8 @@ set +e
   --slow-readers "$slow_readers" --idle "$idle" --h2-streams "$h2_streams" --methods "$methods" --logins "$logins" \
   --max-connections "$max_connections" --header-timeout "$header_timeout" \
   --login-burst "$login_burst" --login-per-minute "$login_per_minute" \
-  --attacker-token "$attacker_token" --planted "$planted" --flood-seconds "$flood_seconds"
+  --attacker-token "$attacker_token" --planted "$planted" --flood-seconds "$flood_seconds" \
+  --rows "$rows" --sqlite-db "$work/roster.db"
 status=$?
 set -e
 if [ "$status" != 0 ]; then

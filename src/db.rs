@@ -1,5 +1,8 @@
 //! Connecting to the database.
 
+use std::ffi::{c_char, c_int, c_uint, c_void};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
@@ -73,9 +76,6 @@ pub async fn connect_readers(
 fn limit_sqlite_work(options: &mut ConnectOptions, budget: Duration) {
     options.map_sqlx_sqlite_pool_opts(move |pool| {
         pool.after_connect(move |connection, _| Box::pin(limit_work(connection, budget)))
-            .before_acquire(move |connection, _| {
-                Box::pin(async move { limit_work(connection, budget).await.map(|()| true) })
-            })
     });
 }
 
@@ -83,18 +83,74 @@ fn limit_sqlite_work(options: &mut ConnectOptions, budget: Duration) {
 /// function call, such as `LIKE` over a long text, is one step).
 const PROGRESS_OPS: i32 = 64;
 
-/// SQLite's statement timeout, as PostgreSQL's `statement_timeout`: each time the connection is handed out (for a
-/// statement, or a transaction), a progress handler starts a new budget, and work still running when it is spent
-/// is interrupted (SQLITE_INTERRUPT, answered 503), so the connection is free again for the next caller.
+/// One connection's statement budget: when the running statement must end.
+struct Budget {
+    epoch: Instant,
+    budget: Duration,
+    /// Nanoseconds after `epoch`.
+    deadline: AtomicU64,
+}
+
+impl Budget {
+    fn arm(&self) {
+        let deadline = (self.epoch.elapsed() + self.budget).as_nanos();
+        self.deadline.store(
+            u64::try_from(deadline).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    fn within(&self) -> bool {
+        let now = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        now < self.deadline.load(Ordering::Relaxed)
+    }
+}
+
+/// `sqlite3_trace_v2`'s statement callback: a statement begins, its budget starts.
+unsafe extern "C" fn statement_began(
+    _event: c_uint,
+    budget: *mut c_void,
+    _statement: *mut c_void,
+    sql: *mut c_void,
+) -> c_int {
+    let sql = sql.cast::<c_char>().cast_const();
+    // SAFETY: SQLite passes the statement's text (NUL-terminated) or null; `budget` is the `Budget` registered
+    // with this callback, alive while the connection is (see `limit_work`).
+    unsafe {
+        // A trigger's statements report "-- TRIGGER name": they are part of the statement that fired them.
+        if sql.is_null() || *sql != b'-' as c_char {
+            (*budget.cast::<Budget>()).arm();
+        }
+    }
+    0
+}
+
+/// SQLite's statement timeout, as PostgreSQL's `statement_timeout`: every statement starts a budget when it
+/// begins (`sqlite3_trace_v2`), and a progress handler interrupts it once the budget is spent (SQLITE_INTERRUPT,
+/// answered 503), so the connection is free again for the next caller. Per statement, not per transaction: a
+/// long walk of many statements (a streamed `per_page=all`) is not cut short.
 async fn limit_work(
     connection: &mut sea_orm::sqlx::SqliteConnection,
     budget: Duration,
 ) -> Result<(), sea_orm::sqlx::Error> {
-    let deadline = Instant::now() + budget;
-    connection
-        .lock_handle()
-        .await?
-        .set_progress_handler(PROGRESS_OPS, move || Instant::now() < deadline);
+    let budget = Arc::new(Budget {
+        epoch: Instant::now(),
+        budget,
+        deadline: AtomicU64::new(0),
+    });
+    budget.arm();
+    let mut handle = connection.lock_handle().await?;
+    // SAFETY: the registered pointer stays valid while the connection lives: the progress handler below owns a
+    // clone of the `Arc`, and the connection keeps its handler until it closes.
+    unsafe {
+        libsqlite3_sys::sqlite3_trace_v2(
+            handle.as_raw_handle().as_ptr(),
+            libsqlite3_sys::SQLITE_TRACE_STMT,
+            Some(statement_began),
+            Arc::as_ptr(&budget).cast_mut().cast::<c_void>(),
+        );
+    }
+    handle.set_progress_handler(PROGRESS_OPS, move || budget.within());
     Ok(())
 }
 

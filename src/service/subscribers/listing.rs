@@ -161,6 +161,7 @@ impl SubscriberService {
             condition,
             txn: Some(txn),
             after: None,
+            rows: FIRST_BATCH,
             deadline,
         };
         let batches = futures_util::stream::unfold(state, |mut state| async move {
@@ -245,8 +246,33 @@ pub struct SubscriberBatches {
     pub batches: futures_util::stream::BoxStream<'static, Result<Vec<Subscriber>, ServiceError>>,
 }
 
-/// Rows per batch of `query_all`: a few hundred kilobytes of answer at most.
+/// Rows per batch of `query_all` at most, and in its first batch. Later batches hold about `BATCH_BYTES` of rows,
+/// judged by the batch before (a row's `attribs` may be 64 KiB or a few bytes), so memory per answer stays within
+/// a few megabytes whatever the rows hold.
 const BATCH: u64 = 500;
+const FIRST_BATCH: u64 = 50;
+const BATCH_BYTES: u64 = 1 << 20;
+
+/// About how many bytes a subscriber takes in an answer (its texts and attributes; the rest is small and fixed).
+fn row_bytes(model: &subscribers::Model) -> u64 {
+    let mut bytes = 200 + model.email.len() + model.name.len();
+    let mut pending = vec![&model.attribs];
+    while let Some(value) = pending.pop() {
+        bytes += match value {
+            serde_json::Value::String(text) => text.len() + 2,
+            serde_json::Value::Array(items) => {
+                pending.extend(items);
+                2 + items.len()
+            }
+            serde_json::Value::Object(map) => {
+                pending.extend(map.values());
+                map.keys().map(|k| k.len() + 4).sum::<usize>() + 2
+            }
+            _ => 24,
+        };
+    }
+    bytes as u64
+}
 
 /// Where a walk of `query_all` is.
 struct Batches {
@@ -259,6 +285,8 @@ struct Batches {
     txn: Option<DatabaseTransaction>,
     /// The sort key of the last row written.
     after: Option<SortKey>,
+    /// Rows in the next batch.
+    rows: u64,
     deadline: tokio::time::Instant,
 }
 
@@ -287,7 +315,7 @@ impl Batches {
         {
             select = select.order_by(column, order.clone());
         }
-        let models = select.limit(BATCH).all(txn).await?;
+        let models = select.limit(self.rows).all(txn).await?;
         let Some(last) = models.last() else {
             if let Some(txn) = self.txn.take() {
                 txn.commit().await?;
@@ -295,6 +323,9 @@ impl Batches {
             return Ok(None);
         };
         self.after = Some(sort_key(last, self.order_by));
+        let bytes: u64 = models.iter().map(row_bytes).sum();
+        let per_row = (bytes / models.len() as u64).max(1);
+        self.rows = (BATCH_BYTES / per_row).clamp(10, BATCH);
         Ok(Some(self.service.with_lists(txn, &self.who, models).await?))
     }
 }
