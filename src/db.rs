@@ -9,23 +9,34 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 
 use crate::config::DatabaseSettings;
 
-pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, DbErr> {
+/// What every pool shares: the URL, the acquire and connect timeouts, no statement logging; on SQLite, WAL (readers
+/// beside the writer), a busy timeout and the statement budget (`limit_work`). `read_only` for SQLite's readers.
+fn options(settings: &DatabaseSettings, read_only: bool) -> ConnectOptions {
     let mut options = ConnectOptions::new(settings.url.expose());
     options
         .acquire_timeout(settings.acquire_timeout)
         .connect_timeout(settings.acquire_timeout)
         .sqlx_logging(false);
     if settings.url.is_sqlite() {
+        options.map_sqlx_sqlite_opts(move |opts| {
+            opts.foreign_keys(true)
+                .read_only(read_only)
+                .busy_timeout(Duration::from_secs(5))
+                .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+        });
+        let budget = settings.statement_timeout;
+        options.map_sqlx_sqlite_pool_opts(move |pool| {
+            pool.after_connect(move |connection, _| Box::pin(limit_work(connection, budget)))
+        });
+    }
+    options
+}
+
+pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, DbErr> {
+    let mut options = options(settings, false);
+    if settings.url.is_sqlite() {
         // One connection: SQLite has a single writer, and a lone connection never meets "database is locked".
-        options
-            .max_connections(1)
-            .min_connections(1)
-            .map_sqlx_sqlite_opts(|opts| {
-                opts.foreign_keys(true)
-                    .busy_timeout(Duration::from_secs(5))
-                    .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-            });
-        limit_sqlite_work(&mut options, settings.statement_timeout);
+        options.max_connections(1).min_connections(1);
     } else {
         let statement_timeout = settings.statement_timeout.as_millis().to_string();
         options
@@ -56,27 +67,9 @@ pub async fn connect_readers(
     if !settings.url.is_sqlite() {
         return Ok(writer.clone());
     }
-    let mut options = ConnectOptions::new(settings.url.expose());
-    options
-        .acquire_timeout(settings.acquire_timeout)
-        .connect_timeout(settings.acquire_timeout)
-        .sqlx_logging(false)
-        .max_connections(SQLITE_READERS)
-        .min_connections(1)
-        .map_sqlx_sqlite_opts(|opts| {
-            opts.read_only(true)
-                .busy_timeout(Duration::from_secs(5))
-                .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-        });
-    limit_sqlite_work(&mut options, settings.statement_timeout);
+    let mut options = options(settings, true);
+    options.max_connections(SQLITE_READERS).min_connections(1);
     Database::connect(options).await
-}
-
-/// Interrupts SQLite work past `budget` on every connection of the pool (see `limit_work`).
-fn limit_sqlite_work(options: &mut ConnectOptions, budget: Duration) {
-    options.map_sqlx_sqlite_pool_opts(move |pool| {
-        pool.after_connect(move |connection, _| Box::pin(limit_work(connection, budget)))
-    });
 }
 
 /// SQLite virtual-machine steps between two looks at the clock (a few rows of a scan; a row's expensive

@@ -25,7 +25,6 @@ use super::error::ApiError;
 use super::layer::Layer;
 use super::limits::Caller;
 use super::stream::Streaming;
-use crate::domain::Principal;
 
 /// Requests in flight, per caller and in all.
 #[derive(Default)]
@@ -126,11 +125,7 @@ pub struct ShareDatabase(pub Arc<Gate>);
 
 impl Layer for ShareDatabase {
     async fn handle<E: Endpoint>(&self, next: &E, req: Request) -> poem::Result<Response> {
-        let who = match caller(&req) {
-            Some(Principal::Admin { .. }) => Caller::Admin,
-            Some(Principal::ApiUser { id, .. }) => Caller::ApiUser(*id),
-            None => Caller::Address(ClientAddress::of(&req)),
-        };
+        let who = caller(&req).map_or_else(|| Caller::Address(ClientAddress::of(&req)), Caller::of);
         let permit = self.0.enter(who).await.map_err(|retry| {
             metrics::counter!("roster_fair_share_refused_total").increment(1);
             ApiError::too_many_requests(retry)

@@ -16,6 +16,7 @@ use super::catalog::Catalog;
 use super::context::ClientAddress;
 use super::error::ApiError;
 use super::layer::Layer;
+use crate::domain::Principal;
 
 /// Whose bucket a request takes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -27,6 +28,14 @@ pub enum Caller {
 }
 
 impl Caller {
+    /// The identity an authenticated caller is counted as.
+    pub fn of(principal: &Principal) -> Self {
+        match principal {
+            Principal::Admin { .. } => Caller::Admin,
+            Principal::ApiUser { id, .. } => Caller::ApiUser(*id),
+        }
+    }
+
     fn scope(self) -> &'static str {
         match self {
             Caller::Address(_) => "address",

@@ -82,7 +82,7 @@ fn is_unavailable(err: &DbErr) -> bool {
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
             // Postgres: connection exceptions (08), shutdown (57P), statement timeout (57014), a deadlock or
             // serialization failure (40P01, 40001: the transaction was rolled back whole); SQLite
-            // "busy"/"locked" (5, 6) and "interrupted" (9: its statement timeout, `db::within_budget`): all
+            // "busy"/"locked" (5, 6) and "interrupted" (9: its statement timeout, `db::limit_work`): all
             // transient.
             code.starts_with("08")
                 || code.starts_with("57P")

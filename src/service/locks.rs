@@ -49,6 +49,16 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
     Ok(txn)
 }
 
+/// `select` taking `lock` on the rows it reads: on PostgreSQL; SQLite, whose writers are serialised, has no row
+/// locks (see the module's notes).
+pub fn locked<S: QuerySelect>(db: &impl ConnectionTrait, select: S, lock: LockType) -> S {
+    if is_postgres(db) {
+        select.lock(lock)
+    } else {
+        select
+    }
+}
+
 /// Locks the rows of `E` with these ids in ascending id order (on PostgreSQL, with `lock`) and returns the ids
 /// that have no row.
 pub async fn lock_rows<E: EntityTrait>(
@@ -61,15 +71,12 @@ pub async fn lock_rows<E: EntityTrait>(
     let wanted: Vec<i64> = wanted.into_iter().collect();
     let mut found = BTreeSet::new();
     for chunk in wanted.chunks(CHUNK) {
-        let mut select = E::find()
+        let select = E::find()
             .select_only()
             .column(id)
             .filter(id.is_in(chunk.iter().copied()))
             .order_by_asc(id);
-        if is_postgres(db) {
-            select = select.lock(lock);
-        }
-        let rows: Vec<i64> = select.into_tuple().all(db).await?;
+        let rows: Vec<i64> = locked(db, select, lock).into_tuple().all(db).await?;
         found.extend(rows);
     }
     Ok(ids

@@ -389,3 +389,34 @@ pub fn expensive_query() -> String {
     let pattern = format!("%{}b%", "a_".repeat(124));
     vec![format!("subscribers.attribs->>'t' LIKE '{pattern}'"); 6].join(" OR ")
 }
+
+/// Inserts `n` copies of the row `template` of `table` straight in the database (the API would take minutes), in
+/// SQL both backends run: `values` are expressions over the template `t` and the copy's number `v`, where `{uuid}`
+/// stands for a fresh uuid stored as the template's is (SQLite keeps a blob or its text). Triggers keep the
+/// counters exact.
+pub async fn insert_copies(
+    app: &TestApp,
+    table: &str,
+    template: i64,
+    n: u32,
+    columns: &str,
+    values: &str,
+) {
+    let backend = app.db.get_database_backend();
+    let uuid = if backend == sea_orm::DatabaseBackend::Postgres {
+        "gen_random_uuid()"
+    } else {
+        "CASE typeof(t.uuid) WHEN 'blob' THEN randomblob(16) ELSE lower(hex(randomblob(4)) || '-' || \
+         hex(randomblob(2)) || '-4' || substr(hex(randomblob(2)), 2) || '-a' || substr(hex(randomblob(2)), 2) \
+         || '-' || hex(randomblob(6))) END"
+    };
+    let values = values.replace("{uuid}", uuid);
+    let sql = format!(
+        "WITH RECURSIVE i(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM i WHERE v < {n}) \
+         INSERT INTO {table} ({columns}) SELECT {values} FROM i, {table} t WHERE t.id = {template}"
+    );
+    app.db
+        .execute_raw(sea_orm::Statement::from_string(backend, sql))
+        .await
+        .unwrap();
+}

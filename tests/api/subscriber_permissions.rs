@@ -389,32 +389,19 @@ async fn the_public_subscription_needs_no_credentials_and_ignores_them() {
 
 /// Creates `n` more private lists straight in the database (the API would take minutes) and returns every list id.
 async fn many_lists(app: &TestApp, n: u32) -> Vec<i64> {
-    use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+    use sea_orm::{ConnectionTrait, Statement};
     let first = app.create_named("first").await;
+    crate::helpers::insert_copies(
+        app,
+        "lists",
+        first,
+        n,
+        "uuid, name, name_folded, type, optin, status, tags, description, created_at, updated_at",
+        "{uuid}, 'bulk ' || v, 'bulk ' || v, t.type, t.optin, t.status, t.tags, t.description, t.created_at, \
+         t.updated_at",
+    )
+    .await;
     let backend = app.db.get_database_backend();
-    let sql = if backend == DatabaseBackend::Postgres {
-        format!(
-            "INSERT INTO lists (uuid, name, name_folded, type, optin, status, tags, description, created_at, updated_at) \
-             SELECT gen_random_uuid(), 'bulk ' || i, 'bulk ' || i, 'private', 'single', 'active', '[]'::jsonb, '', \
-                    created_at, updated_at \
-             FROM generate_series(1, {n}) i, lists WHERE lists.id = {first}"
-        )
-    } else {
-        // The uuid is stored as the first list stores it (a blob or its text), made unique by a random blob.
-        format!(
-            "WITH RECURSIVE i(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM i WHERE v < {n}) \
-             INSERT INTO lists (uuid, name, name_folded, type, optin, status, tags, description, created_at, updated_at) \
-             SELECT CASE typeof(l.uuid) WHEN 'blob' THEN randomblob(16) ELSE \
-                      lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || substr(hex(randomblob(2)), 2) \
-                      || '-a' || substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6))) END, \
-                    'bulk ' || v, 'bulk ' || v, 'private', 'single', 'active', '[]', '', l.created_at, l.updated_at \
-             FROM i, lists l WHERE l.id = {first}"
-        )
-    };
-    app.db
-        .execute_raw(Statement::from_string(backend, sql))
-        .await
-        .unwrap();
     let rows = app
         .db
         .query_all_raw(Statement::from_string(

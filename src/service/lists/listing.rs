@@ -16,14 +16,13 @@ use super::filter::{
 use super::store::to_domain;
 use super::{ListService, counts};
 use crate::domain::{
-    Access, Direction, List, ListFilter, ListPage, ListQuery, OrderBy, Principal, Scope, SortKey,
-    SortValue,
+    Access, List, ListFilter, ListPage, ListQuery, OrderBy, Principal, Scope, SortKey, SortValue,
 };
 use crate::entity::lists;
 use crate::service::ServiceError;
 use crate::service::paging::{Page, Slice, count_at_version, read_near, read_page};
 use crate::service::positions::Mark;
-use crate::service::sql::{from_key, scalar_subquery};
+use crate::service::sql::{from_key, order, scalar_subquery};
 
 /// The alias of a list's subscriber total when listings are ordered by it.
 const SUBSCRIBER_TOTAL: &str = "subscriber_total";
@@ -114,10 +113,7 @@ impl ListService {
         total: &Option<SelectStatement>,
         versioned: bool,
     ) -> Result<Page<lists::Model>, ServiceError> {
-        let direction = match query.direction {
-            Direction::Asc => Order::Asc,
-            Direction::Desc => Order::Desc,
-        };
+        let direction = order(query.direction);
         let mut condition = condition.clone();
         let mut skip = query.pagination.offset();
         if let Some(mark) = &mark {

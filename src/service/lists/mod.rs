@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use self::filter::{matching, within};
 use self::store::{changes, delete_lists, insert_tags, insert_with_tags, replace_tags, to_domain};
-use super::locks::begin_write;
+use super::locks::{begin_write, locked};
 use super::positions::Positions;
 use super::sql::{is_postgres, now};
 use super::totals::TotalsCache;
@@ -133,14 +133,9 @@ impl ListService {
         // (a `PUT` of `{}` would otherwise show what `GET` refuses).
         ensure(who.scope(Access::Manage).allows(id) && who.scope(Access::Get).allows(id))?;
         let txn = begin_write(&self.db).await?;
-        let mut select = lists::Entity::find_by_id(id);
-        if is_postgres(&txn) {
-            // Serialises concurrent updates of one list, so each sees the previous one's result, without
-            // waiting for writes that only keep the list from being deleted (`FOR KEY SHARE`). SQLite
-            // serialises writers by itself.
-            select = select.lock(LockType::NoKeyUpdate);
-        }
-        let current = select
+        // Serialises concurrent updates of one list, so each sees the previous one's result, without waiting
+        // for writes that only keep the list from being deleted (`FOR KEY SHARE`).
+        let current = locked(&txn, lists::Entity::find_by_id(id), LockType::NoKeyUpdate)
             .one(&txn)
             .await?
             .ok_or(ServiceError::NotFound("list"))?;

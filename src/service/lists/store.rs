@@ -14,8 +14,7 @@ use sea_orm::{
 use crate::domain::{List, ListPatch, fold};
 use crate::entity::{list_tags, lists, subscriber_lists};
 use crate::service::ServiceError;
-use crate::service::locks::lock_subscriptions;
-use crate::service::sql::is_postgres;
+use crate::service::locks::{lock_subscriptions, locked};
 
 /// Ids in one statement's `IN (...)`: far below every backend's limit on bound values.
 const CHUNK: usize = 10_000;
@@ -165,15 +164,15 @@ pub(super) async fn delete_lists(
     db: &impl ConnectionTrait,
     condition: Condition,
 ) -> Result<u64, DbErr> {
-    let mut select = lists::Entity::find()
+    let select = lists::Entity::find()
         .select_only()
         .column(lists::Column::Id)
         .filter(condition.clone())
         .order_by_asc(lists::Column::Id);
-    if is_postgres(db) {
-        select = select.lock(LockType::Update);
-    }
-    let ids: Vec<i64> = select.into_tuple().all(db).await?;
+    let ids: Vec<i64> = locked(db, select, LockType::Update)
+        .into_tuple()
+        .all(db)
+        .await?;
     if ids.is_empty() {
         return Ok(0);
     }

@@ -139,6 +139,15 @@ pub(super) fn count_rows(condition: &Condition) -> SelectStatement {
         .to_owned()
 }
 
+/// The columns a listing is ordered by: the ordering's own (if any), then `id`, the final tie-breaker.
+pub(super) fn sort_columns(
+    order_by: SubscriberOrderBy,
+) -> impl Iterator<Item = subscribers::Column> {
+    order_column(order_by)
+        .into_iter()
+        .chain([subscribers::Column::Id])
+}
+
 pub(super) fn order_column(order_by: SubscriberOrderBy) -> Option<subscribers::Column> {
     match order_by {
         SubscriberOrderBy::Id => None,

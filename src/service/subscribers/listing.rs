@@ -15,7 +15,7 @@ use sea_orm::{
 
 use super::SubscriberService;
 use super::filter::{
-    count_rows, counters_total, from_key, matching, order_column, sort_key, subscribers_version,
+    count_rows, counters_total, from_key, matching, sort_columns, sort_key, subscribers_version,
     within,
 };
 use crate::domain::{
@@ -25,7 +25,7 @@ use crate::domain::{
 use crate::entity::subscribers;
 use crate::service::paging::{Page, Slice, count_at_version, read_near, read_page};
 use crate::service::positions::Mark;
-use crate::service::sql::is_postgres;
+use crate::service::sql::{is_postgres, order};
 use crate::service::{ServiceError, ensure};
 
 /// Where a page's first row is.
@@ -184,13 +184,8 @@ impl SubscriberService {
         total: &Option<SelectStatement>,
         versioned: bool,
     ) -> Result<Page<subscribers::Model>, ServiceError> {
-        let direction = match query.direction {
-            Direction::Asc => Order::Asc,
-            Direction::Desc => Order::Desc,
-        };
-        let order: Vec<(DynIden, Order)> = order_column(query.order_by)
-            .into_iter()
-            .chain([subscribers::Column::Id])
+        let direction = order(query.direction);
+        let order: Vec<(DynIden, Order)> = sort_columns(query.order_by)
             .map(|column| (column.into_iden(), direction.clone()))
             .collect();
         let beyond = |key, inclusive| from_key(query.order_by, query.direction, key, inclusive);
@@ -301,19 +296,13 @@ impl Batches {
                 "the request's time ran out while its answer was being written".into(),
             )));
         }
-        let order = match self.direction {
-            Direction::Asc => Order::Asc,
-            Direction::Desc => Order::Desc,
-        };
+        let direction = order(self.direction);
         let mut select = subscribers::Entity::find().filter(self.condition.clone());
         if let Some(key) = &self.after {
             select = select.filter(from_key(self.order_by, self.direction, key, false));
         }
-        for column in order_column(self.order_by)
-            .into_iter()
-            .chain([subscribers::Column::Id])
-        {
-            select = select.order_by(column, order.clone());
+        for column in sort_columns(self.order_by) {
+            select = select.order_by(column, direction.clone());
         }
         let models = select.limit(self.rows).all(txn).await?;
         let Some(last) = models.last() else {

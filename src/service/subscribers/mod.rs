@@ -11,7 +11,8 @@ pub use listing::SubscriberBatches;
 mod store;
 
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait,
+    ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, sea_query::LockType,
 };
 use std::sync::Arc;
 
@@ -22,7 +23,7 @@ use self::store::{
     end_memberships, lock_lists, lock_subscribers, none_missing, subscriptions_of,
     sync_subscriptions, to_domain,
 };
-use super::locks::begin_write;
+use super::locks::{begin_write, locked};
 use super::positions::Positions;
 use super::sql::now;
 use super::totals::TotalsCache;
@@ -80,6 +81,21 @@ impl SubscriberService {
             SubscriberScope::OnLists(lists) => ensure(all_on_lists(db, ids, &lists).await?),
             _ => Ok(()),
         }
+    }
+
+    /// Locks one subscriber (`FOR UPDATE`, step 3 of `service::locks`) and reads it; refuses unless the caller
+    /// may manage it (403 whether or not it exists), then answers 404 when it does not exist.
+    async fn lock_manageable(
+        &self,
+        txn: &DatabaseTransaction,
+        who: &Principal,
+        id: i64,
+    ) -> Result<subscribers::Model, ServiceError> {
+        let current = locked(txn, subscribers::Entity::find_by_id(id), LockType::Update)
+            .one(txn)
+            .await?;
+        self.ensure_manageable(txn, who, &[id]).await?;
+        current.ok_or(ServiceError::NotFound("subscriber"))
     }
 
     /// Refuses unless every subscription of `ids` is on a list the caller manages: deleting or blocklisting a
@@ -202,16 +218,8 @@ impl SubscriberService {
         }
         let txn = begin_write(&self.db).await?;
         let missing_lists = lock_lists(&txn, change.lists.as_deref().unwrap_or_default()).await?;
-        let gone = !lock_subscribers(&txn, &[id]).await?.is_empty();
-        self.ensure_manageable(&txn, who, &[id]).await?;
-        if gone {
-            return Err(ServiceError::NotFound("subscriber"));
-        }
+        let current = self.lock_manageable(&txn, who, id).await?;
         none_missing("list", &missing_lists)?;
-        let current = subscribers::Entity::find_by_id(id)
-            .one(&txn)
-            .await?
-            .ok_or(ServiceError::NotFound("subscriber"))?;
         let (mut row, status) = changed_row(&current, &change)?;
         if status == SubscriberStatus::Blocklisted
             && current.status != SubscriberStatus::Blocklisted
@@ -241,11 +249,7 @@ impl SubscriberService {
     #[tracing::instrument(skip_all, fields(subscriber.id = id), err(level = "debug"))]
     pub async fn delete(&self, who: &Principal, id: i64) -> Result<(), ServiceError> {
         let txn = begin_write(&self.db).await?;
-        let gone = !lock_subscribers(&txn, &[id]).await?.is_empty();
-        self.ensure_manageable(&txn, who, &[id]).await?;
-        if gone {
-            return Err(ServiceError::NotFound("subscriber"));
-        }
+        self.lock_manageable(&txn, who, id).await?;
         self.ensure_wholly_manageable(&txn, who, &[id]).await?;
         delete_subscribers(&txn, &[id]).await?;
         txn.commit().await?;
@@ -313,11 +317,7 @@ impl SubscriberService {
     #[tracing::instrument(skip_all, fields(subscriber.id = id), err(level = "debug"))]
     pub async fn blocklist_one(&self, who: &Principal, id: i64) -> Result<(), ServiceError> {
         let txn = begin_write(&self.db).await?;
-        let gone = !lock_subscribers(&txn, &[id]).await?.is_empty();
-        self.ensure_manageable(&txn, who, &[id]).await?;
-        if gone {
-            return Err(ServiceError::NotFound("subscriber"));
-        }
+        self.lock_manageable(&txn, who, id).await?;
         self.ensure_wholly_manageable(&txn, who, &[id]).await?;
         store::blocklist(&txn, &[id], now()).await?;
         txn.commit().await?;

@@ -18,8 +18,8 @@ use crate::domain::{
 use crate::entity::{lists, subscriber_lists, subscribers};
 use crate::service::ServiceError;
 use crate::service::lists::store::to_domain as list_to_domain;
-use crate::service::locks::{lock_rows, lock_subscriptions};
-use crate::service::sql::{is_postgres, one_of};
+use crate::service::locks::{lock_rows, lock_subscriptions, locked};
+use crate::service::sql::one_of;
 
 /// Ids in one statement's `IN (...)`: far below every backend's limit on bound values.
 pub(super) const CHUNK: usize = 10_000;
@@ -147,7 +147,7 @@ pub(super) async fn on_lists(
 pub(super) async fn subscribed_elsewhere(
     db: &impl ConnectionTrait,
     ids: &[i64],
-    lists: &std::collections::BTreeSet<i64>,
+    lists: &BTreeSet<i64>,
 ) -> Result<bool, DbErr> {
     for chunk in ids.chunks(CHUNK) {
         let select = Query::select()
@@ -530,7 +530,7 @@ pub(super) async fn lock_open_lists(
     db: &impl ConnectionTrait,
     uuids: &[uuid::Uuid],
 ) -> Result<Vec<(i64, Optin)>, DbErr> {
-    let mut select = lists::Entity::find()
+    let select = lists::Entity::find()
         .select_only()
         .column(lists::Column::Id)
         .column(lists::Column::Optin)
@@ -538,10 +538,10 @@ pub(super) async fn lock_open_lists(
         .filter(lists::Column::ListType.eq(ListType::Public))
         .filter(lists::Column::Status.eq(ListStatus::Active))
         .order_by_asc(lists::Column::Id);
-    if is_postgres(db) {
-        select = select.lock(LockType::KeyShare);
-    }
-    select.into_tuple().all(db).await
+    locked(db, select, LockType::KeyShare)
+        .into_tuple()
+        .all(db)
+        .await
 }
 
 /// Attempts at finding-or-creating a subscriber by e-mail while others delete it (each attempt is lost only to a
@@ -571,15 +571,16 @@ pub(super) async fn insert_or_lock(
         .on_conflict_do_nothing_on([subscribers::Column::Email])
         .exec_without_returning(db)
         .await?;
-        let mut select = subscribers::Entity::find()
+        let select = subscribers::Entity::find()
             .select_only()
             .column(subscribers::Column::Id)
             .column(subscribers::Column::Status)
             .filter(subscribers::Column::Email.eq(email.as_str()));
-        if is_postgres(db) {
-            select = select.lock(LockType::Update);
-        }
-        if let Some((id, status)) = select.into_tuple().one(db).await? {
+        if let Some((id, status)) = locked(db, select, LockType::Update)
+            .into_tuple()
+            .one(db)
+            .await?
+        {
             let created = matches!(inserted, sea_orm::TryInsertResult::Inserted(1));
             return Ok((id, status, created));
         }
