@@ -573,3 +573,35 @@ async fn a_json_key_given_twice_is_refused_at_any_depth_and_nothing_changes() {
         json!({"name": {"name": 1}, "k": [{"k": 1}, {"k": 2}]})
     );
 }
+
+#[tokio::test]
+async fn a_subscriber_search_word_of_a_hundred_characters_is_served_and_one_more_is_refused() {
+    let app = TestApp::spawn().await;
+    let word = "é".repeat(100);
+    let (status, body) = read(
+        app.post_json(
+            "/api/subscribers",
+            &json!({"email": "long@example.com", "name": format!("x{word}x")}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, page) = read(
+        app.get(&format!("/api/subscribers?search={}", encode(&word)))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, page["data"]["total"].clone()),
+        (StatusCode::OK, json!(1))
+    );
+    let over = encode(&"é".repeat(101));
+    refused(
+        &app,
+        Method::GET,
+        &format!("/api/subscribers?search={over}"),
+        "100",
+    )
+    .await;
+}
