@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Memory and speed of GET /api/subscribers?per_page=all on PostgreSQL, one run, beside its anchor: COPY ... TO
+# Memory and speed of GET /api/subscribers?per_page=all (or a large numbered page) on PostgreSQL, one run, beside its anchor: COPY ... TO
 # STDOUT of the same rows. Builds the release binary (honours CARGO_TARGET_DIR) unless BENCH_ROSTER_BIN names one;
 # BENCH_BASELINE_BIN names a second binary (e.g. an earlier commit's) measured alternately with it, so the A/B
 # figures come from the same minutes of this machine.
 #   scripts/bench/stream.sh                  300,000 subscribers, 600,000 subscriptions, 2 rounds
 # Environment: BENCH_SUBSCRIBERS, BENCH_SUBSCRIPTIONS, BENCH_ROUNDS, BENCH_CONCURRENT (requests at once in the
-# second measurement, 4). Needs PostgreSQL (scripts/pg.sh). Prints one table; the logs go to test-output/bench/.
+# second measurement, 4), BENCH_PER_PAGE (`all`, the default, or a number: one page that large). Needs
+# PostgreSQL (scripts/pg.sh). Prints one table; the logs go to test-output/bench/.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/lib.sh
@@ -14,6 +15,7 @@ subscribers=${BENCH_SUBSCRIBERS:-300000}
 subscriptions=${BENCH_SUBSCRIPTIONS:-600000}
 rounds=${BENCH_ROUNDS:-2}
 concurrent=${BENCH_CONCURRENT:-4}
+per_page=${BENCH_PER_PAGE:-all}
 out=test-output/bench
 mkdir -p "$out"
 roster_bin=${BENCH_ROSTER_BIN:-$(build_roster --release --quiet)}
@@ -46,7 +48,7 @@ measure() {
   started=$(date +%s.%N)
   for i in $(seq 1 "$n"); do
     curl -s -o "$out/stream-body-$i" -w '%{http_code}\n' -u "admin:$password" \
-      "$roster_url/api/subscribers?per_page=all" >"$out/stream-status-$i" &
+      "$roster_url/api/subscribers?per_page=$per_page" >"$out/stream-status-$i" &
     pids+=($!)
   done
   running=1
@@ -63,7 +65,7 @@ measure() {
 }
 
 echo
-echo "per_page=all over $subscribers subscribers ($subscriptions subscriptions), $(nproc) cores, $(date -u +%FT%TZ)"
+echo "per_page=$per_page over $subscribers subscribers ($subscriptions subscriptions), $(nproc) cores, $(date -u +%FT%TZ)"
 printf '%-10s %-6s %-28s %-28s\n' binary round "1 request: s / +RSS MiB" "$concurrent at once: s / +RSS MiB"
 for round in $(seq 1 "$rounds"); do
   for entry in "${binaries[@]}"; do

@@ -1,20 +1,24 @@
 use poem_openapi::OpenApi;
 use poem_openapi::param::{Path, Query};
 
+use futures_util::StreamExt;
+
 use super::ApiTags;
 use super::body::{CreateListBody, UpdateListBody};
+use super::context::deadline;
 use super::error::{ApiError, Success, operation_errors};
 use super::models::{
     BooleanResponse, ListOptin, ListOrderBy, ListStatus, ListType, MailingList, MailingListPage,
     MailingListPageResponse, MailingListResponse, PublicMailingList, SuccessStatus,
 };
 use super::security::ApiAuth;
+use super::stream::{Answer, streamed};
 use super::types::{FilterTag, ListId, PerPage, SortOrder};
 use crate::domain::{
     DEFAULT_PER_PAGE, DELETE_IDS_MAX, DeleteSelector, Direction, ListFields, ListFilter, ListPatch,
     ListQuery, NewList, Pagination, ValidationError,
 };
-use crate::service::ListService;
+use crate::service::{ListService, STREAMED_ABOVE};
 
 operation_errors!(GetListsError, {
     /// A parameter is malformed or out of range.
@@ -186,7 +190,8 @@ impl ListsApi {
         /// If true, returns lists without subscriber counts (faster).
         #[oai(default)]
         minimal: Query<bool>,
-    ) -> Result<Success<MailingListPageResponse>, GetListsError> {
+        req: &poem::Request,
+    ) -> Result<Answer<MailingListPageResponse>, GetListsError> {
         let per_page = match per_page.0 {
             PerPage::Rows(rows) => Some(rows),
             PerPage::All => None,
@@ -206,21 +211,35 @@ impl ListsApi {
             pagination: Pagination::new(u64::try_from(page.0).unwrap_or(0), per_page)
                 .map_err(bad_request)?,
         };
-        let found = self.lists.query(auth.principal(), &query).await?;
-        Ok(Success(MailingListPageResponse {
+        let head = |results, total: u64| MailingListPageResponse {
             data: MailingListPage {
-                results: found
-                    .results
-                    .into_iter()
-                    .map(MailingList::from_domain)
-                    .collect(),
-                total: i64::try_from(found.total).unwrap_or(i64::MAX),
+                results,
+                total: i64::try_from(total).unwrap_or(i64::MAX),
                 // Bounded by PAGE_MAX, so the conversion cannot fail.
                 per_page: i64::try_from(per_page.unwrap_or(0)).unwrap_or(i64::MAX),
                 page: page.0,
             },
             status: SuccessStatus::Success,
-        }))
+        };
+        if per_page.is_none_or(|rows| rows > STREAMED_ABOVE) {
+            // Written batch by batch as it is read, so memory does not grow with the answer.
+            let walked = self
+                .lists
+                .query_streamed(auth.principal(), &query, deadline(req))
+                .await?;
+            let rows = walked.batches.map(|batch| {
+                batch.map(|rows| rows.into_iter().map(MailingList::from_domain).collect())
+            });
+            let body = streamed(head(Vec::new(), walked.total), rows, |_| {});
+            return Ok(Answer::Streamed(body));
+        }
+        let found = self.lists.query(auth.principal(), &query).await?;
+        let results = found
+            .results
+            .into_iter()
+            .map(MailingList::from_domain)
+            .collect();
+        Ok(Answer::Whole(head(results, found.total)))
     }
 
     /// Retrieve public lists

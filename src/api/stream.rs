@@ -53,24 +53,22 @@ impl<T: Type + Serialize + Send> IntoResponse for Answer<T> {
 }
 
 /// The body of `head` (the whole answer with an empty `results`) with `results` filled from `batches`, each row
-/// written with serde as it arrives.
-pub fn streamed<T, R, S>(head: &T, batches: S) -> Body
+/// written with serde as it arrives; what follows `results` is written once the batches have ended, after
+/// `finish` has completed `head` (e.g. with the cursor of the next page).
+pub fn streamed<T, R, S, F>(head: T, batches: S, finish: F) -> Body
 where
-    T: Serialize,
+    T: Serialize + Send + 'static,
     R: Serialize + Send + 'static,
     S: Stream<Item = Result<Vec<R>, ServiceError>> + Send + 'static,
+    F: FnOnce(&mut T) + Send + 'static,
 {
-    const EMPTY: &[u8] = br#""results":[]"#;
-    let whole = serde_json::to_vec(head).unwrap_or_default();
-    let Some(at) = whole.windows(EMPTY.len()).position(|w| w == EMPTY) else {
+    let Some((prefix, _)) = split(&head) else {
         // Unreachable with the page types, whose first field is `results`; answered like any internal error.
         tracing::error!("a streamed answer has no `results` to fill");
         return Body::from_bytes_stream(stream::once(async {
             Err::<Vec<u8>, _>(std::io::Error::other("no results to fill"))
         }));
     };
-    let split = at + EMPTY.len() - 1;
-    let (prefix, suffix) = (whole[..split].to_vec(), whole[split..].to_vec());
     let mut first = true;
     let rows = batches.map(move |batch| {
         let batch = batch.map_err(|err| {
@@ -86,8 +84,24 @@ where
         }
         Ok::<_, std::io::Error>(bytes)
     });
+    let suffix = stream::once(async move {
+        let mut head = head;
+        finish(&mut head);
+        split(&head)
+            .map(|(_, suffix)| suffix)
+            .ok_or_else(|| std::io::Error::other("no results to fill"))
+    });
     let body = stream::once(async move { Ok(prefix) })
         .chain(rows)
-        .chain(stream::once(async move { Ok(suffix) }));
+        .chain(suffix);
     Body::from_bytes_stream(body)
+}
+
+/// `head` serialised, split inside its empty `results` array: what comes before the rows, and what after.
+fn split<T: Serialize>(head: &T) -> Option<(Vec<u8>, Vec<u8>)> {
+    const EMPTY: &[u8] = br#""results":[]"#;
+    let mut whole = serde_json::to_vec(head).ok()?;
+    let at = whole.windows(EMPTY.len()).position(|w| w == EMPTY)?;
+    let suffix = whole.split_off(at + EMPTY.len() - 1);
+    Some((whole, suffix))
 }

@@ -25,7 +25,7 @@ use crate::domain::{
     PublicSubscription, SubscriberChange, SubscriberFilter, SubscriberQuery, ValidationError,
     parse_list_ids, parse_subscriber_ids,
 };
-use crate::service::SubscriberService;
+use crate::service::{STREAMED_ABOVE, SubscriberService};
 
 operation_errors!(GetSubscribersError, {
     /// A parameter is malformed or out of range, or `query` uses something Roster does not support.
@@ -256,28 +256,39 @@ impl SubscribersApi {
                 .map_err(bad_request)?,
             after,
         };
-        if per_page.is_none() {
-            // Every match: written batch by batch as it is read, so memory does not grow with the answer.
-            let all = self
+        if per_page.is_none_or(|rows| rows > STREAMED_ABOVE) {
+            // Written batch by batch as it is read, so memory does not grow with the answer.
+            let walked = self
                 .subscribers
-                .query_all(auth.principal(), &query, deadline(req))
+                .query_streamed(auth.principal(), &query, deadline(req))
                 .await?;
             let head = SubscriberPageResponse {
                 data: SubscriberPage {
                     results: Vec::new(),
                     search,
                     query: expression,
-                    total: i64::try_from(all.total).unwrap_or(i64::MAX),
-                    per_page: 0,
+                    total: i64::try_from(walked.total).unwrap_or(i64::MAX),
+                    per_page: i64::try_from(per_page.unwrap_or(0)).unwrap_or(i64::MAX),
                     page: page.0,
                     next: None,
                 },
                 status: SuccessStatus::Success,
             };
-            let rows = all.batches.map(|batch| {
+            let rows = walked.batches.map(|batch| {
                 batch.map(|rows| rows.into_iter().map(Subscriber::from_domain).collect())
             });
-            return Ok(Answer::Streamed(streamed(&head, rows)));
+            let last = walked.last;
+            let finish = move |head: &mut SubscriberPageResponse| {
+                head.data.next = last.get().map(|key| {
+                    Cursor {
+                        order_by,
+                        direction,
+                        key: key.clone(),
+                    }
+                    .encode()
+                });
+            };
+            return Ok(Answer::Streamed(streamed(head, rows, finish)));
         }
         let found = self.subscribers.query(auth.principal(), &query).await?;
         Ok(Answer::Whole(SubscriberPageResponse {

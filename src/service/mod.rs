@@ -12,6 +12,7 @@ mod positions;
 mod sql;
 mod subscribers;
 mod totals;
+mod walk;
 
 pub use accounts::{AccountError, AccountService, IssuedToken, RoleInfo, RoleKind, UserInfo};
 pub use auth::{AuthError, Authenticator};
@@ -20,4 +21,5 @@ pub use database::{DatabaseService, PoolUsage};
 pub use error::ServiceError;
 use error::ensure;
 pub use lists::ListService;
-pub use subscribers::{SubscriberBatches, SubscriberService};
+pub use subscribers::SubscriberService;
+pub use walk::{Batches, STREAMED_ABOVE};

@@ -706,3 +706,79 @@ async fn a_like_pattern_of_256_characters_is_served_and_one_more_is_refused() {
     let message = expect_error(query(&over).await.unwrap(), StatusCode::BAD_REQUEST).await;
     assert!(message.contains("256"), "{message}");
 }
+
+#[tokio::test]
+async fn lists_per_page_all_and_pages_over_500_are_streamed_and_equal_every_page_in_order() {
+    let app = TestApp::spawn().await;
+    let first = app.create_named("l0").await;
+    // Names that repeat, so ties are broken by id; a few lists with subscribers, so counts differ.
+    crate::helpers::insert_copies(
+        &app,
+        "lists",
+        first,
+        1_150,
+        "uuid, name, name_folded, type, optin, status, tags, description, created_at, updated_at",
+        "{uuid}, 'l' || (v % 37), 'l' || (v % 37), t.type, t.optin, t.status, t.tags, t.description, \
+         t.created_at, t.updated_at",
+    )
+    .await;
+    for (i, list) in [first, first + 3, first + 700].into_iter().enumerate() {
+        for n in 0..=i {
+            let body = json!({"email": format!("s{i}-{n}@example.com"), "lists": [list]});
+            assert_eq!(
+                app.post_json("/api/subscribers", &body).await.status(),
+                StatusCode::OK
+            );
+        }
+    }
+    for ordering in [
+        "order_by=name&order=asc",
+        "order_by=subscriber_count&order=desc",
+        "order_by=created_at&order=desc",
+    ] {
+        for filter in ["", "&query=l1", "&minimal=true"] {
+            let query = format!("{ordering}{filter}");
+            let mut paged = Vec::new();
+            for page in 1.. {
+                let read = app.list(&format!("per_page=100&page={page}&{query}")).await;
+                let rows = read["results"].as_array().unwrap().clone();
+                if rows.is_empty() {
+                    break;
+                }
+                paged.extend(rows);
+            }
+            let response = app.get(&format!("/api/lists?per_page=all&{query}")).await;
+            assert!(response.headers().get("content-length").is_none());
+            let (status, all) = read(response).await;
+            assert_eq!(status, StatusCode::OK, "{all}");
+            assert_eq!(
+                all["data"]["results"].as_array().unwrap(),
+                &paged,
+                "{query}"
+            );
+            assert_eq!(all["data"]["total"].as_u64().unwrap() as usize, paged.len());
+            assert_eq!(
+                (all["data"]["per_page"].clone(), all["data"]["page"].clone()),
+                (json!(0), json!(1))
+            );
+            for page in 1..=3 {
+                let response = app
+                    .get(&format!("/api/lists?per_page=501&page={page}&{query}"))
+                    .await;
+                assert!(response.headers().get("content-length").is_none());
+                let (_, body) = read(response).await;
+                let from = ((page - 1) * 501).min(paged.len());
+                let to = (from + 501).min(paged.len());
+                assert_eq!(
+                    body["data"]["results"].as_array().unwrap()[..],
+                    paged[from..to],
+                    "{query} {page}"
+                );
+                assert_eq!(body["data"]["total"], all["data"]["total"]);
+                assert_eq!(body["data"]["per_page"], 501);
+            }
+        }
+    }
+    let response = app.get("/api/lists?per_page=500").await;
+    assert!(response.headers().get("content-length").is_some());
+}

@@ -1556,8 +1556,55 @@ async fn per_page_all_is_streamed_and_equals_every_page_in_order() {
                 (json!(0), json!(1))
             );
             assert_eq!(all["status"], "success");
+            // Numbered pages of more than 500 rows are streamed too, and end with the cursor of the next page
+            // when full.
+            let big =
+                |page: &str| format!("/api/subscribers?per_page=501&{page}&{ordering}{filter}");
+            let mut walked = Vec::new();
+            let mut next = None;
+            for page in 1..=3 {
+                let response = app.get(&big(&format!("page={page}"))).await;
+                assert!(response.headers().get("content-length").is_none());
+                let (status, body) = read(response).await;
+                assert_eq!(status, StatusCode::OK, "{body}");
+                let rows = body["data"]["results"].as_array().unwrap();
+                let from = (page - 1) * 501;
+                assert_eq!(
+                    rows[..],
+                    paged[from.min(paged.len())..(from + 501).min(paged.len())]
+                );
+                assert_eq!(body["data"]["total"], data["total"]);
+                assert_eq!(
+                    (
+                        body["data"]["per_page"].clone(),
+                        body["data"]["page"].clone()
+                    ),
+                    (json!(501), json!(page))
+                );
+                assert_eq!(
+                    body["data"].get("next").is_some(),
+                    rows.len() == 501,
+                    "{ordering}{filter} {page}"
+                );
+                if page == 1 {
+                    next = body["data"]["next"].as_str().map(str::to_owned);
+                }
+            }
+            while let Some(cursor) = next.take() {
+                let (_, body) = read(app.get(&big(&format!("after={cursor}"))).await).await;
+                walked.extend(body["data"]["results"].as_array().unwrap().clone());
+                next = body["data"]["next"].as_str().map(str::to_owned);
+            }
+            assert_eq!(
+                walked[..],
+                paged[501.min(paged.len())..],
+                "{ordering}{filter}"
+            );
         }
     }
+    // Pages up to 500 rows are read whole (and carry their length).
+    let response = app.get("/api/subscribers?per_page=500").await;
+    assert!(response.headers().get("content-length").is_some());
 }
 
 #[tokio::test]

@@ -7,14 +7,24 @@ use std::collections::HashMap;
 use sea_orm::sea_query::{Expr, ExprTrait, Query, SelectStatement};
 use sea_orm::{ConnectionTrait, DbErr};
 
-use crate::domain::{SubscriberCounts, SubscriptionStatus};
+use crate::domain::{List, SubscriberCounts, SubscriptionStatus};
 use crate::entity::{list_subscriber_counts as counts, lists};
 
 /// Rows of one statement's `IN (...)`: far below every backend's limit on bound values.
 const CHUNK: usize = 10_000;
 
 /// The subscriptions of each of `ids` by status (lists without any get an empty count).
-pub(crate) async fn of_lists(
+/// Sets the subscriber counts of `found`.
+pub(crate) async fn fill(db: &impl ConnectionTrait, found: &mut [List]) -> Result<(), DbErr> {
+    let ids: Vec<i64> = found.iter().map(|list| list.id).collect();
+    let mut counted = of_lists(db, &ids).await?;
+    for list in found {
+        list.subscribers = counted.remove(&list.id);
+    }
+    Ok(())
+}
+
+async fn of_lists(
     db: &impl ConnectionTrait,
     ids: &[i64],
 ) -> Result<HashMap<i64, SubscriberCounts>, DbErr> {

@@ -7,8 +7,11 @@
 
 use std::time::Instant;
 
-use sea_orm::sea_query::{Alias, DynIden, IntoIden, SelectStatement};
-use sea_orm::{Condition, EntityTrait, Order, QuerySelect};
+use futures_util::future::BoxFuture;
+use sea_orm::sea_query::{Alias, DynIden, Expr, IntoIden, SelectStatement};
+use sea_orm::{
+    Condition, DatabaseTransaction, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect,
+};
 
 use super::filter::{
     count_matches, count_rows, counters_total, lists_version, matching, order_column, within,
@@ -23,6 +26,7 @@ use crate::service::ServiceError;
 use crate::service::paging::{Page, Slice, count_at_version, read_near, read_page};
 use crate::service::positions::Mark;
 use crate::service::sql::{from_key, order, scalar_subquery};
+use crate::service::walk::{Batches, Position, Span, Walked, walk};
 
 /// The alias of a list's subscriber total when listings are ordered by it.
 const SUBSCRIBER_TOTAL: &str = "subscriber_total";
@@ -101,6 +105,36 @@ impl ListService {
             self.add_counts(&mut results).await?;
         }
         Ok(ListPage { results, total })
+    }
+
+    /// The lists a query selects when its page is too large to read whole (`per_page=all`, or more than
+    /// [`STREAMED_ABOVE`](crate::service::walk::STREAMED_ABOVE) rows): read in batches from one snapshot, in the
+    /// query's order, with their counts and the total read in the same snapshot. See [`walk`].
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn query_streamed(
+        &self,
+        who: &Principal,
+        query: &ListQuery,
+        deadline: tokio::time::Instant,
+    ) -> Result<Batches<List>, ServiceError> {
+        let scope = who.scope(Access::Get);
+        let condition = within(
+            matching(&query.filter),
+            scope,
+            self.reads.get_database_backend(),
+        );
+        let count = count_rows(&condition);
+        let source = Walker {
+            query: query.clone(),
+            condition,
+        };
+        let span = Span {
+            skip: query.pagination.offset(),
+            after: None,
+            limit: query.pagination.per_page,
+            deadline,
+        };
+        walk(&self.reads, source, count, span).await
     }
 
     /// Reads one page, starting from `mark` when given, with `total` (when given) and the version (when
@@ -182,5 +216,79 @@ impl ListService {
             )
         };
         self.totals.total(filter, version, page_read, count).await
+    }
+}
+
+/// A query's lists, walked in batches.
+struct Walker {
+    query: ListQuery,
+    condition: Condition,
+}
+
+impl Walked for Walker {
+    type Model = lists::Model;
+    type Row = List;
+
+    fn read<'a>(
+        &'a self,
+        txn: &'a DatabaseTransaction,
+        from: Position<'a>,
+        limit: u64,
+    ) -> BoxFuture<'a, Result<Vec<Self::Model>, ServiceError>> {
+        Box::pin(async move {
+            let direction = order(self.query.direction);
+            let column = order_column(self.query.order_by);
+            let mut select = lists::Entity::find().filter(self.condition.clone());
+            let skip = match from {
+                Position::After(key) => {
+                    let after = from_key(
+                        lists::Entity,
+                        column,
+                        lists::Column::Id,
+                        self.query.direction,
+                        key,
+                        false,
+                    );
+                    select = select.filter(after);
+                    0
+                }
+                Position::Skip(rows) => rows,
+            };
+            if self.query.order_by == OrderBy::SubscriberCount {
+                // Not a column: ordered by the count beside each row (batches then skip rows: no key).
+                select = select
+                    .column_as(scalar_subquery(counts::total_of_list()), SUBSCRIBER_TOTAL)
+                    .order_by(Expr::col(Alias::new(SUBSCRIBER_TOTAL)), direction.clone());
+            } else if let Some(column) = column {
+                select = select.order_by(column, direction.clone());
+            }
+            select = select.order_by(lists::Column::Id, direction);
+            Ok(select.offset(skip).limit(limit).all(txn).await?)
+        })
+    }
+
+    fn key(&self, model: &Self::Model) -> Option<SortKey> {
+        sort_key(model, self.query.order_by)
+    }
+
+    fn bytes(&self, model: &Self::Model) -> u64 {
+        (300 + model.name.len() * 2 + model.description.len() + model.tags.to_string().len()) as u64
+    }
+
+    fn answer<'a>(
+        &'a self,
+        txn: &'a DatabaseTransaction,
+        models: Vec<Self::Model>,
+    ) -> BoxFuture<'a, Result<Vec<Self::Row>, ServiceError>> {
+        Box::pin(async move {
+            let mut results: Vec<List> = models
+                .into_iter()
+                .map(to_domain)
+                .collect::<Result<_, _>>()?;
+            if self.query.with_counts {
+                counts::fill(txn, &mut results).await?;
+            }
+            Ok(results)
+        })
     }
 }

@@ -52,12 +52,7 @@ impl ListService {
 
     /// Fills in each list's subscriber counts.
     async fn add_counts(&self, found: &mut [List]) -> Result<(), ServiceError> {
-        let ids: Vec<i64> = found.iter().map(|list| list.id).collect();
-        let mut counted = counts::of_lists(&self.reads, &ids).await?;
-        for list in found {
-            list.subscribers = counted.remove(&list.id);
-        }
-        Ok(())
+        Ok(counts::fill(&self.reads, found).await?)
     }
 
     async fn with_counts(&self, list: List) -> Result<List, ServiceError> {

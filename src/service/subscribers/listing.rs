@@ -7,10 +7,10 @@
 
 use std::time::Instant;
 
+use futures_util::future::BoxFuture;
 use sea_orm::sea_query::{DynIden, IntoIden, SelectStatement};
 use sea_orm::{
-    AccessMode, Condition, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait,
-    IsolationLevel, Order, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    Condition, DatabaseTransaction, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect,
 };
 
 use super::SubscriberService;
@@ -25,7 +25,8 @@ use crate::domain::{
 use crate::entity::subscribers;
 use crate::service::paging::{Page, Slice, count_at_version, read_near, read_page};
 use crate::service::positions::Mark;
-use crate::service::sql::{is_postgres, order};
+use crate::service::sql::order;
+use crate::service::walk::{Batches, Position, Span, Walked, walk};
 use crate::service::{ServiceError, ensure};
 
 /// Where a page's first row is.
@@ -127,51 +128,33 @@ impl SubscriberService {
         Ok((scope, condition))
     }
 
-    /// Every subscriber the query selects (`per_page=all`), as batches read one after the other from a single
-    /// snapshot (a read-only transaction), in the query's order, so that memory does not grow with the answer:
-    /// the caller writes each batch out before the next is read. The transaction, and with it the connection,
-    /// ends with the last batch, or with an error once `deadline` passes.
+    /// The subscribers a query selects when its page is too large to read whole (`per_page=all`, or more than
+    /// [`STREAMED_ABOVE`](crate::service::walk::STREAMED_ABOVE) rows): read in batches from one snapshot, in the
+    /// query's order, from its page's first row or right after its cursor, with the total counted in the same
+    /// snapshot. See [`walk`].
     #[tracing::instrument(skip_all, err(level = "debug"))]
-    pub async fn query_all(
+    pub async fn query_streamed(
         &self,
         who: &Principal,
         query: &SubscriberQuery,
         deadline: tokio::time::Instant,
-    ) -> Result<SubscriberBatches, ServiceError> {
+    ) -> Result<Batches<Subscriber>, ServiceError> {
         let (_, condition) = self.selection(who, &query.filter)?;
-        let txn = if is_postgres(&self.reads) {
-            self.reads
-                .begin_with_config(
-                    Some(IsolationLevel::RepeatableRead),
-                    Some(AccessMode::ReadOnly),
-                )
-                .await?
-        } else {
-            self.reads.begin().await?
-        };
-        let total = match txn.query_one(&count_rows(&condition)).await? {
-            Some(row) => u64::try_from(row.try_get_by_index::<i64>(0)?).unwrap_or(0),
-            None => 0,
-        };
-        let state = Batches {
+        let count = count_rows(&condition);
+        let source = Walker {
             service: self.clone(),
             who: who.clone(),
             order_by: query.order_by,
             direction: query.direction,
             condition,
-            txn: Some(txn),
-            after: None,
-            rows: FIRST_BATCH,
+        };
+        let span = Span {
+            skip: query.pagination.offset(),
+            after: query.after.as_ref().map(|cursor| cursor.key.clone()),
+            limit: query.pagination.per_page,
             deadline,
         };
-        let batches = futures_util::stream::unfold(state, |mut state| async move {
-            let batch = state.next().await.transpose()?;
-            Some((batch, state))
-        });
-        Ok(SubscriberBatches {
-            total,
-            batches: Box::pin(batches),
-        })
+        walk(&self.reads, source, count, span).await
     }
 
     /// Reads one page starting at `start`, with `total` (when given) and the version (when `versioned`) in the
@@ -235,19 +218,6 @@ impl SubscriberService {
     }
 }
 
-/// Subscribers read in batches from one snapshot: the total, then the rows in order.
-pub struct SubscriberBatches {
-    pub total: u64,
-    pub batches: futures_util::stream::BoxStream<'static, Result<Vec<Subscriber>, ServiceError>>,
-}
-
-/// Rows per batch of `query_all` at most, and in its first batch. Later batches hold about `BATCH_BYTES` of rows,
-/// judged by the batch before (a row's `attribs` may be 64 KiB or a few bytes), so memory per answer stays within
-/// a few megabytes whatever the rows hold.
-const BATCH: u64 = 500;
-const FIRST_BATCH: u64 = 50;
-const BATCH_BYTES: u64 = 1 << 20;
-
 /// About how many bytes a subscriber takes in an answer (its texts and attributes; the rest is small and fixed).
 fn row_bytes(model: &subscribers::Model) -> u64 {
     let mut bytes = 200 + model.email.len() + model.name.len();
@@ -269,52 +239,55 @@ fn row_bytes(model: &subscribers::Model) -> u64 {
     bytes as u64
 }
 
-/// Where a walk of `query_all` is.
-struct Batches {
+/// A query's subscribers, walked in batches.
+struct Walker {
     service: SubscriberService,
     who: Principal,
     order_by: SubscriberOrderBy,
     direction: Direction,
     condition: Condition,
-    /// The snapshot; `None` once the walk is over.
-    txn: Option<DatabaseTransaction>,
-    /// The sort key of the last row written.
-    after: Option<SortKey>,
-    /// Rows in the next batch.
-    rows: u64,
-    deadline: tokio::time::Instant,
 }
 
-impl Batches {
-    async fn next(&mut self) -> Result<Option<Vec<Subscriber>>, ServiceError> {
-        let Some(txn) = &self.txn else {
-            return Ok(None);
-        };
-        if tokio::time::Instant::now() >= self.deadline {
-            self.txn = None;
-            return Err(ServiceError::Unavailable(DbErr::Custom(
-                "the request's time ran out while its answer was being written".into(),
-            )));
-        }
-        let direction = order(self.direction);
-        let mut select = subscribers::Entity::find().filter(self.condition.clone());
-        if let Some(key) = &self.after {
-            select = select.filter(from_key(self.order_by, self.direction, key, false));
-        }
-        for column in sort_columns(self.order_by) {
-            select = select.order_by(column, direction.clone());
-        }
-        let models = select.limit(self.rows).all(txn).await?;
-        let Some(last) = models.last() else {
-            if let Some(txn) = self.txn.take() {
-                txn.commit().await?;
+impl Walked for Walker {
+    type Model = subscribers::Model;
+    type Row = Subscriber;
+
+    fn read<'a>(
+        &'a self,
+        txn: &'a DatabaseTransaction,
+        from: Position<'a>,
+        limit: u64,
+    ) -> BoxFuture<'a, Result<Vec<Self::Model>, ServiceError>> {
+        Box::pin(async move {
+            let direction = order(self.direction);
+            let mut select = subscribers::Entity::find().filter(self.condition.clone());
+            let skip = match from {
+                Position::After(key) => {
+                    select = select.filter(from_key(self.order_by, self.direction, key, false));
+                    0
+                }
+                Position::Skip(rows) => rows,
+            };
+            for column in sort_columns(self.order_by) {
+                select = select.order_by(column, direction.clone());
             }
-            return Ok(None);
-        };
-        self.after = Some(sort_key(last, self.order_by));
-        let bytes: u64 = models.iter().map(row_bytes).sum();
-        let per_row = (bytes / models.len() as u64).max(1);
-        self.rows = (BATCH_BYTES / per_row).clamp(10, BATCH);
-        Ok(Some(self.service.with_lists(txn, &self.who, models).await?))
+            Ok(select.offset(skip).limit(limit).all(txn).await?)
+        })
+    }
+
+    fn key(&self, model: &Self::Model) -> Option<SortKey> {
+        Some(sort_key(model, self.order_by))
+    }
+
+    fn bytes(&self, model: &Self::Model) -> u64 {
+        row_bytes(model)
+    }
+
+    fn answer<'a>(
+        &'a self,
+        txn: &'a DatabaseTransaction,
+        models: Vec<Self::Model>,
+    ) -> BoxFuture<'a, Result<Vec<Self::Row>, ServiceError>> {
+        Box::pin(self.service.with_lists(txn, &self.who, models))
     }
 }

@@ -7,7 +7,6 @@ mod expression;
 mod filter;
 mod listing;
 
-pub use listing::SubscriberBatches;
 mod store;
 
 use sea_orm::{

@@ -1,0 +1,194 @@
+//! Large answers read in batches: every row a listing selects (`per_page=all`, or a page larger than
+//! [`STREAMED_ABOVE`]), read one batch after the other from a single snapshot (a read-only transaction) in the
+//! listing's order, so that memory does not grow with the answer: the caller writes each batch out before the
+//! next is read. The transaction, and with it the connection, ends with the last batch, or with an error once the
+//! request's deadline passes.
+//!
+//! A resource takes part by implementing [`Walked`]: how to read a batch after a position, and what a row
+//! weighs.
+
+use std::sync::{Arc, OnceLock};
+
+use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
+use sea_orm::sea_query::SelectStatement;
+use sea_orm::{
+    AccessMode, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, IsolationLevel,
+    TransactionTrait,
+};
+
+use super::ServiceError;
+use super::sql::is_postgres;
+use crate::domain::SortKey;
+
+/// Pages of more rows than this are streamed; smaller pages are read whole (at most this many rows of at most
+/// 64 KiB of `attribs` each).
+pub const STREAMED_ABOVE: u64 = 500;
+
+/// Rows per batch at most, and in the first batch. Later batches hold about `BATCH_BYTES` of rows, judged by the
+/// batch before (a row's `attribs` may be 64 KiB or a few bytes), so memory per answer stays within a few
+/// megabytes whatever the rows hold.
+const BATCH: u64 = 500;
+const FIRST_BATCH: u64 = 50;
+const BATCH_BYTES: u64 = 1 << 20;
+
+/// Where a batch starts.
+pub enum Position<'a> {
+    /// After this many rows of the whole result (the first batch of a numbered page, and every batch of an
+    /// ordering with no sort key).
+    Skip(u64),
+    /// Right after the row with this key.
+    After(&'a SortKey),
+}
+
+/// A resource whose listings can be walked in batches.
+pub trait Walked: Send + Sync + 'static {
+    /// A row as read.
+    type Model: Send + 'static;
+    /// A row as answered.
+    type Row: Send + 'static;
+
+    /// Up to `limit` rows from `from`, in the listing's order.
+    fn read<'a>(
+        &'a self,
+        txn: &'a DatabaseTransaction,
+        from: Position<'a>,
+        limit: u64,
+    ) -> BoxFuture<'a, Result<Vec<Self::Model>, ServiceError>>;
+
+    /// Where `model` sits in the listing's order; `None` when the order has no key (batches then skip rows).
+    fn key(&self, model: &Self::Model) -> Option<SortKey>;
+
+    /// About how many bytes `model` takes in an answer.
+    fn bytes(&self, model: &Self::Model) -> u64;
+
+    /// The rows as answered (e.g. with what is read beside them), read in the same snapshot.
+    fn answer<'a>(
+        &'a self,
+        txn: &'a DatabaseTransaction,
+        models: Vec<Self::Model>,
+    ) -> BoxFuture<'a, Result<Vec<Self::Row>, ServiceError>>;
+}
+
+/// The rows of a walk: the total, the rows in batches, and once the batches have ended, the key of the last row
+/// when the walk stopped at its `limit` (where a next page would start).
+pub struct Batches<R> {
+    pub total: u64,
+    pub batches: BoxStream<'static, Result<Vec<R>, ServiceError>>,
+    pub last: Arc<OnceLock<SortKey>>,
+}
+
+/// The rows a walk covers.
+pub struct Span {
+    /// Rows of the result to skip first (a numbered page's offset).
+    pub skip: u64,
+    /// Start right after this key instead (a cursor).
+    pub after: Option<SortKey>,
+    /// Rows to read at most (`None`: every row).
+    pub limit: Option<u64>,
+    pub deadline: tokio::time::Instant,
+}
+
+/// Opens a snapshot on `reads`, counts the rows with `count` in it, and walks `source` over `span`.
+pub async fn walk<W: Walked>(
+    reads: &DatabaseConnection,
+    source: W,
+    count: SelectStatement,
+    span: Span,
+) -> Result<Batches<W::Row>, ServiceError> {
+    let txn = if is_postgres(reads) {
+        reads
+            .begin_with_config(
+                Some(IsolationLevel::RepeatableRead),
+                Some(AccessMode::ReadOnly),
+            )
+            .await?
+    } else {
+        reads.begin().await?
+    };
+    let total = match txn.query_one(&count).await? {
+        Some(row) => u64::try_from(row.try_get_by_index::<i64>(0)?).unwrap_or(0),
+        None => 0,
+    };
+    let last = Arc::new(OnceLock::new());
+    let state = Walk {
+        source,
+        txn: Some(txn),
+        skipped: span.skip,
+        after: span.after,
+        remaining: span.limit,
+        rows: FIRST_BATCH,
+        deadline: span.deadline,
+        last: last.clone(),
+    };
+    let batches = futures_util::stream::unfold(state, |mut state| async move {
+        let batch = state.next().await.transpose()?;
+        Some((batch, state))
+    });
+    Ok(Batches {
+        total,
+        batches: Box::pin(batches),
+        last,
+    })
+}
+
+/// Where a walk is.
+struct Walk<W: Walked> {
+    source: W,
+    /// The snapshot; `None` once the walk is over.
+    txn: Option<DatabaseTransaction>,
+    /// Rows of the result before the next batch (used when there is no key to start from).
+    skipped: u64,
+    /// The key of the last row written.
+    after: Option<SortKey>,
+    /// Rows still to write, when the walk has a limit.
+    remaining: Option<u64>,
+    /// Rows in the next batch.
+    rows: u64,
+    deadline: tokio::time::Instant,
+    last: Arc<OnceLock<SortKey>>,
+}
+
+impl<W: Walked> Walk<W> {
+    async fn next(&mut self) -> Result<Option<Vec<W::Row>>, ServiceError> {
+        let Some(txn) = &self.txn else {
+            return Ok(None);
+        };
+        if tokio::time::Instant::now() >= self.deadline {
+            self.txn = None;
+            return Err(ServiceError::Unavailable(DbErr::Custom(
+                "the request's time ran out while its answer was being written".into(),
+            )));
+        }
+        let limit = self.remaining.map_or(self.rows, |left| left.min(self.rows));
+        let from = match &self.after {
+            Some(key) => Position::After(key),
+            None => Position::Skip(self.skipped),
+        };
+        let models = if limit == 0 {
+            Vec::new()
+        } else {
+            self.source.read(txn, from, limit).await?
+        };
+        let Some(last) = models.last() else {
+            if let Some(txn) = self.txn.take() {
+                txn.commit().await?;
+            }
+            return Ok(None);
+        };
+        let read = models.len() as u64;
+        let key = self.source.key(last);
+        self.skipped += read;
+        if let Some(left) = &mut self.remaining {
+            *left -= read;
+            if let (0, Some(key)) = (*left, &key) {
+                let _ = self.last.set(key.clone());
+            }
+        }
+        self.after = key;
+        let bytes: u64 = models.iter().map(|m| self.source.bytes(m)).sum();
+        let per_row = (bytes / read).max(1);
+        self.rows = (BATCH_BYTES / per_row).clamp(10, BATCH);
+        Ok(Some(self.source.answer(txn, models).await?))
+    }
+}
