@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::{Direction, Pagination, ValidationError, search_words};
+
 /// Longest accepted list name, in characters.
 pub const NAME_MAX_CHARS: usize = 2000;
 /// Longest accepted tag, in characters.
@@ -11,26 +13,8 @@ pub const TAG_MAX_CHARS: usize = 100;
 pub const TAGS_MAX: usize = 100;
 /// Longest accepted description, in characters.
 pub const DESCRIPTION_MAX_CHARS: usize = 65_536;
-/// Largest `page` and `per_page` accepted (nine digits); keeps the offset within a 64-bit integer.
-pub const PAGE_MAX: u64 = 999_999_999;
-/// Rows per page when the caller does not say.
-pub const DEFAULT_PER_PAGE: u64 = 20;
-/// Longest accepted search query (`query`), in characters: half a maximal name, far more than anyone types.
-pub const QUERY_MAX_CHARS: usize = 1000;
-/// Most words in a search query. Each word is one `LIKE` in the statement, so this bounds the statement's size.
-pub const QUERY_MAX_WORDS: usize = 32;
-/// Longest search word. A word is matched as `LIKE '%word%'`, whose cost per row grows with the stored text times
-/// the word: at most 2,000 × 100 character steps per name, so planted long names cannot make a search slow.
-pub const QUERY_WORD_MAX_CHARS: usize = 100;
 /// Most `tag` values in one filter: a list carries at most [`TAGS_MAX`] tags, so more could never match.
 pub const TAG_FILTER_MAX: usize = TAGS_MAX;
-/// Most ids in one bulk delete: ten pages of the largest page size the listmonk UI offers.
-pub const DELETE_IDS_MAX: usize = 1000;
-
-/// Input that can be read but breaks a rule about lists (answered with 422).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct ValidationError(pub String);
 
 string_enum!(
     /// Who may subscribe: anyone (public) or only the list's owner (private).
@@ -251,42 +235,6 @@ impl TryFrom<ListFields> for ListPatch {
     }
 }
 
-/// Case-folds text for name search; the same function folds stored names and search words, so matching is
-/// identical on every database backend.
-pub fn fold(text: &str) -> String {
-    text.to_lowercase()
-}
-
-/// The case-folded words of a search (split on whitespace, repeats dropped), each of which must occur literally.
-/// Refuses, before any SQL exists, more than [`QUERY_MAX_CHARS`] characters, [`QUERY_MAX_WORDS`] different
-/// words (each word is one `LIKE` in the statement) or a word over [`QUERY_WORD_MAX_CHARS`] characters.
-/// `parameter` names the parameter in messages.
-pub fn search_words(text: &str, parameter: &str) -> Result<Vec<String>, ValidationError> {
-    if text.chars().count() > QUERY_MAX_CHARS {
-        return Err(ValidationError(format!(
-            "{parameter} must be at most {QUERY_MAX_CHARS} characters"
-        )));
-    }
-    let mut words: Vec<String> = Vec::new();
-    for word in text.split_whitespace() {
-        if word.chars().count() > QUERY_WORD_MAX_CHARS {
-            return Err(ValidationError(format!(
-                "{parameter} words must be at most {QUERY_WORD_MAX_CHARS} characters each"
-            )));
-        }
-        let word = fold(word);
-        if !words.contains(&word) {
-            if words.len() == QUERY_MAX_WORDS {
-                return Err(ValidationError(format!(
-                    "{parameter} must have at most {QUERY_MAX_WORDS} different words"
-                )));
-            }
-            words.push(word);
-        }
-    }
-    Ok(words)
-}
-
 /// Which lists a listing or a bulk delete selects. All given filters must hold.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct ListFilter {
@@ -339,52 +287,6 @@ string_enum!(
     }
 );
 
-/// Sort direction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    Asc,
-    Desc,
-}
-
-/// Which slice of the ordered matches to return.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Pagination {
-    /// 1-based page number.
-    pub page: u64,
-    /// Rows per page; `None` returns every match.
-    pub per_page: Option<u64>,
-}
-
-impl Pagination {
-    pub fn new(page: u64, per_page: Option<u64>) -> Result<Self, ValidationError> {
-        if !(1..=PAGE_MAX).contains(&page) {
-            return Err(ValidationError(format!(
-                "page must be between 1 and {PAGE_MAX}"
-            )));
-        }
-        if per_page.is_some_and(|n| !(1..=PAGE_MAX).contains(&n)) {
-            return Err(ValidationError(format!(
-                "per_page must be between 1 and {PAGE_MAX}, or `all`"
-            )));
-        }
-        Ok(Self { page, per_page })
-    }
-
-    /// Rows to skip; `(page - 1) * per_page` cannot overflow because both are at most [`PAGE_MAX`].
-    pub fn offset(&self) -> u64 {
-        self.per_page.map_or(0, |n| (self.page - 1) * n)
-    }
-}
-
-impl Default for Pagination {
-    fn default() -> Self {
-        Self {
-            page: 1,
-            per_page: Some(DEFAULT_PER_PAGE),
-        }
-    }
-}
-
 /// A full listing request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListQuery {
@@ -415,6 +317,7 @@ pub enum DeleteSelector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{QUERY_MAX_CHARS, QUERY_MAX_WORDS, QUERY_WORD_MAX_CHARS};
 
     #[test]
     fn names_are_trimmed_and_must_not_be_blank() {
@@ -519,18 +422,9 @@ mod tests {
         assert!(!ListFilter::new(Some("x"), &["y"]).unwrap().matches_nothing);
     }
 
-    #[test]
-    fn pagination_bounds_are_enforced_and_offsets_cannot_overflow() {
-        assert!(Pagination::new(0, Some(1)).is_err());
-        assert!(Pagination::new(1, Some(0)).is_err());
-        assert!(Pagination::new(PAGE_MAX + 1, None).is_err());
-        let p = Pagination::new(PAGE_MAX, Some(PAGE_MAX)).unwrap();
-        assert_eq!(p.offset(), (PAGE_MAX - 1) * PAGE_MAX);
-        assert_eq!(Pagination::new(7, None).unwrap().offset(), 0);
-    }
-
     mod properties {
         use super::super::*;
+        use crate::domain::{QUERY_MAX_CHARS, QUERY_MAX_WORDS, fold};
         use proptest::prelude::*;
 
         fn words_of(query: &str) -> usize {

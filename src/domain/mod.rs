@@ -37,7 +37,10 @@ mod access;
 mod cursor;
 mod expression;
 mod list;
+mod paging;
+mod search;
 mod subscriber;
+mod validation;
 
 pub use access::{
     Access, Grants, ListPermission, Principal, Scope, SubscriberScope, UserPermission,
@@ -49,4 +52,7 @@ pub use expression::{
     parse as parse_expression,
 };
 pub use list::*;
+pub use paging::*;
+pub use search::*;
 pub use subscriber::*;
+pub use validation::ValidationError;

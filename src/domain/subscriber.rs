@@ -465,8 +465,9 @@ string_enum!(
     }
 );
 
-/// Which subscribers a listing selects. All given filters must hold.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Which subscribers a listing selects. All given filters must hold. Equal filters (and their hash) compare the
+/// `query` text rather than its translation, which follows from it.
+#[derive(Debug, Clone, Default)]
 pub struct SubscriberFilter {
     /// Case-folded words that must each occur literally in the e-mail or the name.
     pub words: Vec<String>,
@@ -477,6 +478,34 @@ pub struct SubscriberFilter {
     pub status: Option<SubscriberStatus>,
     /// listmonk's `query`, translated from its SQL form.
     pub expression: Option<super::Predicate>,
+    /// `query` as given, trimmed: what `expression` was translated from.
+    pub query: String,
+}
+
+impl SubscriberFilter {
+    fn identity(&self) -> impl PartialEq + std::hash::Hash + '_ {
+        (
+            &self.words,
+            &self.list_ids,
+            self.subscription_status,
+            self.status,
+            &self.query,
+        )
+    }
+}
+
+impl PartialEq for SubscriberFilter {
+    fn eq(&self, other: &Self) -> bool {
+        self.identity() == other.identity()
+    }
+}
+
+impl Eq for SubscriberFilter {}
+
+impl std::hash::Hash for SubscriberFilter {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.identity().hash(state);
+    }
 }
 
 impl SubscriberFilter {
@@ -489,9 +518,10 @@ impl SubscriberFilter {
         status: Option<SubscriberStatus>,
     ) -> Result<Self, ValidationError> {
         let words = search_words(search.unwrap_or_default(), "search")?;
-        let expression = match query.map(str::trim) {
-            Some(text) if !text.is_empty() => Some(super::parse_expression(text)?),
-            _ => None,
+        let query = query.unwrap_or_default().trim().to_owned();
+        let expression = match query.as_str() {
+            "" => None,
+            text => Some(super::parse_expression(text)?),
         };
         if subscription_status.is_some() && list_ids.is_none() {
             return Err(ValidationError(
@@ -517,6 +547,7 @@ impl SubscriberFilter {
             subscription_status,
             status,
             expression,
+            query,
         })
     }
 }

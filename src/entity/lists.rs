@@ -1,6 +1,6 @@
 use sea_orm::entity::prelude::*;
 
-use crate::domain::{ListStatus, ListType, Optin};
+use crate::domain::{List, ListStatus, ListType, Optin};
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "lists")]
@@ -36,3 +36,25 @@ impl Related<super::list_tags::Entity> for Entity {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl Model {
+    /// The list as the domain knows it (without its counts); fails only if the stored tags are not a list of
+    /// strings.
+    pub fn into_domain(self) -> Result<List, DbErr> {
+        let tags =
+            serde_json::from_value(self.tags).map_err(|err| DbErr::Type(format!("tags: {err}")))?;
+        Ok(List {
+            id: self.id,
+            uuid: self.uuid,
+            list_type: self.list_type,
+            optin: self.optin,
+            status: self.status,
+            tags,
+            name: self.name,
+            description: self.description,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            subscribers: None,
+        })
+    }
+}

@@ -5,6 +5,7 @@ mod auth;
 mod credentials;
 mod database;
 mod error;
+mod listing;
 mod lists;
 mod locks;
 mod paging;

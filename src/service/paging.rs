@@ -115,13 +115,14 @@ pub async fn count_at_version(
 /// Reads a page of `listing` with `read`, from the nearest mark before `offset` when one is given and known. A mark
 /// is only good at the version it was taken at: when the page read from it carries another version, the listing's
 /// marks are forgotten and the page is read again from the start.
-pub async fn read_near<M, E, F>(
-    positions: &Positions,
-    listing: &str,
+pub async fn read_near<K, M, E, F>(
+    positions: &Positions<K>,
+    listing: &K,
     offset: Option<u64>,
     read: impl Fn(Option<Mark>) -> F,
 ) -> Result<Page<M>, E>
 where
+    K: std::hash::Hash + Eq + Clone + super::totals::Weigh,
     F: Future<Output = Result<Page<M>, E>>,
 {
     let mark = offset

@@ -29,6 +29,13 @@ pub trait Weigh {
     fn weight(&self) -> usize;
 }
 
+/// A listing: its filter, ordering field and direction.
+impl<F: Weigh, O, D> Weigh for (F, O, D) {
+    fn weight(&self) -> usize {
+        self.0.weight() + std::mem::size_of::<(O, D)>()
+    }
+}
+
 impl Weigh for &str {
     fn weight(&self) -> usize {
         self.len()

@@ -16,17 +16,21 @@ use sea_orm::{
 use super::filter::{
     count_matches, count_rows, counters_total, lists_version, matching, order_column, within,
 };
-use super::store::to_domain;
 use super::{ListService, counts};
 use crate::domain::{
-    Access, List, ListFilter, ListPage, ListQuery, OrderBy, Principal, Scope, SortKey, SortValue,
+    Access, Direction, List, ListFilter, ListPage, ListQuery, OrderBy, Principal, Scope, SortKey,
+    SortValue,
 };
 use crate::entity::lists;
 use crate::service::ServiceError;
-use crate::service::paging::{Page, Slice, count_at_version, read_near, read_page};
+use crate::service::listing::{At, Listed, page};
+use crate::service::paging::{Page, Slice, count_at_version, read_page};
 use crate::service::positions::Mark;
 use crate::service::sql::{from_key, order, scalar_subquery};
 use crate::service::walk::{Batches, Position, Span, Walked, walk};
+
+/// Names a listing of lists among the marks.
+pub(super) type ListingKey = (ListFilter, OrderBy, Direction);
 
 /// The alias of a list's subscriber total when listings are ordered by it.
 const SUBSCRIBER_TOTAL: &str = "subscriber_total";
@@ -69,37 +73,24 @@ impl ListService {
         } else {
             Some(count_rows(&condition))
         };
-        let listing = format!("{filter:?}|{:?}|{:?}", query.order_by, query.direction);
-        let offset = query.pagination.offset();
         let markable = versioned && query.order_by != OrderBy::SubscriberCount;
-        let read = read_near(
-            &self.positions,
-            &listing,
-            markable.then_some(offset),
-            |mark| self.read(query, &condition, mark, &total, versioned),
-        )
-        .await?;
-        let page_read = Instant::now();
-        if let Some(version) = read.version {
-            let key = |m: Option<&lists::Model>| m.and_then(|m| sort_key(m, query.order_by));
-            let ends = markable
-                .then(|| key(read.models.first()).zip(key(read.models.last())))
-                .flatten();
-            self.positions
-                .served(&listing, version, offset, read.models.len(), ends);
-        }
-        let total = match (read.total, read.version) {
-            (Some(total), _) => u64::try_from(total).unwrap_or(0),
-            (None, Some(version)) => {
-                self.total_at(filter, &condition, version, page_read)
-                    .await?
-            }
-            (None, None) => 0,
+        let source = Source {
+            service: self,
+            query,
+            condition: &condition,
+            total: &total,
+            versioned,
         };
-        let mut results: Vec<List> = read
-            .models
+        let at = At {
+            positions: &self.positions,
+            listing: (filter.clone(), query.order_by, query.direction),
+            offset: query.pagination.offset(),
+            markable,
+        };
+        let (models, total) = page(&source, at).await?;
+        let mut results: Vec<List> = models
             .into_iter()
-            .map(to_domain)
+            .map(lists::Model::into_domain)
             .collect::<Result<_, _>>()?;
         if query.with_counts {
             self.add_counts(&mut results).await?;
@@ -283,12 +274,42 @@ impl Walked for Walker {
         Box::pin(async move {
             let mut results: Vec<List> = models
                 .into_iter()
-                .map(to_domain)
+                .map(lists::Model::into_domain)
                 .collect::<Result<_, _>>()?;
             if self.query.with_counts {
                 counts::fill(txn, &mut results).await?;
             }
             Ok(results)
         })
+    }
+}
+
+/// One request's page of lists.
+struct Source<'a> {
+    service: &'a ListService,
+    query: &'a ListQuery,
+    condition: &'a Condition,
+    total: &'a Option<SelectStatement>,
+    versioned: bool,
+}
+
+impl Listed for Source<'_> {
+    type Model = lists::Model;
+    type Key = ListingKey;
+
+    async fn read(&self, mark: Option<Mark>) -> Result<Page<Self::Model>, ServiceError> {
+        self.service
+            .read(self.query, self.condition, mark, self.total, self.versioned)
+            .await
+    }
+
+    fn sort_key(&self, model: &Self::Model) -> Option<SortKey> {
+        sort_key(model, self.query.order_by)
+    }
+
+    async fn total_at(&self, version: i64, page_read: Instant) -> Result<u64, ServiceError> {
+        self.service
+            .total_at(&self.query.filter, self.condition, version, page_read)
+            .await
     }
 }

@@ -1,10 +1,10 @@
 //! The lists use cases. `filter` says which lists a request selects and how they are counted; `store` how a list
 //! and its tags are written; `listing` how pages are read; shared SQL pieces are in `service::sql`.
 
-pub(crate) mod counts;
+mod counts;
 mod filter;
 mod listing;
-pub(crate) mod store;
+mod store;
 
 use std::sync::Arc;
 
@@ -17,7 +17,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use self::filter::{matching, within};
-use self::store::{changes, delete_lists, insert_tags, insert_with_tags, replace_tags, to_domain};
+use self::store::{changes, delete_lists, insert_tags, insert_with_tags, replace_tags};
 use super::locks::{begin_write, locked};
 use super::positions::Positions;
 use super::sql::{is_postgres, now};
@@ -37,7 +37,7 @@ pub struct ListService {
     /// Reads on their own (the same pool on PostgreSQL; read-only connections on SQLite).
     reads: DatabaseConnection,
     totals: Arc<TotalsCache<ListFilter>>,
-    positions: Arc<Positions>,
+    positions: Arc<Positions<listing::ListingKey>>,
 }
 
 impl ListService {
@@ -69,7 +69,7 @@ impl ListService {
             .one(&self.reads)
             .await?
             .ok_or(ServiceError::NotFound("list"))?;
-        self.with_counts(to_domain(model)?).await
+        self.with_counts(model.into_domain()?).await
     }
 
     #[tracing::instrument(skip_all, err(level = "debug"))]
@@ -111,7 +111,7 @@ impl ListService {
         // A new list has no subscriptions yet.
         Ok(List {
             subscribers: Some(SubscriberCounts::default()),
-            ..to_domain(model)?
+            ..model.into_domain()?
         })
     }
 
@@ -136,7 +136,7 @@ impl ListService {
             .ok_or(ServiceError::NotFound("list"))?;
         let Some((mut row, tags)) = changes(&current, patch) else {
             drop(txn);
-            return self.with_counts(to_domain(current)?).await;
+            return self.with_counts(current.into_domain()?).await;
         };
         row.updated_at = Set(now());
         let model = row.update(&txn).await.map_err(|err| match err {
@@ -148,7 +148,7 @@ impl ListService {
             replace_tags(&txn, id, tags).await?;
         }
         txn.commit().await?;
-        self.with_counts(to_domain(model)?).await
+        self.with_counts(model.into_domain()?).await
     }
 
     #[tracing::instrument(skip_all, fields(list.id = id), err(level = "debug"))]

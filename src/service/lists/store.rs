@@ -11,31 +11,12 @@ use sea_orm::{
     QueryOrder, QuerySelect, QueryTrait,
 };
 
-use crate::domain::{List, ListPatch, fold};
+use crate::domain::{ListPatch, fold};
 use crate::entity::{list_tags, lists, subscriber_lists};
-use crate::service::ServiceError;
 use crate::service::locks::{lock_subscriptions, locked};
 
 /// Ids in one statement's `IN (...)`: far below every backend's limit on bound values.
 const CHUNK: usize = 10_000;
-
-pub(crate) fn to_domain(model: lists::Model) -> Result<List, ServiceError> {
-    let tags = serde_json::from_value(model.tags)
-        .map_err(|err| ServiceError::Database(DbErr::Type(format!("tags: {err}"))))?;
-    Ok(List {
-        id: model.id,
-        uuid: model.uuid,
-        list_type: model.list_type,
-        optin: model.optin,
-        status: model.status,
-        tags,
-        name: model.name,
-        description: model.description,
-        created_at: model.created_at,
-        updated_at: model.updated_at,
-        subscribers: None,
-    })
-}
 
 fn tag_rows(list_id: i64, tags: &[String]) -> Vec<list_tags::ActiveModel> {
     tags.iter()

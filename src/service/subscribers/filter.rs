@@ -11,6 +11,20 @@ use crate::entity::{
     list_subscriber_counts, subscriber_changes, subscriber_counts, subscriber_lists, subscribers,
 };
 use crate::service::sql::{self, LIKE_ESCAPE, contains_pattern};
+use crate::service::totals::Weigh;
+
+impl Weigh for SubscriberFilter {
+    fn weight(&self) -> usize {
+        // Each string's bytes and its `String` header; the translated `query` is at most a few times its text.
+        let texts: usize = self
+            .words
+            .iter()
+            .map(|s| s.len() + std::mem::size_of::<String>())
+            .sum();
+        let ids = self.list_ids.as_ref().map_or(0, |ids| ids.len() * 8);
+        texts + ids + 4 * self.query.len() + std::mem::size_of::<SubscriberFilter>()
+    }
+}
 
 /// Which subscriptions `subscribed` counts.
 #[derive(Clone, Copy, PartialEq)]

@@ -23,7 +23,8 @@ use crate::domain::{
     SubscriberPage, SubscriberQuery, SubscriberScope,
 };
 use crate::entity::subscribers;
-use crate::service::paging::{Page, Slice, count_at_version, read_near, read_page};
+use crate::service::listing::{At, Listed, page};
+use crate::service::paging::{Page, Slice, count_at_version, read_page};
 use crate::service::positions::Mark;
 use crate::service::sql::order;
 use crate::service::walk::{Batches, Position, Span, Walked, walk};
@@ -55,46 +56,26 @@ impl SubscriberService {
         let versioned = scope == SubscriberScope::Everyone;
         let total =
             counters_total(filter, &scope).or_else(|| (!versioned).then(|| count_rows(&condition)));
-        let listing = format!("{filter:?}|{:?}|{:?}", query.order_by, query.direction);
-        let offset = query.pagination.offset();
-        let start = |mark| match (&query.after, mark) {
-            (Some(cursor), _) => Start::After(cursor),
-            (None, Some(mark)) => Start::Mark(mark, offset),
-            (None, None) => Start::Offset(offset),
+        let source = Source {
+            service: self,
+            query,
+            condition: &condition,
+            total: &total,
+            versioned,
         };
-        let read = read_near(
-            &self.positions,
-            &listing,
-            (versioned && query.after.is_none()).then_some(offset),
-            |mark| self.read(query, &condition, start(mark), &total, versioned),
-        )
-        .await?;
-        let page_read = Instant::now();
-        if let Some(version) = read.version {
+        let at = At {
+            positions: &self.positions,
+            listing: (filter.clone(), query.order_by, query.direction),
+            offset: query.pagination.offset(),
             // A page after a cursor has no known position.
-            let ends = match (&query.after, read.models.first(), read.models.last()) {
-                (None, Some(first), Some(last)) => Some((
-                    sort_key(first, query.order_by),
-                    sort_key(last, query.order_by),
-                )),
-                _ => None,
-            };
-            self.positions
-                .served(&listing, version, offset, read.models.len(), ends);
-        }
-        let total = match (read.total, read.version) {
-            (Some(total), _) => u64::try_from(total).unwrap_or(0),
-            (None, Some(version)) => {
-                self.total_at(format!("{filter:?}"), &condition, version, page_read)
-                    .await?
-            }
-            (None, None) => 0,
+            markable: versioned && query.after.is_none(),
         };
+        let (models, total) = page(&source, at).await?;
         let full = query
             .pagination
             .per_page
-            .is_some_and(|n| read.models.len() as u64 == n);
-        let next = match read.models.last() {
+            .is_some_and(|n| models.len() as u64 == n);
+        let next = match models.last() {
             Some(last) if full => Some(Cursor {
                 order_by: query.order_by,
                 direction: query.direction,
@@ -102,7 +83,7 @@ impl SubscriberService {
             }),
             _ => None,
         };
-        let results = self.with_lists(&self.reads, who, read.models).await?;
+        let results = self.with_lists(&self.reads, who, models).await?;
         Ok(SubscriberPage {
             results,
             total,
@@ -204,7 +185,7 @@ impl SubscriberService {
     /// counted in the same snapshot as the version it is stored with.
     async fn total_at(
         &self,
-        key: String,
+        key: &SubscriberFilter,
         condition: &Condition,
         version: i64,
         page_read: Instant,
@@ -214,7 +195,7 @@ impl SubscriberService {
                 count_at_version(&self.reads, subscribers_version(), count_rows(condition)).await?,
             )
         };
-        self.totals.total(&key, version, page_read, count).await
+        self.totals.total(key, version, page_read, count).await
     }
 }
 
@@ -289,5 +270,50 @@ impl Walked for Walker {
         models: Vec<Self::Model>,
     ) -> BoxFuture<'a, Result<Vec<Self::Row>, ServiceError>> {
         Box::pin(self.service.with_lists(txn, &self.who, models))
+    }
+}
+
+/// Names a listing of subscribers among the marks.
+pub(super) type ListingKey = (SubscriberFilter, SubscriberOrderBy, Direction);
+
+/// One request's page of subscribers.
+struct Source<'a> {
+    service: &'a SubscriberService,
+    query: &'a SubscriberQuery,
+    condition: &'a Condition,
+    total: &'a Option<SelectStatement>,
+    versioned: bool,
+}
+
+impl Listed for Source<'_> {
+    type Model = subscribers::Model;
+    type Key = ListingKey;
+
+    async fn read(&self, mark: Option<Mark>) -> Result<Page<Self::Model>, ServiceError> {
+        let offset = self.query.pagination.offset();
+        let start = match (&self.query.after, mark) {
+            (Some(cursor), _) => Start::After(cursor),
+            (None, Some(mark)) => Start::Mark(mark, offset),
+            (None, None) => Start::Offset(offset),
+        };
+        self.service
+            .read(
+                self.query,
+                self.condition,
+                start,
+                self.total,
+                self.versioned,
+            )
+            .await
+    }
+
+    fn sort_key(&self, model: &Self::Model) -> Option<SortKey> {
+        Some(sort_key(model, self.query.order_by))
+    }
+
+    async fn total_at(&self, version: i64, page_read: Instant) -> Result<u64, ServiceError> {
+        self.service
+            .total_at(&self.query.filter, self.condition, version, page_read)
+            .await
     }
 }

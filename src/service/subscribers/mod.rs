@@ -29,7 +29,8 @@ use super::totals::TotalsCache;
 use super::{ServiceError, ensure};
 use crate::domain::{
     Access, MembershipAction, NewSubscriber, Optin, Principal, PublicSubscription, Scope,
-    Subscriber, SubscriberChange, SubscriberScope, SubscriberStatus, SubscriptionStatus, fold_name,
+    Subscriber, SubscriberChange, SubscriberFilter, SubscriberScope, SubscriberStatus,
+    SubscriptionStatus, fold_name,
 };
 use crate::entity::{subscriber_lists, subscribers};
 
@@ -41,8 +42,8 @@ pub struct SubscriberService {
     /// Reads on their own (the same pool on PostgreSQL; read-only connections on SQLite).
     reads: DatabaseConnection,
     /// Totals of filters the counters cannot answer, keyed by the filter (see `listing`).
-    totals: Arc<TotalsCache<String>>,
-    positions: Arc<Positions>,
+    totals: Arc<TotalsCache<SubscriberFilter>>,
+    positions: Arc<Positions<listing::ListingKey>>,
 }
 
 /// The lists whose subscriptions a caller sees in a subscriber's `lists`.

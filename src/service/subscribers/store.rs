@@ -17,7 +17,6 @@ use crate::domain::{
 };
 use crate::entity::{lists, subscriber_lists, subscribers};
 use crate::service::ServiceError;
-use crate::service::lists::store::to_domain as list_to_domain;
 use crate::service::locks::{lock_rows, lock_subscriptions, locked};
 use crate::service::sql::one_of;
 
@@ -214,7 +213,7 @@ pub(super) async fn subscriptions_of(
             .all(db)
             .await?
         {
-            found.insert(model.id, list_to_domain(model)?);
+            found.insert(model.id, model.into_domain()?);
         }
     }
     let mut by_subscriber: HashMap<i64, Vec<Subscription>> = HashMap::new();
