@@ -5,6 +5,7 @@ mod auth;
 mod binary;
 mod concurrency;
 mod connections;
+mod coverage;
 mod create;
 mod delete;
 mod errors;
