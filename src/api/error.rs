@@ -453,3 +453,36 @@ fn error_response(err: poem::Error, facts: &RequestFacts, catalog: &Catalog) -> 
     };
     poem::error::ResponseError::as_response(&api)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use poem::error::ResponseError;
+
+    #[test]
+    fn every_429_and_503_says_when_to_retry_however_it_was_built() {
+        for status in [
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::SERVICE_UNAVAILABLE,
+        ] {
+            let response = ApiError::new(status, "busy").as_response();
+            assert_eq!(response.headers()[header::RETRY_AFTER], "5", "{status}");
+        }
+        let own = ApiError::too_many_requests(std::time::Duration::from_millis(1_500));
+        assert_eq!(own.as_response().headers()[header::RETRY_AFTER], "2");
+        let not_found = ApiError::new(StatusCode::NOT_FOUND, "gone").as_response();
+        assert!(!not_found.headers().contains_key(header::RETRY_AFTER));
+    }
+
+    #[test]
+    fn messages_are_cut_to_the_documented_length() {
+        let long = ApiError::bad_request("é".repeat(MESSAGE_MAX_CHARS + 10))
+            .body()
+            .0
+            .message;
+        assert_eq!(long.chars().count(), MESSAGE_MAX_CHARS);
+        assert!(long.ends_with('…'));
+        let exact = "x".repeat(MESSAGE_MAX_CHARS);
+        assert_eq!(ApiError::bad_request(exact.clone()).body().0.message, exact);
+    }
+}
