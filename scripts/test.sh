@@ -2,7 +2,8 @@
 # Runs every test:
 #   1. unit tests, the contract test and the API suite on SQLite;
 #   2. the unit tests and the API suite on PostgreSQL;
-#   3. the contract suite against a live Roster on both backends: openapi.yaml through two validators, generated
+#   3. the contract suite against a live Roster on both backends: openapi.yaml through two validators and three
+#      linters (scripts/lint-spec.sh), generated
 #      SDKs (Python, TypeScript, Rust) running a story, the PyPI `listmonk` client unmodified, Schemathesis (all
 #      checks, all phases), Swagger UI in
 #      headless Chromium; then scripts/abuse.sh --small (slow, silent and hostile clients against a live Roster).
@@ -80,6 +81,9 @@ if [ "$fast" = false ]; then
   echo "==> openapi.yaml validity"
   scripts/sdk.sh validate
   summary+=("openapi.yaml: valid (openapi-spec-validator, openapi-generator-cli validate)")
+  echo "==> openapi.yaml linters"
+  scripts/lint-spec.sh
+  summary+=("openapi.yaml: clean (Spectral spectral:oas, Redocly recommended, Spectral OWASP with documented exceptions)")
   echo "==> generated SDKs against a live Roster"
   scripts/sdk-test.sh 2>&1 | tee "$log/sdk"
   [ "${PIPESTATUS[0]}" = 0 ] || exit 1

@@ -392,10 +392,16 @@ impl PublicSubscriptionBody {
     /// The e-mail, the name and the list UUIDs, whatever the media type.
     pub fn into_parts(self) -> (String, Option<String>, Vec<uuid::Uuid>) {
         match self {
-            Self::Json(JsonFields(body)) => (body.email.0, body.name.map(|n| n.0), body.list_uuids),
-            Self::Form(FormFields(body)) | Self::Multipart(MultipartFields(body)) => {
-                (body.email.0, body.name.map(|n| n.0), body.l)
-            }
+            Self::Json(JsonFields(body)) => (
+                body.email.0,
+                body.name.map(|n| n.0),
+                body.list_uuids.into_iter().map(|u| u.0).collect(),
+            ),
+            Self::Form(FormFields(body)) | Self::Multipart(MultipartFields(body)) => (
+                body.email.0,
+                body.name.map(|n| n.0),
+                body.l.into_iter().map(|u| u.0).collect(),
+            ),
         }
     }
 }

@@ -15,6 +15,10 @@ use crate::service::{AuthError, ServiceError};
 /// Seconds a client should wait before retrying when the database is unavailable.
 pub const RETRY_AFTER_SECONDS: i32 = 5;
 
+/// Longest error message, in characters (the spec's `maxLength`): a message quoting what the client sent is cut
+/// to it, so that an error never echoes a whole URL or body back.
+pub const MESSAGE_MAX_CHARS: usize = 4096;
+
 /// An error answer: a status, a message for the client and, for 429 and 503, when to retry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -79,9 +83,23 @@ impl ApiError {
     }
 
     pub fn body(self) -> JsonBody<ErrorResponse> {
-        JsonBody(ErrorResponse {
-            message: self.message,
-        })
+        let mut message = self.message;
+        if let Some((cut, _)) = message.char_indices().nth(MESSAGE_MAX_CHARS - 1)
+            && message[cut..].chars().nth(1).is_some()
+        {
+            message.truncate(cut);
+            message.push('…');
+        }
+        JsonBody(ErrorResponse { message })
+    }
+
+    /// Seconds for `Retry-After`: every 429 and 503 carries one, also one built without saying when.
+    fn retry_after(&self) -> Option<i32> {
+        let must = matches!(
+            self.status,
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+        );
+        self.retry_after.or(must.then_some(RETRY_AFTER_SECONDS))
     }
 }
 
@@ -136,7 +154,7 @@ impl poem::error::ResponseError for ApiError {
     fn as_response(&self) -> Response {
         let mut response = self.clone().body().into_response();
         response.set_status(self.status);
-        if let Some(seconds) = self.retry_after {
+        if let Some(seconds) = self.retry_after() {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
@@ -153,24 +171,15 @@ impl std::fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
-/// Declares an operation's error type: the error statuses it documents, and always 429, 500 and 503. It holds an
-/// [`ApiError`] and is answered through the one mapping ([`ShapeErrors`]); its only other job is to put the
-/// statuses into the spec. Converting an `ApiError` whose status the operation does not document is a bug: it
-/// is logged and answered 500.
+/// Declares an operation's error type: the error statuses it documents, and always 414 (which the HTTP layer
+/// answers for any URL over 65,534 bytes, before Roster sees the request, so without a body), 429, 500 and 503.
+/// It holds an [`ApiError`] and is answered through the one mapping ([`ShapeErrors`]); its only other job is to
+/// put the statuses into the spec. Converting an `ApiError` whose status the operation does not document is a
+/// bug: it is logged and answered 500.
 macro_rules! operation_errors {
     (
         $(#[$meta:meta])* $name:ident,
         { $($(#[$vmeta:meta])* $status:literal => $variant:ident),* $(,)? }
-    ) => {
-        $crate::api::error::operation_errors!($(#[$meta])* $name, { $($(#[$vmeta])* $status => $variant),* }
-            without_body {});
-    };
-    // `without_body` lists statuses that the HTTP layer answers before Roster sees the request (so with no
-    // JSON body); they are documented, never built by Roster.
-    (
-        $(#[$meta:meta])* $name:ident,
-        { $($(#[$vmeta:meta])* $status:literal => $variant:ident),* $(,)? }
-        without_body { $($(#[$bmeta:meta])* $bstatus:literal => $bvariant:ident),* $(,)? }
     ) => {
         $(#[$meta])*
         #[derive(Debug)]
@@ -180,7 +189,7 @@ macro_rules! operation_errors {
             use $crate::api::models::ErrorResponse;
             use $crate::api::payload::JsonBody;
 
-            /// What the spec says of the errors; never built.
+            /// What the spec says of the errors; never built. Headers are added by `documented_headers`.
             #[derive(poem_openapi::ApiResponse)]
             #[allow(dead_code)]
             enum Documented {
@@ -189,37 +198,26 @@ macro_rules! operation_errors {
                     #[oai(status = $status)]
                     $variant(JsonBody<ErrorResponse>),
                 )*
-                $(
-                    $(#[$bmeta])*
-                    #[oai(status = $bstatus)]
-                    $bvariant,
-                )*
+                /// The URL is longer than 65,534 bytes: the HTTP layer answers before Roster reads the request,
+                /// with no body.
+                #[oai(status = 414)]
+                UriTooLong,
                 /// Too many requests from this caller (per API user, or per client address without credentials,
                 /// or too many failed logins from this address). Retry after the number of seconds in
                 /// `Retry-After`.
                 #[oai(status = 429)]
-                TooManyRequests(
-                    JsonBody<ErrorResponse>,
-                    /// Seconds to wait before retrying.
-                    #[oai(header = "Retry-After")]
-                    i32,
-                ),
+                TooManyRequests(JsonBody<ErrorResponse>),
                 /// An unexpected error; details are logged by the server, never shown.
                 #[oai(status = 500)]
                 Internal(JsonBody<ErrorResponse>),
                 /// The database is unreachable. Retry after the number of seconds in `Retry-After`.
                 #[oai(status = 503)]
-                Unavailable(
-                    JsonBody<ErrorResponse>,
-                    /// Seconds to wait before retrying.
-                    #[oai(header = "Retry-After")]
-                    i32,
-                ),
+                Unavailable(JsonBody<ErrorResponse>),
             }
 
             impl poem_openapi::ApiResponse for $name {
                 fn meta() -> poem_openapi::registry::MetaResponses {
-                    <Documented as poem_openapi::ApiResponse>::meta()
+                    $crate::api::error::documented_headers(<Documented as poem_openapi::ApiResponse>::meta())
                 }
 
                 fn register(registry: &mut poem_openapi::registry::Registry) {
@@ -261,6 +259,70 @@ macro_rules! operation_errors {
 }
 pub(crate) use operation_errors;
 
+fn integer_header(
+    name: &str,
+    description: &str,
+    required: bool,
+    format: &'static str,
+    bounds: (f64, f64),
+) -> poem_openapi::registry::MetaHeader {
+    use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
+    let mut schema = MetaSchema::new_with_format("integer", format);
+    (schema.minimum, schema.maximum) = (Some(bounds.0), Some(bounds.1));
+    poem_openapi::registry::MetaHeader {
+        name: name.into(),
+        description: Some(description.into()),
+        required,
+        deprecated: false,
+        schema: MetaSchemaRef::Inline(Box::new(schema)),
+    }
+}
+
+/// Adds to an operation's documented answers the headers Roster writes on them: `Retry-After` on 429 and 503,
+/// and the rate-limit headers (`limits::Quota`) on every answer but the HTTP layer's bodiless 414.
+pub fn documented_headers(
+    mut meta: poem_openapi::registry::MetaResponses,
+) -> poem_openapi::registry::MetaResponses {
+    let most = f64::from(u32::MAX);
+    for response in &mut meta.responses {
+        match response.status {
+            Some(414) => continue,
+            Some(429 | 503) => response.headers.push(integer_header(
+                "Retry-After",
+                "Seconds to wait before retrying.",
+                true,
+                "int32",
+                (1.0, f64::from(i32::MAX)),
+            )),
+            _ => {}
+        }
+        response.headers.extend([
+            integer_header(
+                "RateLimit-Limit",
+                "The caller's request quota: the burst its bucket holds when full.",
+                false,
+                "int64",
+                (1.0, most),
+            ),
+            integer_header(
+                "RateLimit-Remaining",
+                "Requests the caller may still make at once, after this one.",
+                false,
+                "int64",
+                (0.0, most),
+            ),
+            integer_header(
+                "RateLimit-Reset",
+                "Seconds until the caller's bucket is full again.",
+                false,
+                "int64",
+                (0.0, most),
+            ),
+        ]);
+    }
+    meta
+}
+
 /// A `200` answer carrying `T` as JSON: the success side of every operation.
 pub struct Success<T>(pub T);
 
@@ -269,7 +331,7 @@ impl<T: poem_openapi::types::Type + serde::Serialize + Send> poem_openapi::ApiRe
 {
     fn meta() -> poem_openapi::registry::MetaResponses {
         use poem_openapi::payload::Payload;
-        poem_openapi::registry::MetaResponses {
+        documented_headers(poem_openapi::registry::MetaResponses {
             responses: vec![poem_openapi::registry::MetaResponse {
                 description: "Success.",
                 status: Some(200),
@@ -280,7 +342,7 @@ impl<T: poem_openapi::types::Type + serde::Serialize + Send> poem_openapi::ApiRe
                 }],
                 headers: vec![],
             }],
-        }
+        })
     }
 
     fn register(registry: &mut poem_openapi::registry::Registry) {
@@ -390,4 +452,37 @@ fn error_response(err: poem::Error, facts: &RequestFacts, catalog: &Catalog) -> 
         ApiError::new(err.status(), err.to_string())
     };
     poem::error::ResponseError::as_response(&api)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use poem::error::ResponseError;
+
+    #[test]
+    fn every_429_and_503_says_when_to_retry_however_it_was_built() {
+        for status in [
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::SERVICE_UNAVAILABLE,
+        ] {
+            let response = ApiError::new(status, "busy").as_response();
+            assert_eq!(response.headers()[header::RETRY_AFTER], "5", "{status}");
+        }
+        let own = ApiError::too_many_requests(std::time::Duration::from_millis(1_500));
+        assert_eq!(own.as_response().headers()[header::RETRY_AFTER], "2");
+        let not_found = ApiError::new(StatusCode::NOT_FOUND, "gone").as_response();
+        assert!(!not_found.headers().contains_key(header::RETRY_AFTER));
+    }
+
+    #[test]
+    fn messages_are_cut_to_the_documented_length() {
+        let long = ApiError::bad_request("é".repeat(MESSAGE_MAX_CHARS + 10))
+            .body()
+            .0
+            .message;
+        assert_eq!(long.chars().count(), MESSAGE_MAX_CHARS);
+        assert!(long.ends_with('…'));
+        let exact = "x".repeat(MESSAGE_MAX_CHARS);
+        assert_eq!(ApiError::bad_request(exact.clone()).body().0.message, exact);
+    }
 }

@@ -2,22 +2,32 @@ use poem_openapi::{ApiResponse, OpenApi};
 
 use super::ApiTags;
 use super::error::{Success, operation_errors};
-use super::models::BooleanResponse;
+use super::models::{BooleanResponse, ErrorResponse};
 use super::payload::JsonBody;
 use super::security::ApiAuth;
 use crate::service::DatabaseService;
 
 operation_errors!(GetHealthError, {
+    /// The URL is over 61,440 bytes.
+    400 => BadRequest,
     /// Missing or invalid credentials.
     403 => Forbidden,
 });
 
-/// The liveness answer: the process is up.
+/// The liveness answer: the process is up. No rate limit counts liveness, so no rate-limit headers.
 #[derive(ApiResponse)]
 pub enum LivenessResponse {
     /// The process is up.
     #[oai(status = 200)]
     Ok(JsonBody<BooleanResponse>),
+    /// The URL is over 61,440 bytes (answered by `bounds::CheckRequest`; documented only).
+    #[oai(status = 400)]
+    #[allow(dead_code)]
+    BadRequest(JsonBody<ErrorResponse>),
+    /// The URL is over 65,534 bytes (answered by the HTTP layer, with no body; documented only).
+    #[oai(status = 414)]
+    #[allow(dead_code)]
+    UriTooLong,
 }
 
 /// Health checks.

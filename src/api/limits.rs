@@ -4,11 +4,13 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota};
+use governor::middleware::StateInformationMiddleware;
+use governor::{DefaultKeyedRateLimiter, Quota as GovernorQuota};
+use poem::http::HeaderValue;
 use poem::http::header::AUTHORIZATION;
 use poem::{Endpoint, IntoResponse, Request, Response};
 
@@ -44,9 +46,60 @@ impl Caller {
     }
 }
 
+/// What a caller's bucket holds once a request has taken from it (or been refused): the `RateLimit-Limit`,
+/// `RateLimit-Remaining` and `RateLimit-Reset` headers of the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    /// The burst the bucket holds when full.
+    pub limit: u32,
+    /// Requests the caller may still make at once.
+    pub remaining: u32,
+    /// Whole seconds (rounded up) until the bucket is full again.
+    pub reset: u64,
+}
+
+impl Quota {
+    /// `taken` requests' worth of tokens refill in whole seconds, rounded up.
+    fn new(quota: GovernorQuota, remaining: u32, until_full: Duration) -> Self {
+        Self {
+            limit: quota.burst_size().get(),
+            remaining,
+            reset: until_full.as_secs() + u64::from(until_full.subsec_nanos() > 0),
+        }
+    }
+
+    fn write(self, response: &mut Response) {
+        let headers = response.headers_mut();
+        headers.insert("ratelimit-limit", HeaderValue::from(self.limit));
+        headers.insert("ratelimit-remaining", HeaderValue::from(self.remaining));
+        headers.insert("ratelimit-reset", HeaderValue::from(self.reset));
+    }
+}
+
+/// Where the one bucket a request took from leaves its [`Quota`] for [`AnnounceQuota`].
+#[derive(Clone, Default)]
+struct QuotaSlot(Arc<OnceLock<Quota>>);
+
+/// Writes the caller's [`Quota`] on the answer, whatever it is (a 429 of its own bucket, a 403, a 503 ...), once
+/// the error has its JSON shape: outside `ShapeErrors`. Answers no bucket counted (liveness, failed logins, rate
+/// limiting off) carry none.
+pub struct AnnounceQuota;
+
+impl Layer for AnnounceQuota {
+    async fn handle<E: Endpoint>(&self, next: &E, mut req: Request) -> poem::Result<Response> {
+        let slot = QuotaSlot::default();
+        req.extensions_mut().insert(slot.clone());
+        let mut response = next.call(req).await?.into_response();
+        if let Some(quota) = slot.0.get() {
+            quota.write(&mut response);
+        }
+        Ok(response)
+    }
+}
+
 /// Keyed token buckets for requests.
 pub struct RateLimits {
-    limiter: Option<DefaultKeyedRateLimiter<Caller>>,
+    limiter: Option<DefaultKeyedRateLimiter<Caller, StateInformationMiddleware>>,
     clock: DefaultClock,
 }
 
@@ -55,7 +108,8 @@ impl RateLimits {
     pub fn new(per_second: u32, burst: u32) -> Arc<Self> {
         let limiter = NonZeroU32::new(per_second).map(|rate| {
             let burst = NonZeroU32::new(burst).unwrap_or(rate);
-            DefaultKeyedRateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
+            DefaultKeyedRateLimiter::keyed(GovernorQuota::per_second(rate).allow_burst(burst))
+                .with_middleware::<StateInformationMiddleware>()
         });
         let limits = Arc::new(Self {
             limiter,
@@ -79,15 +133,45 @@ impl RateLimits {
         limits
     }
 
-    /// Takes one request from the caller's bucket, or says when to retry.
-    pub fn check(&self, caller: Caller) -> Result<(), ApiError> {
+    /// Takes one request from the caller's bucket, or says when to retry; either way, what the bucket holds
+    /// (`None` when rate limiting is off).
+    pub fn check(&self, caller: Caller) -> (Option<Quota>, Result<(), ApiError>) {
         let Some(limiter) = &self.limiter else {
-            return Ok(());
+            return (None, Ok(()));
         };
-        limiter.check_key(&caller).map_err(|not_until| {
-            metrics::counter!("roster_rate_limited_total", "scope" => caller.scope()).increment(1);
-            ApiError::too_many_requests(not_until.wait_time_from(self.clock.now()))
-        })
+        match limiter.check_key(&caller) {
+            Ok(state) => {
+                let (quota, remaining) = (state.quota(), state.remaining_burst_capacity());
+                // Each missing token refills in one interval; the last one may be partly refilled already.
+                let missing = quota.burst_size().get().saturating_sub(remaining);
+                let until_full = quota.replenish_interval() * missing;
+                (Some(Quota::new(quota, remaining, until_full)), Ok(()))
+            }
+            Err(not_until) => {
+                metrics::counter!("roster_rate_limited_total", "scope" => caller.scope())
+                    .increment(1);
+                let (quota, wait) = (
+                    not_until.quota(),
+                    not_until.wait_time_from(self.clock.now()),
+                );
+                // Full once the next token has come and every other one after it.
+                let until_full = wait + quota.replenish_interval() * (quota.burst_size().get() - 1);
+                (
+                    Some(Quota::new(quota, 0, until_full)),
+                    Err(ApiError::too_many_requests(wait)),
+                )
+            }
+        }
+    }
+
+    /// [`Self::check`] for a request: its [`Quota`] is left for [`AnnounceQuota`] to write on the answer.
+    pub fn take(&self, req: &Request, caller: Caller) -> Result<(), ApiError> {
+        let (quota, result) = self.check(caller);
+        if let (Some(quota), Some(slot)) = (quota, req.extensions().get::<QuotaSlot>()) {
+            // A request takes from one bucket only, once: the first quota is the one.
+            let _ = slot.0.set(quota);
+        }
+        result
     }
 }
 
@@ -110,7 +194,7 @@ impl Layer for LimitUnauthenticated {
                 .is_some_and(|op| op.authenticated);
         if !authenticates && req.uri().path() != "/health" {
             self.limits
-                .check(Caller::Address(ClientAddress::of(&req)))?;
+                .take(&req, Caller::Address(ClientAddress::of(&req)))?;
         }
         Ok(next.call(req).await?.into_response())
     }
@@ -225,13 +309,34 @@ mod tests {
         let _guard = runtime.enter();
         let limits = RateLimits::new(1, 2);
         let a = Caller::Address(address("10.0.0.1"));
-        assert!(limits.check(a).is_ok());
-        assert!(limits.check(a).is_ok());
-        let refused = limits.check(a).unwrap_err();
+        let quota = |limit, remaining, reset| {
+            Some(Quota {
+                limit,
+                remaining,
+                reset,
+            })
+        };
+        assert_eq!(limits.check(a), (quota(2, 1, 1), Ok(())));
+        assert_eq!(limits.check(a), (quota(2, 0, 2), Ok(())));
+        let (refused_quota, refused) = limits.check(a);
+        let refused = refused.unwrap_err();
         assert_eq!(refused.status, poem::http::StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(refused.retry_after, Some(1));
-        assert!(limits.check(Caller::Admin).is_ok(), "keys are independent");
-        assert!(RateLimits::new(0, 0).check(a).is_ok(), "0 turns limits off");
+        assert_eq!(
+            refused_quota,
+            quota(2, 0, 2),
+            "full after the next token and one more"
+        );
+        assert_eq!(
+            limits.check(Caller::Admin),
+            (quota(2, 1, 1), Ok(())),
+            "keys are independent"
+        );
+        assert_eq!(
+            RateLimits::new(0, 0).check(a),
+            (None, Ok(())),
+            "0 turns limits off"
+        );
     }
 
     #[test]

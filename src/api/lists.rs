@@ -13,7 +13,7 @@ use super::models::{
 };
 use super::security::ApiAuth;
 use super::stream::{Answer, streamed};
-use super::types::{FilterTag, ListId, PerPage, SortOrder};
+use super::types::{FilterTag, ListId, PerPage, SortOrder, WireUuid};
 use crate::domain::{
     DEFAULT_PER_PAGE, DELETE_IDS_MAX, DeleteSelector, Direction, ListFields, ListFilter, ListPatch,
     ListQuery, NewList, Pagination, ValidationError,
@@ -25,12 +25,11 @@ operation_errors!(GetListsError, {
     400 => BadRequest,
     /// Missing or invalid credentials, or no permission.
     403 => Forbidden,
-}
-without_body {
-    /// The URL is longer than 65,534 bytes; the HTTP layer answers before Roster reads the request.
-    414 => UriTooLong,
 });
-operation_errors!(GetPublicListsError, {});
+operation_errors!(GetPublicListsError, {
+    /// The URL is over 61,440 bytes.
+    400 => BadRequest,
+});
 operation_errors!(GetListError, {
     /// The id is not a positive integer.
     400 => BadRequest,
@@ -78,10 +77,6 @@ operation_errors!(DeleteListsError, {
     400 => BadRequest,
     /// Missing or invalid credentials, or no permission.
     403 => Forbidden,
-}
-without_body {
-    /// The URL is longer than 65,534 bytes; the HTTP layer answers before Roster reads the request.
-    414 => UriTooLong,
 });
 
 fn list_response(list: crate::domain::List) -> Success<MailingListResponse> {
@@ -260,7 +255,7 @@ impl ListsApi {
             lists
                 .into_iter()
                 .map(|list| PublicMailingList {
-                    uuid: list.uuid,
+                    uuid: WireUuid(list.uuid),
                     name: list.name,
                 })
                 .collect(),

@@ -74,15 +74,16 @@ mod tests {
                     .single()
                     .unwrap(),
             ),
-            uuid: uuid::Uuid::new_v4(),
+            uuid: crate::api::types::WireUuid(uuid::Uuid::new_v4()),
             name: "Q&A <news> \"quoted\" \u{e9}\u{1F600}\t".into(),
             list_type: ListType::Public,
             optin: ListOptin::Double,
             status: ListStatus::Archived,
             tags: vec!["a&b".into(), "vip".into()],
             description: String::new(),
-            subscriber_count: (!minimal).then_some(0),
-            subscriber_statuses: (!minimal).then(|| BTreeMap::from([("confirmed".into(), 2)])),
+            subscriber_count: (!minimal).then_some(crate::api::types::Count(0)),
+            subscriber_statuses: (!minimal)
+                .then(|| BTreeMap::from([("confirmed".into(), crate::api::types::Count(2))])),
         }
     }
 
@@ -104,7 +105,7 @@ mod tests {
             });
         }
         assert_agree(&vec![PublicMailingList {
-            uuid: uuid::Uuid::new_v4(),
+            uuid: crate::api::types::WireUuid(uuid::Uuid::new_v4()),
             name: "Public".into(),
         }]);
         assert_agree(&BooleanResponse::yes());

@@ -15,7 +15,7 @@ use super::error::{ShapeErrors, panic_response};
 use super::fairness::{Gate, ShareDatabase};
 use super::health::HealthApi;
 use super::layer::layer;
-use super::limits::{LimitUnauthenticated, LoginFailures, RateLimits};
+use super::limits::{AnnounceQuota, LimitUnauthenticated, LoginFailures, RateLimits};
 use super::lists::ListsApi;
 use super::ops::{LimitDuration, RecordMetrics, metrics_endpoint, with_request_id};
 use super::security::Authenticate;
@@ -142,6 +142,8 @@ pub fn app(services: Services, authenticator: Authenticator, config: AppConfig) 
         .with(layer(ShapeErrors {
             catalog: catalog.clone(),
         }))
+        // Outside error shaping: the caller's quota goes on every answer, errors too.
+        .with(layer(AnnounceQuota))
         .with(layer(RecordMetrics { catalog }))
         .around(with_request_id)
 }

@@ -85,7 +85,7 @@ impl Layer for Authenticate {
             return Ok(next.call(req).await?.into_response());
         }
         let principal = self.principal(&req).await?;
-        self.limits.check(Caller::of(&principal))?;
+        self.limits.take(&req, Caller::of(&principal))?;
         set_caller(&mut req, principal);
         Ok(next.call(req).await?.into_response())
     }

@@ -32,10 +32,6 @@ operation_errors!(GetSubscribersError, {
     400 => BadRequest,
     /// Missing or invalid credentials, or no permission (including a `list_id` the caller may not read).
     403 => Forbidden,
-}
-without_body {
-    /// The URL is longer than 65,534 bytes; the HTTP layer answers before Roster reads the request.
-    414 => UriTooLong,
 });
 operation_errors!(GetSubscriberError, {
     /// The id is not a positive integer.
@@ -91,10 +87,6 @@ operation_errors!(DeleteSubscribersError, {
     400 => BadRequest,
     /// Missing or invalid credentials, or no permission for one of the subscribers (nothing is deleted).
     403 => Forbidden,
-}
-without_body {
-    /// The URL is longer than 65,534 bytes; the HTTP layer answers before Roster reads the request.
-    414 => UriTooLong,
 });
 operation_errors!(BulkSubscribersError, {
     /// The body cannot be read: malformed, wrong types, an unknown `action` or status, no ids, too many ids.

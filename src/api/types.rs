@@ -48,6 +48,9 @@ pub struct Timestamp(pub DateTime<Utc>);
 
 scalar_type!(Timestamp, "timestamp", {
     let mut schema = MetaSchema::new_with_format("string", "date-time");
+    // Timestamps are the server's own (never read from a client), all within years 0-9999: always 32 characters.
+    schema.min_length = Some(WIRE_LEN);
+    schema.max_length = Some(WIRE_LEN);
     schema.example = Some(Value::String("2020-03-07T06:31:06.072483+00:00".into()));
     schema
 });
@@ -140,6 +143,8 @@ const PER_PAGE_PATTERN: &str = "^(all|[1-9][0-9]{0,8})$";
 
 scalar_type!(PerPage, "per_page", {
     let mut schema = MetaSchema::new("string");
+    // `all` or at most 9 digits: the pattern's own bound.
+    schema.max_length = Some(9);
     schema.pattern = Some(PER_PAGE_PATTERN.into());
     schema.example = Some(Value::String("20".into()));
     schema
@@ -183,6 +188,7 @@ const SORT_ORDER_PATTERN: &str = "^(asc|desc|ASC|DESC)$";
 
 scalar_type!(SortOrder, "sort_order", {
     let mut schema = MetaSchema::new("string");
+    schema.max_length = Some(4);
     schema.pattern = Some(SORT_ORDER_PATTERN.into());
     schema.example = Some(Value::String("desc".into()));
     schema
@@ -254,6 +260,7 @@ macro_rules! positive_id {
         scalar_type!($ty, $name, {
             let mut schema = MetaSchema::new_with_format("integer", "int64");
             schema.minimum = Some(1.0);
+            schema.maximum = Some(i64::MAX as f64);
             schema.example = Some(Value::from(5));
             schema
         });
@@ -309,6 +316,73 @@ positive_id!(
     "subscriber_id",
     "subscriber"
 );
+
+/// A UUID in its hyphenated form of 36 characters, the only form read (so that the schema's `maxLength` is the
+/// code's bound) and the one written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WireUuid(pub uuid::Uuid);
+
+/// The length of `ce13e971-c2ed-4069-bd0c-240e9a9f56f9`.
+const UUID_LEN: usize = 36;
+
+scalar_type!(WireUuid, "uuid", {
+    let mut schema = MetaSchema::new_with_format("string", "uuid");
+    schema.max_length = Some(UUID_LEN);
+    schema
+});
+
+impl ParseFromJSON for WireUuid {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        match value {
+            Some(Value::String(s)) if s.len() == UUID_LEN => uuid::Uuid::parse_str(&s)
+                .map(WireUuid)
+                .map_err(ParseError::custom),
+            Some(Value::String(_)) => Err(ParseError::custom(
+                "a UUID is 36 characters: 8-4-4-4-12 hexadecimal digits",
+            )),
+            other => Err(ParseError::expected_type(other.unwrap_or_default())),
+        }
+    }
+}
+
+impl ToJSON for WireUuid {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::String(self.0.hyphenated().to_string()))
+    }
+}
+
+impl serde::Serialize for WireUuid {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+/// A count of rows: from 0 to `i64::MAX`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(transparent)]
+pub struct Count(pub i64);
+
+scalar_type!(Count, "count", {
+    let mut schema = MetaSchema::new_with_format("integer", "int64");
+    schema.minimum = Some(0.0);
+    schema.maximum = Some(i64::MAX as f64);
+    schema
+});
+
+impl ParseFromJSON for Count {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        match value.as_ref().and_then(Value::as_i64) {
+            Some(n) if n >= 0 => Ok(Count(n)),
+            _ => Err(ParseError::expected_type(value.unwrap_or_default())),
+        }
+    }
+}
+
+impl ToJSON for Count {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::from(self.0))
+    }
+}
 
 /// A string field whose limits are published in the schema but checked by the list rules, so that a
 /// well-formed request that breaks them gets 422 with a precise message, whatever its media type.

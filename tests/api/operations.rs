@@ -47,6 +47,72 @@ async fn each_identity_has_its_own_rate_limit_with_retry_after() {
     assert_eq!(response.status(), StatusCode::OK);
 }
 
+/// The caller's `RateLimit-*` headers of an answer, as numbers.
+fn quota(response: &reqwest::Response) -> Option<(u64, u64, u64)> {
+    let value =
+        |name: &str| -> Option<u64> { response.headers().get(name)?.to_str().ok()?.parse().ok() };
+    Some((
+        value("ratelimit-limit")?,
+        value("ratelimit-remaining")?,
+        value("ratelimit-reset")?,
+    ))
+}
+
+#[tokio::test]
+async fn every_answer_tells_the_callers_quota_as_it_is_spent_429_included() {
+    let app = TestApp::spawn_with(|s| {
+        s.rate_limit = 1;
+        s.rate_limit_burst = 3;
+    })
+    .await;
+    let first = app.get("/api/lists").await;
+    assert_eq!(first.status(), StatusCode::OK);
+    let (limit, remaining, reset) = quota(&first).expect("rate-limit headers on a 200");
+    assert_eq!((limit, remaining), (3, 2));
+    assert!(
+        (1..=1).contains(&reset),
+        "one token to refill at 1/s: {reset}"
+    );
+    // An error answer counts and tells as well.
+    let missing = app.get("/api/lists/999").await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let (_, remaining, reset) = quota(&missing).expect("rate-limit headers on a 404");
+    assert_eq!(remaining, 1);
+    assert!((1..=2).contains(&reset), "{reset}");
+    let last = app.get("/api/lists").await;
+    assert_eq!(quota(&last).map(|q| q.1), Some(0));
+    let refused = app.get("/api/lists").await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let (limit, remaining, reset) = quota(&refused).expect("rate-limit headers on a 429");
+    assert_eq!((limit, remaining), (3, 0));
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        reset >= retry_after && reset <= 3,
+        "reset {reset}, retry after {retry_after}"
+    );
+    // Without credentials the address's bucket tells; liveness is counted by none.
+    let public = app
+        .anonymous(Method::GET, "/api/public/lists")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(quota(&public).map(|q| (q.0, q.1)), Some((3, 2)));
+    let live = app.anonymous(Method::GET, "/health").send().await.unwrap();
+    assert_eq!(quota(&live), None);
+}
+
+#[tokio::test]
+async fn answers_carry_no_quota_when_rate_limiting_is_off() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/api/lists").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(!response.headers().contains_key("ratelimit-limit"));
+}
+
 #[tokio::test]
 async fn requests_without_credentials_are_limited_per_address_except_liveness() {
     let app = TestApp::spawn_with(|s| {

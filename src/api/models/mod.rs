@@ -3,9 +3,8 @@
 use std::collections::BTreeMap;
 
 use poem_openapi::{Enum, Object};
-use uuid::Uuid;
 
-use super::types::{DescriptionText, NameText, TagList, Timestamp};
+use super::types::{Count, DescriptionText, NameText, TagList, Timestamp, WireUuid};
 use crate::domain;
 
 /// Defines an API enum mirroring a domain enum, with conversions both ways.
@@ -86,6 +85,7 @@ pub enum SuccessStatus {
 pub struct MailingList {
     /// Numeric id, assigned by the server.
     #[oai(read_only)]
+    #[oai(validator(minimum(value = "1"), maximum(value = "9223372036854775807")))]
     pub id: i64,
     /// When the list was created.
     #[oai(read_only)]
@@ -95,28 +95,31 @@ pub struct MailingList {
     pub updated_at: Timestamp,
     /// Random (v4) UUID, assigned by the server.
     #[oai(read_only)]
-    pub uuid: Uuid,
-    /// The list's name.
+    pub uuid: WireUuid,
+    /// The list's name (as stored: at most 2,000 characters).
+    #[oai(validator(max_length = 2000))]
     pub name: String,
     #[oai(rename = "type")]
     #[serde(rename = "type")]
     pub list_type: ListType,
     pub optin: ListOptin,
     pub status: ListStatus,
-    /// Tags, in the order given; never null.
+    /// Tags, in the order given; never null (as stored: at most 100, of at most 100 characters).
+    #[oai(validator(max_items = 100, max_length = 100))]
     pub tags: Vec<String>,
     /// Free-text description; empty when none was given.
+    #[oai(validator(max_length = 65536))]
     pub description: String,
     /// Subscriptions on the list, of every status (as listmonk counts them), exact as of this response; left out
     /// when `minimal=true`.
     #[oai(skip_serializing_if_is_none)]
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub subscriber_count: Option<i64>,
+    pub subscriber_count: Option<Count>,
     /// Subscriptions by status (`unconfirmed`, `confirmed`, `unsubscribed`); `{}` when there are none; left out
     /// when `minimal=true`.
     #[oai(skip_serializing_if_is_none)]
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub subscriber_statuses: Option<BTreeMap<String, i64>>,
+    pub subscriber_statuses: Option<BTreeMap<String, Count>>,
 }
 
 impl MailingList {
@@ -125,7 +128,7 @@ impl MailingList {
             id: list.id,
             created_at: Timestamp(list.created_at),
             updated_at: Timestamp(list.updated_at),
-            uuid: list.uuid,
+            uuid: WireUuid(list.uuid),
             name: list.name,
             list_type: list.list_type.into(),
             optin: list.optin.into(),
@@ -135,12 +138,17 @@ impl MailingList {
             subscriber_count: list
                 .subscribers
                 .as_ref()
-                .map(|counts| i64::try_from(counts.total()).unwrap_or(i64::MAX)),
+                .map(|counts| Count(i64::try_from(counts.total()).unwrap_or(i64::MAX))),
             subscriber_statuses: list.subscribers.map(|counts| {
                 counts
                     .0
                     .into_iter()
-                    .map(|(status, n)| (status.to_string(), i64::try_from(n).unwrap_or(i64::MAX)))
+                    .map(|(status, n)| {
+                        (
+                            status.to_string(),
+                            Count(i64::try_from(n).unwrap_or(i64::MAX)),
+                        )
+                    })
                     .collect()
             }),
         }
@@ -153,10 +161,13 @@ pub struct MailingListPage {
     /// The lists on this page.
     pub results: Vec<MailingList>,
     /// How many lists match the filters, over all pages.
+    #[oai(validator(minimum(value = "0"), maximum(value = "9223372036854775807")))]
     pub total: i64,
     /// Rows per page; `0` when `per_page=all` was requested.
+    #[oai(validator(minimum(value = "0"), maximum(value = "999999999")))]
     pub per_page: i64,
     /// This page's number, from 1.
+    #[oai(validator(minimum(value = "1"), maximum(value = "999999999")))]
     pub page: i64,
 }
 
@@ -164,8 +175,9 @@ pub struct MailingListPage {
 #[derive(Object, serde::Serialize, Debug, Clone, PartialEq)]
 pub struct PublicMailingList {
     /// The list's UUID, used to subscribe.
-    pub uuid: Uuid,
+    pub uuid: WireUuid,
     /// The list's name.
+    #[oai(validator(max_length = 2000))]
     pub name: String,
 }
 
@@ -280,6 +292,7 @@ impl BooleanResponse {
 /// Every error: a human-readable message.
 #[derive(Object, serde::Serialize, Debug, Clone, PartialEq)]
 pub struct ErrorResponse {
-    /// What went wrong.
+    /// What went wrong (at most [`crate::api::error::MESSAGE_MAX_CHARS`] characters).
+    #[oai(validator(max_length = 4096))]
     pub message: String,
 }

@@ -4,11 +4,11 @@ use std::collections::BTreeMap;
 
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{Enum, Object};
-use uuid::Uuid;
 
 use super::{ListOptin, ListStatus, ListType, SuccessStatus};
 use crate::api::types::{
     AttribsObject, EmailText, ListId, NullableAttribs, SubscriberId, SubscriberNameText, Timestamp,
+    WireUuid,
 };
 use crate::domain;
 
@@ -60,8 +60,10 @@ pub struct SubscriberList {
     /// Extra data of the subscription (listmonk records an opt-in IP here); always `{}` in Roster.
     pub subscription_meta: BTreeMap<String, serde_json::Value>,
     /// The list's id.
+    #[oai(validator(minimum(value = "1"), maximum(value = "9223372036854775807")))]
     pub id: i64,
-    pub uuid: Uuid,
+    pub uuid: WireUuid,
+    #[oai(validator(max_length = 2000))]
     pub name: String,
     #[oai(rename = "type")]
     #[serde(rename = "type")]
@@ -69,7 +71,9 @@ pub struct SubscriberList {
     pub optin: ListOptin,
     /// The list's status (not the subscription's).
     pub status: ListStatus,
+    #[oai(validator(max_items = 100, max_length = 100))]
     pub tags: Vec<String>,
+    #[oai(validator(max_length = 65536))]
     pub description: String,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -80,6 +84,7 @@ pub struct SubscriberList {
 pub struct Subscriber {
     /// Numeric id, assigned by the server.
     #[oai(read_only)]
+    #[oai(validator(minimum(value = "1"), maximum(value = "9223372036854775807")))]
     pub id: i64,
     #[oai(read_only)]
     pub created_at: Timestamp,
@@ -87,9 +92,11 @@ pub struct Subscriber {
     pub updated_at: Timestamp,
     /// Random (v4) UUID, assigned by the server.
     #[oai(read_only)]
-    pub uuid: Uuid,
+    pub uuid: WireUuid,
     /// The e-mail address, lowercase.
+    #[oai(validator(max_length = 254))]
     pub email: String,
+    #[oai(validator(max_length = 2000))]
     pub name: String,
     /// Free-form attributes; `{}` when there are none.
     pub attribs: BTreeMap<String, serde_json::Value>,
@@ -105,7 +112,7 @@ impl Subscriber {
             id: subscriber.id,
             created_at: Timestamp(subscriber.created_at),
             updated_at: Timestamp(subscriber.updated_at),
-            uuid: subscriber.uuid,
+            uuid: WireUuid(subscriber.uuid),
             email: subscriber.email,
             name: subscriber.name,
             attribs: subscriber.attribs.into_iter().collect(),
@@ -119,7 +126,7 @@ impl Subscriber {
                     subscription_updated_at: Timestamp(s.updated_at),
                     subscription_meta: BTreeMap::new(),
                     id: s.list.id,
-                    uuid: s.list.uuid,
+                    uuid: WireUuid(s.list.uuid),
                     name: s.list.name,
                     list_type: s.list.list_type.into(),
                     optin: s.list.optin.into(),
@@ -140,20 +147,26 @@ pub struct SubscriberPage {
     /// The subscribers on this page (each once, whatever lists matched).
     pub results: Vec<Subscriber>,
     /// The `search` given, trimmed.
+    #[oai(validator(max_length = 1000))]
     pub search: String,
     /// The `query` given, trimmed.
+    #[oai(validator(max_length = 2000))]
     pub query: String,
     /// How many subscribers match, over all pages.
+    #[oai(validator(minimum(value = "0"), maximum(value = "9223372036854775807")))]
     pub total: i64,
     /// Rows per page; `0` when `per_page=all` was requested.
+    #[oai(validator(minimum(value = "0"), maximum(value = "999999999")))]
     pub per_page: i64,
     /// This page's number, from 1.
+    #[oai(validator(minimum(value = "1"), maximum(value = "999999999")))]
     pub page: i64,
     /// The cursor of the following page, to pass as `after` (same `order_by` and `order`): present when this
     /// page is full (it may then be followed by an empty page), absent on a shorter page and with
     /// `per_page=all`.
     #[oai(skip_serializing_if_is_none)]
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[oai(validator(max_length = 12288))]
     pub next: Option<String>,
 }
 
@@ -323,7 +336,7 @@ pub struct PublicSubscriptionJson {
     pub name: Option<SubscriberNameText>,
     /// UUIDs of public, active lists (1 to 1,000).
     #[oai(validator(min_items = 1, max_items = 1000))]
-    pub list_uuids: Vec<Uuid>,
+    pub list_uuids: Vec<WireUuid>,
 }
 
 /// A subscription from a public form, as an HTML form sends it: `l` once per list. Unknown fields are ignored.
@@ -335,7 +348,7 @@ pub struct PublicSubscriptionForm {
     pub name: Option<SubscriberNameText>,
     /// UUIDs of public, active lists (1 to 1,000), one `l` field each.
     #[oai(validator(min_items = 1, max_items = 1000))]
-    pub l: Vec<Uuid>,
+    pub l: Vec<WireUuid>,
 }
 
 /// The outcome of a public subscription; the same whether the e-mail was new, known, or blocklisted.
