@@ -353,17 +353,9 @@ impl BodyFields for PublicSubscriptionForm {
     const REPEATED: &'static [&'static str] = &["l"];
 }
 
-form_body!(
-    /// The new list.
-    CreateListBody,
-    MailingListCreate
-);
-form_body!(
-    /// The fields to change.
-    UpdateListBody,
-    MailingListUpdate
-);
-/// A new subscriber: JSON with every field, or a form with the text fields (as listmonk binds forms).
+form_body!(CreateListBody, MailingListCreate);
+form_body!(UpdateListBody, MailingListUpdate);
+// A new subscriber: JSON with every field, or a form with the text fields (as listmonk binds forms).
 #[derive(ApiRequest)]
 pub enum CreateSubscriberBody {
     Json(JsonFields<SubscriberCreate>),
@@ -379,8 +371,8 @@ impl CreateSubscriberBody {
         }
     }
 }
-/// A subscription from a public form: JSON with `list_uuids`, or a form with `l` once per list (listmonk reads
-/// neither name in the other media type).
+// A subscription from a public form: JSON with `list_uuids`, or a form with `l` once per list (listmonk reads
+// neither name in the other media type).
 #[derive(ApiRequest)]
 pub enum PublicSubscriptionBody {
     Json(JsonFields<PublicSubscriptionJson>),
@@ -430,30 +422,36 @@ macro_rules! json_body {
 }
 
 json_body!(
-    /// The subscriber's new state.
     UpdateSubscriberBody,
     SubscriberUpdate,
-    ["email", "name", "status", "lists", "attribs", "preconfirm_subscriptions"]
+    [
+        "email",
+        "name",
+        "status",
+        "lists",
+        "attribs",
+        "preconfirm_subscriptions"
+    ]
 );
 json_body!(
-    /// The changes.
     PatchSubscriberBody,
     SubscriberPatch,
-    ["email", "name", "status", "lists", "attribs", "preconfirm_subscriptions"],
+    [
+        "email",
+        "name",
+        "status",
+        "lists",
+        "attribs",
+        "preconfirm_subscriptions"
+    ],
     nullable = ["attribs"]
 );
 json_body!(
-    /// The subscriptions to change.
     SubscriberListsBody,
     SubscriberListsUpdate,
     ["ids", "action", "target_list_ids", "status"]
 );
-json_body!(
-    /// The subscribers.
-    SubscriberIdsBody,
-    SubscriberIds,
-    ["ids"]
-);
+json_body!(SubscriberIdsBody, SubscriberIds, ["ids"]);
 
 #[cfg(test)]
 mod tests {

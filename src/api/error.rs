@@ -198,19 +198,13 @@ macro_rules! operation_errors {
                     #[oai(status = $status)]
                     $variant(JsonBody<ErrorResponse>),
                 )*
-                /// The URL is longer than 65,534 bytes: the HTTP layer answers before Roster reads the request,
-                /// with no body.
+                // Answers every operation may give; what they mean is said in openapi.yaml only.
                 #[oai(status = 414)]
                 UriTooLong,
-                /// Too many requests from this caller (per API user, or per client address without credentials,
-                /// or too many failed logins from this address). Retry after the number of seconds in
-                /// `Retry-After`.
                 #[oai(status = 429)]
                 TooManyRequests(JsonBody<ErrorResponse>),
-                /// An unexpected error; details are logged by the server, never shown.
                 #[oai(status = 500)]
                 Internal(JsonBody<ErrorResponse>),
-                /// The database is unreachable. Retry after the number of seconds in `Retry-After`.
                 #[oai(status = 503)]
                 Unavailable(JsonBody<ErrorResponse>),
             }
@@ -261,7 +255,6 @@ pub(crate) use operation_errors;
 
 fn integer_header(
     name: &str,
-    description: &str,
     required: bool,
     format: &'static str,
     bounds: (f64, f64),
@@ -271,14 +264,14 @@ fn integer_header(
     (schema.minimum, schema.maximum) = (Some(bounds.0), Some(bounds.1));
     poem_openapi::registry::MetaHeader {
         name: name.into(),
-        description: Some(description.into()),
+        description: None,
         required,
         deprecated: false,
         schema: MetaSchemaRef::Inline(Box::new(schema)),
     }
 }
 
-/// Adds to an operation's documented answers the headers Roster writes on them: `Retry-After` on 429 and 503,
+/// Adds to an operation's documented answers the headers Roster writes on them (described in openapi.yaml only): `Retry-After` on 429 and 503,
 /// and the rate-limit headers (`limits::Quota`) on every answer but the HTTP layer's bodiless 414.
 pub fn documented_headers(
     mut meta: poem_openapi::registry::MetaResponses,
@@ -289,7 +282,6 @@ pub fn documented_headers(
             Some(414) => continue,
             Some(429 | 503) => response.headers.push(integer_header(
                 "Retry-After",
-                "Seconds to wait before retrying.",
                 true,
                 "int32",
                 (1.0, f64::from(i32::MAX)),
@@ -297,27 +289,9 @@ pub fn documented_headers(
             _ => {}
         }
         response.headers.extend([
-            integer_header(
-                "RateLimit-Limit",
-                "The caller's request quota: the burst its bucket holds when full.",
-                false,
-                "int64",
-                (1.0, most),
-            ),
-            integer_header(
-                "RateLimit-Remaining",
-                "Requests the caller may still make at once, after this one.",
-                false,
-                "int64",
-                (0.0, most),
-            ),
-            integer_header(
-                "RateLimit-Reset",
-                "Seconds until the caller's bucket is full again.",
-                false,
-                "int64",
-                (0.0, most),
-            ),
+            integer_header("RateLimit-Limit", false, "int64", (1.0, most)),
+            integer_header("RateLimit-Remaining", false, "int64", (0.0, most)),
+            integer_header("RateLimit-Reset", false, "int64", (0.0, most)),
         ]);
     }
     meta
@@ -333,7 +307,7 @@ impl<T: poem_openapi::types::Type + serde::Serialize + Send> poem_openapi::ApiRe
         use poem_openapi::payload::Payload;
         documented_headers(poem_openapi::registry::MetaResponses {
             responses: vec![poem_openapi::registry::MetaResponse {
-                description: "Success.",
+                description: "",
                 status: Some(200),
                 status_range: None,
                 content: vec![poem_openapi::registry::MetaMediaType {

@@ -21,61 +21,39 @@ use crate::domain::{
 use crate::service::{ListService, STREAMED_ABOVE};
 
 operation_errors!(GetListsError, {
-    /// A parameter is malformed or out of range.
     400 => BadRequest,
-    /// Missing or invalid credentials, or no permission.
     403 => Forbidden,
 });
 operation_errors!(GetPublicListsError, {
-    /// The URL is over 61,440 bytes.
     400 => BadRequest,
 });
 operation_errors!(GetListError, {
-    /// The id is not a positive integer.
     400 => BadRequest,
-    /// Missing or invalid credentials, or no permission.
     403 => Forbidden,
-    /// No list has this id.
     404 => NotFound,
 });
 operation_errors!(CreateListError, {
-    /// The body cannot be read: malformed, a field of the wrong type, an unknown enum value, or no `name`.
     400 => BadRequest,
-    /// Missing or invalid credentials, or no permission.
     403 => Forbidden,
-    /// The body is larger than the configured limit.
     413 => PayloadTooLarge,
-    /// The body's media type is not JSON, URL-encoded form or multipart form data.
     415 => UnsupportedMediaType,
-    /// The body breaks a rule: blank or overlong name, overlong tag, too many tags, overlong description.
     422 => UnprocessableEntity,
 });
 operation_errors!(UpdateListError, {
-    /// The id or the body cannot be read.
     400 => BadRequest,
-    /// Missing or invalid credentials, or no permission.
     403 => Forbidden,
-    /// No list has this id.
     404 => NotFound,
-    /// The body is larger than the configured limit.
     413 => PayloadTooLarge,
-    /// The body's media type is not JSON, URL-encoded form or multipart form data.
     415 => UnsupportedMediaType,
-    /// The body breaks a rule: blank or overlong name, overlong tag, too many tags, overlong description.
     422 => UnprocessableEntity,
 });
 operation_errors!(DeleteListError, {
-    /// The id is not a positive integer.
     400 => BadRequest,
-    /// Missing or invalid credentials, or no permission.
     403 => Forbidden,
-    /// No list has this id.
     404 => NotFound,
 });
 operation_errors!(DeleteListsError, {
-    /// An id is not a positive integer, or none of `id`, `query` and `all=true` was given.
     400 => BadRequest,
-    /// Missing or invalid credentials, or no permission.
     403 => Forbidden,
 });
 
@@ -139,52 +117,25 @@ pub struct ListsApi {
 
 #[OpenApi(tag = "ApiTags::Lists")]
 impl ListsApi {
-    /// Retrieve lists
-    ///
-    /// Lists matching every given filter, sorted over the whole result (ties broken by `id`), one page at a time.
-    /// `total` counts every match on every page.
-    ///
-    /// Lists with `status: archived` are hidden from list selectors in campaigns, public subscription forms, and
-    /// roles by default. They can only be viewed by filtering with `status=archived` or by viewing all lists
-    /// without a status filter.
     #[allow(clippy::too_many_arguments)]
     #[oai(path = "/api/lists", method = "get", operation_id = "getLists")]
     async fn get_lists(
         &self,
         auth: ApiAuth,
-        /// Words to find in list names: case-insensitive, every word must occur, all characters literal
-        /// (`%` and `_` are not wildcards). At most 1,000 characters and 32 different words.
-        #[oai(validator(max_length = 1000))]
-        query: Query<Option<String>>,
-        /// Only lists with this status. Defaults to showing all lists.
+        #[oai(validator(max_length = 1000))] query: Query<Option<String>>,
         status: Query<Option<ListStatus>>,
-        /// Only lists of this type.
-        #[oai(name = "type")]
-        list_type: Query<Option<ListType>>,
-        /// Only lists with this opt-in.
+        #[oai(name = "type")] list_type: Query<Option<ListType>>,
         optin: Query<Option<ListOptin>>,
-        /// Only lists carrying every given tag (normalised like stored tags, then exact). Repeat for several
-        /// tags, at most 100: `tag=a&tag=b`.
-        #[oai(validator(max_items = 100))]
-        tag: Query<Option<Vec<FilterTag>>>,
-        /// Sort field.
-        #[oai(default = "default_order_by")]
-        order_by: Query<ListOrderBy>,
-        /// Sort order: `asc` or `desc`, in either case.
-        #[oai(default = "default_order")]
-        order: Query<SortOrder>,
-        /// Page number, from 1.
+        #[oai(validator(max_items = 100))] tag: Query<Option<Vec<FilterTag>>>,
+        #[oai(default = "default_order_by")] order_by: Query<ListOrderBy>,
+        #[oai(default = "default_order")] order: Query<SortOrder>,
         #[oai(
             default = "default_page",
             validator(minimum(value = "1"), maximum(value = "999999999"))
         )]
         page: Query<i64>,
-        /// Results per page (1–999999999), or `all` to return every match on one page (reported as `per_page: 0`).
-        #[oai(default = "default_per_page")]
-        per_page: Query<PerPage>,
-        /// If true, returns lists without subscriber counts (faster).
-        #[oai(default)]
-        minimal: Query<bool>,
+        #[oai(default = "default_per_page")] per_page: Query<PerPage>,
+        #[oai(default)] minimal: Query<bool>,
         req: &poem::Request,
     ) -> Result<Answer<MailingListPageResponse>, GetListsError> {
         let per_page = match per_page.0 {
@@ -237,11 +188,6 @@ impl ListsApi {
         Ok(Answer::Whole(head(results, found.total)))
     }
 
-    /// Retrieve public lists
-    ///
-    /// The name and UUID of every list with `type: public` and `status: active`, oldest first, to build a
-    /// subscription form. Needs no authentication. Unlike every other operation, the response is a bare JSON
-    /// array, not wrapped in `data`.
     #[oai(
         path = "/api/public/lists",
         method = "get",
@@ -262,7 +208,6 @@ impl ListsApi {
         ))
     }
 
-    /// Retrieve a specific list
     #[oai(
         path = "/api/lists/:list_id",
         method = "get",
@@ -271,16 +216,12 @@ impl ListsApi {
     async fn get_list(
         &self,
         auth: ApiAuth,
-        /// ID of the list to retrieve.
         list_id: Path<ListId>,
     ) -> Result<Success<MailingListResponse>, GetListError> {
         let list = self.lists.get(auth.principal(), list_id.0.0).await?;
         Ok(list_response(list))
     }
 
-    /// Create a new list
-    ///
-    /// Only `name` is required. The response carries the new list, including its id and UUID.
     #[oai(path = "/api/lists", method = "post", operation_id = "createList")]
     async fn create_list(
         &self,
@@ -292,10 +233,6 @@ impl ListsApi {
         Ok(list_response(list))
     }
 
-    /// Update a list
-    ///
-    /// A partial update: fields left out keep their value; fields sent are set. `updated_at` changes only when
-    /// a value does.
     #[oai(
         path = "/api/lists/:list_id",
         method = "put",
@@ -304,7 +241,6 @@ impl ListsApi {
     async fn update_list(
         &self,
         auth: ApiAuth,
-        /// ID of the list to update.
         list_id: Path<ListId>,
         body: UpdateListBody,
     ) -> Result<Success<MailingListResponse>, UpdateListError> {
@@ -316,7 +252,6 @@ impl ListsApi {
         Ok(list_response(list))
     }
 
-    /// Delete a list
     #[oai(
         path = "/api/lists/:list_id",
         method = "delete",
@@ -325,33 +260,19 @@ impl ListsApi {
     async fn delete_list(
         &self,
         auth: ApiAuth,
-        /// ID of the list to delete.
         list_id: Path<ListId>,
     ) -> Result<Success<BooleanResponse>, DeleteListError> {
         self.lists.delete(auth.principal(), list_id.0.0).await?;
         Ok(Success(BooleanResponse::yes()))
     }
 
-    /// Delete multiple lists
-    ///
-    /// Deletes lists by id (`id=10&id=11`), by name search (`query`, matched as in `GET /api/lists`) or all of
-    /// them (`all=true`); `id` wins over `query`, and `query` over `all`. Ids that do not exist are ignored.
-    /// Users can only delete lists they have manage permission for; lists matched by `query` that the user
-    /// may not manage are ignored. Everything is deleted in one transaction.
     #[oai(path = "/api/lists", method = "delete", operation_id = "deleteLists")]
     async fn delete_lists(
         &self,
         auth: ApiAuth,
-        /// One or more list IDs to delete, at most 1,000. Required if `query` and `all` are not given.
-        #[oai(validator(max_items = 1000))]
-        id: Query<Option<Vec<ListId>>>,
-        /// Search query selecting the lists to delete (same matching as the GET `query`). Required if `id` and
-        /// `all` are not given.
-        #[oai(validator(max_length = 1000))]
-        query: Query<Option<String>>,
-        /// Set to `true` to delete every list the caller may manage.
-        #[oai(default)]
-        all: Query<bool>,
+        #[oai(validator(max_items = 1000))] id: Query<Option<Vec<ListId>>>,
+        #[oai(validator(max_length = 1000))] query: Query<Option<String>>,
+        #[oai(default)] all: Query<bool>,
     ) -> Result<Success<BooleanResponse>, DeleteListsError> {
         let selector = delete_selector(id.0, query.0, all.0)?;
         self.lists.delete_many(auth.principal(), &selector).await?;

@@ -25,13 +25,10 @@ pub use docs::{SPEC_YAML, served_spec_json};
 pub use error::ApiError;
 pub use routes::{AppConfig, Services, app, generated_spec};
 
-/// Operation groups in Swagger UI.
+/// Operation groups in Swagger UI (described in openapi.yaml).
 #[derive(poem_openapi::Tags)]
 enum ApiTags {
-    /// Mailing lists.
     Lists,
-    /// Subscribers and their subscriptions.
     Subscribers,
-    /// Liveness and readiness.
     Health,
 }

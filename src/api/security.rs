@@ -17,14 +17,12 @@ use super::limits::{Caller, LoginFailures, RateLimits};
 use crate::domain::Principal;
 use crate::service::{AuthError, Authenticator};
 
-/// HTTP Basic authentication: the admin credentials (`curl -u admin:PASSWORD`) or an API user and its token
-/// (`curl -u api_user:token`). Missing, wrong or malformed credentials are answered with 403 and a JSON message.
+// HTTP Basic authentication: the admin or an API user and its token (described in openapi.yaml).
 #[derive(SecurityScheme)]
 #[oai(rename = "BasicAuth", ty = "basic", checker = "check_basic")]
 pub struct BasicAuth(Principal);
 
-/// listmonk's token header for API users: `Authorization: token api_user:token`. In Swagger UI, enter the whole
-/// value, `token api_user:token`.
+// listmonk's `Authorization: token api_user:token` (described in openapi.yaml).
 #[derive(SecurityScheme)]
 #[oai(
     rename = "TokenAuth",

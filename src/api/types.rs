@@ -454,7 +454,7 @@ checked_string!(
 #[derive(Debug, Clone, PartialEq)]
 pub struct AttribsObject(pub Value);
 
-// The description below states the bounds.
+// openapi.yaml's description of `attribs` states these bounds.
 const _: () = assert!(ATTRIBS_MAX_BYTES == 65_536 && ATTRIBS_MAX_DEPTH == 16);
 
 impl AttribsObject {
@@ -462,10 +462,6 @@ impl AttribsObject {
         let mut schema = MetaSchema::new("object");
         schema.additional_properties =
             Some(Box::new(MetaSchemaRef::Inline(Box::new(MetaSchema::ANY))));
-        schema.description = Some(
-            "Free-form attributes: a JSON object of at most 65,536 bytes (as compact JSON) and 16 levels of \
-             nesting, with no NUL character in any key or string.",
-        );
         schema.example = Some(serde_json::json!({"city": "Bengaluru", "projects": 3}));
         schema
     }

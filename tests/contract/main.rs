@@ -34,6 +34,58 @@ fn the_code_and_openapi_yaml_mean_the_same_thing() {
     );
 }
 
+/// Where the code's spec carries prose, as `path: text`. Prose has one source, `openapi.yaml`: what poem-openapi
+/// would derive from doc comments is never served, so the code carries none.
+fn prose(value: &Value, path: &str, found: &mut Vec<String>) {
+    // Iterative: the spec's depth is the code's, but a walk needs no recursion to be bounded.
+    let mut pending = vec![(path.to_owned(), value)];
+    while let Some((path, value)) = pending.pop() {
+        match value {
+            Value::Object(map) => {
+                for (key, item) in map {
+                    let here = format!("{path} › {key}");
+                    match (key.as_str(), item) {
+                        // poem-openapi titles a schema with its name, which is not prose.
+                        ("title", Value::String(text)) if path.ends_with(&format!("› {text}")) => {
+                        }
+                        ("summary" | "description" | "title", Value::String(text))
+                            if !text.is_empty() =>
+                        {
+                            found.push(format!("{here}: {text}"));
+                        }
+                        _ => pending.push((here, item)),
+                    }
+                }
+            }
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    pending.push((format!("{path} › {i}"), item));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn the_code_carries_no_spec_prose_of_its_own() {
+    let code: Value = serde_json::from_str(&roster::api::generated_spec()).unwrap();
+    let mut found = Vec::new();
+    for (key, part) in code.as_object().unwrap() {
+        // The document's own head (title, version) is the one place both must name.
+        if key != "info" {
+            prose(part, key, &mut found);
+        }
+    }
+    found.sort();
+    assert!(
+        found.is_empty(),
+        "prose belongs in openapi.yaml only; remove these doc comments from the API code ({}):\n  - {}",
+        found.len(),
+        found.join("\n  - ")
+    );
+}
+
 #[test]
 fn every_operation_has_an_operation_id_and_documents_its_errors() {
     let canonical = Spec::from_yaml(roster::api::SPEC_YAML).canonical();
