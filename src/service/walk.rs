@@ -9,7 +9,6 @@
 
 use std::sync::{Arc, OnceLock};
 
-use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use sea_orm::sea_query::SelectStatement;
 use sea_orm::{
@@ -54,7 +53,7 @@ pub trait Walked: Send + Sync + 'static {
         txn: &'a DatabaseTransaction,
         from: Position<'a>,
         limit: u64,
-    ) -> BoxFuture<'a, Result<Vec<Self::Model>, ServiceError>>;
+    ) -> impl Future<Output = Result<Vec<Self::Model>, ServiceError>> + Send + 'a;
 
     /// Where `model` sits in the listing's order; `None` when the order has no key (batches then skip rows).
     fn key(&self, model: &Self::Model) -> Option<SortKey>;
@@ -67,7 +66,7 @@ pub trait Walked: Send + Sync + 'static {
         &'a self,
         txn: &'a DatabaseTransaction,
         models: Vec<Self::Model>,
-    ) -> BoxFuture<'a, Result<Vec<Self::Row>, ServiceError>>;
+    ) -> impl Future<Output = Result<Vec<Self::Row>, ServiceError>> + Send + 'a;
 }
 
 /// The rows of a walk: the total, the rows in batches, and once the batches have ended, the key of the last row

@@ -7,7 +7,6 @@
 
 use std::time::Instant;
 
-use futures_util::future::BoxFuture;
 use sea_orm::sea_query::{Alias, DynIden, Expr, IntoIden, SelectStatement};
 use sea_orm::{
     Condition, DatabaseTransaction, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect,
@@ -220,42 +219,40 @@ impl Walked for Walker {
     type Model = lists::Model;
     type Row = List;
 
-    fn read<'a>(
+    async fn read<'a>(
         &'a self,
         txn: &'a DatabaseTransaction,
         from: Position<'a>,
         limit: u64,
-    ) -> BoxFuture<'a, Result<Vec<Self::Model>, ServiceError>> {
-        Box::pin(async move {
-            let direction = order(self.query.direction);
-            let column = order_column(self.query.order_by);
-            let mut select = lists::Entity::find().filter(self.condition.clone());
-            let skip = match from {
-                Position::After(key) => {
-                    let after = from_key(
-                        lists::Entity,
-                        column,
-                        lists::Column::Id,
-                        self.query.direction,
-                        key,
-                        false,
-                    );
-                    select = select.filter(after);
-                    0
-                }
-                Position::Skip(rows) => rows,
-            };
-            if self.query.order_by == OrderBy::SubscriberCount {
-                // Not a column: ordered by the count beside each row (batches then skip rows: no key).
-                select = select
-                    .column_as(scalar_subquery(counts::total_of_list()), SUBSCRIBER_TOTAL)
-                    .order_by(Expr::col(Alias::new(SUBSCRIBER_TOTAL)), direction.clone());
-            } else if let Some(column) = column {
-                select = select.order_by(column, direction.clone());
+    ) -> Result<Vec<Self::Model>, ServiceError> {
+        let direction = order(self.query.direction);
+        let column = order_column(self.query.order_by);
+        let mut select = lists::Entity::find().filter(self.condition.clone());
+        let skip = match from {
+            Position::After(key) => {
+                let after = from_key(
+                    lists::Entity,
+                    column,
+                    lists::Column::Id,
+                    self.query.direction,
+                    key,
+                    false,
+                );
+                select = select.filter(after);
+                0
             }
-            select = select.order_by(lists::Column::Id, direction);
-            Ok(select.offset(skip).limit(limit).all(txn).await?)
-        })
+            Position::Skip(rows) => rows,
+        };
+        if self.query.order_by == OrderBy::SubscriberCount {
+            // Not a column: ordered by the count beside each row (batches then skip rows: no key).
+            select = select
+                .column_as(scalar_subquery(counts::total_of_list()), SUBSCRIBER_TOTAL)
+                .order_by(Expr::col(Alias::new(SUBSCRIBER_TOTAL)), direction.clone());
+        } else if let Some(column) = column {
+            select = select.order_by(column, direction.clone());
+        }
+        select = select.order_by(lists::Column::Id, direction);
+        Ok(select.offset(skip).limit(limit).all(txn).await?)
     }
 
     fn key(&self, model: &Self::Model) -> Option<SortKey> {
@@ -266,21 +263,19 @@ impl Walked for Walker {
         (300 + model.name.len() * 2 + model.description.len() + model.tags.to_string().len()) as u64
     }
 
-    fn answer<'a>(
+    async fn answer<'a>(
         &'a self,
         txn: &'a DatabaseTransaction,
         models: Vec<Self::Model>,
-    ) -> BoxFuture<'a, Result<Vec<Self::Row>, ServiceError>> {
-        Box::pin(async move {
-            let mut results: Vec<List> = models
-                .into_iter()
-                .map(lists::Model::into_domain)
-                .collect::<Result<_, _>>()?;
-            if self.query.with_counts {
-                counts::fill(txn, &mut results).await?;
-            }
-            Ok(results)
-        })
+    ) -> Result<Vec<Self::Row>, ServiceError> {
+        let mut results: Vec<List> = models
+            .into_iter()
+            .map(lists::Model::into_domain)
+            .collect::<Result<_, _>>()?;
+        if self.query.with_counts {
+            counts::fill(txn, &mut results).await?;
+        }
+        Ok(results)
     }
 }
 

@@ -7,7 +7,6 @@
 
 use std::time::Instant;
 
-use futures_util::future::BoxFuture;
 use sea_orm::sea_query::{DynIden, IntoIden, SelectStatement};
 use sea_orm::{
     Condition, DatabaseTransaction, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect,
@@ -233,27 +232,25 @@ impl Walked for Walker {
     type Model = subscribers::Model;
     type Row = Subscriber;
 
-    fn read<'a>(
+    async fn read<'a>(
         &'a self,
         txn: &'a DatabaseTransaction,
         from: Position<'a>,
         limit: u64,
-    ) -> BoxFuture<'a, Result<Vec<Self::Model>, ServiceError>> {
-        Box::pin(async move {
-            let direction = order(self.direction);
-            let mut select = subscribers::Entity::find().filter(self.condition.clone());
-            let skip = match from {
-                Position::After(key) => {
-                    select = select.filter(from_key(self.order_by, self.direction, key, false));
-                    0
-                }
-                Position::Skip(rows) => rows,
-            };
-            for column in sort_columns(self.order_by) {
-                select = select.order_by(column, direction.clone());
+    ) -> Result<Vec<Self::Model>, ServiceError> {
+        let direction = order(self.direction);
+        let mut select = subscribers::Entity::find().filter(self.condition.clone());
+        let skip = match from {
+            Position::After(key) => {
+                select = select.filter(from_key(self.order_by, self.direction, key, false));
+                0
             }
-            Ok(select.offset(skip).limit(limit).all(txn).await?)
-        })
+            Position::Skip(rows) => rows,
+        };
+        for column in sort_columns(self.order_by) {
+            select = select.order_by(column, direction.clone());
+        }
+        Ok(select.offset(skip).limit(limit).all(txn).await?)
     }
 
     fn key(&self, model: &Self::Model) -> Option<SortKey> {
@@ -264,12 +261,12 @@ impl Walked for Walker {
         row_bytes(model)
     }
 
-    fn answer<'a>(
+    async fn answer<'a>(
         &'a self,
         txn: &'a DatabaseTransaction,
         models: Vec<Self::Model>,
-    ) -> BoxFuture<'a, Result<Vec<Self::Row>, ServiceError>> {
-        Box::pin(self.service.with_lists(txn, &self.who, models))
+    ) -> Result<Vec<Self::Row>, ServiceError> {
+        self.service.with_lists(txn, &self.who, models).await
     }
 }
 
