@@ -11,14 +11,14 @@ use super::models::{
     BooleanResponse, ListOptin, ListOrderBy, ListStatus, ListType, MailingList, MailingListPage,
     MailingListPageResponse, MailingListResponse, PublicMailingList, SuccessStatus,
 };
+use super::paging::{Paging, bad_request, count, default_order, default_page, default_per_page};
 use super::security::ApiAuth;
 use super::stream::{Answer, streamed};
 use super::types::{FilterTag, ListId, PerPage, SortOrder, WireUuid};
 use crate::domain::{
-    DEFAULT_PER_PAGE, DELETE_IDS_MAX, DeleteSelector, Direction, ListFields, ListFilter, ListPatch,
-    ListQuery, NewList, Pagination, ValidationError,
+    DELETE_IDS_MAX, DeleteSelector, ListFields, ListFilter, ListPatch, ListQuery, NewList,
 };
-use crate::service::{ListService, STREAMED_ABOVE};
+use crate::service::ListService;
 
 operation_errors!(GetListsError, {
     400 => BadRequest,
@@ -64,11 +64,6 @@ fn list_response(list: crate::domain::List) -> Success<MailingListResponse> {
     })
 }
 
-/// A rule broken by a parameter: 400, not 422 (that is for bodies).
-fn bad_request(err: ValidationError) -> ApiError {
-    ApiError::bad_request(err.0)
-}
-
 /// What `DELETE /api/lists` selects: `id` wins over `query`, and `query` over `all=true`; a blank `query` counts
 /// as none.
 fn delete_selector(
@@ -94,20 +89,8 @@ fn delete_selector(
     }
 }
 
-fn default_page() -> i64 {
-    1
-}
-
-fn default_per_page() -> PerPage {
-    PerPage::Rows(DEFAULT_PER_PAGE)
-}
-
 fn default_order_by() -> ListOrderBy {
     ListOrderBy::CreatedAt
-}
-
-fn default_order() -> SortOrder {
-    SortOrder(Direction::Desc)
 }
 
 /// The Lists API.
@@ -138,10 +121,7 @@ impl ListsApi {
         #[oai(default)] minimal: Query<bool>,
         req: &poem::Request,
     ) -> Result<Answer<MailingListPageResponse>, GetListsError> {
-        let per_page = match per_page.0 {
-            PerPage::Rows(rows) => Some(rows),
-            PerPage::All => None,
-        };
+        let paging = Paging::new(page.0, per_page.0)?;
         let filter = ListFilter {
             status: status.0.map(Into::into),
             list_type: list_type.0.map(Into::into),
@@ -154,20 +134,18 @@ impl ListsApi {
             with_counts: !minimal.0,
             order_by: order_by.0.into(),
             direction: order.0.0,
-            pagination: Pagination::new(u64::try_from(page.0).unwrap_or(0), per_page)
-                .map_err(bad_request)?,
+            pagination: paging.pagination,
         };
         let head = |results, total: u64| MailingListPageResponse {
             data: MailingListPage {
                 results,
-                total: i64::try_from(total).unwrap_or(i64::MAX),
-                // Bounded by PAGE_MAX, so the conversion cannot fail.
-                per_page: i64::try_from(per_page.unwrap_or(0)).unwrap_or(i64::MAX),
-                page: page.0,
+                total: count(total),
+                per_page: paging.per_page(),
+                page: paging.page,
             },
             status: SuccessStatus::Success,
         };
-        if per_page.is_none_or(|rows| rows > STREAMED_ABOVE) {
+        if paging.streamed() {
             // Written batch by batch as it is read, so memory does not grow with the answer.
             let walked = self
                 .lists

@@ -13,6 +13,7 @@ mod limits;
 mod lists;
 mod models;
 mod ops;
+mod paging;
 mod payload;
 mod routes;
 mod security;

@@ -17,15 +17,15 @@ use super::models::{
     Subscriber, SubscriberOrderBy, SubscriberPage, SubscriberPageResponse, SubscriberResponse,
     SubscriberStatus, SubscriptionStatus, SuccessStatus,
 };
+use super::paging::{Paging, bad_request, count, default_order, default_page, default_per_page};
 use super::security::ApiAuth;
 use super::stream::{Answer, streamed};
 use super::types::{ListId, PerPage, SortOrder, SubscriberId};
 use crate::domain::{
-    self, Cursor, DEFAULT_PER_PAGE, DELETE_IDS_MAX, Direction, NewSubscriber, Pagination,
-    PublicSubscription, SubscriberChange, SubscriberFilter, SubscriberQuery, ValidationError,
-    parse_list_ids, parse_subscriber_ids,
+    self, Cursor, DELETE_IDS_MAX, NewSubscriber, PublicSubscription, SubscriberChange,
+    SubscriberFilter, SubscriberQuery, ValidationError, parse_list_ids, parse_subscriber_ids,
 };
-use crate::service::{STREAMED_ABOVE, SubscriberService};
+use crate::service::SubscriberService;
 
 operation_errors!(GetSubscribersError, {
     400 => BadRequest,
@@ -88,25 +88,8 @@ fn subscriber_response(subscriber: domain::Subscriber) -> Success<SubscriberResp
     })
 }
 
-/// A rule broken by a parameter: 400, not 422 (that is for bodies).
-fn bad_request(err: ValidationError) -> ApiError {
-    ApiError::bad_request(err.0)
-}
-
-fn default_page() -> i64 {
-    1
-}
-
-fn default_per_page() -> PerPage {
-    PerPage::Rows(DEFAULT_PER_PAGE)
-}
-
 fn default_order_by() -> SubscriberOrderBy {
     SubscriberOrderBy::Id
-}
-
-fn default_order() -> SortOrder {
-    SortOrder(Direction::Desc)
 }
 
 /// The Subscribers API.
@@ -141,10 +124,7 @@ impl SubscribersApi {
         #[oai(validator(min_length = 1, max_length = 12288))] after: Query<Option<String>>,
         req: &poem::Request,
     ) -> Result<Answer<SubscriberPageResponse>, GetSubscribersError> {
-        let per_page = match per_page.0 {
-            PerPage::Rows(rows) => Some(rows),
-            PerPage::All => None,
-        };
+        let paging = Paging::new(page.0, per_page.0)?;
         let search = search.0.unwrap_or_default().trim().to_owned();
         let expression = query.0.unwrap_or_default().trim().to_owned();
         let filter = SubscriberFilter::new(
@@ -173,11 +153,10 @@ impl SubscribersApi {
             filter,
             order_by,
             direction,
-            pagination: Pagination::new(u64::try_from(page.0).unwrap_or(0), per_page)
-                .map_err(bad_request)?,
+            pagination: paging.pagination,
             after,
         };
-        if per_page.is_none_or(|rows| rows > STREAMED_ABOVE) {
+        if paging.streamed() {
             // Written batch by batch as it is read, so memory does not grow with the answer.
             let walked = self
                 .subscribers
@@ -188,9 +167,9 @@ impl SubscribersApi {
                     results: Vec::new(),
                     search,
                     query: expression,
-                    total: i64::try_from(walked.total).unwrap_or(i64::MAX),
-                    per_page: i64::try_from(per_page.unwrap_or(0)).unwrap_or(i64::MAX),
-                    page: page.0,
+                    total: count(walked.total),
+                    per_page: paging.per_page(),
+                    page: paging.page,
                     next: None,
                 },
                 status: SuccessStatus::Success,
@@ -221,9 +200,9 @@ impl SubscribersApi {
                     .collect(),
                 search,
                 query: expression,
-                total: i64::try_from(found.total).unwrap_or(i64::MAX),
-                per_page: i64::try_from(per_page.unwrap_or(0)).unwrap_or(i64::MAX),
-                page: page.0,
+                total: count(found.total),
+                per_page: paging.per_page(),
+                page: paging.page,
                 next: found.next.map(|cursor| cursor.encode()),
             },
             status: SuccessStatus::Success,
