@@ -9,11 +9,9 @@ use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
-use poem::http::header::AUTHORIZATION;
 use poem::{Endpoint, IntoResponse, Request, Response};
 
-use super::catalog::Catalog;
-use super::context::ClientAddress;
+use super::context::{ClientAddress, resolved};
 use super::error::ApiError;
 use super::layer::Layer;
 use crate::domain::Principal;
@@ -97,20 +95,15 @@ impl RateLimits {
 /// (`security::Authenticate`), and their failures by [`LoginFailures`]. Liveness checks are exempt: a load
 /// balancer polls them.
 pub struct LimitUnauthenticated {
-    pub catalog: Arc<Catalog>,
     pub limits: Arc<RateLimits>,
 }
 
 impl Layer for LimitUnauthenticated {
     async fn handle<E: Endpoint>(&self, next: &E, req: Request) -> poem::Result<Response> {
-        let authenticates = req.headers().contains_key(AUTHORIZATION)
-            && self
-                .catalog
-                .operation(req.method(), req.uri().path())
-                .is_some_and(|op| op.authenticated);
-        if !authenticates && req.uri().path() != "/health" {
-            self.limits
-                .check(Caller::Address(ClientAddress::of(&req)))?;
+        let request = resolved(&req);
+        let liveness = request.operation.as_ref().is_some_and(|op| op.liveness);
+        if !(request.authorization && request.authenticates()) && !liveness {
+            self.limits.check(Caller::Address(request.address))?;
         }
         Ok(next.call(req).await?.into_response())
     }
