@@ -133,7 +133,7 @@ drive() {
   rps=$(awk '/Requests\/sec/ {print $2}' "$log")
   line=$(grep '^BENCH' "$log")
   awk -v rps="$rps" -v line="$line" -v t=$((after - before)) -v hz="$ticks" 'BEGIN {
-    split(line, f, /[ =]/); for (k = 1; k in f; k += 1) v[f[k]] = f[k + 1]
+    m = split(line, f, /[ =]/); for (k = 1; k < m; k += 1) v[f[k]] = f[k + 1]
     if (v["errors"] + 0 > 0) err = " (" v["errors"] " errors)"
     printf "%.0f %.2f %.2f %.0f%s\n", rps, v["p50_us"] / 1000, v["p99_us"] / 1000, t / hz * 1e6 / v["requests"], err
   }'

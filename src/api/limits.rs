@@ -102,7 +102,8 @@ impl Layer for LimitUnauthenticated {
     async fn handle<E: Endpoint>(&self, next: &E, req: Request) -> poem::Result<Response> {
         let request = resolved(&req);
         let liveness = request.operation.as_ref().is_some_and(|op| op.liveness);
-        if !(request.authorization && request.authenticates()) && !liveness {
+        let limited_later = request.authorization && request.authenticates();
+        if !(liveness || limited_later) {
             self.limits.check(Caller::Address(request.address))?;
         }
         Ok(next.call(req).await?.into_response())
