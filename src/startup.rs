@@ -6,9 +6,9 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 
-use crate::api::{AppConfig, Services, app};
+use crate::api::{AppConfig, app};
 use crate::config::{DatabaseSettings, Settings};
-use crate::service::{AdminCredentials, Authenticator};
+use crate::service::{AdminCredentials, Authenticator, Services};
 
 /// A bound, migrated, ready-to-run Roster.
 pub struct Application {

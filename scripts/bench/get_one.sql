@@ -1,2 +1,3 @@
 \set id random(1, :n)
-SELECT "lists"."id", "lists"."uuid", "lists"."name", "lists"."name_folded", "lists"."type", "lists"."optin", "lists"."status", "lists"."tags", "lists"."description", "lists"."created_at", "lists"."updated_at" FROM "lists" WHERE "lists"."id" = :id LIMIT 1;
+-- GET /api/lists/{id}: the list and its subscriber counts in one statement (service/lists/counts.rs, one_with_counts).
+SELECT "lists"."id", "lists"."uuid", "lists"."name", "lists"."name_folded", "lists"."type", "lists"."optin", "lists"."status", "lists"."tags", "lists"."description", "lists"."created_at", "lists"."updated_at", "counted"."status" AS "counted_status", "counted"."n" AS "counted_n" FROM "lists" LEFT JOIN (SELECT "list_id", "status", CAST(SUM(n) AS BIGINT) AS "n" FROM "list_subscriber_counts" WHERE "list_id" = :id GROUP BY "list_id", "status") AS "counted" ON "counted"."list_id" = "lists"."id" WHERE "lists"."id" = :id;

@@ -3,12 +3,11 @@
 //! the difference between deleting nothing and deleting everything).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use poem::http::StatusCode;
 use poem::{Body, Endpoint, IntoResponse, Request, Response};
 
-use super::catalog::Catalog;
+use super::context::resolved;
 use super::error::ApiError;
 use super::layer::Layer;
 
@@ -42,13 +41,10 @@ fn conflicting_repeat(scalar: &[String], query: &str) -> Option<String> {
 
 /// Refuses, with 400, an overlong URL and conflicting repeats of a single-valued query parameter, and with 431
 /// header fields over [`HEADER_MAX_BYTES`].
-pub struct CheckRequest {
-    pub catalog: Arc<Catalog>,
-}
+pub struct CheckRequest;
 
 impl Layer for CheckRequest {
     async fn handle<E: Endpoint>(&self, next: &E, req: Request) -> poem::Result<Response> {
-        let catalog = &self.catalog;
         let header_bytes: usize = req
             .headers()
             .iter()
@@ -71,8 +67,7 @@ impl Layer for CheckRequest {
             ))
             .into());
         }
-        if let (Some(query), Some(operation)) =
-            (uri.query(), catalog.operation(req.method(), uri.path()))
+        if let (Some(query), Some(operation)) = (uri.query(), &resolved(&req).operation)
             && let Some(name) = conflicting_repeat(&operation.scalar_query, query)
         {
             return Err(ApiError::bad_request(format!(

@@ -1,6 +1,8 @@
 //! What the API's operations are, read once at start-up from poem-openapi's own metadata: so that middleware can
 //! tell, before routing, which operation a request is for, whether it authenticates, and which of its query
-//! parameters take one value.
+//! parameters take one value. The outermost layer (`front::Front`) looks a request up here once.
+
+use std::sync::Arc;
 
 use poem::http::Method;
 use poem_openapi::registry::{MetaApi, MetaParamIn, MetaSchemaRef};
@@ -14,23 +16,42 @@ pub struct Operation {
     pub authenticated: bool,
     /// Query parameters that take a single value (everything but arrays).
     pub scalar_query: Vec<String>,
+    /// The liveness probe: a load balancer polls it, so no rate limit applies.
+    pub liveness: bool,
+}
+
+/// The operation id of the liveness probe.
+const LIVENESS: &str = "getLiveness";
+
+/// One segment of a path template.
+#[derive(Debug)]
+enum Segment {
+    Literal(String),
+    /// `{list_id}`: any non-empty segment.
+    Parameter,
 }
 
 #[derive(Debug)]
 struct Path {
-    /// `/api/lists/{list_id}` as `["", "api", "lists", "{list_id}"]`.
-    segments: Vec<String>,
-    operations: Vec<Operation>,
+    /// `/api/lists/{list_id}` as `["", "api", "lists", {list_id}]`.
+    segments: Vec<Segment>,
+    /// How many segments are literal: the router prefers the template with more.
+    literals: usize,
+    operations: Vec<Arc<Operation>>,
 }
 
 impl Path {
-    fn matches(&self, wanted: &[&str]) -> bool {
-        self.segments.len() == wanted.len()
-            && self
-                .segments
-                .iter()
-                .zip(wanted)
-                .all(|(t, w)| t == w || (t.starts_with('{') && t.ends_with('}') && !w.is_empty()))
+    /// Compares segment by segment as the path is split, without collecting it.
+    fn matches(&self, path: &str) -> bool {
+        let mut wanted = path.split('/');
+        self.segments
+            .iter()
+            .all(|segment| match (segment, wanted.next()) {
+                (Segment::Literal(literal), Some(w)) => literal == w,
+                (Segment::Parameter, Some(w)) => !w.is_empty(),
+                (_, None) => false,
+            })
+            && wanted.next().is_none()
     }
 }
 
@@ -50,20 +71,39 @@ impl Catalog {
                 let operations = path
                     .operations
                     .iter()
-                    .map(|op| Operation {
-                        method: op.method.clone(),
-                        id: op.operation_id.unwrap_or("unnamed"),
-                        authenticated: !op.security.is_empty(),
-                        scalar_query: op
-                            .params
-                            .iter()
-                            .filter(|p| p.in_type == MetaParamIn::Query && !is_array(&p.schema))
-                            .map(|p| p.name.clone())
-                            .collect(),
+                    .map(|op| {
+                        let id = op.operation_id.unwrap_or("unnamed");
+                        Arc::new(Operation {
+                            method: op.method.clone(),
+                            id,
+                            liveness: id == LIVENESS,
+                            authenticated: !op.security.is_empty(),
+                            scalar_query: op
+                                .params
+                                .iter()
+                                .filter(|p| p.in_type == MetaParamIn::Query && !is_array(&p.schema))
+                                .map(|p| p.name.clone())
+                                .collect(),
+                        })
+                    })
+                    .collect();
+                let segments: Vec<Segment> = path
+                    .path
+                    .split('/')
+                    .map(|s| {
+                        if s.starts_with('{') && s.ends_with('}') {
+                            Segment::Parameter
+                        } else {
+                            Segment::Literal(s.to_owned())
+                        }
                     })
                     .collect();
                 paths.push(Path {
-                    segments: path.path.split('/').map(str::to_owned).collect(),
+                    literals: segments
+                        .iter()
+                        .filter(|s| matches!(s, Segment::Literal(_)))
+                        .count(),
+                    segments,
                     operations,
                 });
             }
@@ -74,15 +114,14 @@ impl Catalog {
     /// The template a path is routed to: like the router, literal segments win over parameters
     /// (`/api/subscribers/lists` is not subscriber `lists`).
     fn path(&self, path: &str) -> Option<&Path> {
-        let wanted: Vec<&str> = path.split('/').collect();
         self.0
             .iter()
-            .filter(|p| p.matches(&wanted))
-            .max_by_key(|p| p.segments.iter().filter(|s| !s.starts_with('{')).count())
+            .filter(|p| p.matches(path))
+            .max_by_key(|p| p.literals)
     }
 
     /// The operation a request is for, if the API has one at this method and path.
-    pub fn operation(&self, method: &Method, path: &str) -> Option<&Operation> {
+    pub fn operation(&self, method: &Method, path: &str) -> Option<&Arc<Operation>> {
         self.path(path)?
             .operations
             .iter()

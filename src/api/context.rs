@@ -1,12 +1,46 @@
-//! What Roster knows about one request beyond the request itself: who sent it (the TCP peer) and who it is (the
-//! caller established by authentication). A leaf: it depends on no other module of the HTTP layer.
+//! What Roster knows about one request beyond the request itself: which operation it is for and who sent it (the
+//! TCP peer), both resolved once by the outermost layer (`front::Front`), and who it is (the caller established by
+//! authentication). Depends only on the catalog's `Operation`.
 
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use poem::Request;
 
+use super::catalog::Operation;
 use crate::domain::Principal;
+
+/// What the outermost layer resolved about the request, for every layer inside it to read instead of looking it up
+/// again.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// The operation it is for; none for the documents, `/metrics`, unknown paths and undocumented methods.
+    pub operation: Option<Arc<Operation>>,
+    /// The TCP peer.
+    pub address: ClientAddress,
+    /// Whether it carries an `Authorization` header.
+    pub authorization: bool,
+}
+
+impl Resolved {
+    /// Whether the operation needs credentials.
+    pub fn authenticates(&self) -> bool {
+        self.operation.as_ref().is_some_and(|op| op.authenticated)
+    }
+}
+
+/// What a request without [`Resolved`] is taken for (a layer tested without the front): no operation.
+static UNRESOLVED: Resolved = Resolved {
+    operation: None,
+    address: ClientAddress(None),
+    authorization: false,
+};
+
+/// What the outermost layer resolved about this request.
+pub fn resolved(req: &Request) -> &Resolved {
+    req.extensions().get::<Resolved>().unwrap_or(&UNRESOLVED)
+}
 
 /// A client's address as a limiter key: an IPv4 address, or the /64 network of an IPv6 address (a single host is
 /// usually given a whole /64, so keying on full IPv6 addresses would let it take 2^64 fresh keys).

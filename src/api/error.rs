@@ -2,13 +2,10 @@
 //! framework's own errors (bad parameters, unknown routes, wrong methods, media types) the same JSON shape.
 
 use super::payload::JsonBody;
-use poem::http::{HeaderValue, Method, StatusCode, header};
-use poem::{Endpoint, IntoResponse, Request, Response};
-
-use std::sync::Arc;
+use poem::http::{HeaderValue, Method, StatusCode, Uri, header};
+use poem::{IntoResponse, Request, Response};
 
 use super::catalog::Catalog;
-use super::layer::Layer;
 use super::models::ErrorResponse;
 use crate::service::{AuthError, ServiceError};
 
@@ -173,8 +170,8 @@ impl std::error::Error for ApiError {}
 
 /// Declares an operation's error type: the error statuses it documents, and always 414 (which the HTTP layer
 /// answers for any URL over 65,534 bytes, before Roster sees the request, so without a body), 429, 500 and 503.
-/// It holds an [`ApiError`] and is answered through the one mapping ([`ShapeErrors`]); its only other job is to
-/// put the statuses into the spec. Converting an `ApiError` whose status the operation does not document is a
+/// It holds an [`ApiError`] and is answered through the one mapping ([`error_response`]); its only other job is
+/// to put the statuses into the spec. Converting an `ApiError` whose status the operation does not document is a
 /// bug: it is logged and answered 500.
 macro_rules! operation_errors {
     (
@@ -336,39 +333,33 @@ pub fn panic_response(_: Box<dyn std::any::Any + Send>) -> Response {
     poem::error::ResponseError::as_response(&ApiError::internal())
 }
 
-/// What the middleware needs to know about the request after the endpoint has consumed it.
-struct RequestFacts {
+/// What the error mapping needs to know about the request after the endpoint has consumed it.
+pub struct RequestFacts {
     method: Method,
-    path: String,
-    has_authorization: bool,
+    uri: Uri,
+    pub has_authorization: bool,
     empty_body: bool,
 }
 
-/// Answers every error the framework raises with the JSON error body and the documented status.
-pub struct ShapeErrors {
-    pub catalog: Arc<Catalog>,
-}
-
-impl Layer for ShapeErrors {
-    async fn handle<E: Endpoint>(&self, next: &E, req: Request) -> poem::Result<Response> {
-        let facts = RequestFacts {
+impl RequestFacts {
+    pub fn of(req: &Request) -> Self {
+        Self {
             method: req.method().clone(),
-            path: req.uri().path().to_owned(),
+            uri: req.uri().clone(),
             has_authorization: req.headers().contains_key(header::AUTHORIZATION),
             empty_body: req
                 .headers()
                 .get(header::CONTENT_LENGTH)
                 .is_none_or(|len| len.as_bytes() == b"0")
                 && !req.headers().contains_key(header::TRANSFER_ENCODING),
-        };
-        match next.call(req).await {
-            Ok(response) => Ok(response.into_response()),
-            Err(err) => Ok(error_response(err, &facts, &self.catalog)),
         }
     }
 }
 
-fn error_response(err: poem::Error, facts: &RequestFacts, catalog: &Catalog) -> Response {
+/// Answers every error, the framework's included, with the JSON error body and the documented status (called by
+/// `front::Front` around every request).
+pub fn error_response(err: poem::Error, facts: &RequestFacts, catalog: &Catalog) -> Response {
+    let path = facts.uri.path();
     use poem::error::{MethodNotAllowedError, NotFoundError};
     use poem_openapi::error::{
         AuthorizationError, ContentTypeError, ParsePathError, ParseRequestPayloadError,
@@ -378,12 +369,9 @@ fn error_response(err: poem::Error, facts: &RequestFacts, catalog: &Catalog) -> 
         return poem::error::ResponseError::as_response(api);
     }
     let api = if err.is::<NotFoundError>() {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("unknown endpoint: {}", facts.path),
-        )
+        ApiError::new(StatusCode::NOT_FOUND, format!("unknown endpoint: {path}"))
     } else if err.is::<MethodNotAllowedError>() {
-        let allow = catalog.allow(&facts.path);
+        let allow = catalog.allow(path);
         let mut response = ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             format!("method {} is not allowed here; use {allow}", facts.method),

@@ -20,7 +20,7 @@ use poem::{Body, Endpoint, IntoResponse, Request, Response};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::context::{ClientAddress, caller};
+use super::context::{caller, resolved};
 use super::error::ApiError;
 use super::layer::Layer;
 use super::limits::Caller;
@@ -125,7 +125,7 @@ pub struct ShareDatabase(pub Arc<Gate>);
 
 impl Layer for ShareDatabase {
     async fn handle<E: Endpoint>(&self, next: &E, req: Request) -> poem::Result<Response> {
-        let who = caller(&req).map_or_else(|| Caller::Address(ClientAddress::of(&req)), Caller::of);
+        let who = caller(&req).map_or_else(|| Caller::Address(resolved(&req).address), Caller::of);
         let permit = self.0.enter(who).await.map_err(|retry| {
             metrics::counter!("roster_fair_share_refused_total").increment(1);
             ApiError::too_many_requests(retry)

@@ -11,11 +11,9 @@ use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::{DefaultKeyedRateLimiter, Quota as GovernorQuota};
 use poem::http::HeaderValue;
-use poem::http::header::AUTHORIZATION;
 use poem::{Endpoint, IntoResponse, Request, Response};
 
-use super::catalog::Catalog;
-use super::context::ClientAddress;
+use super::context::{ClientAddress, resolved};
 use super::error::ApiError;
 use super::layer::Layer;
 use crate::domain::Principal;
@@ -76,24 +74,18 @@ impl Quota {
     }
 }
 
-/// Where the one bucket a request took from leaves its [`Quota`] for [`AnnounceQuota`].
+/// Where the one bucket a request took from leaves its [`Quota`], for the answer.
 #[derive(Clone, Default)]
-struct QuotaSlot(Arc<OnceLock<Quota>>);
+pub(super) struct QuotaSlot(Arc<OnceLock<Quota>>);
 
-/// Writes the caller's [`Quota`] on the answer, whatever it is (a 429 of its own bucket, a 403, a 503 ...), once
-/// the error has its JSON shape: outside `ShapeErrors`. Answers no bucket counted (liveness, failed logins, rate
-/// limiting off) carry none.
-pub struct AnnounceQuota;
-
-impl Layer for AnnounceQuota {
-    async fn handle<E: Endpoint>(&self, next: &E, mut req: Request) -> poem::Result<Response> {
-        let slot = QuotaSlot::default();
-        req.extensions_mut().insert(slot.clone());
-        let mut response = next.call(req).await?.into_response();
-        if let Some(quota) = slot.0.get() {
-            quota.write(&mut response);
+impl QuotaSlot {
+    /// Writes the caller's [`Quota`] on the answer, whatever it is (a 429 of its own bucket, a 403, a 503 ...),
+    /// once the error has its JSON shape (`front::Front` calls it last). Answers no bucket counted (liveness,
+    /// failed logins, rate limiting off) carry none.
+    pub(super) fn announce(&self, response: &mut Response) {
+        if let Some(quota) = self.0.get() {
+            quota.write(response);
         }
-        Ok(response)
     }
 }
 
@@ -164,7 +156,7 @@ impl RateLimits {
         }
     }
 
-    /// [`Self::check`] for a request: its [`Quota`] is left for [`AnnounceQuota`] to write on the answer.
+    /// [`Self::check`] for a request: its [`Quota`] is left in its [`QuotaSlot`] to be written on the answer.
     pub fn take(&self, req: &Request, caller: Caller) -> Result<(), ApiError> {
         let (quota, result) = self.check(caller);
         if let (Some(quota), Some(slot)) = (quota, req.extensions().get::<QuotaSlot>()) {
@@ -181,20 +173,16 @@ impl RateLimits {
 /// (`security::Authenticate`), and their failures by [`LoginFailures`]. Liveness checks are exempt: a load
 /// balancer polls them.
 pub struct LimitUnauthenticated {
-    pub catalog: Arc<Catalog>,
     pub limits: Arc<RateLimits>,
 }
 
 impl Layer for LimitUnauthenticated {
     async fn handle<E: Endpoint>(&self, next: &E, req: Request) -> poem::Result<Response> {
-        let authenticates = req.headers().contains_key(AUTHORIZATION)
-            && self
-                .catalog
-                .operation(req.method(), req.uri().path())
-                .is_some_and(|op| op.authenticated);
-        if !authenticates && req.uri().path() != "/health" {
-            self.limits
-                .take(&req, Caller::Address(ClientAddress::of(&req)))?;
+        let request = resolved(&req);
+        let liveness = request.operation.as_ref().is_some_and(|op| op.liveness);
+        let limited_later = request.authorization && request.authenticates();
+        if !(liveness || limited_later) {
+            self.limits.take(&req, Caller::Address(request.address))?;
         }
         Ok(next.call(req).await?.into_response())
     }

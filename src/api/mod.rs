@@ -7,6 +7,7 @@ mod context;
 mod docs;
 mod error;
 mod fairness;
+mod front;
 mod health;
 mod layer;
 mod limits;
@@ -24,7 +25,7 @@ mod types;
 pub use bounds::{HEADER_MAX_BYTES, URL_MAX_BYTES};
 pub use docs::{SPEC_YAML, served_spec_json};
 pub use error::ApiError;
-pub use routes::{AppConfig, Services, app, generated_spec};
+pub use routes::{AppConfig, app, generated_spec};
 
 /// Operation groups in Swagger UI (described in openapi.yaml).
 #[derive(poem_openapi::Tags)]

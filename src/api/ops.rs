@@ -1,68 +1,15 @@
-//! What an operator needs around every request: a request id in every log line, Prometheus metrics and a request
-//! timeout.
+//! What an operator needs: Prometheus metrics (recorded per request by `front::Front`, served at `/metrics`) and
+//! a request timeout.
 
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use poem::http::{HeaderValue, Method, header};
 use poem::{Endpoint, IntoResponse, Request, Response};
-use tracing::Instrument;
 
-use super::catalog::Catalog;
 use super::error::ApiError;
 use super::layer::Layer;
 use crate::service::DatabaseService;
-
-const REQUEST_ID: &str = "x-request-id";
-
-/// Accepts a client's request id when it is short and harmless in logs; otherwise makes one.
-fn request_id(req: &Request) -> String {
-    req.headers()
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|id| {
-            (1..=128).contains(&id.len())
-                && id
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:/+=".contains(&b))
-        })
-        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
-}
-
-/// Wraps the request in a span carrying its id (so every log line of the request has it) and echoes the id.
-pub async fn with_request_id<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
-    let id = request_id(&req);
-    let span = tracing::info_span!(
-        "request",
-        request_id = %id,
-        method = %req.method(),
-        path = %req.uri().path(),
-    );
-    async move {
-        let started = Instant::now();
-        let mut response = next.call(req).await?.into_response();
-        let headers = response.headers_mut();
-        if let Ok(value) = HeaderValue::from_str(&id) {
-            headers.insert(REQUEST_ID, value);
-        }
-        // Every answer is exactly the type it says it is; browsers must not guess otherwise.
-        headers.insert(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        );
-        let status = response.status().as_u16();
-        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-        if status >= 500 {
-            tracing::warn!(status, elapsed_ms, "request failed");
-        } else {
-            tracing::info!(status, elapsed_ms, "request done");
-        }
-        Ok(response)
-    }
-    .instrument(span)
-    .await
-}
 
 /// The process-wide Prometheus recorder (the `metrics` facade has one global recorder).
 pub fn prometheus() -> &'static PrometheusHandle {
@@ -92,59 +39,6 @@ pub fn prometheus() -> &'static PrometheusHandle {
             .expect("a thread for metrics upkeep");
         handle
     })
-}
-
-/// Methods recorded by name in metrics; any other (clients may invent methods) is recorded as `other`, so the
-/// number of series stays bounded.
-const KNOWN_METHODS: [Method; 7] = [
-    Method::GET,
-    Method::POST,
-    Method::PUT,
-    Method::DELETE,
-    Method::PATCH,
-    Method::HEAD,
-    Method::OPTIONS,
-];
-
-fn method_label(method: &Method) -> &'static str {
-    KNOWN_METHODS
-        .iter()
-        .find(|known| *known == method)
-        .map_or("other", Method::as_str)
-}
-
-/// A low-cardinality name for the route: the operation id, the fixed route, or `unknown`.
-fn route_label(catalog: &Catalog, method: &Method, path: &str) -> &'static str {
-    if let Some(operation) = catalog.operation(method, path) {
-        return operation.id;
-    }
-    match path {
-        "/docs" => "/docs",
-        "/openapi.json" => "/openapi.json",
-        "/openapi.yaml" => "/openapi.yaml",
-        "/metrics" => "/metrics",
-        _ => "unknown",
-    }
-}
-
-/// Counts requests by route, method and status, and times them. Every label comes from a closed set.
-pub struct RecordMetrics {
-    pub catalog: Arc<Catalog>,
-}
-
-impl Layer for RecordMetrics {
-    async fn handle<E: Endpoint>(&self, next: &E, req: Request) -> poem::Result<Response> {
-        let route = route_label(&self.catalog, req.method(), req.uri().path());
-        let method = method_label(req.method());
-        let started = Instant::now();
-        let response = next.call(req).await?.into_response();
-        let status = response.status().as_u16().to_string();
-        metrics::counter!("roster_http_requests_total", "route" => route, "method" => method, "status" => status)
-        .increment(1);
-        metrics::histogram!("roster_http_request_duration_seconds", "route" => route)
-            .record(started.elapsed().as_secs_f64());
-        Ok(response)
-    }
 }
 
 /// Answers 503 when a request runs longer than the given time.
@@ -204,25 +98,4 @@ pub fn metrics_endpoint(
             )
         }
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn invented_methods_are_recorded_as_other() {
-        assert_eq!(method_label(&Method::DELETE), "DELETE");
-        let invented = Method::from_bytes(&[b'X'; 200]).unwrap();
-        assert_eq!(method_label(&invented), "other");
-    }
-
-    #[test]
-    fn client_request_ids_are_kept_only_when_harmless() {
-        let with = |value: &str| request_id(&Request::builder().header(REQUEST_ID, value).finish());
-        assert_eq!(with("abc-123"), "abc-123");
-        assert_ne!(with("evil\nline"), "evil\nline");
-        assert_ne!(with(&"x".repeat(129)), "x".repeat(129));
-        assert_eq!(request_id(&Request::default()).len(), 36);
-    }
 }

@@ -6,42 +6,23 @@ use poem::middleware::CatchPanic;
 use poem::{Endpoint, EndpointExt, Route, get};
 use poem_openapi::registry::MetaApi;
 use poem_openapi::{OpenApi, OpenApiService};
-use sea_orm::DatabaseConnection;
 
 use super::bounds::{CheckRequest, LimitBody};
 use super::catalog::Catalog;
 use super::docs::Document;
-use super::error::{ShapeErrors, panic_response};
+use super::error::panic_response;
 use super::fairness::{Gate, ShareDatabase};
+use super::front::Front;
 use super::health::HealthApi;
 use super::layer::layer;
-use super::limits::{AnnounceQuota, LimitUnauthenticated, LoginFailures, RateLimits};
+use super::limits::{LimitUnauthenticated, LoginFailures, RateLimits};
 use super::lists::ListsApi;
-use super::ops::{LimitDuration, RecordMetrics, metrics_endpoint, with_request_id};
+use super::ops::{LimitDuration, metrics_endpoint};
 use super::security::Authenticate;
 use super::subscribers::SubscribersApi;
-use crate::service::{Authenticator, DatabaseService, ListService, SubscriberService};
+use crate::service::{Authenticator, Services};
 
 type Apis = (ListsApi, SubscribersApi, HealthApi);
-
-/// The services the operations call.
-#[derive(Clone)]
-pub struct Services {
-    pub lists: ListService,
-    pub subscribers: SubscriberService,
-    pub database: DatabaseService,
-}
-
-impl Services {
-    /// `db` for writes, `reads` for reads on their own (see `db::connect_readers`).
-    pub fn new(db: sea_orm::DatabaseConnection, reads: sea_orm::DatabaseConnection) -> Self {
-        Self {
-            lists: ListService::new(db.clone(), reads.clone()),
-            subscribers: SubscriberService::new(db.clone(), reads),
-            database: DatabaseService::new(db),
-        }
-    }
-}
 
 fn openapi_service(services: Services) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
@@ -69,11 +50,7 @@ pub fn api_meta() -> Vec<MetaApi> {
 
 /// The spec poem-openapi derives from the code, for comparison with `openapi.yaml`.
 pub fn generated_spec() -> String {
-    openapi_service(Services::new(
-        DatabaseConnection::default(),
-        DatabaseConnection::default(),
-    ))
-    .spec()
+    openapi_service(Services::unconnected()).spec()
 }
 
 /// Settings of the HTTP layer.
@@ -99,8 +76,8 @@ pub struct AppConfig {
     pub fair_share_wait: std::time::Duration,
 }
 
-/// The whole HTTP application. Every middleware gets what it needs here, once; none looks anything up per
-/// request.
+/// The whole HTTP application. Every middleware gets what it needs here, once; what a request is for is resolved
+/// once per request, by `Front`, and read from the request context by the layers inside it.
 pub fn app(services: Services, authenticator: Authenticator, config: AppConfig) -> impl Endpoint {
     let metrics = metrics_endpoint(services.database.clone(), config.metrics_token.clone());
     let service = openapi_service(services);
@@ -122,11 +99,8 @@ pub fn app(services: Services, authenticator: Authenticator, config: AppConfig) 
         .with(layer(LimitBody(config.body_limit)))
         // Boxing erases the middleware types, which would otherwise nest past the compiler's depth limit.
         .boxed()
-        .with(layer(CheckRequest {
-            catalog: catalog.clone(),
-        }))
+        .with(layer(CheckRequest))
         .with(layer(Authenticate {
-            catalog: catalog.clone(),
             authenticator,
             limits: limits.clone(),
             failures: LoginFailures::new(
@@ -135,17 +109,10 @@ pub fn app(services: Services, authenticator: Authenticator, config: AppConfig) 
             ),
         }))
         .with(layer(LimitDuration(config.request_timeout)))
-        .with(layer(LimitUnauthenticated {
-            catalog: catalog.clone(),
-            limits,
-        }))
-        .with(layer(ShapeErrors {
-            catalog: catalog.clone(),
-        }))
-        // Outside error shaping: the caller's quota goes on every answer, errors too.
-        .with(layer(AnnounceQuota))
-        .with(layer(RecordMetrics { catalog }))
-        .around(with_request_id)
+        .with(layer(LimitUnauthenticated { limits }))
+        // Outermost: resolves the operation and the client once, shapes every error inside it and writes the
+        // caller's quota on every answer.
+        .with(layer(Front { catalog }))
 }
 
 #[cfg(test)]
@@ -186,5 +153,14 @@ mod tests {
         assert!(!delete.scalar_query.contains(&"id".to_owned()));
         assert!(catalog.operation(&Method::PATCH, "/api/lists").is_none());
         assert!(catalog.operation(&Method::GET, "/api/lists/").is_none());
+        assert!(catalog.operation(&Method::GET, "/api/lists/7/x").is_none());
+        assert!(catalog.operation(&Method::GET, "/api").is_none());
+        let lists_of_subscribers = catalog
+            .operation(&Method::PUT, "/api/subscribers/lists")
+            .unwrap();
+        assert_eq!(lists_of_subscribers.id, "manageSubscriberLists");
+        let liveness = catalog.operation(&Method::GET, "/health").unwrap();
+        assert!(liveness.liveness && !liveness.authenticated);
+        assert!(!get.liveness);
     }
 }

@@ -1,26 +1,28 @@
 //! Authentication: one middleware authenticates every request for an operation that needs credentials, once; the
-//! security schemes only declare the schemes in the spec and hand the result to the operation.
+//! security schemes only declare the schemes in the spec, and [`ApiAuth`] hands the result to the operation
+//! without reading the header again.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use poem::http::header::AUTHORIZATION;
-use poem::{Endpoint, IntoResponse, Request, Response};
-use poem_openapi::SecurityScheme;
+use poem::{Endpoint, IntoResponse, Request, RequestBody, Response};
 use poem_openapi::auth::{ApiKey, Basic};
+use poem_openapi::registry::Registry;
+use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions, SecurityScheme};
 
-use super::catalog::Catalog;
-use super::context::{ClientAddress, caller, set_caller};
+use super::context::{caller, resolved, set_caller};
 use super::error::ApiError;
 use super::layer::Layer;
 use super::limits::{Caller, LoginFailures, RateLimits};
 use crate::domain::Principal;
 use crate::service::{AuthError, Authenticator};
 
-// HTTP Basic authentication: the admin or an API user and its token (described in openapi.yaml).
+// HTTP Basic authentication: the admin or an API user and its token (described in openapi.yaml). Declares the
+// scheme for the spec (`ApiAuth` registers it); never extracted.
 #[derive(SecurityScheme)]
-#[oai(rename = "BasicAuth", ty = "basic", checker = "check_basic")]
-pub struct BasicAuth(Principal);
+#[oai(rename = "BasicAuth", ty = "basic")]
+pub struct BasicAuth(#[allow(dead_code)] Basic);
 
 // listmonk's `Authorization: token api_user:token` (described in openapi.yaml).
 #[derive(SecurityScheme)]
@@ -28,46 +30,64 @@ pub struct BasicAuth(Principal);
     rename = "TokenAuth",
     ty = "api_key",
     key_name = "Authorization",
-    key_in = "header",
-    checker = "check_token"
+    key_in = "header"
 )]
-pub struct TokenAuth(Principal);
+// Declares the scheme for the spec ([`ApiAuth`] registers it); never extracted.
+pub struct TokenAuth(#[allow(dead_code)] ApiKey);
 
-/// Either scheme.
-#[derive(SecurityScheme)]
-pub enum ApiAuth {
-    Basic(BasicAuth),
-    Token(TokenAuth),
-}
+/// Either scheme, as an operation's argument: the spec shows both schemes (as the derived enum of the two would),
+/// and the operation gets the caller [`Authenticate`] established. The derived enum would decode the header a
+/// second time and look the caller up for each scheme it tries.
+pub struct ApiAuth(Principal);
 
 impl ApiAuth {
     pub fn principal(&self) -> &Principal {
-        match self {
-            ApiAuth::Basic(BasicAuth(p)) | ApiAuth::Token(TokenAuth(p)) => p,
-        }
+        &self.0
+    }
+}
+
+impl<'a> ApiExtractor<'a> for ApiAuth {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        <BasicAuth as ApiExtractor>::register(registry);
+        <TokenAuth as ApiExtractor>::register(registry);
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        let mut schemes = <BasicAuth as ApiExtractor>::security_schemes();
+        schemes.extend(<TokenAuth as ApiExtractor>::security_schemes());
+        schemes
+    }
+
+    async fn from_request(
+        req: &'a Request,
+        _body: &mut RequestBody,
+        _options: ExtractParamOptions<()>,
+    ) -> poem::Result<Self> {
+        authenticated(req).map(Self)
     }
 }
 
 /// The caller [`Authenticate`] established for this request. Every operation with a security requirement is
-/// behind that middleware, so a request without one never had valid credentials.
+/// behind that middleware, so a request without one never had valid credentials (a `HEAD`, which the router
+/// serves with the `GET` operation, is not an operation of the catalog and is not authenticated).
 fn authenticated(req: &Request) -> poem::Result<Principal> {
-    caller(req)
-        .cloned()
-        .ok_or_else(|| ApiError::from(AuthError::Missing).into())
-}
-
-async fn check_basic(req: &Request, _: Basic) -> poem::Result<Principal> {
-    authenticated(req)
-}
-
-async fn check_token(req: &Request, _: ApiKey) -> poem::Result<Principal> {
-    authenticated(req)
+    caller(req).cloned().ok_or_else(|| {
+        let reason = match req.headers().get(AUTHORIZATION) {
+            Some(value) if value.to_str().is_err() => AuthError::Malformed("not visible ASCII"),
+            _ => AuthError::Missing,
+        };
+        ApiError::from(reason).into()
+    })
 }
 
 /// Authenticates requests for operations that need credentials: first the address's failed-login allowance
 /// (before any credential is looked at), then one lookup of the credentials, then the caller's rate limit.
 pub struct Authenticate {
-    pub catalog: Arc<Catalog>,
     pub authenticator: Authenticator,
     pub limits: Arc<RateLimits>,
     pub failures: Option<LoginFailures>,
@@ -75,11 +95,7 @@ pub struct Authenticate {
 
 impl Layer for Authenticate {
     async fn handle<E: Endpoint>(&self, next: &E, mut req: Request) -> poem::Result<Response> {
-        let needs_credentials = self
-            .catalog
-            .operation(req.method(), req.uri().path())
-            .is_some_and(|op| op.authenticated);
-        if !needs_credentials {
+        if !resolved(&req).authenticates() {
             return Ok(next.call(req).await?.into_response());
         }
         let principal = self.principal(&req).await?;
@@ -94,7 +110,7 @@ impl Authenticate {
         let Some(header) = req.headers().get(AUTHORIZATION) else {
             return Err(AuthError::Missing.into());
         };
-        let address = ClientAddress::of(req);
+        let address = resolved(req).address;
         let attempt = match &self.failures {
             Some(failures) => Some(failures.begin(address, Instant::now())?),
             None => None,

@@ -24,3 +24,30 @@ use error::ensure;
 pub use lists::ListService;
 pub use subscribers::SubscriberService;
 pub use walk::{Batches, STREAMED_ABOVE};
+
+use sea_orm::DatabaseConnection;
+
+/// The services the API's operations call, built from the pools here so that the HTTP layer never names a
+/// connection type.
+#[derive(Clone)]
+pub struct Services {
+    pub lists: ListService,
+    pub subscribers: SubscriberService,
+    pub database: DatabaseService,
+}
+
+impl Services {
+    /// `db` for writes, `reads` for reads on their own (see `db::connect_readers`).
+    pub fn new(db: DatabaseConnection, reads: DatabaseConnection) -> Self {
+        Self {
+            lists: ListService::new(db.clone(), reads.clone()),
+            subscribers: SubscriberService::new(db.clone(), reads),
+            database: DatabaseService::new(db),
+        }
+    }
+
+    /// Services on no database: for describing the operations (the generated spec), never for calling them.
+    pub fn unconnected() -> Self {
+        Self::new(DatabaseConnection::default(), DatabaseConnection::default())
+    }
+}

@@ -65,11 +65,13 @@ impl ListService {
     #[tracing::instrument(skip_all, fields(list.id = id), err(level = "debug"))]
     pub async fn get(&self, who: &Principal, id: i64) -> Result<List, ServiceError> {
         ensure(who.scope(Access::Get).allows(id))?;
-        let model = lists::Entity::find_by_id(id)
-            .one(&self.reads)
+        let (model, counted) = counts::one_with_counts(&self.reads, id)
             .await?
             .ok_or(ServiceError::NotFound("list"))?;
-        self.with_counts(model.into_domain()?).await
+        Ok(List {
+            subscribers: Some(counted),
+            ..model.into_domain()?
+        })
     }
 
     #[tracing::instrument(skip_all, err(level = "debug"))]

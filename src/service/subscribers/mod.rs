@@ -19,8 +19,8 @@ use uuid::Uuid;
 
 use self::store::{
     add_memberships, all_on_lists, changed_row, conflict_on_email, delete_subscribers,
-    end_memberships, lock_lists, lock_subscribers, none_missing, subscriptions_of,
-    sync_subscriptions, to_domain,
+    end_memberships, lock_lists, lock_subscribers, none_missing, one_with_subscriptions,
+    subscriptions_of, sync_subscriptions, to_domain,
 };
 use super::locks::{begin_write, locked};
 use super::positions::Positions;
@@ -155,7 +155,9 @@ impl SubscriberService {
         if let SubscriberScope::OnLists(lists) = Self::readable(who)? {
             ensure(all_on_lists(&self.reads, &[id], &lists).await?)?;
         }
-        self.read_one(&self.reads, who, id).await
+        one_with_subscriptions(&self.reads, id, &visible_lists(who))
+            .await?
+            .ok_or(ServiceError::NotFound("subscriber"))
     }
 
     /// Creates a subscriber and its subscriptions in one transaction.

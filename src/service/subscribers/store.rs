@@ -4,10 +4,12 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use sea_orm::sea_query::{Expr, ExprTrait, LockType, OnConflict, Query};
+use sea_orm::sea_query::{
+    Alias, Expr, ExprTrait, JoinType, LockType, OnConflict, Query, SelectStatement,
+};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, SqlErr,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult,
+    IdenStatic, Iterable, Order, QueryFilter, QueryOrder, QuerySelect, QueryTrait, SqlErr,
 };
 
 use crate::domain::{
@@ -232,6 +234,96 @@ pub(super) async fn subscriptions_of(
         }
     }
     Ok(by_subscriber)
+}
+
+/// Prefixes of the joined tables' columns in [`one_with_subscriptions`].
+const SUBSCRIPTION: &str = "subscription_";
+const LIST: &str = "list_";
+
+/// The statement [`one_with_subscriptions`] runs: the subscriber's row once per subscription it has on a list in
+/// `visible` (once with nulls when none), with that subscription and its list, ordered by list id.
+fn one_with_subscriptions_statement(
+    id: i64,
+    visible: &Scope,
+    backend: sea_orm::DatabaseBackend,
+) -> SelectStatement {
+    let mut on = Condition::all().add(
+        Expr::col((
+            subscriber_lists::Entity,
+            subscriber_lists::Column::SubscriberId,
+        ))
+        .equals((subscribers::Entity, subscribers::Column::Id)),
+    );
+    if let Scope::Only(allowed) = visible {
+        // In the join, not the WHERE: a subscriber with no visible subscription is still found.
+        on = on.add(one_of(
+            (subscriber_lists::Entity, subscriber_lists::Column::ListId),
+            allowed,
+            backend,
+        ));
+    }
+    let mut select = subscribers::Entity::find_by_id(id).into_query();
+    for column in subscriber_lists::Column::iter() {
+        select.expr_as(
+            Expr::col((subscriber_lists::Entity, column)),
+            Alias::new(format!("{SUBSCRIPTION}{}", column.as_str())),
+        );
+    }
+    for column in lists::Column::iter() {
+        select.expr_as(
+            Expr::col((lists::Entity, column)),
+            Alias::new(format!("{LIST}{}", column.as_str())),
+        );
+    }
+    select
+        .join(JoinType::LeftJoin, subscriber_lists::Entity, on)
+        .join(
+            JoinType::LeftJoin,
+            lists::Entity,
+            Expr::col((lists::Entity, lists::Column::Id))
+                .equals((subscriber_lists::Entity, subscriber_lists::Column::ListId)),
+        )
+        .order_by(
+            (subscriber_lists::Entity, subscriber_lists::Column::ListId),
+            Order::Asc,
+        )
+        .to_owned()
+}
+
+/// One subscriber with the subscriptions on lists in `visible` and their lists, in one statement (a GET by id is
+/// one round trip; [`subscriptions_of`] reads many subscribers' in two more).
+pub(super) async fn one_with_subscriptions(
+    db: &impl ConnectionTrait,
+    id: i64,
+    visible: &Scope,
+) -> Result<Option<Subscriber>, ServiceError> {
+    let rows = db
+        .query_all(&one_with_subscriptions_statement(
+            id,
+            visible,
+            db.get_database_backend(),
+        ))
+        .await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let model = subscribers::Model::from_query_result(first, "")?;
+    let mut subscriptions = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let joined: Option<i64> =
+            row.try_get("", &format!("{LIST}{}", lists::Column::Id.as_str()))?;
+        if joined.is_none() {
+            continue;
+        }
+        let subscription = subscriber_lists::Model::from_query_result(row, SUBSCRIPTION)?;
+        subscriptions.push(Subscription {
+            list: lists::Model::from_query_result(row, LIST)?.into_domain()?,
+            status: subscription.status,
+            created_at: subscription.created_at,
+            updated_at: subscription.updated_at,
+        });
+    }
+    to_domain(model, subscriptions).map(Some)
 }
 
 /// What a change does to a stored subscriber: the row with only the changed columns set, and the status it ends
