@@ -292,7 +292,8 @@ async fn a_statement_past_its_budget_is_stopped_and_frees_its_connection_for_the
         settings.database.statement_timeout = Duration::from_secs(1);
     })
     .await;
-    crate::helpers::plant_long_attribs(&app, 40).await;
+    // Enough rows that the statement outlasts its 1 s budget on a fast, idle machine too (40 did not always).
+    crate::helpers::plant_long_attribs(&app, 160).await;
     let slow = app
         .request(Method::GET, "/api/subscribers")
         .query(&[("query", crate::helpers::expensive_query())]);
