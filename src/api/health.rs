@@ -1,9 +1,9 @@
 use poem_openapi::{ApiResponse, OpenApi};
 
 use super::ApiTags;
-use super::error::{Success, operation_errors};
 use super::models::{BooleanResponse, ErrorResponse};
 use super::payload::JsonBody;
+use super::responses::{Success, operation_errors};
 use super::security::ApiAuth;
 use crate::service::DatabaseService;
 

@@ -6,12 +6,13 @@ use futures_util::StreamExt;
 use super::ApiTags;
 use super::body::{CreateListBody, UpdateListBody};
 use super::context::deadline;
-use super::error::{ApiError, Success, operation_errors};
+use super::error::ApiError;
 use super::models::{
     BooleanResponse, ListOptin, ListOrderBy, ListStatus, ListType, MailingList, MailingListPage,
     MailingListPageResponse, MailingListResponse, PublicMailingList, SuccessStatus,
 };
 use super::paging::{Paging, bad_request, count, default_order, default_page, default_per_page};
+use super::responses::{Success, operation_errors};
 use super::security::ApiAuth;
 use super::stream::{Answer, streamed};
 use super::types::{FilterTag, ListId, PerPage, SortOrder, WireUuid};

@@ -16,6 +16,7 @@ mod models;
 mod ops;
 mod paging;
 mod payload;
+mod responses;
 mod routes;
 mod security;
 mod stream;

@@ -12,8 +12,8 @@ use poem_openapi::registry::{MetaResponses, Registry};
 use poem_openapi::types::Type;
 use serde::Serialize;
 
-use super::error::Success;
 use super::payload::JsonBody;
+use super::responses::Success;
 use crate::service::ServiceError;
 
 /// Marks a response whose body still does database work while it is sent: the fair-share gate keeps the

@@ -11,13 +11,14 @@ use super::body::{
     SubscriberListsBody, UpdateSubscriberBody,
 };
 use super::context::deadline;
-use super::error::{ApiError, Success, operation_errors};
+use super::error::ApiError;
 use super::models::{
     BooleanResponse, MembershipAction, PublicSubscriptionResponse, PublicSubscriptionResult,
     Subscriber, SubscriberOrderBy, SubscriberPage, SubscriberPageResponse, SubscriberResponse,
     SubscriberStatus, SubscriptionStatus, SuccessStatus,
 };
 use super::paging::{Paging, bad_request, count, default_order, default_page, default_per_page};
+use super::responses::{Success, operation_errors};
 use super::security::ApiAuth;
 use super::stream::{Answer, streamed};
 use super::types::{ListId, PerPage, SortOrder, SubscriberId};

@@ -251,8 +251,8 @@ pub struct ListFilter {
 
 impl ListFilter {
     /// A filter on name words (split from `query` on whitespace; repeats dropped) and tags (normalised like
-    /// stored tags; a blank one matches nothing). Refuses, before any SQL exists, a query over [`QUERY_MAX_CHARS`] characters or
-    /// [`QUERY_MAX_WORDS`] words, more than [`TAG_FILTER_MAX`] tags, or a tag over [`TAG_MAX_CHARS`] characters.
+    /// stored tags; a blank one matches nothing). Refuses, before any SQL exists, a query past the bounds of
+    /// [`search_words`], more than [`TAG_FILTER_MAX`] tags, or a tag over [`TAG_MAX_CHARS`] characters.
     /// A NUL character can be in no name or tag, so a query or tag containing one matches nothing.
     pub fn new<S: AsRef<str>>(query: Option<&str>, tags: &[S]) -> Result<Self, ValidationError> {
         let query = query.unwrap_or_default();
