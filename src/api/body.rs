@@ -316,43 +316,6 @@ macro_rules! form_body {
     };
 }
 
-impl BodyFields for MailingListCreate {
-    const FIELDS: &'static [&'static str] =
-        &["name", "type", "optin", "status", "tags", "description"];
-    const REPEATED: &'static [&'static str] = &["tags"];
-}
-
-impl BodyFields for MailingListUpdate {
-    const FIELDS: &'static [&'static str] = MailingListCreate::FIELDS;
-    const REPEATED: &'static [&'static str] = MailingListCreate::REPEATED;
-}
-
-const SUBSCRIBER_FIELDS: &[&str] = &[
-    "email",
-    "name",
-    "status",
-    "lists",
-    "attribs",
-    "preconfirm_subscriptions",
-];
-
-impl BodyFields for SubscriberCreate {
-    const FIELDS: &'static [&'static str] = SUBSCRIBER_FIELDS;
-}
-
-impl BodyFields for SubscriberCreateForm {
-    const FIELDS: &'static [&'static str] = &["email", "name", "status"];
-}
-
-impl BodyFields for PublicSubscriptionJson {
-    const FIELDS: &'static [&'static str] = &["email", "name", "list_uuids"];
-}
-
-impl BodyFields for PublicSubscriptionForm {
-    const FIELDS: &'static [&'static str] = &["email", "name", "l"];
-    const REPEATED: &'static [&'static str] = &["l"];
-}
-
 form_body!(CreateListBody, MailingListCreate);
 form_body!(UpdateListBody, MailingListUpdate);
 // A new subscriber: JSON with every field, or a form with the text fields (as listmonk binds forms).
@@ -400,16 +363,11 @@ impl PublicSubscriptionBody {
 
 /// Defines a JSON-only request body.
 macro_rules! json_body {
-    ($(#[$meta:meta])* $name:ident, $fields:ty, [$($field:literal),*] $(, nullable = [$($nullable:literal),*])?) => {
+    ($(#[$meta:meta])* $name:ident, $fields:ty) => {
         $(#[$meta])*
         #[derive(ApiRequest)]
         pub enum $name {
             Json(JsonFields<$fields>),
-        }
-
-        impl BodyFields for $fields {
-            const FIELDS: &'static [&'static str] = &[$($field),*];
-            $(const NULLABLE: &'static [&'static str] = &[$($nullable),*];)?
         }
 
         impl $name {
@@ -421,37 +379,10 @@ macro_rules! json_body {
     };
 }
 
-json_body!(
-    UpdateSubscriberBody,
-    SubscriberUpdate,
-    [
-        "email",
-        "name",
-        "status",
-        "lists",
-        "attribs",
-        "preconfirm_subscriptions"
-    ]
-);
-json_body!(
-    PatchSubscriberBody,
-    SubscriberPatch,
-    [
-        "email",
-        "name",
-        "status",
-        "lists",
-        "attribs",
-        "preconfirm_subscriptions"
-    ],
-    nullable = ["attribs"]
-);
-json_body!(
-    SubscriberListsBody,
-    SubscriberListsUpdate,
-    ["ids", "action", "target_list_ids", "status"]
-);
-json_body!(SubscriberIdsBody, SubscriberIds, ["ids"]);
+json_body!(UpdateSubscriberBody, SubscriberUpdate);
+json_body!(PatchSubscriberBody, SubscriberPatch);
+json_body!(SubscriberListsBody, SubscriberListsUpdate);
+json_body!(SubscriberIdsBody, SubscriberIds);
 
 #[cfg(test)]
 mod tests {

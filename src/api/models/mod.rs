@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use poem_openapi::{Enum, Object};
 
+use super::body::BodyFields;
 use super::types::{Count, DescriptionText, NameText, TagList, Timestamp, WireUuid};
 use crate::domain;
 
@@ -166,6 +167,12 @@ pub struct MailingListCreate {
     pub description: Option<DescriptionText>,
 }
 
+impl BodyFields for MailingListCreate {
+    const FIELDS: &'static [&'static str] =
+        &["name", "type", "optin", "status", "tags", "description"];
+    const REPEATED: &'static [&'static str] = &["tags"];
+}
+
 #[derive(Object, Debug, Clone, Default, PartialEq)]
 pub struct MailingListUpdate {
     pub name: Option<NameText>,
@@ -175,6 +182,11 @@ pub struct MailingListUpdate {
     pub status: Option<ListStatus>,
     pub tags: Option<TagList>,
     pub description: Option<DescriptionText>,
+}
+
+impl BodyFields for MailingListUpdate {
+    const FIELDS: &'static [&'static str] = MailingListCreate::FIELDS;
+    const REPEATED: &'static [&'static str] = MailingListCreate::REPEATED;
 }
 
 impl From<MailingListCreate> for MailingListUpdate {

@@ -6,6 +6,7 @@ use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{Enum, Object};
 
 use super::{ListOptin, ListStatus, ListType, SuccessStatus};
+use crate::api::body::BodyFields;
 use crate::api::types::{
     AttribsObject, EmailText, ListId, NullableAttribs, SubscriberId, SubscriberNameText, Timestamp,
     WireUuid,
@@ -152,11 +153,29 @@ pub struct SubscriberCreate {
     pub preconfirm_subscriptions: Option<bool>,
 }
 
+/// The fields of a subscriber's JSON bodies (create, replace, patch).
+const SUBSCRIBER_FIELDS: &[&str] = &[
+    "email",
+    "name",
+    "status",
+    "lists",
+    "attribs",
+    "preconfirm_subscriptions",
+];
+
+impl BodyFields for SubscriberCreate {
+    const FIELDS: &'static [&'static str] = SUBSCRIBER_FIELDS;
+}
+
 #[derive(Object, Debug, Clone, PartialEq)]
 pub struct SubscriberCreateForm {
     pub email: EmailText,
     pub name: Option<SubscriberNameText>,
     pub status: Option<SubscriberStatus>,
+}
+
+impl BodyFields for SubscriberCreateForm {
+    const FIELDS: &'static [&'static str] = &["email", "name", "status"];
 }
 
 impl From<SubscriberCreateForm> for domain::SubscriberFields {
@@ -181,6 +200,10 @@ pub struct SubscriberUpdate {
     pub preconfirm_subscriptions: Option<bool>,
 }
 
+impl BodyFields for SubscriberUpdate {
+    const FIELDS: &'static [&'static str] = SUBSCRIBER_FIELDS;
+}
+
 #[derive(Object, Debug, Clone, Default, PartialEq)]
 pub struct SubscriberPatch {
     pub email: Option<EmailText>,
@@ -190,6 +213,11 @@ pub struct SubscriberPatch {
     pub lists: Option<Vec<ListId>>,
     pub attribs: MaybeUndefined<NullableAttribs>,
     pub preconfirm_subscriptions: Option<bool>,
+}
+
+impl BodyFields for SubscriberPatch {
+    const FIELDS: &'static [&'static str] = SUBSCRIBER_FIELDS;
+    const NULLABLE: &'static [&'static str] = &["attribs"];
 }
 
 impl From<SubscriberCreate> for SubscriberUpdate {
@@ -263,10 +291,18 @@ pub struct SubscriberListsUpdate {
     pub status: Option<SubscriptionStatus>,
 }
 
+impl BodyFields for SubscriberListsUpdate {
+    const FIELDS: &'static [&'static str] = &["ids", "action", "target_list_ids", "status"];
+}
+
 #[derive(Object, Debug, Clone, PartialEq)]
 pub struct SubscriberIds {
     #[oai(validator(min_items = 1, max_items = 100000))]
     pub ids: Vec<SubscriberId>,
+}
+
+impl BodyFields for SubscriberIds {
+    const FIELDS: &'static [&'static str] = &["ids"];
 }
 
 #[derive(Object, Debug, Clone, PartialEq)]
@@ -277,12 +313,21 @@ pub struct PublicSubscriptionJson {
     pub list_uuids: Vec<WireUuid>,
 }
 
+impl BodyFields for PublicSubscriptionJson {
+    const FIELDS: &'static [&'static str] = &["email", "name", "list_uuids"];
+}
+
 #[derive(Object, Debug, Clone, PartialEq)]
 pub struct PublicSubscriptionForm {
     pub email: EmailText,
     pub name: Option<SubscriberNameText>,
     #[oai(validator(min_items = 1, max_items = 1000))]
     pub l: Vec<WireUuid>,
+}
+
+impl BodyFields for PublicSubscriptionForm {
+    const FIELDS: &'static [&'static str] = &["email", "name", "l"];
+    const REPEATED: &'static [&'static str] = &["l"];
 }
 
 #[derive(Object, serde::Serialize, Debug, Clone, PartialEq)]
