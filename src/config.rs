@@ -109,10 +109,20 @@ pub struct Settings {
     pub admin_username: String,
     /// When `None`, a generated password (stored hashed in the database) is used.
     pub admin_password: Option<Secret>,
-    /// Largest accepted request body, in bytes.
-    pub body_limit: usize,
     /// How long in-flight requests may take to finish after a shutdown signal.
     pub shutdown_grace: Duration,
+    /// What the HTTP layer enforces on each request.
+    pub http: HttpSettings,
+    /// How connections are accepted and kept.
+    pub connections: ConnectionSettings,
+}
+
+/// What the HTTP layer enforces on each request: the one place these settings live between the command line and
+/// the middleware (`api::app`).
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Largest accepted request body, in bytes.
+    pub body_limit: usize,
     /// Longest a request may run before it is answered 503.
     pub request_timeout: Duration,
     /// Sustained requests per second per identity (or client address); 0 turns rate limiting off.
@@ -127,8 +137,6 @@ pub struct Settings {
     pub metrics_token: Option<Secret>,
     /// Longest a request waits for its caller's fair share of the database pool before it is answered 429.
     pub fair_share_wait: Duration,
-    /// How connections are accepted and kept.
-    pub connections: ConnectionSettings,
 }
 
 /// Bounds on connections, so that no client can hold the server's descriptors, memory or attention.

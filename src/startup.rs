@@ -6,7 +6,7 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 
-use crate::api::{AppConfig, app};
+use crate::api::app;
 use crate::config::{DatabaseSettings, Settings};
 use crate::service::{AdminCredentials, Authenticator, Services};
 
@@ -99,25 +99,17 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let config = AppConfig {
-            body_limit: self.settings.body_limit,
-            request_timeout: self.settings.request_timeout,
-            rate_limit: self.settings.rate_limit,
-            rate_limit_burst: self.settings.rate_limit_burst,
-            login_failures_per_minute: self.settings.login_failures_per_minute,
-            login_failure_burst: self.settings.login_failure_burst,
-            metrics_token: self.settings.metrics_token.clone(),
-            pool_size: if self.settings.database.url.is_sqlite() {
-                crate::db::SQLITE_READERS as usize
-            } else {
-                self.settings.database.max_connections as usize
-            },
-            fair_share_wait: self.settings.fair_share_wait,
+        // What callers share (`fairness`): the pool on PostgreSQL, the read-only connections on SQLite.
+        let pool_size = if self.settings.database.url.is_sqlite() {
+            crate::db::SQLITE_READERS as usize
+        } else {
+            self.settings.database.max_connections as usize
         };
         let endpoint = app(
             Services::new(self.db.clone(), self.reads.clone()),
             self.authenticator,
-            config,
+            self.settings.http.clone(),
+            pool_size,
         );
         let result = crate::server::serve(
             self.listener,
@@ -164,11 +156,11 @@ fn check_admin_password(settings: &Settings) -> anyhow::Result<()> {
 /// then do the work twice: every statement must end before its request does.
 fn check_timeouts(settings: &Settings) -> anyhow::Result<()> {
     let statement = settings.database.statement_timeout;
-    if statement >= settings.request_timeout {
+    if statement >= settings.http.request_timeout {
         anyhow::bail!(
             "ROSTER_DB_STATEMENT_TIMEOUT ({statement:?}) must be shorter than ROSTER_REQUEST_TIMEOUT ({:?}): a \
              statement still running when its request is answered 503 could commit, and a retry would repeat it",
-            settings.request_timeout
+            settings.http.request_timeout
         );
     }
     Ok(())

@@ -26,7 +26,7 @@ mod types;
 pub use bounds::{HEADER_MAX_BYTES, URL_MAX_BYTES};
 pub use docs::{SPEC_YAML, served_spec_json};
 pub use error::ApiError;
-pub use routes::{AppConfig, app, generated_spec};
+pub use routes::{app, generated_spec};
 
 /// Operation groups in Swagger UI (described in openapi.yaml).
 #[derive(poem_openapi::Tags)]

@@ -20,6 +20,7 @@ use super::lists::ListsApi;
 use super::ops::{LimitDuration, metrics_endpoint};
 use super::security::Authenticate;
 use super::subscribers::SubscribersApi;
+use crate::config::HttpSettings;
 use crate::service::{Authenticator, Services};
 
 type Apis = (ListsApi, SubscribersApi, HealthApi);
@@ -53,32 +54,14 @@ pub fn generated_spec() -> String {
     openapi_service(Services::unconnected()).spec()
 }
 
-/// Settings of the HTTP layer.
-#[derive(Debug, Clone)]
-pub struct AppConfig {
-    /// Largest accepted request body, in bytes.
-    pub body_limit: usize,
-    /// Longest a request may run before it is answered 503.
-    pub request_timeout: std::time::Duration,
-    /// Sustained requests per second per identity (or per address without credentials); 0 is unlimited.
-    pub rate_limit: u32,
-    /// Requests allowed in a burst above the sustained rate.
-    pub rate_limit_burst: u32,
-    /// Failed logins allowed per client address per minute after the burst; 0 turns the limiter off.
-    pub login_failures_per_minute: u32,
-    /// Failed logins allowed at once per client address.
-    pub login_failure_burst: u32,
-    /// When set, `/metrics` needs `Authorization: Bearer <token>`.
-    pub metrics_token: Option<crate::config::Secret>,
-    /// Connections in the database pool: what callers share (`fairness`).
-    pub pool_size: usize,
-    /// Longest a request waits for its caller's share of the pool before it is answered 429.
-    pub fair_share_wait: std::time::Duration,
-}
-
 /// The whole HTTP application. Every middleware gets what it needs here, once; what a request is for is resolved
 /// once per request, by `Front`, and read from the request context by the layers inside it.
-pub fn app(services: Services, authenticator: Authenticator, config: AppConfig) -> impl Endpoint {
+pub fn app(
+    services: Services,
+    authenticator: Authenticator,
+    config: HttpSettings,
+    pool_size: usize,
+) -> impl Endpoint {
     let metrics = metrics_endpoint(services.database.clone(), config.metrics_token.clone());
     let service = openapi_service(services);
     let docs = Document::swagger_ui(&service.swagger_ui_html(), &service.spec());
@@ -92,7 +75,7 @@ pub fn app(services: Services, authenticator: Authenticator, config: AppConfig) 
         .nest("/", service)
         // Innermost: a request holds its share of the database only once its body has arrived.
         .with(layer(ShareDatabase(Gate::new(
-            config.pool_size,
+            pool_size,
             config.fair_share_wait,
         ))))
         .with(CatchPanic::new().with_handler(panic_response))

@@ -103,7 +103,7 @@ async fn an_empty_admin_password_is_refused_at_start_up() {
 async fn a_statement_timeout_not_shorter_than_the_request_timeout_is_refused_at_start_up() {
     let database = TestDatabase::create().await;
     let mut settings = settings(&database.url, Some("a long enough password"));
-    settings.request_timeout = Duration::from_secs(10);
+    settings.http.request_timeout = Duration::from_secs(10);
     settings.database.statement_timeout = Duration::from_secs(10);
     let message = roster::Application::build(settings)
         .await

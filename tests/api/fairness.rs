@@ -13,7 +13,7 @@ async fn one_callers_flood_of_expensive_queries_leaves_another_caller_served() {
     let app = TestApp::spawn_with(|settings| {
         settings.database.max_connections = 5;
         settings.database.statement_timeout = Duration::from_secs(3);
-        settings.fair_share_wait = Duration::from_millis(300);
+        settings.http.fair_share_wait = Duration::from_millis(300);
     })
     .await;
     plant_long_attribs(&app, 40).await;

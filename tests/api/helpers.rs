@@ -80,17 +80,19 @@ pub fn settings(database_url: &str, admin_password: Option<&str>) -> Settings {
         },
         admin_username: ADMIN_USER.into(),
         admin_password: admin_password.map(Secret::new),
-        body_limit: 256 * 1024,
         shutdown_grace: std::time::Duration::from_secs(2),
-        request_timeout: std::time::Duration::from_secs(30),
-        rate_limit: 0,
-        rate_limit_burst: 0,
-        login_failures_per_minute: 0,
-        login_failure_burst: 0,
-        metrics_token: None,
-        // Other tests send bursts from one caller on a machine that may be busy: the gate's refusals are tested in
-        // fairness.rs, with a wait of their own.
-        fair_share_wait: std::time::Duration::from_secs(10),
+        http: roster::config::HttpSettings {
+            body_limit: 256 * 1024,
+            request_timeout: std::time::Duration::from_secs(30),
+            rate_limit: 0,
+            rate_limit_burst: 0,
+            login_failures_per_minute: 0,
+            login_failure_burst: 0,
+            metrics_token: None,
+            // Other tests send bursts from one caller on a machine that may be busy: the gate's refusals are
+            // tested in fairness.rs, with a wait of their own.
+            fair_share_wait: std::time::Duration::from_secs(10),
+        },
         connections: Default::default(),
     }
 }

@@ -395,8 +395,8 @@ async fn invented_methods_do_not_grow_metrics() {
 #[tokio::test]
 async fn credentials_do_not_lift_the_per_address_limit_where_nothing_authenticates() {
     let app = TestApp::spawn_with(|s| {
-        s.rate_limit = 1;
-        s.rate_limit_burst = 3;
+        s.http.rate_limit = 1;
+        s.http.rate_limit_burst = 3;
     })
     .await;
     for path in [

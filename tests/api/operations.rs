@@ -10,8 +10,8 @@ use crate::helpers::{ADMIN_PASSWORD, TestApp, expect_error, read, trickle};
 #[tokio::test]
 async fn each_identity_has_its_own_rate_limit_with_retry_after() {
     let app = TestApp::spawn_with(|s| {
-        s.rate_limit = 1;
-        s.rate_limit_burst = 3;
+        s.http.rate_limit = 1;
+        s.http.rate_limit_burst = 3;
     })
     .await;
     for _ in 0..3 {
@@ -61,8 +61,8 @@ fn quota(response: &reqwest::Response) -> Option<(u64, u64, u64)> {
 #[tokio::test]
 async fn every_answer_tells_the_callers_quota_as_it_is_spent_429_included() {
     let app = TestApp::spawn_with(|s| {
-        s.rate_limit = 1;
-        s.rate_limit_burst = 3;
+        s.http.rate_limit = 1;
+        s.http.rate_limit_burst = 3;
     })
     .await;
     let first = app.get("/api/lists").await;
@@ -116,8 +116,8 @@ async fn answers_carry_no_quota_when_rate_limiting_is_off() {
 #[tokio::test]
 async fn requests_without_credentials_are_limited_per_address_except_liveness() {
     let app = TestApp::spawn_with(|s| {
-        s.rate_limit = 1;
-        s.rate_limit_burst = 2;
+        s.http.rate_limit = 1;
+        s.http.rate_limit_burst = 2;
     })
     .await;
     let public = || app.anonymous(Method::GET, "/api/public/lists").send();
@@ -135,8 +135,8 @@ async fn requests_without_credentials_are_limited_per_address_except_liveness() 
 #[tokio::test]
 async fn failed_logins_are_throttled_per_address_before_the_credentials_are_checked() {
     let app = TestApp::spawn_with(|s| {
-        s.login_failure_burst = 3;
-        s.login_failures_per_minute = 5;
+        s.http.login_failure_burst = 3;
+        s.http.login_failures_per_minute = 5;
     })
     .await;
     let lists = app.url("/api/lists");
@@ -187,8 +187,8 @@ async fn failed_logins_are_throttled_per_address_before_the_credentials_are_chec
 #[tokio::test]
 async fn successful_logins_do_not_use_up_the_failed_login_allowance() {
     let app = TestApp::spawn_with(|s| {
-        s.login_failure_burst = 1;
-        s.login_failures_per_minute = 1;
+        s.http.login_failure_burst = 1;
+        s.http.login_failures_per_minute = 1;
     })
     .await;
     for _ in 0..20 {
@@ -202,7 +202,7 @@ async fn successful_logins_do_not_use_up_the_failed_login_allowance() {
 
 #[tokio::test]
 async fn rate_limiting_can_be_turned_off() {
-    let app = TestApp::spawn_with(|s| s.rate_limit = 0).await;
+    let app = TestApp::spawn_with(|s| s.http.rate_limit = 0).await;
     for _ in 0..50 {
         assert_eq!(app.get("/api/health").await.status(), StatusCode::OK);
     }
@@ -263,8 +263,8 @@ async fn metrics_count_requests_by_route_and_status() {
 #[tokio::test]
 async fn metrics_count_rate_limit_rejections() {
     let app = TestApp::spawn_with(|s| {
-        s.rate_limit = 1;
-        s.rate_limit_burst = 1;
+        s.http.rate_limit = 1;
+        s.http.rate_limit_burst = 1;
     })
     .await;
     app.get("/api/lists").await;
@@ -289,7 +289,7 @@ async fn metrics_count_rate_limit_rejections() {
 
 #[tokio::test]
 async fn metrics_can_require_a_bearer_token() {
-    let app = TestApp::spawn_with(|s| s.metrics_token = Some(Secret::new("scrape-me"))).await;
+    let app = TestApp::spawn_with(|s| s.http.metrics_token = Some(Secret::new("scrape-me"))).await;
     let without = app.anonymous(Method::GET, "/metrics").send().await.unwrap();
     expect_error(without, StatusCode::FORBIDDEN).await;
     let with = app
@@ -304,7 +304,7 @@ async fn metrics_can_require_a_bearer_token() {
 #[tokio::test]
 async fn a_request_running_past_the_timeout_is_answered_503() {
     let app = TestApp::spawn_with(|s| {
-        s.request_timeout = Duration::from_millis(300);
+        s.http.request_timeout = Duration::from_millis(300);
         s.database.statement_timeout = Duration::from_millis(250);
     })
     .await;
