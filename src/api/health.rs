@@ -34,11 +34,11 @@ impl HealthApi {
     #[oai(path = "/api/health", method = "get", operation_id = "getHealth")]
     async fn health(&self, _auth: ApiAuth) -> Result<Success<BooleanResponse>, GetHealthError> {
         self.database.ping().await?;
-        Ok(Success(BooleanResponse::yes()))
+        Ok(Success(BooleanResponse::success(true)))
     }
 
     #[oai(path = "/health", method = "get", operation_id = "getLiveness")]
     async fn liveness(&self) -> LivenessResponse {
-        LivenessResponse::Ok(JsonBody(BooleanResponse::yes()))
+        LivenessResponse::Ok(JsonBody(BooleanResponse::success(true)))
     }
 }

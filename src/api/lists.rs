@@ -242,7 +242,7 @@ impl ListsApi {
         list_id: Path<ListId>,
     ) -> Result<Success<BooleanResponse>, DeleteListError> {
         self.lists.delete(auth.principal(), list_id.0.0).await?;
-        Ok(Success(BooleanResponse::yes()))
+        Ok(Success(BooleanResponse::success(true)))
     }
 
     #[oai(path = "/api/lists", method = "delete", operation_id = "deleteLists")]
@@ -255,6 +255,6 @@ impl ListsApi {
     ) -> Result<Success<BooleanResponse>, DeleteListsError> {
         let selector = delete_selector(id.0, query.0, all.0)?;
         self.lists.delete_many(auth.principal(), &selector).await?;
-        Ok(Success(BooleanResponse::yes()))
+        Ok(Success(BooleanResponse::success(true)))
     }
 }

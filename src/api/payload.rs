@@ -108,7 +108,7 @@ mod tests {
             uuid: crate::api::types::WireUuid(uuid::Uuid::new_v4()),
             name: "Public".into(),
         }]);
-        assert_agree(&BooleanResponse::yes());
+        assert_agree(&BooleanResponse::success(true));
         assert_agree(&ErrorResponse {
             message: "bad \u{0} input".into(),
         });

@@ -293,7 +293,7 @@ impl SubscribersApi {
         self.subscribers
             .delete(auth.principal(), subscriber_id.0.0)
             .await?;
-        Ok(Success(BooleanResponse::yes()))
+        Ok(Success(BooleanResponse::success(true)))
     }
 
     #[oai(
@@ -315,7 +315,7 @@ impl SubscribersApi {
         }
         let ids = parse_subscriber_ids(&ids).map_err(bad_request)?;
         self.subscribers.delete_many(auth.principal(), &ids).await?;
-        Ok(Success(BooleanResponse::yes()))
+        Ok(Success(BooleanResponse::success(true)))
     }
 
     #[oai(
@@ -341,7 +341,7 @@ impl SubscribersApi {
         self.subscribers
             .change_memberships(auth.principal(), &ids, action, &lists)
             .await?;
-        Ok(Success(BooleanResponse::yes()))
+        Ok(Success(BooleanResponse::success(true)))
     }
 
     #[oai(
@@ -357,7 +357,7 @@ impl SubscribersApi {
         let ids: Vec<i64> = body.into_inner().ids.iter().map(|id| id.0).collect();
         let ids = parse_subscriber_ids(&ids)?;
         self.subscribers.blocklist(auth.principal(), &ids).await?;
-        Ok(Success(BooleanResponse::yes()))
+        Ok(Success(BooleanResponse::success(true)))
     }
 
     #[oai(
@@ -373,7 +373,7 @@ impl SubscribersApi {
         self.subscribers
             .blocklist_one(auth.principal(), subscriber_id.0.0)
             .await?;
-        Ok(Success(BooleanResponse::yes()))
+        Ok(Success(BooleanResponse::success(true)))
     }
 
     #[oai(

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use poem_openapi::types::{ParseFromJSON, ToJSON};
 use poem_openapi::{Enum, Object};
 
 use super::body::BodyFields;
@@ -223,32 +224,25 @@ impl From<MailingListUpdate> for domain::ListFields {
     }
 }
 
+// How listmonk wraps every successful answer: `{"data": …, "status": "success"}` (described in openapi.yaml).
 #[derive(Object, serde::Serialize, Debug, Clone, PartialEq)]
-pub struct MailingListResponse {
-    pub data: MailingList,
+pub struct Envelope<T: ParseFromJSON + ToJSON + serde::Serialize> {
+    pub data: T,
     pub status: SuccessStatus,
 }
 
-#[derive(Object, serde::Serialize, Debug, Clone, PartialEq)]
-pub struct MailingListPageResponse {
-    pub data: MailingListPage,
-    pub status: SuccessStatus,
-}
-
-#[derive(Object, serde::Serialize, Debug, Clone, PartialEq)]
-pub struct BooleanResponse {
-    pub data: bool,
-    pub status: SuccessStatus,
-}
-
-impl BooleanResponse {
-    pub fn yes() -> Self {
+impl<T: ParseFromJSON + ToJSON + serde::Serialize> Envelope<T> {
+    pub fn success(data: T) -> Self {
         Self {
-            data: true,
+            data,
             status: SuccessStatus::Success,
         }
     }
 }
+
+pub type MailingListResponse = Envelope<MailingList>;
+pub type MailingListPageResponse = Envelope<MailingListPage>;
+pub type BooleanResponse = Envelope<bool>;
 
 #[derive(Object, serde::Serialize, Debug, Clone, PartialEq)]
 pub struct ErrorResponse {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{Enum, Object};
 
-use super::{ListOptin, ListStatus, ListType, SuccessStatus};
+use super::{Envelope, ListOptin, ListStatus, ListType};
 use crate::api::body::BodyFields;
 use crate::api::types::{
     AttribsObject, EmailText, ListId, NullableAttribs, SubscriberId, SubscriberNameText, Timestamp,
@@ -335,20 +335,6 @@ pub struct PublicSubscriptionResult {
     pub has_optin: bool,
 }
 
-#[derive(Object, serde::Serialize, Debug, Clone, PartialEq)]
-pub struct SubscriberResponse {
-    pub data: Subscriber,
-    pub status: SuccessStatus,
-}
-
-#[derive(Object, serde::Serialize, Debug, Clone, PartialEq)]
-pub struct SubscriberPageResponse {
-    pub data: SubscriberPage,
-    pub status: SuccessStatus,
-}
-
-#[derive(Object, serde::Serialize, Debug, Clone, PartialEq)]
-pub struct PublicSubscriptionResponse {
-    pub data: PublicSubscriptionResult,
-    pub status: SuccessStatus,
-}
+pub type SubscriberResponse = Envelope<Subscriber>;
+pub type SubscriberPageResponse = Envelope<SubscriberPage>;
+pub type PublicSubscriptionResponse = Envelope<PublicSubscriptionResult>;
