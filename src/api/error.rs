@@ -235,7 +235,7 @@ pub fn error_response(err: poem::Error, facts: &RequestFacts, catalog: &Catalog)
     } else if let Some(content_type) = err.downcast_ref::<ContentTypeError>() {
         match content_type {
             ContentTypeError::ExpectContentType if facts.empty_body => {
-                ApiError::bad_request("a request body is required (`name` at least)")
+                ApiError::bad_request("a request body is required")
             }
             other => ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,

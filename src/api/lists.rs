@@ -31,7 +31,7 @@ operation_errors!(GetPublicListsError, {
 operation_errors!(GetListError, {
     400 => BadRequest,
     403 => Forbidden,
-    404 => NotFound,
+    404 => ListNotFound,
 });
 operation_errors!(CreateListError, {
     400 => BadRequest,
@@ -43,7 +43,7 @@ operation_errors!(CreateListError, {
 operation_errors!(UpdateListError, {
     400 => BadRequest,
     403 => Forbidden,
-    404 => NotFound,
+    404 => ListNotFound,
     413 => PayloadTooLarge,
     415 => UnsupportedMediaType,
     422 => UnprocessableEntity,
@@ -51,7 +51,7 @@ operation_errors!(UpdateListError, {
 operation_errors!(DeleteListError, {
     400 => BadRequest,
     403 => Forbidden,
-    404 => NotFound,
+    404 => ListNotFound,
 });
 operation_errors!(DeleteListsError, {
     400 => BadRequest,

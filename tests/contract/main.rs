@@ -266,7 +266,7 @@ fn the_comparison_reports_response_changes() {
         "status added",
         |s| {
             s["paths"]["/api/lists"]["get"]["responses"]["404"] =
-                json!({"$ref": "#/components/responses/NotFound"})
+                json!({"$ref": "#/components/responses/ListNotFound"})
         },
         &["GET /api/lists › responses › 404: only in openapi.yaml"],
     );
