@@ -198,6 +198,20 @@ impl RequestFacts {
     }
 }
 
+/// What a body must hold, by operation, for the message answering a request without one (the `required` of each
+/// body in the spec; `tests/api/seeds.rs` checks the lists' case the seed documents).
+fn required_fields(operation: &str) -> &'static str {
+    match operation {
+        "createList" => "`name` at least",
+        "createSubscriber" | "updateSubscriber" => "`email` at least",
+        "createPublicSubscription" => "`email` and the lists at least",
+        "manageSubscriberLists" => "`ids`, `action` and `target_list_ids` at least",
+        "blocklistSubscribers" => "`ids`",
+        "updateList" | "patchSubscriber" => "the fields to change",
+        _ => "see the operation's request body",
+    }
+}
+
 /// Answers every error, the framework's included, with the JSON error body and the documented status (called by
 /// `front::Front` around every request).
 pub fn error_response(err: poem::Error, facts: &RequestFacts, catalog: &Catalog) -> Response {
@@ -235,7 +249,11 @@ pub fn error_response(err: poem::Error, facts: &RequestFacts, catalog: &Catalog)
     } else if let Some(content_type) = err.downcast_ref::<ContentTypeError>() {
         match content_type {
             ContentTypeError::ExpectContentType if facts.empty_body => {
-                ApiError::bad_request("a request body is required")
+                let operation = catalog.operation(&facts.method, path).map(|op| op.id);
+                ApiError::bad_request(format!(
+                    "a request body is required ({})",
+                    required_fields(operation.unwrap_or_default())
+                ))
             }
             other => ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,

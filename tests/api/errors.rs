@@ -163,3 +163,18 @@ async fn errors_are_json_with_only_a_message() {
     );
     expect_error(response, StatusCode::NOT_FOUND).await;
 }
+
+#[tokio::test]
+async fn a_missing_body_is_a_400_naming_what_that_operation_requires() {
+    let app = TestApp::spawn().await;
+    for (method, path, names) in [
+        (Method::POST, "/api/lists", "`name`"),
+        (Method::POST, "/api/subscribers", "`email`"),
+        (Method::PUT, "/api/subscribers/lists", "`target_list_ids`"),
+        (Method::PUT, "/api/subscribers/blocklist", "`ids`"),
+    ] {
+        let response = app.request(method, path).send().await.unwrap();
+        let message = expect_error(response, StatusCode::BAD_REQUEST).await;
+        assert!(message.contains(names), "{path}: {message}");
+    }
+}
