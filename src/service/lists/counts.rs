@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Query, SelectStatement};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Query, SelectStatement, SimpleExpr};
 use sea_orm::{ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryTrait};
 
 use crate::domain::{List, SubscriberCounts, SubscriptionStatus};
@@ -32,33 +32,15 @@ async fn of_lists(
         .map(|&id| (id, SubscriberCounts::default()))
         .collect();
     for chunk in ids.chunks(CHUNK) {
-        let select = Query::select()
-            .column(counts::Column::ListId)
-            .column(counts::Column::Status)
-            // SUM of a BIGINT is NUMERIC on PostgreSQL.
-            .expr_as(Expr::cust("CAST(SUM(n) AS BIGINT)"), "n")
-            .from(counts::Entity)
-            .and_where(Expr::col(counts::Column::ListId).is_in(chunk.iter().copied()))
-            .group_by_col(counts::Column::ListId)
-            .group_by_col(counts::Column::Status)
-            .to_owned();
+        let select = grouped(Expr::col(counts::Column::ListId).is_in(chunk.iter().copied()));
         for row in db.query_all(&select).await? {
             let list: i64 = row.try_get("", "list_id")?;
-            let status: String = row.try_get("", "status")?;
-            let n: i64 = row.try_get("", "n")?;
-            let status: SubscriptionStatus = status.parse().map_err(DbErr::Type)?;
-            if n > 0
-                && let Some(entry) = found.get_mut(&list)
-            {
-                entry.0.push((status, u64::try_from(n).unwrap_or(0)));
+            if let Some(entry) = found.get_mut(&list) {
+                add(entry, row.try_get("", "status")?, row.try_get("", "n")?)?;
             }
         }
     }
-    for entry in found.values_mut() {
-        entry
-            .0
-            .sort_by_key(|(status, _)| SubscriptionStatus::ALL.iter().position(|s| s == status));
-    }
+    found.values_mut().for_each(in_order);
     Ok(found)
 }
 
@@ -76,17 +58,34 @@ pub(crate) fn total_of_list() -> SelectStatement {
         .to_owned()
 }
 
-/// The subscriptions of one list by status, as a subquery named `counted` to join to `lists`.
-fn counted(id: i64) -> SelectStatement {
+/// The subscriptions of the lists `which` selects, by list and status (summed over the counters' shards).
+fn grouped(which: SimpleExpr) -> SelectStatement {
     Query::select()
         .column(counts::Column::ListId)
         .column(counts::Column::Status)
+        // SUM of a BIGINT is NUMERIC on PostgreSQL.
         .expr_as(Expr::cust("CAST(SUM(n) AS BIGINT)"), "n")
         .from(counts::Entity)
-        .and_where(Expr::col(counts::Column::ListId).eq(id))
+        .and_where(which)
         .group_by_col(counts::Column::ListId)
         .group_by_col(counts::Column::Status)
         .to_owned()
+}
+
+/// Adds `n` subscriptions of `status` (as stored) to `counted`; a status with none is left out.
+fn add(counted: &mut SubscriberCounts, status: String, n: i64) -> Result<(), DbErr> {
+    let status: SubscriptionStatus = status.parse().map_err(DbErr::Type)?;
+    if n > 0 {
+        counted.0.push((status, u64::try_from(n).unwrap_or(0)));
+    }
+    Ok(())
+}
+
+/// Puts the statuses in their fixed order, whatever order the rows came in.
+fn in_order(counted: &mut SubscriberCounts) {
+    counted
+        .0
+        .sort_by_key(|(status, _)| SubscriptionStatus::ALL.iter().position(|s| s == status));
 }
 
 /// The statement [`one_with_counts`] runs: the list's row once per status it has subscriptions of (once with
@@ -105,7 +104,7 @@ pub(crate) fn one_with_counts_statement(id: i64) -> SelectStatement {
         )
         .join_subquery(
             JoinType::LeftJoin,
-            counted(id),
+            grouped(Expr::col(counts::Column::ListId).eq(id)),
             counted_as.clone(),
             Expr::col((counted_as, counts::Column::ListId))
                 .equals((lists::Entity, lists::Column::Id)),
@@ -125,18 +124,13 @@ pub(crate) async fn one_with_counts(
     let model = lists::Model::from_query_result(first, "")?;
     let mut counted = SubscriberCounts::default();
     for row in &rows {
+        // A list without subscriptions comes once, with null counts.
         let status: Option<String> = row.try_get("", "counted_status")?;
-        let n: Option<i64> = row.try_get("", "counted_n")?;
-        if let (Some(status), Some(n)) = (status, n)
-            && n > 0
-        {
-            let status: SubscriptionStatus = status.parse().map_err(DbErr::Type)?;
-            counted.0.push((status, u64::try_from(n).unwrap_or(0)));
+        if let Some(status) = status {
+            add(&mut counted, status, row.try_get("", "counted_n")?)?;
         }
     }
-    counted
-        .0
-        .sort_by_key(|(status, _)| SubscriptionStatus::ALL.iter().position(|s| s == status));
+    in_order(&mut counted);
     Ok(Some((model, counted)))
 }
 
