@@ -136,18 +136,16 @@ impl SubscriberService {
             .collect()
     }
 
+    /// One subscriber with the subscriptions the caller sees, in one statement.
     async fn read_one(
         &self,
         db: &impl ConnectionTrait,
         who: &Principal,
         id: i64,
     ) -> Result<Subscriber, ServiceError> {
-        let model = subscribers::Entity::find_by_id(id)
-            .one(db)
+        one_with_subscriptions(db, id, &visible_lists(who))
             .await?
-            .ok_or(ServiceError::NotFound("subscriber"))?;
-        let mut found = self.with_lists(db, who, vec![model]).await?;
-        found.pop().ok_or(ServiceError::NotFound("subscriber"))
+            .ok_or(ServiceError::NotFound("subscriber"))
     }
 
     #[tracing::instrument(skip_all, fields(subscriber.id = id), err(level = "debug"))]
@@ -155,9 +153,7 @@ impl SubscriberService {
         if let SubscriberScope::OnLists(lists) = Self::readable(who)? {
             ensure(all_on_lists(&self.reads, &[id], &lists).await?)?;
         }
-        one_with_subscriptions(&self.reads, id, &visible_lists(who))
-            .await?
-            .ok_or(ServiceError::NotFound("subscriber"))
+        self.read_one(&self.reads, who, id).await
     }
 
     /// Creates a subscriber and its subscriptions in one transaction.

@@ -225,15 +225,20 @@ pub(super) async fn subscriptions_of(
             by_subscriber
                 .entry(row.subscriber_id)
                 .or_default()
-                .push(Subscription {
-                    list: list.clone(),
-                    status: row.status,
-                    created_at: row.created_at,
-                    updated_at: row.updated_at,
-                });
+                .push(subscription(row, list.clone()));
         }
     }
     Ok(by_subscriber)
+}
+
+/// A subscription as the domain knows it: the row and the list it is on.
+fn subscription(row: subscriber_lists::Model, list: crate::domain::List) -> Subscription {
+    Subscription {
+        list,
+        status: row.status,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    }
 }
 
 /// Prefixes of the joined tables' columns in [`one_with_subscriptions`].
@@ -315,13 +320,10 @@ pub(super) async fn one_with_subscriptions(
         if joined.is_none() {
             continue;
         }
-        let subscription = subscriber_lists::Model::from_query_result(row, SUBSCRIPTION)?;
-        subscriptions.push(Subscription {
-            list: lists::Model::from_query_result(row, LIST)?.into_domain()?,
-            status: subscription.status,
-            created_at: subscription.created_at,
-            updated_at: subscription.updated_at,
-        });
+        subscriptions.push(subscription(
+            subscriber_lists::Model::from_query_result(row, SUBSCRIPTION)?,
+            lists::Model::from_query_result(row, LIST)?.into_domain()?,
+        ));
     }
     to_domain(model, subscriptions).map(Some)
 }
