@@ -10,6 +10,7 @@ use std::time::Instant;
 use sea_orm::sea_query::{Alias, DynIden, Expr, IntoIden, SelectStatement};
 use sea_orm::{
     Condition, DatabaseTransaction, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect,
+    Select,
 };
 
 use super::filter::{
@@ -48,6 +49,28 @@ fn sort_key(model: &lists::Model, order_by: OrderBy) -> Option<SortKey> {
         value,
         id: model.id,
     })
+}
+
+/// A listing's select of lists and its ordering (ending with the id): ordered by the subscriber count, the count
+/// joins the rows' columns, so that the order holds over the whole result before any paging.
+fn ordered(
+    order_by: OrderBy,
+    direction: Direction,
+) -> (Select<lists::Entity>, Vec<(DynIden, Order)>) {
+    let mut select = lists::Entity::find();
+    let sort: Option<DynIden> = match order_by {
+        OrderBy::SubscriberCount => {
+            select = select.column_as(scalar_subquery(counts::total_of_list()), SUBSCRIBER_TOTAL);
+            Some(Alias::new(SUBSCRIBER_TOTAL).into_iden())
+        }
+        other => order_column(other).map(IntoIden::into_iden),
+    };
+    let order = sort
+        .into_iter()
+        .chain([lists::Column::Id.into_iden()])
+        .map(|column| (column, order(direction)))
+        .collect();
+    (select, order)
 }
 
 impl ListService {
@@ -137,7 +160,6 @@ impl ListService {
         total: &Option<SelectStatement>,
         versioned: bool,
     ) -> Result<Page<lists::Model>, ServiceError> {
-        let direction = order(query.direction);
         let mut condition = condition.clone();
         let mut skip = query.pagination.offset();
         if let Some(mark) = &mark {
@@ -151,21 +173,7 @@ impl ListService {
             ));
             skip -= mark.position;
         }
-        let mut select = lists::Entity::find();
-        let sort: Option<DynIden> = match query.order_by {
-            OrderBy::SubscriberCount => {
-                // Sorted over the whole result before paging: the count joins the page's columns.
-                select =
-                    select.column_as(scalar_subquery(counts::total_of_list()), SUBSCRIBER_TOTAL);
-                Some(Alias::new(SUBSCRIBER_TOTAL).into_iden())
-            }
-            other => order_column(other).map(IntoIden::into_iden),
-        };
-        let order: Vec<(DynIden, Order)> = sort
-            .into_iter()
-            .chain([lists::Column::Id.into_iden()])
-            .map(|column| (column, direction.clone()))
-            .collect();
+        let (select, order) = ordered(query.order_by, query.direction);
         let slice = Slice {
             condition,
             order: &order,
@@ -225,9 +233,9 @@ impl Walked for Walker {
         from: Position<'a>,
         limit: u64,
     ) -> Result<Vec<Self::Model>, ServiceError> {
-        let direction = order(self.query.direction);
         let column = order_column(self.query.order_by);
-        let mut select = lists::Entity::find().filter(self.condition.clone());
+        let (select, order) = ordered(self.query.order_by, self.query.direction);
+        let mut select = select.filter(self.condition.clone());
         let skip = match from {
             Position::After(key) => {
                 let after = from_key(
@@ -243,15 +251,10 @@ impl Walked for Walker {
             }
             Position::Skip(rows) => rows,
         };
-        if self.query.order_by == OrderBy::SubscriberCount {
-            // Not a column: ordered by the count beside each row (batches then skip rows: no key).
-            select = select
-                .column_as(scalar_subquery(counts::total_of_list()), SUBSCRIBER_TOTAL)
-                .order_by(Expr::col(Alias::new(SUBSCRIBER_TOTAL)), direction.clone());
-        } else if let Some(column) = column {
-            select = select.order_by(column, direction.clone());
+        // By the subscriber count (not a column, so no key), batches skip rows instead.
+        for (column, direction) in order {
+            select = select.order_by(Expr::col(column), direction);
         }
-        select = select.order_by(lists::Column::Id, direction);
         Ok(select.offset(skip).limit(limit).all(txn).await?)
     }
 
