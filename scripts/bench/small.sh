@@ -2,7 +2,7 @@
 # Small requests, A/B in one run: several Roster binaries serve at once, each on its own database, and wrk drives
 # them in turn, scenario by scenario and round by round (the order alternating), so that a VM whose speed drifts
 # during the run affects each binary alike. Beside them, in the same rounds, pgbench runs Roster's own GET-by-id
-# statement over each transport Roster can use: TCP with TLS (libpq's and sqlx's default, sslmode=prefer, on a
+# statement, prepared (as sqlx runs it) and with the simple protocol, over each transport Roster can use: TCP with TLS (libpq's and sqlx's default, sslmode=prefer, on a
 # server with ssl=on), TCP without TLS, and the unix socket. The last rounds serve the newest binary over each
 # transport too.
 #
@@ -139,15 +139,16 @@ drive() {
   }'
 }
 
-# pgbench of Roster's GET-by-id statement over a transport: prints TPS.
+# pgbench of Roster's GET-by-id statement over a transport, in a protocol (prepared: sqlx's, one Bind/Execute per
+# statement once prepared on the connection; simple: parsed and planned every time): prints TPS.
 pg_tps() {
-  local transport=$1 url
+  local transport=$1 protocol=$2 url
   case $transport in
     tls) url=$(with_param "$db_of_last" sslmode=require) ;;
     notls) url=$notls_url ;;
     socket) url="postgres://postgres@/$db_name?host=$socket_dir" ;;
   esac
-  local run=("$pgbench" -n -c "$conns" -j 2 -T "$seconds" -D n=200 -f scripts/bench/get_one.sql "$url")
+  local run=("$pgbench" -n -M "$protocol" -c "$conns" -j 2 -T "$seconds" -D n=200 -f scripts/bench/get_one.sql "$url")
   [ "$transport" = socket ] && run=(runuser -u postgres -- "${run[@]}")
   "${run[@]}" >"$out/pgbench.log" 2>&1 || { cat "$out/pgbench.log" >&2; return 1; }
   cat "$out/pgbench.log" >>"$out/pgbench-all.log"
@@ -190,9 +191,11 @@ for round in $(seq 1 "$rounds"); do
     done
     if [ "$scenario" = get_one ]; then
       for transport in tls notls socket; do
-        tps=$(pg_tps "$transport")
-        printf '%-5s %-16s %-22s %9s\n' "$round" "$scenario" "pgbench $transport" "$tps" | tee -a "$table"
-        echo "$scenario pgbench_$transport $tps 0 0 0" >>"$results"
+        for protocol in prepared simple; do
+          tps=$(pg_tps "$transport" "$protocol")
+          printf '%-5s %-16s %-22s %9s\n' "$round" "$scenario" "pgbench $transport $protocol" "$tps" | tee -a "$table"
+          echo "$scenario pgbench_${transport}_$protocol $tps 0 0 0" >>"$results"
+        done
       done
     fi
   done

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Query, SelectStatement, SimpleExpr};
 use sea_orm::{ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryTrait};
 
+use super::super::sql::ByIdStatement;
 use crate::domain::{List, SubscriberCounts, SubscriptionStatus};
 use crate::entity::{list_subscriber_counts as counts, lists};
 
@@ -88,23 +89,43 @@ fn in_order(counted: &mut SubscriberCounts) {
         .sort_by_key(|(status, _)| SubscriptionStatus::ALL.iter().position(|s| s == status));
 }
 
-/// The statement [`one_with_counts`] runs: the list's row once per status it has subscriptions of (once with
-/// null counts when it has none), so that one round trip reads both.
+/// The column of one status's count in [`one_with_counts_statement`].
+fn count_column(status: SubscriptionStatus) -> String {
+    format!("counted_{}", status.as_str())
+}
+
+/// The statement [`one_with_counts`] runs: the list's row with one column per subscription status (null when it
+/// has none of that status), so that one round trip reads both, in one row.
 pub(crate) fn one_with_counts_statement(id: i64) -> SelectStatement {
     let counted_as = Alias::new("counted");
-    lists::Entity::find_by_id(id)
-        .into_query()
-        .expr_as(
-            Expr::col((counted_as.clone(), counts::Column::Status)),
-            "counted_status",
-        )
-        .expr_as(
-            Expr::col((counted_as.clone(), Alias::new("n"))),
-            "counted_n",
-        )
+    let mut by_status = Query::select();
+    by_status
+        .column(counts::Column::ListId)
+        .from(counts::Entity)
+        .and_where(Expr::col(counts::Column::ListId).eq(id))
+        .group_by_col(counts::Column::ListId);
+    let mut select = lists::Entity::find_by_id(id).into_query();
+    for &status in SubscriptionStatus::ALL {
+        let column = count_column(status);
+        // SUM of a BIGINT is NUMERIC on PostgreSQL.
+        by_status.expr_as(
+            Expr::case(
+                Expr::col(counts::Column::Status).eq(status.as_str()),
+                Expr::col(counts::Column::N),
+            )
+            .sum()
+            .cast_as("BIGINT"),
+            Alias::new(&column),
+        );
+        select.expr_as(
+            Expr::col((counted_as.clone(), Alias::new(&column))),
+            Alias::new(&column),
+        );
+    }
+    select
         .join_subquery(
             JoinType::LeftJoin,
-            grouped(Expr::col(counts::Column::ListId).eq(id)),
+            by_status,
             counted_as.clone(),
             Expr::col((counted_as, counts::Column::ListId))
                 .equals((lists::Entity, lists::Column::Id)),
@@ -112,25 +133,26 @@ pub(crate) fn one_with_counts_statement(id: i64) -> SelectStatement {
         .to_owned()
 }
 
+/// [`one_with_counts_statement`], built once per backend.
+static ONE_WITH_COUNTS: ByIdStatement = ByIdStatement::new(one_with_counts_statement);
+
 /// One list with its subscriptions by status, in one statement (a GET by id is one round trip).
 pub(crate) async fn one_with_counts(
     db: &impl ConnectionTrait,
     id: i64,
 ) -> Result<Option<(lists::Model, SubscriberCounts)>, DbErr> {
-    let rows = db.query_all(&one_with_counts_statement(id)).await?;
-    let Some(first) = rows.first() else {
+    let statement = ONE_WITH_COUNTS.of(db.get_database_backend(), id);
+    let Some(row) = db.query_one_raw(statement).await? else {
         return Ok(None);
     };
-    let model = lists::Model::from_query_result(first, "")?;
+    let model = lists::Model::from_query_result(&row, "")?;
     let mut counted = SubscriberCounts::default();
-    for row in &rows {
-        // A list without subscriptions comes once, with null counts.
-        let status: Option<String> = row.try_get("", "counted_status")?;
-        if let Some(status) = status {
-            add(&mut counted, status, row.try_get("", "counted_n")?)?;
+    for &status in SubscriptionStatus::ALL {
+        let n: Option<i64> = row.try_get("", &count_column(status))?;
+        if let Some(n) = n.filter(|&n| n > 0) {
+            counted.0.push((status, u64::try_from(n).unwrap_or(0)));
         }
     }
-    in_order(&mut counted);
     Ok(Some((model, counted)))
 }
 
@@ -154,5 +176,18 @@ mod tests {
             .trim_end_matches(';')
             .replace(":id", "7");
         assert_eq!(sql, benched);
+    }
+
+    #[test]
+    fn the_statement_built_once_equals_a_fresh_build_for_every_id() {
+        for backend in [DatabaseBackend::Postgres, DatabaseBackend::Sqlite] {
+            for id in [1, 7, 0, -3, i64::MAX, i64::MIN] {
+                assert_eq!(
+                    ONE_WITH_COUNTS.of(backend, id),
+                    backend.build(&one_with_counts_statement(id)),
+                    "{backend:?} {id}"
+                );
+            }
+        }
     }
 }

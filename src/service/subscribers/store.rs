@@ -20,7 +20,7 @@ use crate::domain::{
 use crate::entity::{lists, subscriber_lists, subscribers};
 use crate::service::ServiceError;
 use crate::service::locks::{lock_rows, lock_subscriptions, locked};
-use crate::service::sql::one_of;
+use crate::service::sql::{ByIdStatement, one_of};
 
 /// Ids in one statement's `IN (...)`: far below every backend's limit on bound values.
 pub(super) const CHUNK: usize = 10_000;
@@ -295,6 +295,12 @@ fn one_with_subscriptions_statement(
         .to_owned()
 }
 
+/// [`one_with_subscriptions_statement`] for callers who see every list (the usual case), built once per backend
+/// (the backend only matters to a scope's list of ids).
+static OF_EVERY_LIST: ByIdStatement = ByIdStatement::new(|id| {
+    one_with_subscriptions_statement(id, &Scope::All, sea_orm::DatabaseBackend::Postgres)
+});
+
 /// One subscriber with the subscriptions on lists in `visible` and their lists, in one statement (a GET by id is
 /// one round trip; [`subscriptions_of`] reads many subscribers' in two more).
 pub(super) async fn one_with_subscriptions(
@@ -302,13 +308,12 @@ pub(super) async fn one_with_subscriptions(
     id: i64,
     visible: &Scope,
 ) -> Result<Option<Subscriber>, ServiceError> {
-    let rows = db
-        .query_all(&one_with_subscriptions_statement(
-            id,
-            visible,
-            db.get_database_backend(),
-        ))
-        .await?;
+    let backend = db.get_database_backend();
+    let statement = match visible {
+        Scope::All => OF_EVERY_LIST.of(backend, id),
+        Scope::Only(_) => backend.build(&one_with_subscriptions_statement(id, visible, backend)),
+    };
+    let rows = db.query_all_raw(statement).await?;
     let Some(first) = rows.first() else {
         return Ok(None);
     };
@@ -681,4 +686,24 @@ pub(super) async fn insert_or_lock(
     Err(ServiceError::Unavailable(DbErr::Custom(
         "the subscriber was deleted during every attempt to subscribe it".into(),
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::DatabaseBackend;
+
+    use super::*;
+
+    #[test]
+    fn the_statement_built_once_equals_a_fresh_build_for_every_id() {
+        for backend in [DatabaseBackend::Postgres, DatabaseBackend::Sqlite] {
+            for id in [1, 7, 0, -3, i64::MAX, i64::MIN] {
+                assert_eq!(
+                    OF_EVERY_LIST.of(backend, id),
+                    backend.build(&one_with_subscriptions_statement(id, &Scope::All, backend)),
+                    "{backend:?} {id}"
+                );
+            }
+        }
+    }
 }
