@@ -24,6 +24,8 @@ pub struct ApiError {
     pub message: String,
     /// Seconds for the `Retry-After` header.
     pub retry_after: Option<i32>,
+    /// The current entity tag, for the `ETag` header of a 412.
+    pub etag: Option<String>,
 }
 
 impl ApiError {
@@ -32,6 +34,7 @@ impl ApiError {
             status,
             message: message.into(),
             retry_after: None,
+            etag: None,
         }
     }
 
@@ -108,6 +111,13 @@ impl From<ServiceError> for ApiError {
                 Self::new(StatusCode::NOT_FOUND, format!("{what} not found"))
             }
             ServiceError::Conflict(message) => Self::new(StatusCode::CONFLICT, message),
+            ServiceError::PreconditionFailed(tag) => Self {
+                etag: Some(tag),
+                ..Self::new(
+                    StatusCode::PRECONDITION_FAILED,
+                    "If-Match does not name the current version; its ETag is in this answer's ETag header",
+                )
+            },
             ServiceError::Rejected(message) => Self::bad_request(message),
             ServiceError::Forbidden => Self::forbidden("permission denied"),
             ServiceError::Invalid(err) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, err.0),
@@ -156,6 +166,13 @@ impl poem::error::ResponseError for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if let Some(value) = self
+            .etag
+            .as_deref()
+            .and_then(|t| HeaderValue::from_str(t).ok())
+        {
+            response.headers_mut().insert(header::ETAG, value);
         }
         response
     }

@@ -1,10 +1,11 @@
 use poem_openapi::OpenApi;
-use poem_openapi::param::{Path, Query};
+use poem_openapi::param::{Header, Path, Query};
 
 use futures_util::StreamExt;
 
 use super::ApiTags;
 use super::body::{CreateListBody, UpdateListBody};
+use super::conditions::expectation;
 use super::context::deadline;
 use super::error::ApiError;
 use super::models::{
@@ -12,7 +13,7 @@ use super::models::{
     MailingListPageResponse, MailingListResponse, PublicMailingList, SuccessStatus,
 };
 use super::paging::{Paging, bad_request, count, default_order, default_page, default_per_page};
-use super::responses::{Success, operation_errors};
+use super::responses::{Cached, Success, Tagged, operation_errors};
 use super::security::ApiAuth;
 use super::stream::{Answer, streamed};
 use super::types::{FilterTag, ListId, PerPage, SortOrder, WireUuid};
@@ -44,6 +45,7 @@ operation_errors!(UpdateListError, {
     400 => BadRequest,
     403 => Forbidden,
     404 => ListNotFound,
+    412 => PreconditionFailed,
     413 => PayloadTooLarge,
     415 => UnsupportedMediaType,
     422 => UnprocessableEntity,
@@ -52,17 +54,18 @@ operation_errors!(DeleteListError, {
     400 => BadRequest,
     403 => Forbidden,
     404 => ListNotFound,
+    412 => PreconditionFailed,
 });
 operation_errors!(DeleteListsError, {
     400 => BadRequest,
     403 => Forbidden,
 });
 
-fn list_response(list: crate::domain::List) -> Success<MailingListResponse> {
-    Success(MailingListResponse {
+fn list_body(list: crate::domain::List) -> MailingListResponse {
+    MailingListResponse {
         data: MailingList::from_domain(list),
         status: SuccessStatus::Success,
-    })
+    }
 }
 
 /// What `DELETE /api/lists` selects: `id` wins over `query`, and `query` over `all=true`; a blank `query` counts
@@ -196,9 +199,12 @@ impl ListsApi {
         &self,
         auth: ApiAuth,
         list_id: Path<ListId>,
-    ) -> Result<Success<MailingListResponse>, GetListError> {
+        #[oai(name = "If-None-Match", validator(max_length = 1024))] if_none_match: Header<
+            Option<String>,
+        >,
+    ) -> Result<Cached<MailingListResponse>, GetListError> {
         let list = self.lists.get(auth.principal(), list_id.0.0).await?;
-        Ok(list_response(list))
+        Ok(Cached::new(&list_body(list), if_none_match.0.as_deref())?)
     }
 
     #[oai(path = "/api/lists", method = "post", operation_id = "createList")]
@@ -206,10 +212,10 @@ impl ListsApi {
         &self,
         auth: ApiAuth,
         body: CreateListBody,
-    ) -> Result<Success<MailingListResponse>, CreateListError> {
+    ) -> Result<Tagged<MailingListResponse>, CreateListError> {
         let new = NewList::try_from(ListFields::from(body.into_inner()))?;
         let list = self.lists.create(auth.principal(), new).await?;
-        Ok(list_response(list))
+        Ok(Tagged::new(&list_body(list))?)
     }
 
     #[oai(
@@ -222,13 +228,20 @@ impl ListsApi {
         auth: ApiAuth,
         list_id: Path<ListId>,
         body: UpdateListBody,
-    ) -> Result<Success<MailingListResponse>, UpdateListError> {
+        #[oai(name = "If-Match", validator(max_length = 1024))] if_match: Header<Option<String>>,
+    ) -> Result<Tagged<MailingListResponse>, UpdateListError> {
         let patch = ListPatch::try_from(ListFields::from(body.into_inner()))?;
+        let expect = expectation(if_match.0, list_body);
         let list = self
             .lists
-            .update(auth.principal(), list_id.0.0, patch)
+            .update(
+                auth.principal(),
+                list_id.0.0,
+                patch,
+                expect.as_ref().map(|f| f as _),
+            )
             .await?;
-        Ok(list_response(list))
+        Ok(Tagged::new(&list_body(list))?)
     }
 
     #[oai(
@@ -240,8 +253,16 @@ impl ListsApi {
         &self,
         auth: ApiAuth,
         list_id: Path<ListId>,
+        #[oai(name = "If-Match", validator(max_length = 1024))] if_match: Header<Option<String>>,
     ) -> Result<Success<BooleanResponse>, DeleteListError> {
-        self.lists.delete(auth.principal(), list_id.0.0).await?;
+        let expect = expectation(if_match.0, list_body);
+        self.lists
+            .delete(
+                auth.principal(),
+                list_id.0.0,
+                expect.as_ref().map(|f| f as _),
+            )
+            .await?;
         Ok(Success(BooleanResponse::success(true)))
     }
 

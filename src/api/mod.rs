@@ -3,6 +3,7 @@
 mod body;
 mod bounds;
 mod catalog;
+mod conditions;
 mod context;
 mod docs;
 mod error;

@@ -10,12 +10,15 @@ use poem_openapi::registry::{MetaSchemaRef, Registry};
 use poem_openapi::types::Type;
 use serde::Serialize;
 
+/// The content type of every JSON answer.
+pub const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
+
 /// A `200` JSON body written with serde.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JsonBody<T>(pub T);
 
 impl<T: Type> Payload for JsonBody<T> {
-    const CONTENT_TYPE: &'static str = "application/json; charset=utf-8";
+    const CONTENT_TYPE: &'static str = JSON_CONTENT_TYPE;
 
     fn check_content_type(content_type: &str) -> bool {
         content_type.starts_with("application/json")

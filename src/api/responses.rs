@@ -2,9 +2,15 @@
 //! the statuses it documents, `Success<T>` its 200, and `documented_headers` the headers Roster writes on them.
 //! How errors are answered is in `error.rs`.
 
-use poem::{IntoResponse, Response};
+use std::marker::PhantomData;
 
-use super::payload::JsonBody;
+use poem::http::{HeaderValue, StatusCode, header};
+use poem::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::conditions::{Encoded, encode, has_current};
+use super::error::ApiError;
+use super::payload::{JSON_CONTENT_TYPE, JsonBody};
 
 /// Declares an operation's error type: the error statuses it documents, and always 414 (which the HTTP layer
 /// answers for any URL over 65,534 bytes, before Roster sees the request, so without a body), 429, 500 and 503.
@@ -106,8 +112,23 @@ fn integer_header(
     }
 }
 
+/// The `ETag` header (see `conditions`): 32 hex digits between quotes.
+fn etag_header() -> poem_openapi::registry::MetaHeader {
+    use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
+    let mut schema = MetaSchema::new("string");
+    (schema.min_length, schema.max_length) = (Some(34), Some(34));
+    schema.pattern = Some("^\"[0-9a-f]{32}\"$".into());
+    poem_openapi::registry::MetaHeader {
+        name: "ETag".into(),
+        description: None,
+        required: true,
+        deprecated: false,
+        schema: MetaSchemaRef::Inline(Box::new(schema)),
+    }
+}
+
 /// Adds to an operation's documented answers the headers Roster writes on them (described in openapi.yaml only): `Retry-After` on 429 and 503,
-/// and the rate-limit headers (`limits::Quota`) on every answer but the HTTP layer's bodiless 414.
+/// the current `ETag` on 412, and the rate-limit headers (`limits::Quota`) on every answer but the HTTP layer's bodiless 414.
 pub fn documented_headers(
     mut meta: poem_openapi::registry::MetaResponses,
 ) -> poem_openapi::registry::MetaResponses {
@@ -115,6 +136,8 @@ pub fn documented_headers(
     for response in &mut meta.responses {
         match response.status {
             Some(414) => continue,
+            // The current tag, so that the caller can read what changed and decide again.
+            Some(412) => response.headers.push(etag_header()),
             Some(429 | 503) => response.headers.push(integer_header(
                 "Retry-After",
                 true,
@@ -162,5 +185,121 @@ impl<T: poem_openapi::types::Type + serde::Serialize + Send> poem_openapi::ApiRe
 impl<T: poem_openapi::types::Type + serde::Serialize + Send> IntoResponse for Success<T> {
     fn into_response(self) -> Response {
         JsonBody(self.0).into_response()
+    }
+}
+
+/// A `200` answer carrying one list or subscriber as JSON, with its `ETag`.
+pub struct Tagged<T> {
+    encoded: Encoded,
+    of: PhantomData<T>,
+}
+
+impl<T: Serialize> Tagged<T> {
+    pub fn new(value: &T) -> Result<Self, ApiError> {
+        Ok(Self {
+            encoded: encode(value)?,
+            of: PhantomData,
+        })
+    }
+
+    pub fn tag(&self) -> &str {
+        &self.encoded.tag
+    }
+}
+
+impl<T: poem_openapi::types::Type + Send> poem_openapi::ApiResponse for Tagged<T> {
+    fn meta() -> poem_openapi::registry::MetaResponses {
+        documented_headers(poem_openapi::registry::MetaResponses {
+            responses: vec![tagged_200::<T>()],
+        })
+    }
+
+    fn register(registry: &mut poem_openapi::registry::Registry) {
+        <JsonBody<T> as poem_openapi::payload::Payload>::register(registry);
+    }
+}
+
+fn tagged_200<T: poem_openapi::types::Type>() -> poem_openapi::registry::MetaResponse {
+    use poem_openapi::payload::Payload;
+    poem_openapi::registry::MetaResponse {
+        description: "",
+        status: Some(200),
+        status_range: None,
+        content: vec![poem_openapi::registry::MetaMediaType {
+            content_type: JsonBody::<T>::CONTENT_TYPE,
+            schema: JsonBody::<T>::schema_ref(),
+        }],
+        headers: vec![etag_header()],
+    }
+}
+
+fn with_tag(mut response: Response, tag: &str) -> Response {
+    if let Ok(value) = HeaderValue::from_str(tag) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    response
+}
+
+impl<T: Send> IntoResponse for Tagged<T> {
+    fn into_response(self) -> Response {
+        let response = Response::builder()
+            .header(header::CONTENT_TYPE, JSON_CONTENT_TYPE)
+            .body(self.encoded.body);
+        with_tag(response, &self.encoded.tag)
+    }
+}
+
+/// A `GET` of one list or subscriber: the representation with its `ETag`, or `304` when the caller's
+/// `If-None-Match` names it.
+pub enum Cached<T> {
+    Fresh(Tagged<T>),
+    NotModified(String),
+}
+
+impl<T: Serialize> Cached<T> {
+    /// `value`, or 304 when `if_none_match` names its tag.
+    pub fn new(value: &T, if_none_match: Option<&str>) -> Result<Self, ApiError> {
+        let tagged = Tagged::new(value)?;
+        Ok(match if_none_match {
+            Some(header) if has_current(header, tagged.tag()) => {
+                Self::NotModified(tagged.encoded.tag)
+            }
+            _ => Self::Fresh(tagged),
+        })
+    }
+}
+
+impl<T: poem_openapi::types::Type + Send> poem_openapi::ApiResponse for Cached<T> {
+    fn meta() -> poem_openapi::registry::MetaResponses {
+        documented_headers(poem_openapi::registry::MetaResponses {
+            responses: vec![
+                tagged_200::<T>(),
+                poem_openapi::registry::MetaResponse {
+                    description: "",
+                    status: Some(304),
+                    status_range: None,
+                    content: vec![],
+                    headers: vec![etag_header()],
+                },
+            ],
+        })
+    }
+
+    fn register(registry: &mut poem_openapi::registry::Registry) {
+        <JsonBody<T> as poem_openapi::payload::Payload>::register(registry);
+    }
+}
+
+impl<T: Send> IntoResponse for Cached<T> {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Fresh(tagged) => tagged.into_response(),
+            Self::NotModified(tag) => with_tag(
+                Response::builder()
+                    .status(StatusCode::NOT_MODIFIED)
+                    .finish(),
+                &tag,
+            ),
+        }
     }
 }

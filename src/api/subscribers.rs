@@ -1,7 +1,7 @@
 //! The Subscribers API: each operation parses, calls one `SubscriberService` method and maps the result.
 
 use poem_openapi::OpenApi;
-use poem_openapi::param::{Path, Query};
+use poem_openapi::param::{Header, Path, Query};
 
 use futures_util::StreamExt;
 
@@ -10,6 +10,7 @@ use super::body::{
     CreateSubscriberBody, PatchSubscriberBody, PublicSubscriptionBody, SubscriberIdsBody,
     SubscriberListsBody, UpdateSubscriberBody,
 };
+use super::conditions::expectation;
 use super::context::deadline;
 use super::error::ApiError;
 use super::models::{
@@ -18,7 +19,7 @@ use super::models::{
     SubscriberStatus, SubscriptionStatus, SuccessStatus,
 };
 use super::paging::{Paging, bad_request, count, default_order, default_page, default_per_page};
-use super::responses::{Success, operation_errors};
+use super::responses::{Cached, Success, Tagged, operation_errors};
 use super::security::ApiAuth;
 use super::stream::{Answer, streamed};
 use super::types::{ListId, PerPage, SortOrder, SubscriberId};
@@ -50,6 +51,7 @@ operation_errors!(ChangeSubscriberError, {
     403 => Forbidden,
     404 => SubscriberNotFound,
     409 => Conflict,
+    412 => PreconditionFailed,
     413 => PayloadTooLarge,
     415 => UnsupportedMediaType,
     422 => UnprocessableEntity,
@@ -58,6 +60,7 @@ operation_errors!(DeleteSubscriberError, {
     400 => BadRequest,
     403 => Forbidden,
     404 => SubscriberNotFound,
+    412 => PreconditionFailed,
 });
 operation_errors!(DeleteSubscribersError, {
     400 => BadRequest,
@@ -82,11 +85,11 @@ operation_errors!(PublicSubscriptionError, {
     422 => UnprocessableEntity,
 });
 
-fn subscriber_response(subscriber: domain::Subscriber) -> Success<SubscriberResponse> {
-    Success(SubscriberResponse {
+fn subscriber_body(subscriber: domain::Subscriber) -> SubscriberResponse {
+    SubscriberResponse {
         data: Subscriber::from_domain(subscriber),
         status: SuccessStatus::Success,
-    })
+    }
 }
 
 fn default_order_by() -> SubscriberOrderBy {
@@ -96,6 +99,29 @@ fn default_order_by() -> SubscriberOrderBy {
 /// The Subscribers API.
 pub struct SubscribersApi {
     pub subscribers: SubscriberService,
+}
+
+impl SubscribersApi {
+    /// A `PUT` or `PATCH`, once its body is read.
+    async fn change(
+        &self,
+        auth: ApiAuth,
+        subscriber_id: Path<SubscriberId>,
+        change: SubscriberChange,
+        if_match: Header<Option<String>>,
+    ) -> Result<Tagged<SubscriberResponse>, ChangeSubscriberError> {
+        let expect = expectation(if_match.0, subscriber_body);
+        let subscriber = self
+            .subscribers
+            .change(
+                auth.principal(),
+                subscriber_id.0.0,
+                change,
+                expect.as_ref().map(|f| f as _),
+            )
+            .await?;
+        Ok(Tagged::new(&subscriber_body(subscriber))?)
+    }
 }
 
 #[OpenApi(tag = "ApiTags::Subscribers")]
@@ -219,12 +245,18 @@ impl SubscribersApi {
         &self,
         auth: ApiAuth,
         subscriber_id: Path<SubscriberId>,
-    ) -> Result<Success<SubscriberResponse>, GetSubscriberError> {
+        #[oai(name = "If-None-Match", validator(max_length = 1024))] if_none_match: Header<
+            Option<String>,
+        >,
+    ) -> Result<Cached<SubscriberResponse>, GetSubscriberError> {
         let subscriber = self
             .subscribers
             .get(auth.principal(), subscriber_id.0.0)
             .await?;
-        Ok(subscriber_response(subscriber))
+        Ok(Cached::new(
+            &subscriber_body(subscriber),
+            if_none_match.0.as_deref(),
+        )?)
     }
 
     #[oai(
@@ -236,10 +268,10 @@ impl SubscribersApi {
         &self,
         auth: ApiAuth,
         body: CreateSubscriberBody,
-    ) -> Result<Success<SubscriberResponse>, CreateSubscriberError> {
+    ) -> Result<Tagged<SubscriberResponse>, CreateSubscriberError> {
         let new = NewSubscriber::try_from(body.into_fields())?;
         let subscriber = self.subscribers.create(auth.principal(), new).await?;
-        Ok(subscriber_response(subscriber))
+        Ok(Tagged::new(&subscriber_body(subscriber))?)
     }
 
     #[oai(
@@ -252,13 +284,10 @@ impl SubscribersApi {
         auth: ApiAuth,
         subscriber_id: Path<SubscriberId>,
         body: UpdateSubscriberBody,
-    ) -> Result<Success<SubscriberResponse>, ChangeSubscriberError> {
+        #[oai(name = "If-Match", validator(max_length = 1024))] if_match: Header<Option<String>>,
+    ) -> Result<Tagged<SubscriberResponse>, ChangeSubscriberError> {
         let change = SubscriberChange::replace(body.into_inner().into())?;
-        let subscriber = self
-            .subscribers
-            .change(auth.principal(), subscriber_id.0.0, change)
-            .await?;
-        Ok(subscriber_response(subscriber))
+        self.change(auth, subscriber_id, change, if_match).await
     }
 
     #[oai(
@@ -271,13 +300,10 @@ impl SubscribersApi {
         auth: ApiAuth,
         subscriber_id: Path<SubscriberId>,
         body: PatchSubscriberBody,
-    ) -> Result<Success<SubscriberResponse>, ChangeSubscriberError> {
+        #[oai(name = "If-Match", validator(max_length = 1024))] if_match: Header<Option<String>>,
+    ) -> Result<Tagged<SubscriberResponse>, ChangeSubscriberError> {
         let change = SubscriberChange::patch(body.into_inner().into())?;
-        let subscriber = self
-            .subscribers
-            .change(auth.principal(), subscriber_id.0.0, change)
-            .await?;
-        Ok(subscriber_response(subscriber))
+        self.change(auth, subscriber_id, change, if_match).await
     }
 
     #[oai(
@@ -289,9 +315,15 @@ impl SubscribersApi {
         &self,
         auth: ApiAuth,
         subscriber_id: Path<SubscriberId>,
+        #[oai(name = "If-Match", validator(max_length = 1024))] if_match: Header<Option<String>>,
     ) -> Result<Success<BooleanResponse>, DeleteSubscriberError> {
+        let expect = expectation(if_match.0, subscriber_body);
         self.subscribers
-            .delete(auth.principal(), subscriber_id.0.0)
+            .delete(
+                auth.principal(),
+                subscriber_id.0.0,
+                expect.as_ref().map(|f| f as _),
+            )
             .await?;
         Ok(Success(BooleanResponse::success(true)))
     }

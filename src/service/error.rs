@@ -13,6 +13,9 @@ pub enum ServiceError {
     /// The write would break a uniqueness rule (a subscriber's e-mail).
     #[error("{0}")]
     Conflict(String),
+    /// The caller's condition on the current state (`If-Match`) does not hold; carries the current state's tag.
+    #[error("the current state does not match the condition")]
+    PreconditionFailed(String),
     /// The request names something it may not, and saying more would tell what exists (answered 400).
     #[error("{0}")]
     Rejected(String),
@@ -24,6 +27,19 @@ pub enum ServiceError {
     /// Anything else: a bug or a broken database. Logged, never shown.
     #[error("database error")]
     Database(#[source] DbErr),
+}
+
+/// A caller's condition on the current state of what it writes (`If-Match`): given that state, nothing when it
+/// holds, else the state's tag. It is checked inside the write's transaction, after the rows are locked, so no
+/// other write can come between the check and the write.
+pub type Expect<'a, T> = Option<&'a (dyn Fn(&T) -> Result<(), String> + Send + Sync)>;
+
+/// Checks `expect` (when there is one) against `current`.
+pub(crate) fn check<T>(expect: Expect<'_, T>, current: &T) -> Result<(), ServiceError> {
+    match expect.map(|holds| holds(current)) {
+        Some(Err(tag)) => Err(ServiceError::PreconditionFailed(tag)),
+        _ => Ok(()),
+    }
 }
 
 /// Refuses before looking at the data, so that a caller without access learns nothing about whether what it

@@ -19,8 +19,8 @@ pub use accounts::{AccountError, AccountService, IssuedToken, RoleInfo, RoleKind
 pub use auth::{AuthError, Authenticator};
 pub use credentials::{AdminCredentials, Bootstrap};
 pub use database::{DatabaseService, PoolUsage};
-pub use error::ServiceError;
-use error::ensure;
+pub use error::{Expect, ServiceError};
+use error::{check, ensure};
 pub use lists::ListService;
 pub use subscribers::SubscriberService;
 pub use walk::{Batches, STREAMED_ABOVE};

@@ -166,17 +166,6 @@ pub fn one_of<C: IntoColumnRef>(column: C, ids: &BTreeSet<i64>, backend: Databas
     Expr::col(column).in_subquery(values)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn like_patterns_treat_wildcards_and_the_escape_as_literals() {
-        assert_eq!(contains_pattern("50%_off!"), "%50!%!_off!!%");
-        assert_eq!(contains_pattern("plain"), "%plain%");
-    }
-}
-
 /// A statement that differs between requests only in one id, built by sea-query once per backend and then reused
 /// with the id put into its bound values. Building it costs more CPU than its round trip does (perf of a GET by
 /// id: ~20 µs of sea-query building, cloning and dropping per request; docs/benchmarks.md).
@@ -231,5 +220,16 @@ impl ByIdStatement {
             values,
             id_at,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_treat_wildcards_and_the_escape_as_literals() {
+        assert_eq!(contains_pattern("50%_off!"), "%50!%!_off!!%");
+        assert_eq!(contains_pattern("plain"), "%plain%");
     }
 }

@@ -4,6 +4,7 @@
 mod auth;
 mod binary;
 mod concurrency;
+mod conditions;
 mod connections;
 mod coverage;
 mod create;

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use futures_util::future::join_all;
+use reqwest::header::{ETAG, IF_MATCH};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 use serde_json::json;
@@ -21,6 +22,9 @@ struct Fixture {
     uuids: [String; 2],
     subscribers: [i64; 2],
     emails: [String; 2],
+    /// The `ETag`s of the lists and subscribers once created, for the conditional writes.
+    list_tags: [String; 2],
+    subscriber_tags: [String; 2],
 }
 
 /// Every operation that writes subscribers, subscriptions or lists.
@@ -41,9 +45,13 @@ enum Op {
     UpdateList,
     DeleteList,
     DeleteLists,
+    PatchSubscriberIfMatch,
+    DeleteSubscriberIfMatch,
+    UpdateListIfMatch,
+    DeleteListIfMatch,
 }
 
-const ALL: [Op; 15] = [
+const ALL: [Op; 19] = [
     Op::Add,
     Op::AddConfirmed,
     Op::Remove,
@@ -59,6 +67,10 @@ const ALL: [Op; 15] = [
     Op::UpdateList,
     Op::DeleteList,
     Op::DeleteLists,
+    Op::PatchSubscriberIfMatch,
+    Op::DeleteSubscriberIfMatch,
+    Op::UpdateListIfMatch,
+    Op::DeleteListIfMatch,
 ];
 
 impl Op {
@@ -126,6 +138,19 @@ impl Op {
                 Method::DELETE,
                 &format!("/api/lists?id={}&id={}", f.lists[s], f.lists[t]),
             ),
+            // With the tags the rows had when created: whoever wrote them first makes these 412.
+            Op::PatchSubscriberIfMatch => Op::PatchSubscriber
+                .request(app, f, side)
+                .header(IF_MATCH, &f.subscriber_tags[s]),
+            Op::DeleteSubscriberIfMatch => Op::DeleteSubscriber
+                .request(app, f, side)
+                .header(IF_MATCH, &f.subscriber_tags[s]),
+            Op::UpdateListIfMatch => Op::UpdateList
+                .request(app, f, side)
+                .header(IF_MATCH, &f.list_tags[s]),
+            Op::DeleteListIfMatch => Op::DeleteList
+                .request(app, f, side)
+                .header(IF_MATCH, &f.list_tags[s]),
         }
     }
 
@@ -136,6 +161,7 @@ impl Op {
         const GONE: StatusCode = StatusCode::NOT_FOUND;
         const NAMED: StatusCode = StatusCode::UNPROCESSABLE_ENTITY;
         const REFUSED: StatusCode = StatusCode::BAD_REQUEST;
+        const CHANGED: StatusCode = StatusCode::PRECONDITION_FAILED;
         match self {
             Op::Add | Op::AddConfirmed | Op::Remove | Op::Unsubscribe | Op::BlocklistMany => {
                 &[OK, NAMED]
@@ -147,6 +173,10 @@ impl Op {
             Op::CreateSubscriber => &[OK, NAMED],
             Op::PublicForm => &[OK, REFUSED],
             Op::DeleteSubscribers | Op::DeleteLists => &[OK],
+            Op::DeleteSubscriberIfMatch | Op::UpdateListIfMatch | Op::DeleteListIfMatch => {
+                &[OK, GONE, CHANGED]
+            }
+            Op::PatchSubscriberIfMatch => &[OK, GONE, NAMED, CHANGED],
         }
     }
 }
@@ -186,12 +216,27 @@ async fn fixture(app: &TestApp, round: usize) -> Fixture {
         assert_eq!(status, StatusCode::OK, "{body}");
         *id = body["data"]["id"].as_i64().unwrap();
     }
+    let tag = |path: String| async move {
+        let response = app.get(&path).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        response.headers()[ETAG].to_str().unwrap().to_owned()
+    };
+    let list_tags = [
+        tag(format!("/api/lists/{}", lists[0])).await,
+        tag(format!("/api/lists/{}", lists[1])).await,
+    ];
+    let subscriber_tags = [
+        tag(format!("/api/subscribers/{}", subscribers[0])).await,
+        tag(format!("/api/subscribers/{}", subscribers[1])).await,
+    ];
     Fixture {
         round,
         lists,
         uuids,
         subscribers,
         emails,
+        list_tags,
+        subscriber_tags,
     }
 }
 
@@ -368,6 +413,17 @@ async fn subscriber_edits_raced_pairwise_keep_every_invariant_and_answer_no_5xx(
         Op::PatchSubscriber,
         Op::CreateSubscriber,
         Op::PublicForm,
+    ])
+    .await;
+}
+
+#[tokio::test]
+async fn conditional_writes_raced_pairwise_keep_every_invariant_and_answer_no_5xx() {
+    race_pairs(&[
+        Op::PatchSubscriberIfMatch,
+        Op::DeleteSubscriberIfMatch,
+        Op::UpdateListIfMatch,
+        Op::DeleteListIfMatch,
     ])
     .await;
 }

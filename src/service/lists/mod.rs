@@ -11,8 +11,8 @@ use std::sync::Arc;
 use sea_orm::sea_query::LockType;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
-    DatabaseConnection, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
+    DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, FromQueryResult, QueryFilter,
+    QueryOrder, QuerySelect, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -22,7 +22,7 @@ use super::locks::{begin_write, locked};
 use super::positions::Positions;
 use super::sql::{is_postgres, now};
 use super::totals::TotalsCache;
-use super::{ServiceError, ensure};
+use super::{Expect, ServiceError, check, ensure};
 use crate::domain::{
     Access, DeleteSelector, List, ListFilter, ListPatch, ListStatus, ListType, NewList, Principal,
     PublicList, SubscriberCounts, fold,
@@ -60,6 +60,26 @@ impl ListService {
         self.add_counts(&mut found).await?;
         let [list] = found;
         Ok(list)
+    }
+
+    /// Checks `expect` against the list as `GET` answers it now, read in `txn` (whose caller holds the list's row
+    /// lock). Its counts may still change until the commit: subscriptions do not wait for that lock.
+    async fn check_current(
+        txn: &DatabaseTransaction,
+        id: i64,
+        expect: Expect<'_, List>,
+    ) -> Result<(), ServiceError> {
+        if expect.is_none() {
+            return Ok(());
+        }
+        let (model, counted) = counts::one_with_counts(txn, id)
+            .await?
+            .ok_or(ServiceError::NotFound("list"))?;
+        let current = List {
+            subscribers: Some(counted),
+            ..model.into_domain()?
+        };
+        check(expect, &current)
     }
 
     #[tracing::instrument(skip_all, fields(list.id = id), err(level = "debug"))]
@@ -125,6 +145,7 @@ impl ListService {
         who: &Principal,
         id: i64,
         patch: ListPatch,
+        expect: Expect<'_, List>,
     ) -> Result<List, ServiceError> {
         // The answer is the list itself, so updating needs `get` as well: `manage` alone must not read a list
         // (a `PUT` of `{}` would otherwise show what `GET` refuses).
@@ -136,6 +157,7 @@ impl ListService {
             .one(&txn)
             .await?
             .ok_or(ServiceError::NotFound("list"))?;
+        Self::check_current(&txn, id, expect).await?;
         let Some((mut row, tags)) = changes(&current, patch) else {
             drop(txn);
             return self.with_counts(current.into_domain()?).await;
@@ -154,9 +176,22 @@ impl ListService {
     }
 
     #[tracing::instrument(skip_all, fields(list.id = id), err(level = "debug"))]
-    pub async fn delete(&self, who: &Principal, id: i64) -> Result<(), ServiceError> {
+    pub async fn delete(
+        &self,
+        who: &Principal,
+        id: i64,
+        expect: Expect<'_, List>,
+    ) -> Result<(), ServiceError> {
         ensure(who.scope(Access::Manage).allows(id))?;
         let txn = begin_write(&self.db).await?;
+        if expect.is_some() {
+            // The lock `delete_lists` would take first: nothing changes the list between the check and the delete.
+            locked(&txn, lists::Entity::find_by_id(id), LockType::Update)
+                .one(&txn)
+                .await?
+                .ok_or(ServiceError::NotFound("list"))?;
+            Self::check_current(&txn, id, expect).await?;
+        }
         if delete_lists(&txn, Condition::all().add(lists::Column::Id.eq(id))).await? == 0 {
             return Err(ServiceError::NotFound("list"));
         }

@@ -26,7 +26,7 @@ use super::locks::{begin_write, locked};
 use super::positions::Positions;
 use super::sql::now;
 use super::totals::TotalsCache;
-use super::{ServiceError, ensure};
+use super::{Expect, ServiceError, check, ensure};
 use crate::domain::{
     Access, MembershipAction, NewSubscriber, Optin, Principal, PublicSubscription, Scope,
     Subscriber, SubscriberChange, SubscriberFilter, SubscriberScope, SubscriberStatus,
@@ -203,6 +203,21 @@ impl SubscriberService {
         Ok(created)
     }
 
+    /// Checks `expect` against the subscriber as `GET` answers this caller now, read in `txn`, whose caller holds
+    /// the subscriber's row lock (and with it every change to its subscriptions: see `service::locks`).
+    async fn check_current(
+        &self,
+        txn: &DatabaseTransaction,
+        who: &Principal,
+        id: i64,
+        expect: Expect<'_, Subscriber>,
+    ) -> Result<(), ServiceError> {
+        if expect.is_none() {
+            return Ok(());
+        }
+        check(expect, &self.read_one(txn, who, id).await?)
+    }
+
     /// Applies a `PUT` or `PATCH` in one transaction.
     #[tracing::instrument(skip_all, fields(subscriber.id = id), err(level = "debug"))]
     pub async fn change(
@@ -210,6 +225,7 @@ impl SubscriberService {
         who: &Principal,
         id: i64,
         change: SubscriberChange,
+        expect: Expect<'_, Subscriber>,
     ) -> Result<Subscriber, ServiceError> {
         if let Some(lists) = &change.lists {
             Self::ensure_lists_manageable(who, lists)?;
@@ -218,6 +234,7 @@ impl SubscriberService {
         let missing_lists = lock_lists(&txn, change.lists.as_deref().unwrap_or_default()).await?;
         let current = self.lock_manageable(&txn, who, id).await?;
         none_missing("list", &missing_lists)?;
+        self.check_current(&txn, who, id, expect).await?;
         let (mut row, status) = changed_row(&current, &change)?;
         if status == SubscriberStatus::Blocklisted
             && current.status != SubscriberStatus::Blocklisted
@@ -245,9 +262,15 @@ impl SubscriberService {
     }
 
     #[tracing::instrument(skip_all, fields(subscriber.id = id), err(level = "debug"))]
-    pub async fn delete(&self, who: &Principal, id: i64) -> Result<(), ServiceError> {
+    pub async fn delete(
+        &self,
+        who: &Principal,
+        id: i64,
+        expect: Expect<'_, Subscriber>,
+    ) -> Result<(), ServiceError> {
         let txn = begin_write(&self.db).await?;
         self.lock_manageable(&txn, who, id).await?;
+        self.check_current(&txn, who, id, expect).await?;
         self.ensure_wholly_manageable(&txn, who, &[id]).await?;
         delete_subscribers(&txn, &[id]).await?;
         txn.commit().await?;
