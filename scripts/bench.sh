@@ -4,7 +4,10 @@
 #                                              16 connections
 #   BENCH_SUITE=subscribers scripts/bench.sh   the subscriber suite (scripts/bench/subscribers/suite.sh): 1,000,000
 #                                              subscribers, 200 lists, 5,000,000 subscriptions
-# Environment: BENCH_SUITE (lists, the default, or subscribers), BENCH_SECONDS, BENCH_CONNECTIONS; for lists
+#   BENCH_SUITE=small scripts/bench.sh         small requests, binaries A/B and over each transport, beside pgbench
+#                                              of Roster's statements prepared and simple (scripts/bench/small.sh,
+#                                              which documents its own BENCH_* variables)
+# Environment: BENCH_SUITE (lists, the default, subscribers or small), BENCH_SECONDS, BENCH_CONNECTIONS; for lists
 # BENCH_SIZES; for subscribers BENCH_SUBSCRIBERS, BENCH_SUBSCRIPTIONS, BENCH_BULK (ids in the bulk add, 100000),
 # BENCH_WALK_STEP (the SQL-only walks time every Nth page, 100), BENCH_WORD (the search, moreau); BENCH_ROSTER_BIN
 # (a built binary to measure instead of building the release one).
@@ -20,7 +23,8 @@ root=$PWD
 source scripts/lib.sh
 case ${BENCH_SUITE:-lists} in
   lists | subscribers) ;;
-  *) echo "ERROR: BENCH_SUITE must be lists or subscribers, not '$BENCH_SUITE'" >&2; exit 2 ;;
+  small) exec scripts/bench/small.sh ;;
+  *) echo "ERROR: BENCH_SUITE must be lists, subscribers or small, not '$BENCH_SUITE'" >&2; exit 2 ;;
 esac
 
 sizes=${BENCH_SIZES:-"10000 100000 1000000"}
