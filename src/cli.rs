@@ -229,6 +229,19 @@ pub struct ServeArgs {
     #[arg(long, env = "ROSTER_FAIR_SHARE_WAIT", default_value_t = 1.0)]
     pub fair_share_wait: f64,
 
+    /// Seconds an `Idempotency-Key` and the answer to its request are kept.
+    #[arg(long, env = "ROSTER_IDEMPOTENCY_TTL", default_value_t = 86_400.0)]
+    pub idempotency_ttl: f64,
+
+    /// Most `Idempotency-Key`s one caller (API user, admin, or client address on the public form) may have kept
+    /// at once; a new key past it is answered 429.
+    #[arg(
+        long,
+        env = "ROSTER_IDEMPOTENCY_KEYS_PER_CALLER",
+        default_value_t = 10_000
+    )]
+    pub idempotency_keys_per_caller: u64,
+
     /// When set, `/metrics` requires `Authorization: Bearer <token>`.
     #[arg(long, env = "ROSTER_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<Secret>,
@@ -284,6 +297,13 @@ impl ServeArgs {
                 login_failure_burst: self.login_failure_burst,
                 metrics_token: self.metrics_token.clone(),
                 fair_share_wait: seconds(self.fair_share_wait),
+                idempotency: crate::config::IdempotencySettings {
+                    ttl: seconds(self.idempotency_ttl),
+                    keys_per_caller: self.idempotency_keys_per_caller.max(1),
+                    // A request cannot outlive its timeout by much: past twice that, an attempt that has not
+                    // committed is taken to have died.
+                    lease: seconds(self.request_timeout).saturating_mul(2),
+                },
             },
             connections: crate::config::ConnectionSettings {
                 max_connections: self.max_connections.max(1),

@@ -137,6 +137,19 @@ pub struct HttpSettings {
     pub metrics_token: Option<Secret>,
     /// Longest a request waits for its caller's fair share of the database pool before it is answered 429.
     pub fair_share_wait: Duration,
+    /// What `Idempotency-Key` keeps and for how long.
+    pub idempotency: IdempotencySettings,
+}
+
+/// How long an `Idempotency-Key` is kept, and how many one caller may have at once.
+#[derive(Debug, Clone, Copy)]
+pub struct IdempotencySettings {
+    /// How long a key and its answer are kept after the first request with it.
+    pub ttl: Duration,
+    /// Most keys one caller (an API user, the admin, or a client address on the public form) may have kept at once.
+    pub keys_per_caller: u64,
+    /// How long a request with a key may run before a retry may take it over (if it wrote nothing).
+    pub lease: Duration,
 }
 
 /// Bounds on connections, so that no client can hold the server's descriptors, memory or attention.

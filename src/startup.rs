@@ -106,7 +106,11 @@ impl Application {
             self.settings.database.max_connections as usize
         };
         let endpoint = app(
-            Services::new(self.db.clone(), self.reads.clone()),
+            Services::new(
+                self.db.clone(),
+                self.reads.clone(),
+                self.settings.http.idempotency,
+            ),
             self.authenticator,
             self.settings.http.clone(),
             pool_size,

@@ -15,6 +15,7 @@ mod m20261202_000008_version_subscribers;
 mod m20261206_000009_unlock_counters;
 mod m20261206_000010_code_point_order;
 mod m20261206_000011_scope_grants;
+mod m20261207_000012_idempotency_keys;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000009_unlock_counters::Migration),
             Box::new(m20261206_000010_code_point_order::Migration),
             Box::new(m20261206_000011_scope_grants::Migration),
+            Box::new(m20261207_000012_idempotency_keys::Migration),
         ]
     }
 }

@@ -16,7 +16,7 @@ use super::paging::{Paging, bad_request, count, default_order, default_page, def
 use super::responses::{Cached, Success, Tagged, operation_errors};
 use super::security::ApiAuth;
 use super::stream::{Answer, streamed};
-use super::types::{FilterTag, ListId, PerPage, SortOrder, WireUuid};
+use super::types::{FilterTag, IdempotencyKey, ListId, PerPage, SortOrder, WireUuid};
 use crate::domain::{
     DELETE_IDS_MAX, DeleteSelector, ListFields, ListFilter, ListPatch, ListQuery, NewList,
 };
@@ -37,6 +37,7 @@ operation_errors!(GetListError, {
 operation_errors!(CreateListError, {
     400 => BadRequest,
     403 => Forbidden,
+    409 => Conflict,
     413 => PayloadTooLarge,
     415 => UnsupportedMediaType,
     422 => UnprocessableEntity,
@@ -45,6 +46,7 @@ operation_errors!(UpdateListError, {
     400 => BadRequest,
     403 => Forbidden,
     404 => ListNotFound,
+    409 => Conflict,
     412 => PreconditionFailed,
     413 => PayloadTooLarge,
     415 => UnsupportedMediaType,
@@ -54,11 +56,15 @@ operation_errors!(DeleteListError, {
     400 => BadRequest,
     403 => Forbidden,
     404 => ListNotFound,
+    409 => Conflict,
     412 => PreconditionFailed,
+    422 => UnprocessableEntity,
 });
 operation_errors!(DeleteListsError, {
     400 => BadRequest,
     403 => Forbidden,
+    409 => Conflict,
+    422 => UnprocessableEntity,
 });
 
 fn list_body(list: crate::domain::List) -> MailingListResponse {
@@ -210,6 +216,7 @@ impl ListsApi {
     #[oai(path = "/api/lists", method = "post", operation_id = "createList")]
     async fn create_list(
         &self,
+        #[oai(name = "Idempotency-Key")] _key: Header<Option<IdempotencyKey>>,
         auth: ApiAuth,
         body: CreateListBody,
     ) -> Result<Tagged<MailingListResponse>, CreateListError> {
@@ -225,6 +232,7 @@ impl ListsApi {
     )]
     async fn update_list(
         &self,
+        #[oai(name = "Idempotency-Key")] _key: Header<Option<IdempotencyKey>>,
         auth: ApiAuth,
         list_id: Path<ListId>,
         body: UpdateListBody,
@@ -251,6 +259,7 @@ impl ListsApi {
     )]
     async fn delete_list(
         &self,
+        #[oai(name = "Idempotency-Key")] _key: Header<Option<IdempotencyKey>>,
         auth: ApiAuth,
         list_id: Path<ListId>,
         #[oai(name = "If-Match", validator(max_length = 1024))] if_match: Header<Option<String>>,
@@ -269,6 +278,7 @@ impl ListsApi {
     #[oai(path = "/api/lists", method = "delete", operation_id = "deleteLists")]
     async fn delete_lists(
         &self,
+        #[oai(name = "Idempotency-Key")] _key: Header<Option<IdempotencyKey>>,
         auth: ApiAuth,
         #[oai(validator(max_items = 1000))] id: Query<Option<Vec<ListId>>>,
         #[oai(validator(max_length = 1000))] query: Query<Option<String>>,

@@ -10,6 +10,7 @@ mod error;
 mod fairness;
 mod front;
 mod health;
+mod idempotency;
 mod layer;
 mod limits;
 mod lists;

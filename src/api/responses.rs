@@ -127,8 +127,8 @@ fn etag_header() -> poem_openapi::registry::MetaHeader {
     }
 }
 
-/// Adds to an operation's documented answers the headers Roster writes on them (described in openapi.yaml only): `Retry-After` on 429 and 503,
-/// the current `ETag` on 412, and the rate-limit headers (`limits::Quota`) on every answer but the HTTP layer's bodiless 414.
+/// Adds to an operation's documented answers the headers Roster writes on them (described in openapi.yaml only): `Retry-After` on 429 and 503
+/// (and on a 409 for a retry too early), the current `ETag` on 412, and the rate-limit headers (`limits::Quota`) on every answer but the HTTP layer's bodiless 414.
 pub fn documented_headers(
     mut meta: poem_openapi::registry::MetaResponses,
 ) -> poem_openapi::registry::MetaResponses {
@@ -138,6 +138,13 @@ pub fn documented_headers(
             Some(414) => continue,
             // The current tag, so that the caller can read what changed and decide again.
             Some(412) => response.headers.push(etag_header()),
+            // On a retry whose first attempt is still being carried out (`Idempotency-Key`).
+            Some(409) => response.headers.push(integer_header(
+                "Retry-After",
+                false,
+                "int32",
+                (1.0, f64::from(i32::MAX)),
+            )),
             Some(429 | 503) => response.headers.push(integer_header(
                 "Retry-After",
                 true,

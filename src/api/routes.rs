@@ -14,6 +14,7 @@ use super::error::panic_response;
 use super::fairness::{Gate, ShareDatabase};
 use super::front::Front;
 use super::health::HealthApi;
+use super::idempotency::Idempotent;
 use super::layer::layer;
 use super::limits::{LimitUnauthenticated, LoginFailures, RateLimits};
 use super::lists::ListsApi;
@@ -63,6 +64,7 @@ pub fn app(
     pool_size: usize,
 ) -> impl Endpoint {
     let metrics = metrics_endpoint(services.database.clone(), config.metrics_token.clone());
+    let idempotency = services.idempotency.clone();
     let service = openapi_service(services);
     let docs = Document::swagger_ui(&service.swagger_ui_html(), &service.spec());
     let catalog = Arc::new(Catalog::new(api_meta()));
@@ -79,6 +81,11 @@ pub fn app(
             config.fair_share_wait,
         ))))
         .with(CatchPanic::new().with_handler(panic_response))
+        // Outside the panic catcher, so that a keyed request's panic is an answer it can release its key on.
+        .with(Idempotent {
+            service: idempotency,
+            catalog: catalog.clone(),
+        })
         .with(layer(LimitBody(config.body_limit)))
         // Boxing erases the middleware types, which would otherwise nest past the compiler's depth limit.
         .boxed()

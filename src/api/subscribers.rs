@@ -22,7 +22,7 @@ use super::paging::{Paging, bad_request, count, default_order, default_page, def
 use super::responses::{Cached, Success, Tagged, operation_errors};
 use super::security::ApiAuth;
 use super::stream::{Answer, streamed};
-use super::types::{ListId, PerPage, SortOrder, SubscriberId};
+use super::types::{IdempotencyKey, ListId, PerPage, SortOrder, SubscriberId};
 use crate::domain::{
     self, Cursor, DELETE_IDS_MAX, NewSubscriber, PublicSubscription, SubscriberChange,
     SubscriberFilter, SubscriberQuery, ValidationError, parse_list_ids, parse_subscriber_ids,
@@ -60,15 +60,20 @@ operation_errors!(DeleteSubscriberError, {
     400 => BadRequest,
     403 => Forbidden,
     404 => SubscriberNotFound,
+    409 => Conflict,
     412 => PreconditionFailed,
+    422 => UnprocessableEntity,
 });
 operation_errors!(DeleteSubscribersError, {
     400 => BadRequest,
     403 => Forbidden,
+    409 => Conflict,
+    422 => UnprocessableEntity,
 });
 operation_errors!(BulkSubscribersError, {
     400 => BadRequest,
     403 => Forbidden,
+    409 => Conflict,
     413 => PayloadTooLarge,
     415 => UnsupportedMediaType,
     422 => UnprocessableEntity,
@@ -77,9 +82,12 @@ operation_errors!(BlocklistSubscriberError, {
     400 => BadRequest,
     403 => Forbidden,
     404 => SubscriberNotFound,
+    409 => Conflict,
+    422 => UnprocessableEntity,
 });
 operation_errors!(PublicSubscriptionError, {
     400 => BadRequest,
+    409 => Conflict,
     413 => PayloadTooLarge,
     415 => UnsupportedMediaType,
     422 => UnprocessableEntity,
@@ -266,6 +274,7 @@ impl SubscribersApi {
     )]
     async fn create_subscriber(
         &self,
+        #[oai(name = "Idempotency-Key")] _key: Header<Option<IdempotencyKey>>,
         auth: ApiAuth,
         body: CreateSubscriberBody,
     ) -> Result<Tagged<SubscriberResponse>, CreateSubscriberError> {
@@ -281,6 +290,7 @@ impl SubscribersApi {
     )]
     async fn update_subscriber(
         &self,
+        #[oai(name = "Idempotency-Key")] _key: Header<Option<IdempotencyKey>>,
         auth: ApiAuth,
         subscriber_id: Path<SubscriberId>,
         body: UpdateSubscriberBody,
@@ -297,6 +307,7 @@ impl SubscribersApi {
     )]
     async fn patch_subscriber(
         &self,
+        #[oai(name = "Idempotency-Key")] _key: Header<Option<IdempotencyKey>>,
         auth: ApiAuth,
         subscriber_id: Path<SubscriberId>,
         body: PatchSubscriberBody,
@@ -313,6 +324,7 @@ impl SubscribersApi {
     )]
     async fn delete_subscriber(
         &self,
+        #[oai(name = "Idempotency-Key")] _key: Header<Option<IdempotencyKey>>,
         auth: ApiAuth,
         subscriber_id: Path<SubscriberId>,
         #[oai(name = "If-Match", validator(max_length = 1024))] if_match: Header<Option<String>>,
@@ -335,6 +347,7 @@ impl SubscribersApi {
     )]
     async fn delete_subscribers(
         &self,
+        #[oai(name = "Idempotency-Key")] _key: Header<Option<IdempotencyKey>>,
         auth: ApiAuth,
         #[oai(validator(min_items = 1, max_items = 1000))] id: Query<Vec<SubscriberId>>,
     ) -> Result<Success<BooleanResponse>, DeleteSubscribersError> {
@@ -357,6 +370,7 @@ impl SubscribersApi {
     )]
     async fn manage_lists(
         &self,
+        #[oai(name = "Idempotency-Key")] _key: Header<Option<IdempotencyKey>>,
         auth: ApiAuth,
         body: SubscriberListsBody,
     ) -> Result<Success<BooleanResponse>, BulkSubscribersError> {
@@ -383,6 +397,7 @@ impl SubscribersApi {
     )]
     async fn blocklist_subscribers(
         &self,
+        #[oai(name = "Idempotency-Key")] _key: Header<Option<IdempotencyKey>>,
         auth: ApiAuth,
         body: SubscriberIdsBody,
     ) -> Result<Success<BooleanResponse>, BulkSubscribersError> {
@@ -399,6 +414,7 @@ impl SubscribersApi {
     )]
     async fn blocklist_subscriber(
         &self,
+        #[oai(name = "Idempotency-Key")] _key: Header<Option<IdempotencyKey>>,
         auth: ApiAuth,
         subscriber_id: Path<SubscriberId>,
     ) -> Result<Success<BooleanResponse>, BlocklistSubscriberError> {
@@ -415,6 +431,7 @@ impl SubscribersApi {
     )]
     async fn public_subscription(
         &self,
+        #[oai(name = "Idempotency-Key")] _key: Header<Option<IdempotencyKey>>,
         body: PublicSubscriptionBody,
     ) -> Result<Success<PublicSubscriptionResponse>, PublicSubscriptionError> {
         let (email, name, lists) = body.into_parts();

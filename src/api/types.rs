@@ -250,6 +250,44 @@ impl AsRef<str> for FilterTag {
     }
 }
 
+/// An `Idempotency-Key`: 1 to 255 visible ASCII characters (see `idempotency.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(pub String);
+
+impl IdempotencyKey {
+    pub const MAX_CHARS: usize = 255;
+
+    pub fn parse(value: &str) -> Option<Self> {
+        ((1..=Self::MAX_CHARS).contains(&value.len())
+            && value.bytes().all(|b| b.is_ascii_graphic()))
+        .then(|| Self(value.to_owned()))
+    }
+}
+
+scalar_type!(IdempotencyKey, "idempotency_key", {
+    let mut schema = MetaSchema::new("string");
+    (schema.min_length, schema.max_length) = (Some(1), Some(IdempotencyKey::MAX_CHARS));
+    schema.pattern = Some("^[\\x21-\\x7E]+$".into());
+    schema
+});
+
+impl ParseFromParameter for IdempotencyKey {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        Self::parse(value).ok_or_else(|| {
+            ParseError::custom(format!(
+                "Idempotency-Key must be 1 to {} visible ASCII characters",
+                Self::MAX_CHARS
+            ))
+        })
+    }
+}
+
+impl ToJSON for IdempotencyKey {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::String(self.0.clone()))
+    }
+}
+
 /// Defines an id type: a positive 64-bit integer, refused with a message naming what it identifies.
 macro_rules! positive_id {
     ($(#[$meta:meta])* $ty:ident, $name:literal, $what:literal) => {

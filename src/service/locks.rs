@@ -11,7 +11,9 @@
 //! 3. the **subscribers** it names, `FOR UPDATE`: every write to a subscriber or its subscriptions holds it, so
 //!    a blocklist and an added subscription cannot both read the other's old state (write skew);
 //! 4. **subscriptions** that a delete cascade or a statement on lists it did not lock would touch, `FOR UPDATE`
-//!    in `(subscriber_id, list_id)` order (`lock_subscriptions`).
+//!    in `(subscriber_id, list_id)` order (`lock_subscriptions`);
+//! 5. last, the **`Idempotency-Key`** of the request it carries out, if any (`commit`): other statements on that
+//!    row take no other lock, so waiting for it closes no cycle.
 //!
 //! SQLite serialises writers on its one writing connection, so the locks are PostgreSQL-only and the same calls
 //! there only check existence.
@@ -24,6 +26,8 @@ use sea_orm::{
     EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Statement, TransactionTrait,
 };
 
+use super::ServiceError;
+use super::idempotency::mark_committed;
 use super::sql::is_postgres;
 use crate::entity::subscriber_lists;
 
@@ -47,6 +51,14 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
         .await?;
     }
     Ok(txn)
+}
+
+/// Commits a write, marking the `Idempotency-Key` of the request it carries out (if any) in the same
+/// transaction (step 5).
+pub async fn commit(txn: DatabaseTransaction) -> Result<(), ServiceError> {
+    mark_committed(&txn).await?;
+    txn.commit().await?;
+    Ok(())
 }
 
 /// `select` taking `lock` on the rows it reads: on PostgreSQL; SQLite, whose writers are serialised, has no row

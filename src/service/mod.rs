@@ -5,6 +5,7 @@ mod auth;
 mod credentials;
 mod database;
 mod error;
+mod idempotency;
 mod listing;
 mod lists;
 mod locks;
@@ -21,6 +22,7 @@ pub use credentials::{AdminCredentials, Bootstrap};
 pub use database::{DatabaseService, PoolUsage};
 pub use error::{Expect, ServiceError};
 use error::{check, ensure};
+pub use idempotency::{Claim, Claimed, IdempotencyService, StoredAnswer, carrying};
 pub use lists::ListService;
 pub use subscribers::SubscriberService;
 pub use walk::{Batches, STREAMED_ABOVE};
@@ -34,20 +36,35 @@ pub struct Services {
     pub lists: ListService,
     pub subscribers: SubscriberService,
     pub database: DatabaseService,
+    pub idempotency: IdempotencyService,
 }
 
 impl Services {
     /// `db` for writes, `reads` for reads on their own (see `db::connect_readers`).
-    pub fn new(db: DatabaseConnection, reads: DatabaseConnection) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        reads: DatabaseConnection,
+        idempotency: crate::config::IdempotencySettings,
+    ) -> Self {
         Self {
             lists: ListService::new(db.clone(), reads.clone()),
             subscribers: SubscriberService::new(db.clone(), reads),
+            idempotency: IdempotencyService::new(db.clone(), idempotency),
             database: DatabaseService::new(db),
         }
     }
 
     /// Services on no database: for describing the operations (the generated spec), never for calling them.
     pub fn unconnected() -> Self {
-        Self::new(DatabaseConnection::default(), DatabaseConnection::default())
+        let idempotency = crate::config::IdempotencySettings {
+            ttl: std::time::Duration::ZERO,
+            keys_per_caller: 1,
+            lease: std::time::Duration::ZERO,
+        };
+        Self::new(
+            DatabaseConnection::default(),
+            DatabaseConnection::default(),
+            idempotency,
+        )
     }
 }

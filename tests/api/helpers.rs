@@ -10,6 +10,16 @@ use tokio::sync::oneshot;
 pub const ADMIN_USER: &str = "admin";
 pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
 
+/// The admin's `Authorization` value, for requests written by hand.
+pub fn admin_authorization() -> String {
+    use base64::Engine;
+    let credentials = format!("{ADMIN_USER}:{ADMIN_PASSWORD}");
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(credentials)
+    )
+}
+
 static TRACING: LazyLock<()> = LazyLock::new(|| {
     if std::env::var_os("TEST_LOG").is_some() {
         telemetry::init(roster::cli::LogFormat::Text);
@@ -92,6 +102,11 @@ pub fn settings(database_url: &str, admin_password: Option<&str>) -> Settings {
             // Other tests send bursts from one caller on a machine that may be busy: the gate's refusals are
             // tested in fairness.rs, with a wait of their own.
             fair_share_wait: std::time::Duration::from_secs(10),
+            idempotency: roster::config::IdempotencySettings {
+                ttl: std::time::Duration::from_secs(86_400),
+                keys_per_caller: 10_000,
+                lease: std::time::Duration::from_secs(60),
+            },
         },
         connections: Default::default(),
     }

@@ -15,6 +15,7 @@ mod faults;
 mod get;
 mod helpers;
 mod hostile;
+mod idempotency;
 mod operations;
 mod permissions;
 mod properties;

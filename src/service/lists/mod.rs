@@ -12,13 +12,14 @@ use sea_orm::sea_query::LockType;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
     DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, FromQueryResult, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
 use self::filter::{matching, within};
 use self::store::{changes, delete_lists, insert_tags, insert_with_tags, replace_tags};
-use super::locks::{begin_write, locked};
+use super::idempotency;
+use super::locks::{begin_write, commit, locked};
 use super::positions::Positions;
 use super::sql::{is_postgres, now};
 use super::totals::TotalsCache;
@@ -113,7 +114,8 @@ impl ListService {
             updated_at: Set(now),
             ..Default::default()
         };
-        let model = if is_postgres(&self.db) {
+        // A keyed request's write must mark its key in its own transaction.
+        let model = if is_postgres(&self.db) && !idempotency::claimed() {
             // One statement writes the list and its tag rows: atomic without a transaction, and one round trip
             // instead of four (BEGIN, two INSERTs, COMMIT).
             let row = self
@@ -124,10 +126,10 @@ impl ListService {
             lists::Model::from_query_result(&row, "")?
         } else {
             // SQLite has no INSERT inside WITH; a local transaction costs no round trips there.
-            let txn = self.db.begin().await?;
+            let txn = begin_write(&self.db).await?;
             let model = list.insert(&txn).await?;
             insert_tags(&txn, model.id, &tags).await?;
-            txn.commit().await?;
+            commit(txn).await?;
             model
         };
         // A new list has no subscriptions yet.
@@ -171,7 +173,7 @@ impl ListService {
         if let Some(tags) = &tags {
             replace_tags(&txn, id, tags).await?;
         }
-        txn.commit().await?;
+        commit(txn).await?;
         self.with_counts(model.into_domain()?).await
     }
 
@@ -195,7 +197,7 @@ impl ListService {
         if delete_lists(&txn, Condition::all().add(lists::Column::Id.eq(id))).await? == 0 {
             return Err(ServiceError::NotFound("list"));
         }
-        txn.commit().await?;
+        commit(txn).await?;
         Ok(())
     }
 
@@ -219,7 +221,7 @@ impl ListService {
         };
         let txn = begin_write(&self.db).await?;
         let deleted = delete_lists(&txn, condition).await?;
-        txn.commit().await?;
+        commit(txn).await?;
         Ok(deleted)
     }
 

@@ -22,7 +22,7 @@ use self::store::{
     end_memberships, lock_lists, lock_subscribers, none_missing, one_with_subscriptions,
     subscriptions_of, sync_subscriptions, to_domain,
 };
-use super::locks::{begin_write, locked};
+use super::locks::{begin_write, commit, locked};
 use super::positions::Positions;
 use super::sql::now;
 use super::totals::TotalsCache;
@@ -199,7 +199,7 @@ impl SubscriberService {
         )
         .await?;
         let created = self.read_one(&txn, who, model.id).await?;
-        txn.commit().await?;
+        commit(txn).await?;
         Ok(created)
     }
 
@@ -257,7 +257,7 @@ impl SubscriberService {
         )
         .await?;
         let changed = self.read_one(&txn, who, id).await?;
-        txn.commit().await?;
+        commit(txn).await?;
         Ok(changed)
     }
 
@@ -273,7 +273,7 @@ impl SubscriberService {
         self.check_current(&txn, who, id, expect).await?;
         self.ensure_wholly_manageable(&txn, who, &[id]).await?;
         delete_subscribers(&txn, &[id]).await?;
-        txn.commit().await?;
+        commit(txn).await?;
         Ok(())
     }
 
@@ -291,7 +291,7 @@ impl SubscriberService {
         };
         self.ensure_wholly_manageable(&txn, who, &ids).await?;
         delete_subscribers(&txn, &ids).await?;
-        txn.commit().await?;
+        commit(txn).await?;
         Ok(())
     }
 
@@ -317,7 +317,7 @@ impl SubscriberService {
             MembershipAction::Remove => end_memberships(&txn, ids, lists, true, now).await?,
             MembershipAction::Unsubscribe => end_memberships(&txn, ids, lists, false, now).await?,
         }
-        txn.commit().await?;
+        commit(txn).await?;
         Ok(())
     }
 
@@ -330,7 +330,7 @@ impl SubscriberService {
         none_missing("subscriber", &missing)?;
         self.ensure_wholly_manageable(&txn, who, ids).await?;
         store::blocklist(&txn, ids, now()).await?;
-        txn.commit().await?;
+        commit(txn).await?;
         Ok(())
     }
 
@@ -341,7 +341,7 @@ impl SubscriberService {
         self.lock_manageable(&txn, who, id).await?;
         self.ensure_wholly_manageable(&txn, who, &[id]).await?;
         store::blocklist(&txn, &[id], now()).await?;
-        txn.commit().await?;
+        commit(txn).await?;
         Ok(())
     }
 
@@ -383,7 +383,7 @@ impl SubscriberService {
                 .exec(&txn)
                 .await?;
         }
-        txn.commit().await?;
+        commit(txn).await?;
         Ok(has_optin)
     }
 }

@@ -1,0 +1,284 @@
+//! `Idempotency-Key` on every operation that is not a `GET`: the first request with a key is carried out and its
+//! answer kept (`service::IdempotencyService`); a retry with the same key and the same request gets that answer
+//! without anything running again. The request's fingerprint (method, path and query, content type, body; a
+//! multipart body by its parts, since clients pick a new boundary per attempt) must match, else 422; a retry
+//! arriving while the first is still being carried out gets 409 with `Retry-After`.
+//!
+//! A keyed request runs in a task of its own, so that a client that disconnects (or a request timeout) cannot stop
+//! it between its write's commit and the recording of its answer.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use poem::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
+use sha2::{Digest, Sha256};
+use tracing::Instrument;
+
+use super::catalog::Catalog;
+use super::context::{caller, resolved};
+use super::error::{ApiError, RequestFacts, error_response};
+use super::types::IdempotencyKey;
+use crate::domain::Principal;
+use crate::service::{Claimed, IdempotencyService, StoredAnswer, carrying};
+
+/// The header.
+const HEADER: &str = "idempotency-key";
+
+/// Seconds a retry is told to wait while the first attempt is still running.
+const IN_PROGRESS_RETRY_AFTER: i32 = 1;
+
+/// The middleware; inside authentication and the body limit, so the caller is known and the body bounded.
+pub struct Idempotent {
+    pub service: IdempotencyService,
+    pub catalog: Arc<Catalog>,
+}
+
+impl<E: Endpoint + 'static> Middleware<E> for Idempotent {
+    type Output = IdempotentEndpoint<E>;
+
+    fn transform(&self, next: E) -> Self::Output {
+        IdempotentEndpoint {
+            next: Arc::new(next),
+            service: self.service.clone(),
+            catalog: self.catalog.clone(),
+        }
+    }
+}
+
+pub struct IdempotentEndpoint<E> {
+    next: Arc<E>,
+    service: IdempotencyService,
+    catalog: Arc<Catalog>,
+}
+
+/// Who a key belongs to: keys are per caller, so no caller can read or collide with another's.
+fn owner(req: &Request) -> String {
+    match caller(req) {
+        Some(Principal::Admin { username }) => format!("admin:{username}"),
+        Some(Principal::ApiUser { id, .. }) => format!("user:{id}"),
+        None => format!("address:{}", resolved(req).address),
+    }
+}
+
+/// The key as sent, if any.
+fn key_of(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiError> {
+    let Some(value) = headers.get(HEADER) else {
+        return Ok(None);
+    };
+    let key = value.to_str().ok().and_then(IdempotencyKey::parse);
+    key.map(Some).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "Idempotency-Key must be 1 to {} visible ASCII characters",
+            IdempotencyKey::MAX_CHARS
+        ))
+    })
+}
+
+/// Adds one length-prefixed field to a fingerprint, so that no two different sequences of fields hash alike.
+fn feed(hash: &mut Sha256, field: &[u8]) {
+    hash.update((field.len() as u64).to_be_bytes());
+    hash.update(field);
+}
+
+/// The request as a retry must repeat it.
+async fn fingerprint(req: &Request, body: &Bytes) -> String {
+    let mut hash = Sha256::new();
+    feed(&mut hash, req.method().as_str().as_bytes());
+    let target = req.uri().path_and_query().map_or("", |pq| pq.as_str());
+    feed(&mut hash, target.as_bytes());
+    let content_type = req.content_type().unwrap_or_default();
+    match multer::parse_boundary(content_type) {
+        Ok(boundary) => {
+            feed(&mut hash, b"multipart/form-data");
+            if feed_parts(&mut hash, body.clone(), boundary).await.is_err() {
+                // Malformed: the operation refuses it; any retry of it is refused alike.
+                feed(&mut hash, body);
+            }
+        }
+        Err(_) => {
+            feed(&mut hash, content_type.as_bytes());
+            feed(&mut hash, body);
+        }
+    }
+    hex::encode(hash.finalize())
+}
+
+/// A multipart body by its parts: name, file name, content type and content of each, in order.
+async fn feed_parts(hash: &mut Sha256, body: Bytes, boundary: String) -> Result<(), multer::Error> {
+    let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(body) });
+    let mut parts = multer::Multipart::new(stream, boundary);
+    while let Some(part) = parts.next_field().await? {
+        feed(hash, part.name().unwrap_or_default().as_bytes());
+        feed(hash, part.file_name().unwrap_or_default().as_bytes());
+        feed(
+            hash,
+            part.content_type()
+                .map_or("", |m| m.essence_str())
+                .as_bytes(),
+        );
+        feed(hash, &part.bytes().await?);
+    }
+    Ok(())
+}
+
+/// A kept answer, as sent again.
+fn replay(answer: StoredAnswer) -> Response {
+    let mut response = Response::builder()
+        .status(StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .body(answer.body);
+    for (name, value) in [
+        (header::CONTENT_TYPE, answer.content_type),
+        (header::ETAG, answer.etag),
+    ] {
+        if let Some(value) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+}
+
+fn conflict(message: &str, retry_after: Option<i32>) -> ApiError {
+    ApiError {
+        retry_after,
+        ..ApiError::new(StatusCode::CONFLICT, message)
+    }
+}
+
+impl<E: Endpoint + 'static> Endpoint for IdempotentEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        let key = match *req.method() {
+            Method::GET | Method::HEAD | Method::OPTIONS => None,
+            _ => key_of(req.headers())?,
+        };
+        let Some(key) = key else {
+            return self.next.call(req).await.map(IntoResponse::into_response);
+        };
+        let body = req.take_body().into_bytes().await?;
+        let fingerprint = fingerprint(&req, &body).await;
+        req.set_body(body);
+        let claimed = self
+            .service
+            .claim(&owner(&req), &key.0, &fingerprint)
+            .await
+            .map_err(ApiError::from)?;
+        let claim = match claimed {
+            Claimed::Run(claim) => claim,
+            Claimed::Replay(answer) => return Ok(replay(answer)),
+            Claimed::Mismatch => {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "this Idempotency-Key was used with a different request (method, path, query or body)",
+                )
+                .into());
+            }
+            Claimed::InProgress => {
+                return Err(conflict(
+                    "a request with this Idempotency-Key is being carried out; retry after Retry-After seconds",
+                    Some(IN_PROGRESS_RETRY_AFTER),
+                )
+                .into());
+            }
+            Claimed::Lost => {
+                return Err(conflict(
+                    "the request with this Idempotency-Key was carried out, but its answer was lost when its \
+                     instance stopped; read the resource to see the result",
+                    None,
+                )
+                .into());
+            }
+            Claimed::TooMany => {
+                return Err(ApiError::too_many_requests(std::time::Duration::from_secs(60)).into());
+            }
+        };
+        let facts = RequestFacts::of(&req);
+        let (next, service, catalog) = (
+            self.next.clone(),
+            self.service.clone(),
+            self.catalog.clone(),
+        );
+        let run = async move {
+            let response = match carrying(claim.clone(), next.call(req)).await {
+                Ok(response) => response.into_response(),
+                Err(err) => error_response(err, &facts, &catalog),
+            };
+            let (parts, body) = response.into_parts();
+            let body = body.into_bytes().await.unwrap_or_default();
+            let status = parts.status;
+            let header = |name| {
+                parts
+                    .headers
+                    .get(name)
+                    .and_then(|v: &HeaderValue| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            let answer = StoredAnswer {
+                status: status.as_u16(),
+                content_type: header(header::CONTENT_TYPE),
+                etag: header(header::ETAG),
+                body: body.to_vec(),
+            };
+            // Refusals for load and failures are not the request's answer: a retry may succeed.
+            let keep = status != StatusCode::TOO_MANY_REQUESTS && !status.is_server_error();
+            if let Err(err) = service.finish(&claim, answer, keep).await {
+                tracing::warn!(error = %err, "recording the answer of a keyed request failed");
+            }
+            Response::from_parts(parts, body.into())
+        };
+        // Its own task: a client that leaves must not stop it between the commit and the record.
+        match tokio::spawn(run.in_current_span()).await {
+            Ok(response) => Ok(response),
+            Err(err) => {
+                tracing::error!(error = %err, "a keyed request's task failed");
+                Err(ApiError::internal().into())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(HEADER, HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    #[test]
+    fn a_key_is_1_to_255_visible_ascii_characters() {
+        assert_eq!(key_of(&HeaderMap::new()).unwrap(), None);
+        assert_eq!(
+            key_of(&headers("abc-123_~")).unwrap().unwrap().0,
+            "abc-123_~"
+        );
+        assert!(key_of(&headers(&"k".repeat(255))).unwrap().is_some());
+        for bad in ["", "has space", &"k".repeat(256)] {
+            assert!(key_of(&headers(bad)).is_err(), "{bad:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn multipart_bodies_with_the_same_parts_have_one_fingerprint_whatever_the_boundary() {
+        let request = |boundary: &str, value: &str| {
+            let body = format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\n{value}\r\n--{boundary}--\r\n"
+            );
+            let req = Request::builder()
+                .method(Method::POST)
+                .uri_str("/api/lists")
+                .content_type(&format!("multipart/form-data; boundary={boundary}"))
+                .finish();
+            (req, Bytes::from(body))
+        };
+        let (a, body_a) = request("one", "List");
+        let (b, body_b) = request("two", "List");
+        let (c, body_c) = request("one", "Other");
+        let fa = fingerprint(&a, &body_a).await;
+        assert_eq!(fa, fingerprint(&b, &body_b).await);
+        assert_ne!(fa, fingerprint(&c, &body_c).await);
+    }
+}
