@@ -12,6 +12,8 @@
 # BENCH_ROUNDS (3), BENCH_SECONDS (8), BENCH_CONNECTIONS (16), BENCH_SUBSCRIBERS (20000), BENCH_SUBSCRIPTIONS
 # (100000), BENCH_TRANSPORTS (1: also serve the last binary over TCP without TLS and over the unix socket),
 # BENCH_PERF (a file: record `perf` on the last binary's GET by id into it, with call graphs).
+# Then the newest binary's writes, each with and without what makes it safe to retry or to race: a create with an
+# `Idempotency-Key`, an update with `If-Match`.
 # A binary whose schema has no subscribers (before migration 7) gets scripts/bench/seed.sql's 200 lists and only
 # the list scenarios. The unix socket needs peer authentication as the OS user postgres (Debian's default
 # pg_hba.conf): this runs as root, and starts Roster and pgbench as postgres with runuser for that transport.
@@ -122,10 +124,11 @@ fi
 total=${#labels[@]}
 
 # drive I PATH N: wrk against Roster I; prints "req/s p50_ms p99_ms cpu_us_per_request".
+# BENCH_METHOD, BENCH_BODY and BENCH_HEADER pass through to wrk.lua (writes, keyed or conditional).
 drive() {
   local i=$1 path=$2 ids=$3 log=$out/wrk.log before after
   before=$(cpu_ticks "${pids[$i]}")
-  BENCH_N=$ids BENCH_METHOD=GET BENCH_PATH=$path BENCH_AUTH=$auth \
+  BENCH_N=$ids BENCH_METHOD=${BENCH_METHOD:-GET} BENCH_PATH=$path BENCH_AUTH=$auth \
     wrk -t2 -c"$conns" -d"${seconds}s" -s scripts/bench/wrk.lua "${urls[$i]}" >"$log" 2>&1
   after=$(cpu_ticks "${pids[$i]}")
   { echo "### ${labels[$i]} $path"; cat "$log"; } >>"$out/wrk-all.log"
@@ -198,6 +201,25 @@ for round in $(seq 1 "$rounds"); do
         done
       done
     fi
+  done
+done
+
+# What a retry key and a condition cost: the newest binary's writes with and without them, alternating per round.
+# A create with a fresh `Idempotency-Key` per request (claim, mark in the write's transaction, answer kept), and
+# an update with `If-Match: *` (the current list read and tagged inside the transaction).
+writes=(create create_keyed update update_if_match)
+declare -A write_method=([create]=POST [create_keyed]=POST [update]=PUT [update_if_match]=PUT)
+declare -A write_path=([create]=/api/lists [create_keyed]=/api/lists [update]='/api/lists/{id}' [update_if_match]='/api/lists/{id}')
+declare -A write_header=([create]= [create_keyed]='Idempotency-Key: bench-{key}' [update]= [update_if_match]='If-Match: *')
+newest=$((n - 1))
+for round in $(seq 1 "$rounds"); do
+  order=("${writes[@]}")
+  [ $((round % 2)) = 0 ] && order=(create_keyed create update_if_match update)
+  for scenario in "${order[@]}"; do
+    result=$(BENCH_METHOD=${write_method[$scenario]} BENCH_BODY='{"name": "bench {email}"}' \
+      BENCH_HEADER=${write_header[$scenario]} BENCH_RUN=r$round drive "$newest" "${write_path[$scenario]}" 200)
+    printf '%-5s %-16s %-22s %9s %8s %8s %8s %s\n' "$round" "$scenario" "${labels[$newest]}" $result | tee -a "$table"
+    echo "$scenario ${labels[$newest]} $result" >>"$results"
   done
 done
 

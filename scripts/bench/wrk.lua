@@ -1,5 +1,7 @@
 -- One wrk script for every scenario, chosen by environment variables:
---   BENCH_PATH (may contain {id}), BENCH_METHOD, BENCH_BODY, BENCH_N (largest id), BENCH_AUTH (Authorization value).
+--   BENCH_PATH (may contain {id}), BENCH_METHOD, BENCH_BODY, BENCH_N (largest id), BENCH_AUTH (Authorization value),
+--   BENCH_HEADER (one more header, `Name: value`; a value containing {key} gets a value no other request of the run
+--   uses).
 -- A body may contain {email}, replaced by an e-mail address no other request of the run uses (BENCH_RUN, lowercase
 -- letters and digits, tells runs apart), and {uuid}, replaced by the UUIDs of BENCH_UUIDS (comma-separated) in
 -- turn.
@@ -9,6 +11,9 @@ local body = os.getenv("BENCH_BODY")
 local n = tonumber(os.getenv("BENCH_N") or "1")
 local headers = { ["Authorization"] = os.getenv("BENCH_AUTH") }
 if body then headers["Content-Type"] = "application/json" end
+local extra_name, extra_value = (os.getenv("BENCH_HEADER") or ""):match("^([^:]+):%s*(.*)$")
+local keyed = extra_value ~= nil and extra_value:find("{key}", 1, true) ~= nil
+if extra_name and not keyed then headers[extra_name] = extra_value end
 local dynamic = body ~= nil and (body:find("{email}", 1, true) ~= nil or body:find("{uuid}", 1, true) ~= nil)
 local run = os.getenv("BENCH_RUN") or ""
 local uuids = {}
@@ -35,6 +40,10 @@ request = function()
     if #uuids > 0 then
       b = b:gsub("{uuid}", uuids[(counter + (tid or 0)) % #uuids + 1])
     end
+  end
+  if keyed then
+    counter = counter + 1
+    headers[extra_name] = extra_value:gsub("{key}", string.format("%s.%d.%d", run, tid or 0, counter))
   end
   return wrk.format(method, p, headers, b)
 end

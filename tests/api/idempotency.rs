@@ -390,7 +390,7 @@ async fn a_caller_keeps_at_most_its_cap_of_keys_and_a_new_one_past_it_is_a_429()
 }
 
 #[tokio::test]
-async fn a_multipart_retry_with_a_new_boundary_is_the_same_request() {
+async fn a_multipart_retry_with_a_new_boundary_and_a_form_retry_are_the_same_request() {
     let app = TestApp::spawn().await;
     let send = |name: &'static str| {
         let form = reqwest::multipart::Form::new().text("name", name);
@@ -408,6 +408,18 @@ async fn a_multipart_retry_with_a_new_boundary_is_the_same_request() {
     )
     .await;
     assert_eq!(lists_named(&app, "Multi").await, 1);
+
+    // A URL-encoded form is the same request when its bytes are.
+    let form = || {
+        app.request(Method::POST, "/api/lists")
+            .header(KEY, "form")
+            .form(&[("name", "Form")])
+            .send()
+    };
+    let first = answer(form().await.unwrap()).await;
+    assert_eq!(first.0, StatusCode::OK);
+    assert_eq!(answer(form().await.unwrap()).await, first);
+    assert_eq!(lists_named(&app, "Form").await, 1);
 }
 
 #[tokio::test]

@@ -47,6 +47,7 @@ from roster_client.exceptions import (
     ConflictException,
     ForbiddenException,
     NotFoundException,
+    UnprocessableEntityException,
 )
 from roster_client.models import ErrorResponse
 
@@ -63,6 +64,13 @@ def check_eq(actual, expected, what):
 
 def step(text):
     print(f"[python] {text}", flush=True)
+
+
+def header(headers, name):
+    """A response header, whatever case the client keeps names in."""
+    found = [value for key, value in (headers or {}).items() if key.lower() == name.lower()]
+    check(found, f"a {name} header among {sorted(headers or {})}")
+    return found[0]
 
 
 def check_timestamp(value, what):
@@ -413,6 +421,33 @@ def subscriber_story(admin, anonymous, run):
     check_eq((queried.total, [s.id for s in queried.results], queried.query), (1, [ann.id], expression),
              "query=subscribers.email='...'")
     step(f"query={expression} found subscriber {ann.id}")
+
+    # --- a safe retry (Idempotency-Key) and a safe edit (ETag, If-Match) ---------------------------------------------
+    key = f"{run}-create-retry"
+    body = SubscriberCreate(email=f"{run}-retry@example.com", name="Retry", lists=[one.id])
+    first = subscribers.create_subscriber(body, idempotency_key=key).data
+    again = subscribers.create_subscriber(body, idempotency_key=key).data
+    check_eq((again.id, again.uuid), (first.id, first.uuid), "a retry with the key gets the first answer, not a 409")
+    other = SubscriberCreate(email=f"{run}-other@example.com")
+    message = check_error(lambda: subscribers.create_subscriber(other, idempotency_key=key),
+                          UnprocessableEntityException, 422, "the key with another request")
+    check("Idempotency-Key" in message, f"the 422 names the key: {message}")
+    fetched = subscribers.get_subscriber_by_id_with_http_info(first.id)
+    tag = header(fetched.headers, "ETag")
+    edited = subscribers.patch_subscriber_with_http_info(first.id, SubscriberPatch(name="Edited"), if_match=tag)
+    check_eq(edited.data.data.name, "Edited", "PATCH with the current ETag")
+    current = header(edited.headers, "ETag")
+    check(current != tag, "the answer carries the new ETag")
+    try:
+        subscribers.patch_subscriber(first.id, SubscriberPatch(name="Stale"), if_match=tag)
+        raise AssertionError("a PATCH with a stale ETag succeeded")
+    except ApiException as error:
+        check_eq(error.status, 412, "a PATCH with a stale ETag")
+        check_eq(header(error.headers, "ETag"), current, "the 412 carries the current ETag")
+    check_eq(subscribers.get_subscriber_by_id(first.id).data.name, "Edited", "the stale PATCH changed nothing")
+    check_eq(subscribers.delete_subscriber_by_id(first.id, if_match=current).data, True,
+             "DELETE with the current ETag")
+    step(f"retried a create with an Idempotency-Key (one subscriber, {first.id}); edited it with If-Match (412 when stale)")
 
     # --- clean-up: bulk delete, and the counts return to zero ---------------------------------------------------------
     left = [ann.id, cid.id, dee.id, eve.id, pub.id]

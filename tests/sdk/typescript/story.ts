@@ -483,6 +483,47 @@ async function subscriberStory(admin: Configuration, anonymous: Configuration, r
   );
   step(`query=${expression} found subscriber ${ann.id}`);
 
+  // --- a safe retry (Idempotency-Key) and a safe edit (ETag, If-Match) -----------------------------------------------
+  const key = `${run}-create-retry`;
+  const retried = { email: `${run}-retry@example.com`, name: "Retry", lists: [one.id] };
+  const retriedFirst = (await subscribers.createSubscriber({ subscriberCreate: retried, idempotencyKey: key })).data;
+  const retriedAgain = (await subscribers.createSubscriber({ subscriberCreate: retried, idempotencyKey: key })).data;
+  assert.deepEqual(
+    [retriedAgain.id, retriedAgain.uuid],
+    [retriedFirst.id, retriedFirst.uuid],
+    "a retry with the key gets the first answer",
+  );
+  const reused = await expectResponseError(
+    subscribers.createSubscriber({ subscriberCreate: { email: `${run}-other@example.com` }, idempotencyKey: key }),
+    "the key with another request",
+  );
+  assert.equal(reused.status, 422, "the key with another request");
+  assert.match(reused.message, /Idempotency-Key/);
+  const fetched = await subscribers.getSubscriberByIdRaw({ subscriberId: retriedFirst.id });
+  const tag = fetched.raw.headers.get("ETag");
+  assert.ok(tag, "GET carries an ETag");
+  const edited = await subscribers.patchSubscriberRaw({
+    subscriberId: retriedFirst.id,
+    subscriberPatch: { name: "Edited" },
+    ifMatch: tag,
+  });
+  assert.equal((await edited.value()).data.name, "Edited", "PATCH with the current ETag");
+  const current = edited.raw.headers.get("ETag");
+  assert.ok(current && current !== tag, "the answer carries the new ETag");
+  try {
+    await subscribers.patchSubscriber({ subscriberId: retriedFirst.id, subscriberPatch: { name: "Stale" }, ifMatch: tag });
+    assert.fail("a PATCH with a stale ETag succeeded");
+  } catch (error) {
+    assert.ok(error instanceof ResponseError, `a stale PATCH: ${String(error)}`);
+    assert.equal(error.response.status, 412, "a PATCH with a stale ETag");
+    assert.equal(error.response.headers.get("ETag"), current, "the 412 carries the current ETag");
+  }
+  const unchanged = (await subscribers.getSubscriberById({ subscriberId: retriedFirst.id })).data;
+  assert.equal(unchanged.name, "Edited", "the stale PATCH changed nothing");
+  const removed = await subscribers.deleteSubscriberById({ subscriberId: retriedFirst.id, ifMatch: current });
+  assert.equal(removed.data, true, "DELETE with the current ETag");
+  step(`retried a create with an Idempotency-Key (one subscriber, ${retriedFirst.id}); edited it with If-Match`);
+
   // --- clean-up: bulk delete, and the counts return to zero -----------------------------------------------------------
   const left = [ann.id, cid.id, dee.id, eve.id, pub.id];
   assert.equal((await subscribers.deleteSubscribers({ id: left })).data, true, "DELETE /api/subscribers?id=..");

@@ -91,7 +91,7 @@ async fn public_lists(config: &Configuration, run: &str) -> Vec<(String, String)
 }
 
 async fn create(config: &Configuration, body: MailingListCreate) -> MailingList {
-    *lists_api::create_list(config, body).await.expect("POST /api/lists").data
+    *lists_api::create_list(config, body, None).await.expect("POST /api/lists").data
 }
 
 fn tags(values: &[&str]) -> Option<Vec<String>> {
@@ -248,7 +248,7 @@ async fn main() {
     step("filtered by tags, query, status, type and optin");
 
     // --- get one -----------------------------------------------------------------------------------------------
-    let fetched = lists_api::get_list_by_id(&admin, alpha.id).await.expect("GET /api/lists/{id}");
+    let fetched = lists_api::get_list_by_id(&admin, alpha.id, None).await.expect("GET /api/lists/{id}");
     assert_eq!(fetched.status, SuccessStatus::Success, "envelope status");
     assert_eq!(*fetched.data, alpha, "GET /api/lists/{{id}}");
 
@@ -272,7 +272,7 @@ async fn main() {
         r#type: Some(ListType::Private),
         ..MailingListUpdate::new()
     };
-    let updated = *lists_api::update_list(&admin, alpha.id, change).await.expect("PUT /api/lists/{id}").data;
+    let updated = *lists_api::update_list(&admin, alpha.id, change, None, None).await.expect("PUT /api/lists/{id}").data;
     assert_eq!((updated.id, updated.uuid, updated.created_at), (alpha.id, alpha.uuid, alpha.created_at), "identity");
     assert_eq!(updated.name, format!("{run} Alpha renamed"), "updated name");
     assert_eq!(updated.r#type, ListType::Private, "updated type");
@@ -282,10 +282,10 @@ async fn main() {
         "fields left out keep their value"
     );
     assert!(updated.updated_at > alpha.updated_at, "updated_at moves forward on a change");
-    let again = lists_api::get_list_by_id(&admin, alpha.id).await.expect("GET after PUT");
+    let again = lists_api::get_list_by_id(&admin, alpha.id, None).await.expect("GET after PUT");
     assert_eq!(*again.data, updated, "GET after PUT");
     let clear = MailingListUpdate { tags: tags(&[run]), description: Some(String::new()), ..MailingListUpdate::new() };
-    let cleared = *lists_api::update_list(&admin, alpha.id, clear).await.expect("PUT tags and description").data;
+    let cleared = *lists_api::update_list(&admin, alpha.id, clear, None, None).await.expect("PUT tags and description").data;
     assert_eq!(
         (cleared.tags, cleared.description.as_str(), cleared.name.as_str()),
         (tags(&[run]).unwrap(), "", updated.name.as_str()),
@@ -295,10 +295,10 @@ async fn main() {
     step(&format!("updated list {} partially", alpha.id));
 
     // --- delete one, then several ------------------------------------------------------------------------------
-    let one = lists_api::delete_list_by_id(&admin, delta.id).await.expect("DELETE /api/lists/{id}");
+    let one = lists_api::delete_list_by_id(&admin, delta.id, None, None).await.expect("DELETE /api/lists/{id}");
     assert!(one.data, "DELETE /api/lists/{{id}}");
     let several =
-        lists_api::delete_lists(&admin, Some(vec![beta.id, gamma.id]), None, None).await.expect("DELETE /api/lists?id=..");
+        lists_api::delete_lists(&admin, Some(vec![beta.id, gamma.id]), None, None, None).await.expect("DELETE /api/lists?id=..");
     assert!(several.data, "DELETE /api/lists?id=..&id=..");
     let left = filtered(&admin, Filters { tags: vec![run], ..Default::default() }).await;
     assert_eq!(left, (1, vec![alpha.id]), "lists left after deleting");
@@ -306,7 +306,7 @@ async fn main() {
 
     // --- a deleted id: 404 as the client's typed error ----------------------------------------------------------
     for gone in [delta.id, beta.id] {
-        match lists_api::get_list_by_id(&admin, gone).await {
+        match lists_api::get_list_by_id(&admin, gone, None).await {
             Err(Error::ResponseError(ResponseContent { status, content, entity })) => {
                 assert_eq!(status.as_u16(), 404, "status of a deleted list");
                 let body: ErrorResponse = serde_json::from_str(&content).expect("the 404 body is an ErrorResponse");
@@ -331,7 +331,7 @@ async fn main() {
     }
     step("a deleted id answers Error::ResponseError (status 404, message 'list not found')");
 
-    lists_api::delete_list_by_id(&admin, alpha.id).await.expect("clean-up");
+    lists_api::delete_list_by_id(&admin, alpha.id, None, None).await.expect("clean-up");
     assert_eq!(filtered(&admin, Filters { tags: vec![run], ..Default::default() }).await.0, 0, "clean-up");
     step("lists story passed");
 
@@ -348,7 +348,7 @@ fn object(value: Value) -> HashMap<String, Value> {
 
 /// (subscriber_count, subscriber_statuses) of a list, as GET /api/lists/{id} reports them.
 async fn counts(config: &Configuration, list_id: i64) -> (Option<i64>, Option<HashMap<String, i64>>) {
-    let item = lists_api::get_list_by_id(config, list_id).await.expect("GET /api/lists/{id}").data;
+    let item = lists_api::get_list_by_id(config, list_id, None).await.expect("GET /api/lists/{id}").data;
     (item.subscriber_count, item.subscriber_statuses)
 }
 
@@ -409,11 +409,11 @@ fn expect_error<T: Debug, E: Debug>(result: Result<T, Error<E>>, what: &str) -> 
 }
 
 async fn create_subscriber(config: &Configuration, body: SubscriberCreate) -> Subscriber {
-    *subscribers_api::create_subscriber(config, body).await.expect("POST /api/subscribers").data
+    *subscribers_api::create_subscriber(config, body, None).await.expect("POST /api/subscribers").data
 }
 
 async fn get_subscriber(config: &Configuration, id: i64) -> Subscriber {
-    *subscribers_api::get_subscriber_by_id(config, id).await.expect("GET /api/subscribers/{id}").data
+    *subscribers_api::get_subscriber_by_id(config, id, None).await.expect("GET /api/subscribers/{id}").data
 }
 
 async fn subscriber_story(admin: &Configuration, anonymous: &Configuration, run: &str) {
@@ -498,7 +498,7 @@ async fn subscriber_story(admin: &Configuration, anonymous: &Configuration, run:
         expected(4, &[("unconfirmed", 3), ("confirmed", 1)]),
         "list one with four subscribers"
     );
-    let duplicate = subscribers_api::create_subscriber(admin, SubscriberCreate::new(format!("{run}-ANN@example.com"))).await;
+    let duplicate = subscribers_api::create_subscriber(admin, SubscriberCreate::new(format!("{run}-ANN@example.com")), None).await;
     assert_eq!(expect_error(duplicate, "a duplicate e-mail").0, 409, "a duplicate e-mail (another case) is a 409");
     step(&format!(
         "created subscribers {}, {}, {} (list {}) and {} (no list); 409 on a duplicate",
@@ -554,7 +554,7 @@ async fn subscriber_story(admin: &Configuration, anonymous: &Configuration, run:
         status: Some(SubscriptionStatus::Confirmed),
         ..SubscriberListsUpdate::new(on_one.clone(), MembershipAction::Add, vec![two.id])
     };
-    let done = subscribers_api::manage_subscriber_lists(admin, add).await.expect("PUT /api/subscribers/lists");
+    let done = subscribers_api::manage_subscriber_lists(admin, add, None).await.expect("PUT /api/subscribers/lists");
     assert!(done.data, "PUT /api/subscribers/lists");
     assert_eq!(counts(admin, two.id).await, expected(4, &[("confirmed", 4)]), "list two after adding four");
     assert_eq!(
@@ -590,7 +590,7 @@ async fn subscriber_story(admin: &Configuration, anonymous: &Configuration, run:
         name: Some("Pub".to_owned()),
         ..PublicSubscriptionJson::new(format!("{run}-pub@example.com"), vec![one.uuid])
     };
-    let result = subscribers_api::create_public_subscription(anonymous, request).await.expect("POST /api/public/subscription");
+    let result = subscribers_api::create_public_subscription(anonymous, request, None).await.expect("POST /api/public/subscription");
     assert!(result.data.has_optin, "has_optin of a double opt-in list");
     assert_eq!(
         counts(admin, one.id).await,
@@ -605,12 +605,12 @@ async fn subscriber_story(admin: &Configuration, anonymous: &Configuration, run:
     let public_one = found.results[0].clone();
     assert_eq!(memberships(&public_one), vec![(one.id, SubscriptionStatus::Unconfirmed)], "the public subscriber's lists");
     let private = PublicSubscriptionJson::new(format!("{run}-pub2@example.com"), vec![two.uuid]);
-    let refused = subscribers_api::create_public_subscription(anonymous, private).await;
+    let refused = subscribers_api::create_public_subscription(anonymous, private, None).await;
     assert_eq!(expect_error(refused, "a private list's UUID").0, 400, "a private list's UUID is a 400");
     assert_eq!(counts(admin, two.id).await, expected(4, &[("confirmed", 4)]), "a refused subscription changes nothing");
     // A known e-mail (in another case) only gains the subscriptions it lacks: none here, and the same answer.
     let again = PublicSubscriptionJson::new(format!("{run}-PUB@example.com"), vec![one.uuid]);
-    let again = subscribers_api::create_public_subscription(anonymous, again).await.expect("subscribing again");
+    let again = subscribers_api::create_public_subscription(anonymous, again, None).await.expect("subscribing again");
     assert!(again.data.has_optin, "has_optin, subscribing again");
     assert_eq!(
         counts(admin, one.id).await,
@@ -624,7 +624,7 @@ async fn subscriber_story(admin: &Configuration, anonymous: &Configuration, run:
         attribs: Some(Some(object(json!({"plan": "pro", "city": "Pune"})))),
         ..SubscriberPatch::new()
     };
-    let patched = *subscribers_api::patch_subscriber(admin, ann.id, merge).await.expect("PATCH attribs").data;
+    let patched = *subscribers_api::patch_subscriber(admin, ann.id, merge, None, None).await.expect("PATCH attribs").data;
     let mut merged = attribs.clone();
     merged.extend(object(json!({"plan": "pro", "city": "Pune"})));
     assert_eq!(patched.attribs, merged, "PATCH merges attribs");
@@ -635,7 +635,7 @@ async fn subscriber_story(admin: &Configuration, anonymous: &Configuration, run:
     );
     // `Some(None)` is the explicit `"attribs": null` (serde_with's double option), `None` leaves the field out.
     let clear = SubscriberPatch { attribs: Some(None), ..SubscriberPatch::new() };
-    let cleared = *subscribers_api::patch_subscriber(admin, ann.id, clear).await.expect("PATCH attribs: null").data;
+    let cleared = *subscribers_api::patch_subscriber(admin, ann.id, clear, None, None).await.expect("PATCH attribs: null").data;
     assert!(cleared.attribs.is_empty(), "PATCH with attribs: null clears them: {:?}", cleared.attribs);
     let replace = SubscriberUpdate {
         name: Some("Dee renamed".to_owned()),
@@ -643,7 +643,7 @@ async fn subscriber_story(admin: &Configuration, anonymous: &Configuration, run:
         attribs: Some(object(json!({"k": "v"}))),
         ..SubscriberUpdate::new(dee.email.clone())
     };
-    let replaced = *subscribers_api::update_subscriber(admin, dee.id, replace).await.expect("PUT /api/subscribers/{id}").data;
+    let replaced = *subscribers_api::update_subscriber(admin, dee.id, replace, None, None).await.expect("PUT /api/subscribers/{id}").data;
     assert_eq!(
         (replaced.name.as_str(), replaced.attribs.clone(), replaced.lists.iter().map(|entry| entry.id).collect::<Vec<_>>()),
         ("Dee renamed", object(json!({"k": "v"})), vec![one.id]),
@@ -653,7 +653,7 @@ async fn subscriber_story(admin: &Configuration, anonymous: &Configuration, run:
     step(&format!("patched {} (attribs merged, then null), replaced {} (off list {})", ann.id, dee.id, two.id));
 
     // --- blocklist: the subscriber's subscriptions become unsubscribed --------------------------------------------
-    let blocked = subscribers_api::blocklist_subscriber_by_id(admin, cid.id).await.expect("blocklist one");
+    let blocked = subscribers_api::blocklist_subscriber_by_id(admin, cid.id, None).await.expect("blocklist one");
     assert!(blocked.data, "PUT /api/subscribers/{{id}}/blocklist");
     let blocked = get_subscriber(admin, cid.id).await;
     assert_eq!(blocked.status, SubscriberStatus::Blocklisted, "blocklisted status");
@@ -672,7 +672,7 @@ async fn subscriber_story(admin: &Configuration, anonymous: &Configuration, run:
         expected(3, &[("confirmed", 2), ("unsubscribed", 1)]),
         "list two after blocklisting"
     );
-    let bulk = subscribers_api::blocklist_subscribers(admin, SubscriberIds::new(vec![eve.id])).await.expect("bulk blocklist");
+    let bulk = subscribers_api::blocklist_subscribers(admin, SubscriberIds::new(vec![eve.id]), None).await.expect("bulk blocklist");
     assert!(bulk.data, "PUT /api/subscribers/blocklist");
     let blocklisted = get_subscribers(admin, SubscriberFilters {
         search: Some(run),
@@ -686,7 +686,7 @@ async fn subscriber_story(admin: &Configuration, anonymous: &Configuration, run:
     step(&format!("blocklisted {} (subscriptions unsubscribed, statuses moved) and {}", cid.id, eve.id));
 
     // --- delete one: the counts drop; a missing subscriber is a typed 404 -------------------------------------------
-    let deleted = subscribers_api::delete_subscriber_by_id(admin, bob.id).await.expect("DELETE /api/subscribers/{id}");
+    let deleted = subscribers_api::delete_subscriber_by_id(admin, bob.id, None, None).await.expect("DELETE /api/subscribers/{id}");
     assert!(deleted.data, "DELETE /api/subscribers/{{id}}");
     assert_eq!(
         counts(admin, one.id).await,
@@ -698,7 +698,7 @@ async fn subscriber_story(admin: &Configuration, anonymous: &Configuration, run:
         expected(2, &[("confirmed", 1), ("unsubscribed", 1)]),
         "list two after deleting bob"
     );
-    match subscribers_api::get_subscriber_by_id(admin, bob.id).await {
+    match subscribers_api::get_subscriber_by_id(admin, bob.id, None).await {
         Err(Error::ResponseError(ResponseContent { status, content, entity })) => {
             assert_eq!(status.as_u16(), 404, "status of a deleted subscriber");
             let body: ErrorResponse = serde_json::from_str(&content).expect("the 404 body is an ErrorResponse");
@@ -735,13 +735,13 @@ async fn subscriber_story(admin: &Configuration, anonymous: &Configuration, run:
 
     // --- clean-up: bulk delete, and the counts return to zero ---------------------------------------------------------
     let left = vec![ann.id, cid.id, dee.id, eve.id, public_one.id];
-    let gone = subscribers_api::delete_subscribers(admin, left).await.expect("DELETE /api/subscribers?id=..");
+    let gone = subscribers_api::delete_subscribers(admin, left, None).await.expect("DELETE /api/subscribers?id=..");
     assert!(gone.data, "DELETE /api/subscribers?id=..");
     let rest = get_subscribers(admin, SubscriberFilters { search: Some(run), ..Default::default() }).await.expect("search");
     assert_eq!(rest.total, 0, "no subscriber of this run is left");
     assert_eq!(counts(admin, one.id).await, expected(0, &[]), "list one after deleting everyone");
     assert_eq!(counts(admin, two.id).await, expected(0, &[]), "list two after deleting everyone");
-    lists_api::delete_lists(admin, Some(vec![one.id, two.id]), None, None).await.expect("delete the lists");
+    lists_api::delete_lists(admin, Some(vec![one.id, two.id]), None, None, None).await.expect("delete the lists");
     assert_eq!(filtered(admin, Filters { tags: vec![run], ..Default::default() }).await.0, 0, "clean-up");
     step("subscribers story passed");
 }
