@@ -229,7 +229,7 @@ pub struct ServeArgs {
     #[arg(long, env = "ROSTER_FAIR_SHARE_WAIT", default_value_t = 1.0)]
     pub fair_share_wait: f64,
 
-    /// Seconds an `Idempotency-Key` and the answer to its request are kept.
+    /// Seconds an `Idempotency-Key` and the answer to its request are kept; longer than twice the request timeout.
     #[arg(long, env = "ROSTER_IDEMPOTENCY_TTL", default_value_t = 86_400.0)]
     pub idempotency_ttl: f64,
 

@@ -167,6 +167,16 @@ fn check_timeouts(settings: &Settings) -> anyhow::Result<()> {
             settings.http.request_timeout
         );
     }
+    // A key that expired while its request could still be running would let a retry carry the request out again.
+    let idempotency = settings.http.idempotency;
+    if idempotency.ttl <= idempotency.lease {
+        anyhow::bail!(
+            "ROSTER_IDEMPOTENCY_TTL ({:?}) must be longer than twice ROSTER_REQUEST_TIMEOUT ({:?}): a key must not \
+             expire while its request may still be running",
+            idempotency.ttl,
+            idempotency.lease
+        );
+    }
     Ok(())
 }
 

@@ -5,6 +5,13 @@ use sea_orm_migration::schema::*;
 pub struct Migration;
 
 #[derive(DeriveIden)]
+enum IdempotencyCallers {
+    Table,
+    Caller,
+    Live,
+}
+
+#[derive(DeriveIden)]
 enum IdempotencyKeys {
     Table,
     Caller,
@@ -22,7 +29,9 @@ enum IdempotencyKeys {
 
 /// `idempotency_keys`: one row per caller and `Idempotency-Key`, holding the request's fingerprint, who is
 /// carrying it out (`token`), how far it got (`running`, `committed` by the write's own transaction, `done` with
-/// its answer) and the answer to replay. Kept in the database so that every instance answers a retry alike.
+/// its answer, `lost` when it committed and its answer could not be had) and the answer to replay. Kept in the
+/// database so that every instance answers a retry alike. `idempotency_callers` counts each caller's keys, so that
+/// the cap on them is checked with one row rather than a count.
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -30,7 +39,7 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(IdempotencyKeys::Table)
-                    .col(string_len(IdempotencyKeys::Caller, 80))
+                    .col(text(IdempotencyKeys::Caller))
                     .col(string_len(IdempotencyKeys::Key, 255))
                     .col(string_len(IdempotencyKeys::Fingerprint, 64))
                     .col(string_len(IdempotencyKeys::Token, 36))
@@ -49,6 +58,15 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(IdempotencyCallers::Table)
+                    .col(text(IdempotencyCallers::Caller).primary_key())
+                    .col(big_integer(IdempotencyCallers::Live))
+                    .to_owned(),
+            )
+            .await?;
         // The cleanup finds expired keys by this index, oldest first.
         manager
             .create_index(
@@ -62,6 +80,9 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(IdempotencyCallers::Table).to_owned())
+            .await?;
         manager
             .drop_table(Table::drop().table(IdempotencyKeys::Table).to_owned())
             .await

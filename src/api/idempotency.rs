@@ -4,20 +4,24 @@
 //! multipart body by its parts, since clients pick a new boundary per attempt) must match, else 422; a retry
 //! arriving while the first is still being carried out gets 409 with `Retry-After`.
 //!
-//! A keyed request runs in a task of its own, so that a client that disconnects (or a request timeout) cannot stop
-//! it between its write's commit and the recording of its answer.
+//! A keyed request runs in a task of its own, so that a client that disconnects cannot stop it between claiming
+//! its key and running, or between its write's commit and the recording of its answer. The request timeout still
+//! applies, inside that task.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::FutureExt;
 use poem::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
 use sha2::{Digest, Sha256};
 use tracing::Instrument;
 
 use super::catalog::Catalog;
-use super::context::{caller, resolved};
-use super::error::{ApiError, RequestFacts, error_response};
+use super::context::{caller, deadline, resolved};
+use super::error::{ApiError, RequestFacts, error_response, panic_response};
 use super::types::IdempotencyKey;
 use crate::domain::Principal;
 use crate::service::{Claimed, IdempotencyService, StoredAnswer, carrying};
@@ -28,7 +32,8 @@ const HEADER: &str = "idempotency-key";
 /// Seconds a retry is told to wait while the first attempt is still running.
 const IN_PROGRESS_RETRY_AFTER: i32 = 1;
 
-/// The middleware; inside authentication and the body limit, so the caller is known and the body bounded.
+/// The middleware; inside authentication, the body limit and the caller's fair share of the database, so the caller
+/// is known, the body bounded and the key's statements counted against the caller.
 pub struct Idempotent {
     pub service: IdempotencyService,
     pub catalog: Arc<Catalog>,
@@ -87,6 +92,15 @@ async fn fingerprint(req: &Request, body: &Bytes) -> String {
     feed(&mut hash, req.method().as_str().as_bytes());
     let target = req.uri().path_and_query().map_or("", |pq| pq.as_str());
     feed(&mut hash, target.as_bytes());
+    // A condition makes it another request: a retry with a fresh tag is a new attempt, with a key of its own.
+    for condition in [header::IF_MATCH, header::IF_NONE_MATCH] {
+        feed(
+            &mut hash,
+            req.headers()
+                .get(condition)
+                .map_or(&b""[..], |v| v.as_bytes()),
+        );
+    }
     let content_type = req.content_type().unwrap_or_default();
     match multer::parse_boundary(content_type) {
         Ok(boundary) => {
@@ -97,7 +111,9 @@ async fn fingerprint(req: &Request, body: &Bytes) -> String {
             }
         }
         Err(_) => {
-            feed(&mut hash, content_type.as_bytes());
+            // `application/json` and `application/json; charset=utf-8` are one type.
+            let essence = content_type.split(';').next().unwrap_or_default().trim();
+            feed(&mut hash, essence.to_ascii_lowercase().as_bytes());
             feed(&mut hash, body);
         }
     }
@@ -149,8 +165,10 @@ impl<E: Endpoint + 'static> Endpoint for IdempotentEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        // Only the API's writes take keys: not reads, not unknown paths or methods (nothing to keep for them).
         let key = match *req.method() {
             Method::GET | Method::HEAD | Method::OPTIONS => None,
+            _ if resolved(&req).operation.is_none() => None,
             _ => key_of(req.headers())?,
         };
         let Some(key) = key else {
@@ -159,6 +177,37 @@ impl<E: Endpoint + 'static> Endpoint for IdempotentEndpoint<E> {
         let body = req.take_body().into_bytes().await?;
         let fingerprint = fingerprint(&req, &body).await;
         req.set_body(body);
+        let keyed = Keyed {
+            next: self.next.clone(),
+            service: self.service.clone(),
+            catalog: self.catalog.clone(),
+        };
+        // Its own task, claim included: a client that leaves must not stop it between claiming the key and
+        // running, nor between the write's commit and the record of its answer.
+        match tokio::spawn(keyed.carry_out(req, key, fingerprint).in_current_span()).await {
+            Ok(answer) => answer,
+            Err(err) => {
+                tracing::error!(error = %err, "a keyed request's task failed");
+                Err(ApiError::internal().into())
+            }
+        }
+    }
+}
+
+/// What a keyed request's task needs.
+struct Keyed<E> {
+    next: Arc<E>,
+    service: IdempotencyService,
+    catalog: Arc<Catalog>,
+}
+
+impl<E: Endpoint + 'static> Keyed<E> {
+    async fn carry_out(
+        self,
+        req: Request,
+        key: IdempotencyKey,
+        fingerprint: String,
+    ) -> poem::Result<Response> {
         let claimed = self
             .service
             .claim(&owner(&req), &key.0, &fingerprint)
@@ -170,7 +219,7 @@ impl<E: Endpoint + 'static> Endpoint for IdempotentEndpoint<E> {
             Claimed::Mismatch => {
                 return Err(ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    "this Idempotency-Key was used with a different request (method, path, query or body)",
+                    "this Idempotency-Key was used with a different request (method, path, query, conditions or body)",
                 )
                 .into());
             }
@@ -183,58 +232,48 @@ impl<E: Endpoint + 'static> Endpoint for IdempotentEndpoint<E> {
             }
             Claimed::Lost => {
                 return Err(conflict(
-                    "the request with this Idempotency-Key was carried out, but its answer was lost when its \
-                     instance stopped; read the resource to see the result",
+                    "the request with this Idempotency-Key was carried out, but its answer was lost; read the \
+                     resource to see the result",
                     None,
                 )
                 .into());
             }
             Claimed::TooMany => {
-                return Err(ApiError::too_many_requests(std::time::Duration::from_secs(60)).into());
+                return Err(ApiError::too_many_requests(Duration::from_secs(60)).into());
             }
         };
         let facts = RequestFacts::of(&req);
-        let (next, service, catalog) = (
-            self.next.clone(),
-            self.service.clone(),
-            self.catalog.clone(),
-        );
-        let run = async move {
-            let response = match carrying(claim.clone(), next.call(req)).await {
-                Ok(response) => response.into_response(),
-                Err(err) => error_response(err, &facts, &catalog),
-            };
-            let (parts, body) = response.into_parts();
-            let body = body.into_bytes().await.unwrap_or_default();
-            let status = parts.status;
-            let header = |name| {
-                parts
-                    .headers
-                    .get(name)
-                    .and_then(|v: &HeaderValue| v.to_str().ok())
-                    .map(str::to_owned)
-            };
-            let answer = StoredAnswer {
-                status: status.as_u16(),
-                content_type: header(header::CONTENT_TYPE),
-                etag: header(header::ETAG),
-                body: body.to_vec(),
-            };
-            // Refusals for load and failures are not the request's answer: a retry may succeed.
-            let keep = status != StatusCode::TOO_MANY_REQUESTS && !status.is_server_error();
-            if let Err(err) = service.finish(&claim, answer, keep).await {
-                tracing::warn!(error = %err, "recording the answer of a keyed request failed");
-            }
-            Response::from_parts(parts, body.into())
+        let deadline = deadline(&req);
+        // Within the request's time, as any request: past it the operation is dropped (answered 503, which is not
+        // kept: if it had not committed, the key is free again; if it had, the key says its answer was lost).
+        let work = AssertUnwindSafe(carrying(claim.clone(), self.next.call(req))).catch_unwind();
+        let response = match tokio::time::timeout_at(deadline, work).await {
+            Ok(Ok(Ok(response))) => response.into_response(),
+            Ok(Ok(Err(err))) => error_response(err, &facts, &self.catalog),
+            Ok(Err(panic)) => panic_response(panic),
+            Err(_) => error_response(ApiError::timed_out().into(), &facts, &self.catalog),
         };
-        // Its own task: a client that leaves must not stop it between the commit and the record.
-        match tokio::spawn(run.in_current_span()).await {
-            Ok(response) => Ok(response),
-            Err(err) => {
-                tracing::error!(error = %err, "a keyed request's task failed");
-                Err(ApiError::internal().into())
-            }
+        let (parts, body) = response.into_parts();
+        let body = body.into_bytes().await.unwrap_or_default();
+        let header = |name| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v: &HeaderValue| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let answer = StoredAnswer {
+            status: parts.status.as_u16(),
+            content_type: header(header::CONTENT_TYPE),
+            etag: header(header::ETAG),
+            body: body.to_vec(),
+        };
+        // Refusals for load and failures are not the request's answer: a retry may succeed.
+        let keep = parts.status != StatusCode::TOO_MANY_REQUESTS && !parts.status.is_server_error();
+        if let Err(err) = self.service.finish(&claim, answer, keep).await {
+            tracing::warn!(error = %err, "recording the answer of a keyed request failed");
         }
+        Ok(Response::from_parts(parts, body.into()))
     }
 }
 

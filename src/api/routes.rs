@@ -75,17 +75,17 @@ pub fn app(
         .at("/docs", get(docs.endpoint()))
         .at("/metrics", get(metrics))
         .nest("/", service)
-        // Innermost: a request holds its share of the database only once its body has arrived.
+        // Innermost: a keyed write runs in a task of its own, which catches its panics (to end its key's attempt).
+        .with(Idempotent {
+            service: idempotency,
+            catalog: catalog.clone(),
+        })
+        // A request holds its share of the database only once its body has arrived.
         .with(layer(ShareDatabase(Gate::new(
             pool_size,
             config.fair_share_wait,
         ))))
         .with(CatchPanic::new().with_handler(panic_response))
-        // Outside the panic catcher, so that a keyed request's panic is an answer it can release its key on.
-        .with(Idempotent {
-            service: idempotency,
-            catalog: catalog.clone(),
-        })
         .with(layer(LimitBody(config.body_limit)))
         // Boxing erases the middleware types, which would otherwise nest past the compiler's depth limit.
         .boxed()

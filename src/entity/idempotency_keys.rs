@@ -12,7 +12,8 @@ pub struct Model {
     pub fingerprint: String,
     /// The attempt carrying the request out now; a retry that takes over a dead attempt replaces it.
     pub token: String,
-    /// `running`, `committed` (set by the write's own transaction) or `done` (the answer is stored).
+    /// `running`, `committed` (set by the write's own transaction), `done` (the answer is stored) or `lost` (committed,
+    /// and its answer could not be had).
     pub state: String,
     pub status: Option<i32>,
     pub content_type: Option<String>,

@@ -2,6 +2,7 @@
 
 pub mod api_users;
 mod columns;
+pub mod idempotency_callers;
 pub mod idempotency_keys;
 pub mod list_counts;
 pub mod list_permissions;

@@ -1,23 +1,29 @@
 //! `Idempotency-Key`: a request carried out once per caller and key, whatever the retries. A key's row says how
 //! far its request got: `running` (claimed by an attempt, identified by its token), `committed` (set by the
-//! write's own transaction, just before it commits, so that no write ever happens without its key saying so), and
-//! `done` with the answer to replay. Everything is in the database, so any instance answers a retry.
+//! write's own transaction, just before it commits, so that no write ever happens without its key saying so),
+//! `done` with the answer to replay, or `lost` (committed, but the attempt ended without an answer to keep).
+//! Everything is in the database, so any instance answers a retry. `idempotency_callers` counts each caller's
+//! keys for the cap.
 
-use sea_orm::sea_query::{Expr, OnConflict};
+use std::collections::BTreeMap;
+
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use uuid::Uuid;
 
 use super::ServiceError;
 use super::sql::now;
 use crate::config::IdempotencySettings;
+use crate::entity::idempotency_callers as callers;
 use crate::entity::idempotency_keys::{self as keys, Column};
 
 const RUNNING: &str = "running";
 const COMMITTED: &str = "committed";
 const DONE: &str = "done";
+const LOST: &str = "lost";
 
 /// Expired keys deleted with each new one: more than one, so the expired never outgrow the live.
 const CLEANUP_BATCH: u64 = 16;
@@ -131,13 +137,15 @@ impl IdempotencyService {
                 .one(&self.db)
                 .await?;
             let Some(row) = found else {
-                if self.at_cap(caller).await? {
+                if !self.reserve(caller).await? {
                     return Ok(Claimed::TooMany);
                 }
                 if let Some(claim) = self.insert(caller, key, fingerprint).await? {
-                    self.clean_up().await?;
+                    self.clean_up().await;
                     return Ok(Claimed::Run(claim));
                 }
+                // Another request inserted it first: its slot is counted, not this one.
+                self.give_back(&self.db, caller, 1).await?;
                 continue;
             };
             let stale = |since: chrono::DateTime<chrono::Utc>| {
@@ -153,7 +161,7 @@ impl IdempotencyService {
                     .await?
                 {
                     Some(claim) => {
-                        self.clean_up().await?;
+                        self.clean_up().await;
                         return Ok(Claimed::Run(claim));
                     }
                     None => continue,
@@ -183,25 +191,49 @@ impl IdempotencyService {
                     }
                 }
                 COMMITTED if stale(row.claimed_at) => Claimed::Lost,
+                LOST => Claimed::Lost,
                 _ => Claimed::InProgress,
             });
         }
         Ok(Claimed::InProgress)
     }
 
-    /// Whether `caller` has as many unexpired keys as it may.
-    async fn at_cap(&self, caller: &str) -> Result<bool, ServiceError> {
-        let last_allowed: Option<String> = keys::Entity::find()
-            .select_only()
-            .column(Column::Key)
-            .filter(Column::Caller.eq(caller))
-            .filter(Column::ExpiresAt.gt(now()))
-            .offset(self.settings.keys_per_caller - 1)
-            .limit(1)
-            .into_tuple()
-            .one(&self.db)
+    /// Counts one more key for `caller`, unless it has as many as it may (then `false`): one conditional upsert
+    /// of the caller's row, so concurrent requests cannot pass the cap together.
+    async fn reserve(&self, caller: &str) -> Result<bool, ServiceError> {
+        let cap = i64::try_from(self.settings.keys_per_caller).unwrap_or(i64::MAX);
+        let live = (callers::Entity, callers::Column::Live);
+        let upsert = Query::insert()
+            .into_table(callers::Entity)
+            .columns([callers::Column::Caller, callers::Column::Live])
+            .values_panic([caller.into(), 1i64.into()])
+            .on_conflict(
+                OnConflict::column(callers::Column::Caller)
+                    .value(callers::Column::Live, Expr::col(live).add(1))
+                    .action_and_where(Expr::col(live).lt(cap))
+                    .to_owned(),
+            )
+            .to_owned();
+        let counted = self.db.execute(&upsert).await?;
+        Ok(counted.rows_affected() == 1)
+    }
+
+    /// Counts `n` fewer keys for `caller` (in `db`: the transaction that deleted them, so the two agree).
+    async fn give_back(
+        &self,
+        db: &impl ConnectionTrait,
+        caller: &str,
+        n: i64,
+    ) -> Result<(), ServiceError> {
+        callers::Entity::update_many()
+            .col_expr(
+                callers::Column::Live,
+                Expr::col(callers::Column::Live).sub(n),
+            )
+            .filter(callers::Column::Caller.eq(caller))
+            .exec(db)
             .await?;
-        Ok(last_allowed.is_some())
+        Ok(())
     }
 
     fn expiry(&self, from: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
@@ -279,8 +311,15 @@ impl IdempotencyService {
         Ok((taken.rows_affected == 1).then_some(claim))
     }
 
-    /// Deletes a few expired keys, oldest first.
-    async fn clean_up(&self) -> Result<(), ServiceError> {
+    /// Deletes a few expired keys, oldest first, and counts them off their callers. A failure is logged: it
+    /// costs the claim nothing, and the next one cleans up instead.
+    async fn clean_up(&self) {
+        if let Err(err) = self.try_clean_up().await {
+            tracing::warn!(error = %err, "cleaning up expired idempotency keys failed");
+        }
+    }
+
+    async fn try_clean_up(&self) -> Result<(), ServiceError> {
         let now = now();
         let expired: Vec<(String, String)> = keys::Entity::find()
             .select_only()
@@ -292,28 +331,28 @@ impl IdempotencyService {
             .into_tuple()
             .all(&self.db)
             .await?;
-        if expired.is_empty() {
-            return Ok(());
-        }
-        let mut which = Condition::any();
+        let mut by_caller: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (caller, key) in expired {
-            which = which.add(
-                Condition::all()
-                    .add(Column::Caller.eq(caller))
-                    .add(Column::Key.eq(key)),
-            );
+            by_caller.entry(caller).or_default().push(key);
         }
-        keys::Entity::delete_many()
-            .filter(which)
-            .filter(Column::ExpiresAt.lte(now))
-            .exec(&self.db)
-            .await?;
+        for (caller, keys_of) in by_caller {
+            let txn = self.db.begin().await?;
+            let deleted = keys::Entity::delete_many()
+                .filter(Column::Caller.eq(caller.as_str()))
+                .filter(Column::Key.is_in(keys_of))
+                .filter(Column::ExpiresAt.lte(now))
+                .exec(&txn)
+                .await?;
+            let deleted = i64::try_from(deleted.rows_affected).unwrap_or(i64::MAX);
+            self.give_back(&txn, &caller, deleted).await?;
+            txn.commit().await?;
+        }
         Ok(())
     }
 
     /// Ends `claim`'s attempt with `answer`. `keep` says whether the answer is final for this request (a 429, a
     /// 503 or a 5xx is not: the request may succeed when retried). An answer that is not final releases the key
-    /// for a retry, unless the write committed, in which case it is the answer.
+    /// for a retry, unless the write committed: then the answer to give is lost, and the key says so.
     pub async fn finish(
         &self,
         claim: &Claim,
@@ -321,14 +360,24 @@ impl IdempotencyService {
         keep: bool,
     ) -> Result<(), ServiceError> {
         if !keep {
+            let txn = self.db.begin().await?;
             let released = keys::Entity::delete_many()
                 .filter(claim.this())
                 .filter(Column::State.eq(RUNNING))
-                .exec(&self.db)
+                .exec(&txn)
                 .await?;
             if released.rows_affected == 1 {
+                self.give_back(&txn, &claim.caller, 1).await?;
+                txn.commit().await?;
                 return Ok(());
             }
+            drop(txn);
+            keys::Entity::update_many()
+                .col_expr(Column::State, Expr::value(LOST))
+                .filter(claim.this())
+                .exec(&self.db)
+                .await?;
+            return Ok(());
         }
         keys::Entity::update_many()
             .col_expr(Column::State, Expr::value(DONE))

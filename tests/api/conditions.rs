@@ -360,3 +360,49 @@ async fn a_condition_past_its_bound_is_a_400() {
     expect_error(response, StatusCode::BAD_REQUEST).await;
     assert_eq!(app.get(&path).await.status(), StatusCode::OK, "not deleted");
 }
+
+#[tokio::test]
+async fn a_caller_who_may_manage_a_list_but_not_read_it_cannot_learn_its_tag() {
+    use roster::domain::ListPermission;
+    use roster::service::{AccountService, RoleKind};
+
+    let app = TestApp::spawn().await;
+    let list = app.create_named("Unreadable").await;
+    let accounts = AccountService::new(app.db.clone());
+    accounts.create_role("none", RoleKind::User).await.unwrap();
+    accounts
+        .create_role("managers", RoleKind::List)
+        .await
+        .unwrap();
+    accounts
+        .set_list_permissions("managers", ListPermission::Manage, &[list], true)
+        .await
+        .unwrap();
+    let token = accounts
+        .create_user("manager", "none", Some("managers"))
+        .await
+        .unwrap()
+        .token;
+    let path = format!("/api/lists/{list}");
+    let response = app
+        .anonymous(Method::DELETE, &path)
+        .header("Authorization", format!("token manager:{token}"))
+        .header(IF_MATCH, "\"00000000000000000000000000000000\"")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !response.headers().contains_key(ETAG),
+        "no tag for a caller who may not read"
+    );
+    expect_error(response, StatusCode::FORBIDDEN).await;
+    assert_eq!(app.get(&path).await.status(), StatusCode::OK, "not deleted");
+    // Without a condition, manage alone deletes, as before.
+    let response = app
+        .anonymous(Method::DELETE, &path)
+        .header("Authorization", format!("token manager:{token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}

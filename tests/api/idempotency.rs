@@ -336,6 +336,7 @@ async fn a_retry_takes_over_an_attempt_that_died_before_writing_and_reports_one_
 async fn keys_expire_and_expired_ones_are_cleaned_up() {
     let app = TestApp::spawn_with(|settings| {
         settings.http.idempotency.ttl = Duration::from_millis(500);
+        settings.http.idempotency.lease = Duration::from_millis(100);
     })
     .await;
     for i in 0..20 {
@@ -462,4 +463,48 @@ async fn every_write_accepts_a_key_and_a_refusal_is_kept_as_its_answer() {
             "{method} {path}"
         );
     }
+}
+
+#[tokio::test]
+async fn conditions_are_part_of_the_request_and_unknown_paths_keep_no_key() {
+    let app = TestApp::spawn().await;
+    let list = app.create_named("Conditioned").await;
+    let path = format!("/api/lists/{list}");
+    let put = |condition: &'static str| {
+        app.request(Method::PUT, &path)
+            .header(KEY, "conditioned")
+            .header("If-Match", condition)
+            .json(&json!({"name": "Renamed"}))
+            .send()
+    };
+    let first = answer(put("\"stale\"").await.unwrap()).await;
+    assert_eq!(first.0, StatusCode::PRECONDITION_FAILED);
+    // The same key with another condition is another request: a fresh attempt needs a fresh key.
+    expect_error(put("*").await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(
+        answer(put("\"stale\"").await.unwrap()).await,
+        first,
+        "the 412 is its answer"
+    );
+
+    for (method, target) in [
+        (Method::POST, "/api/nowhere"),
+        (Method::PATCH, "/api/lists"),
+    ] {
+        let response = app
+            .request(method.clone(), target)
+            .header(KEY, "unknown")
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_client_error(), "{method} {target}");
+    }
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM idempotency_keys WHERE key = 'unknown'"
+        )
+        .await,
+        0
+    );
 }

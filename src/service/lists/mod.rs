@@ -173,8 +173,13 @@ impl ListService {
         if let Some(tags) = &tags {
             replace_tags(&txn, id, tags).await?;
         }
+        // Its counts from the same transaction, so the answer (and its tag) is one state of the list.
+        let counted = counts::one_with_counts(&txn, id).await?.map(|(_, c)| c);
         commit(txn).await?;
-        self.with_counts(model.into_domain()?).await
+        Ok(List {
+            subscribers: Some(counted.unwrap_or_default()),
+            ..model.into_domain()?
+        })
     }
 
     #[tracing::instrument(skip_all, fields(list.id = id), err(level = "debug"))]
@@ -185,6 +190,8 @@ impl ListService {
         expect: Expect<'_, List>,
     ) -> Result<(), ServiceError> {
         ensure(who.scope(Access::Manage).allows(id))?;
+        // A condition compares with what GET answers: a caller who may not read the list may not learn its tag.
+        ensure(expect.is_none() || who.scope(Access::Get).allows(id))?;
         let txn = begin_write(&self.db).await?;
         if expect.is_some() {
             // The lock `delete_lists` would take first: nothing changes the list between the check and the delete.
