@@ -238,7 +238,7 @@ pub struct ServeArgs {
     #[arg(
         long,
         env = "ROSTER_IDEMPOTENCY_KEYS_PER_CALLER",
-        default_value_t = 10_000
+        default_value_t = 100_000
     )]
     pub idempotency_keys_per_caller: u64,
 

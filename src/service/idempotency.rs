@@ -6,6 +6,8 @@
 //! keys for the cap.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
@@ -25,8 +27,10 @@ const COMMITTED: &str = "committed";
 const DONE: &str = "done";
 const LOST: &str = "lost";
 
-/// Expired keys deleted with each new one: more than one, so the expired never outgrow the live.
-const CLEANUP_BATCH: u64 = 16;
+/// Every `CLEANUP_EVERY`th new key an instance claims deletes up to `CLEANUP_BATCH` expired ones: 16 per new key,
+/// so the expired never outgrow the live, for one statement in eight claims.
+const CLEANUP_EVERY: u64 = 8;
+const CLEANUP_BATCH: u64 = 128;
 
 /// One attempt at carrying out a keyed request.
 #[derive(Clone, Debug)]
@@ -115,11 +119,17 @@ impl Claim {
 pub struct IdempotencyService {
     db: DatabaseConnection,
     settings: IdempotencySettings,
+    /// New keys this instance claimed, to pace the cleanup (per instance: any instance's cleanup serves all).
+    claimed: Arc<AtomicU64>,
 }
 
 impl IdempotencyService {
     pub fn new(db: DatabaseConnection, settings: IdempotencySettings) -> Self {
-        Self { db, settings }
+        Self {
+            db,
+            settings,
+            claimed: Arc::new(AtomicU64::new(0)),
+        }
     }
 
     /// What to do with a request `caller` sent with `key`, whose fingerprint is `fingerprint`.
@@ -133,19 +143,23 @@ impl IdempotencyService {
         // a request in progress.
         for _ in 0..3 {
             let now = now();
-            let found = keys::Entity::find_by_id((caller.to_owned(), key.to_owned()))
-                .one(&self.db)
-                .await?;
-            let Some(row) = found else {
-                if !self.reserve(caller).await? {
-                    return Ok(Claimed::TooMany);
-                }
+            // A new key is the usual case: count it and insert it, and read the row only when it exists.
+            let reserved = self.reserve(caller).await?;
+            if reserved {
                 if let Some(claim) = self.insert(caller, key, fingerprint).await? {
                     self.clean_up().await;
                     return Ok(Claimed::Run(claim));
                 }
-                // Another request inserted it first: its slot is counted, not this one.
                 self.give_back(&self.db, caller, 1).await?;
+            }
+            let found = keys::Entity::find_by_id((caller.to_owned(), key.to_owned()))
+                .one(&self.db)
+                .await?;
+            let Some(row) = found else {
+                if !reserved {
+                    return Ok(Claimed::TooMany);
+                }
+                // Deleted since the insert found it: try again.
                 continue;
             };
             let stale = |since: chrono::DateTime<chrono::Utc>| {
@@ -311,9 +325,12 @@ impl IdempotencyService {
         Ok((taken.rows_affected == 1).then_some(claim))
     }
 
-    /// Deletes a few expired keys, oldest first, and counts them off their callers. A failure is logged: it
+    /// Now and then, deletes expired keys, oldest first, and counts them off their callers. A failure is logged: it
     /// costs the claim nothing, and the next one cleans up instead.
     async fn clean_up(&self) {
+        if self.claimed.fetch_add(1, Ordering::Relaxed) % CLEANUP_EVERY != 0 {
+            return;
+        }
         if let Err(err) = self.try_clean_up().await {
             tracing::warn!(error = %err, "cleaning up expired idempotency keys failed");
         }

@@ -351,9 +351,25 @@ async fn keys_expire_and_expired_ones_are_cleaned_up() {
     let (status, body) = read(create_list(&app, "old-0", "Reused").send().await.unwrap()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["name"], "Reused");
-    // Each new key also deletes up to 16 expired ones.
-    let left = count(&app, "SELECT COUNT(*) FROM idempotency_keys").await;
-    assert!(left <= 20 - 16 + 1, "{left} keys left");
+    // Every 8th new key deletes up to 128 expired ones (16 per new key).
+    for i in 0..8 {
+        let response = create_list(&app, &format!("new-{i}"), "New")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let expired = count(
+        &app,
+        "SELECT COUNT(*) FROM idempotency_keys WHERE key LIKE 'old-%' AND key <> 'old-0'",
+    )
+    .await;
+    assert_eq!(expired, 0, "expired keys left");
+    assert_eq!(
+        count(&app, "SELECT live FROM idempotency_callers").await,
+        count(&app, "SELECT COUNT(*) FROM idempotency_keys").await,
+        "the caller's count follows its keys"
+    );
 }
 
 #[tokio::test]
