@@ -7,6 +7,7 @@ mod conditions;
 mod context;
 mod docs;
 mod error;
+mod export;
 mod fairness;
 mod front;
 mod health;

@@ -11,6 +11,7 @@ use super::body::{
     SubscriberListsBody, UpdateSubscriberBody,
 };
 use super::conditions::expectation;
+use super::export::{CsvExport, csv_body};
 use super::context::deadline;
 use super::error::ApiError;
 use super::models::{
@@ -30,6 +31,10 @@ use crate::domain::{
 use crate::service::SubscriberService;
 
 operation_errors!(GetSubscribersError, {
+    400 => BadRequest,
+    403 => Forbidden,
+});
+operation_errors!(ExportSubscribersError, {
     400 => BadRequest,
     403 => Forbidden,
 });
@@ -242,6 +247,47 @@ impl SubscribersApi {
             },
             status: SuccessStatus::Success,
         }))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[oai(
+        path = "/api/subscribers/export",
+        method = "get",
+        operation_id = "exportSubscribers"
+    )]
+    async fn export_subscribers(
+        &self,
+        auth: ApiAuth,
+        #[oai(validator(max_length = 1000))] search: Query<Option<String>>,
+        #[oai(validator(max_length = 2000))] query: Query<Option<String>>,
+        #[oai(validator(max_items = 1000))] list_id: Query<Option<Vec<ListId>>>,
+        subscription_status: Query<Option<SubscriptionStatus>>,
+        status: Query<Option<SubscriberStatus>>,
+        req: &poem::Request,
+    ) -> Result<CsvExport, ExportSubscribersError> {
+        let filter = SubscriberFilter::new(
+            search.0.as_deref().map(str::trim),
+            query.0.as_deref().map(str::trim),
+            list_id
+                .0
+                .map(|ids| ids.into_iter().map(|id| id.0).collect()),
+            subscription_status.0.map(Into::into),
+            status.0.map(Into::into),
+        )
+        .map_err(bad_request)?;
+        // Every match, by id: the walk's keyset order, so the file is one consistent snapshot in a stable order.
+        let query = SubscriberQuery {
+            filter,
+            order_by: domain::SubscriberOrderBy::Id,
+            direction: domain::Direction::Asc,
+            pagination: domain::Pagination::new(1, None).map_err(bad_request)?,
+            after: None,
+        };
+        let walked = self
+            .subscribers
+            .query_streamed(auth.principal(), &query, deadline(req))
+            .await?;
+        Ok(CsvExport(csv_body(walked.batches)))
     }
 
     #[oai(

@@ -70,7 +70,7 @@ impl Timestamp {
     }
 
     /// Calls `f` with the wire form: from a stack buffer, or from chrono where `write_wire` hands over.
-    fn with_wire<R>(&self, f: impl FnOnce(&str) -> R) -> R {
+    pub fn with_wire<R>(&self, f: impl FnOnce(&str) -> R) -> R {
         let mut buf = [0; WIRE_LEN];
         match self.write_wire(&mut buf) {
             Some(text) => f(text),
