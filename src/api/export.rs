@@ -18,6 +18,8 @@ use super::types::Timestamp;
 use crate::domain::Subscriber;
 use crate::service::ServiceError;
 
+/// The media type as documented, and as sent (with its charset).
+const MEDIA_TYPE: &str = "text/csv";
 const CONTENT_TYPE: &str = "text/csv; charset=utf-8";
 const DISPOSITION: &str = "attachment; filename=\"subscribers.csv\"";
 const COLUMNS: [&str; 8] = [
@@ -39,7 +41,7 @@ impl ApiResponse for CsvExport {
         let mut file = MetaSchema::new_with_format("string", "binary");
         file.max_length = None;
         let mut disposition = MetaSchema::new("string");
-        disposition.max_length = Some(DISPOSITION.len());
+        disposition.max_length = Some(40);
         disposition.pattern = Some("^attachment; filename=\"[a-z]+\\.csv\"$".into());
         documented_headers(MetaResponses {
             responses: vec![MetaResponse {
@@ -47,7 +49,7 @@ impl ApiResponse for CsvExport {
                 status: Some(200),
                 status_range: None,
                 content: vec![MetaMediaType {
-                    content_type: CONTENT_TYPE,
+                    content_type: MEDIA_TYPE,
                     schema: MetaSchemaRef::Inline(Box::new(file)),
                 }],
                 headers: vec![MetaHeader {
@@ -114,7 +116,8 @@ where
     let header = stream::once(async {
         let mut out = csv::Writer::from_writer(Vec::new());
         out.write_record(COLUMNS).map_err(std::io::Error::other)?;
-        out.into_inner().map_err(|err| std::io::Error::other(err.to_string()))
+        out.into_inner()
+            .map_err(|err| std::io::Error::other(err.to_string()))
     });
     let rows = batches.map(|batch| {
         let batch = batch.map_err(|err| {
@@ -125,7 +128,8 @@ where
         for row in &batch {
             write_row(&mut out, row).map_err(std::io::Error::other)?;
         }
-        out.into_inner().map_err(|err| std::io::Error::other(err.to_string()))
+        out.into_inner()
+            .map_err(|err| std::io::Error::other(err.to_string()))
     });
     Body::from_bytes_stream(header.chain(rows))
 }

@@ -11,9 +11,9 @@ use super::body::{
     SubscriberListsBody, UpdateSubscriberBody,
 };
 use super::conditions::expectation;
-use super::export::{CsvExport, csv_body};
 use super::context::deadline;
 use super::error::ApiError;
+use super::export::{CsvExport, csv_body};
 use super::models::{
     BooleanResponse, MembershipAction, PublicSubscriptionResponse, PublicSubscriptionResult,
     Subscriber, SubscriberOrderBy, SubscriberPage, SubscriberPageResponse, SubscriberResponse,

@@ -328,7 +328,11 @@ impl IdempotencyService {
     /// Now and then, deletes expired keys, oldest first, and counts them off their callers. A failure is logged: it
     /// costs the claim nothing, and the next one cleans up instead.
     async fn clean_up(&self) {
-        if self.claimed.fetch_add(1, Ordering::Relaxed) % CLEANUP_EVERY != 0 {
+        if !self
+            .claimed
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(CLEANUP_EVERY)
+        {
             return;
         }
         if let Err(err) = self.try_clean_up().await {

@@ -124,6 +124,17 @@ fn table() -> Vec<Row> {
             ("/api/subscribers?query=1;DROP%20TABLE%20lists", None, BAD),
         ),
         row(
+            "exportSubscribers",
+            M::GET,
+            "/api/subscribers/export",
+            None,
+            (
+                "/api/subscribers/export?query=1;DROP%20TABLE%20lists",
+                None,
+                BAD,
+            ),
+        ),
+        row(
             "createSubscriber",
             M::POST,
             "/api/subscribers",

@@ -10,6 +10,7 @@ mod coverage;
 mod create;
 mod delete;
 mod errors;
+mod export;
 mod fairness;
 mod faults;
 mod get;
