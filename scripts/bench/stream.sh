@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Memory and speed of GET /api/subscribers?per_page=all (or a large numbered page) on PostgreSQL, one run, beside its anchor: COPY ... TO
-# STDOUT of the same rows. Builds the release binary (honours CARGO_TARGET_DIR) unless BENCH_ROSTER_BIN names one;
+# Memory and speed of GET /api/subscribers?per_page=all (or a large numbered page, or the CSV export) on PostgreSQL,
+# one run, beside its anchor: COPY ... TO STDOUT of the same rows. Builds the release binary (honours CARGO_TARGET_DIR) unless BENCH_ROSTER_BIN names one;
 # BENCH_BASELINE_BIN names a second binary (e.g. an earlier commit's) measured alternately with it, so the A/B
 # figures come from the same minutes of this machine.
 #   scripts/bench/stream.sh                  300,000 subscribers, 600,000 subscriptions, 2 rounds
 # Environment: BENCH_SUBSCRIBERS, BENCH_SUBSCRIPTIONS, BENCH_ROUNDS, BENCH_CONCURRENT (requests at once in the
-# second measurement, 4), BENCH_PER_PAGE (`all`, the default, or a number: one page that large). Needs
+# second measurement, 4), BENCH_PER_PAGE (`all`, the default, or a number: one page that large), BENCH_EXPORT (1:
+# measure GET /api/subscribers/export instead, beside COPY of the same columns as CSV). Needs
 # PostgreSQL (scripts/pg.sh). Prints one table; the logs go to test-output/bench/.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -16,6 +17,9 @@ subscriptions=${BENCH_SUBSCRIPTIONS:-600000}
 rounds=${BENCH_ROUNDS:-2}
 concurrent=${BENCH_CONCURRENT:-4}
 per_page=${BENCH_PER_PAGE:-all}
+export_csv=${BENCH_EXPORT:-0}
+path="/api/subscribers?per_page=$per_page"
+[ "$export_csv" = 1 ] && path=/api/subscribers/export
 out=test-output/bench
 mkdir -p "$out"
 roster_bin=${BENCH_ROSTER_BIN:-$(build_roster --release --quiet)}
@@ -34,13 +38,20 @@ stop_roster
 psql "$db_url" -q -v subscribers="$subscribers" -v subscriptions="$subscriptions" \
   -f scripts/bench/subscribers/seed.sql >"$out/stream-seed.log"
 
-# The anchor: the rows and their subscriptions as PostgreSQL itself writes them out.
+# The anchor: the rows and their subscriptions as PostgreSQL itself writes them out (for the export, its columns
+# as CSV, in its order).
 copy_started=$(date +%s.%N)
-psql "$db_url" -q -c "COPY (SELECT s.*, (SELECT json_agg(sl) FROM subscriber_lists sl WHERE sl.subscriber_id = s.id)
-  FROM subscribers s ORDER BY s.created_at DESC, s.id DESC) TO STDOUT" >/dev/null
+if [ "$export_csv" = 1 ]; then
+  psql "$db_url" -q -c "COPY (SELECT s.uuid, s.email, s.name, s.attribs, s.status, s.created_at, s.updated_at,
+    (SELECT json_object_agg(sl.list_id, sl.status) FROM subscriber_lists sl WHERE sl.subscriber_id = s.id)
+    FROM subscribers s ORDER BY s.id) TO STDOUT WITH (FORMAT csv, HEADER)" >/dev/null
+else
+  psql "$db_url" -q -c "COPY (SELECT s.*, (SELECT json_agg(sl) FROM subscriber_lists sl WHERE sl.subscriber_id = s.id)
+    FROM subscribers s ORDER BY s.created_at DESC, s.id DESC) TO STDOUT" >/dev/null
+fi
 copy_seconds=$(echo "$(date +%s.%N) - $copy_started" | bc)
 
-# measure N: N concurrent GET per_page=all; prints "seconds peak_rss_mib bytes_each statuses".
+# measure N: N concurrent GETs of $path; prints "seconds peak_rss_mib bytes_each statuses".
 measure() {
   local n=$1 idle peak=0 rss started i pids=() running
   rm -f "$out"/stream-body-* "$out"/stream-status-*
@@ -48,7 +59,7 @@ measure() {
   started=$(date +%s.%N)
   for i in $(seq 1 "$n"); do
     curl -s -o "$out/stream-body-$i" -w '%{http_code}\n' -u "admin:$password" \
-      "$roster_url/api/subscribers?per_page=$per_page" >"$out/stream-status-$i" &
+      "$roster_url$path" >"$out/stream-status-$i" &
     pids+=($!)
   done
   running=1
@@ -65,7 +76,7 @@ measure() {
 }
 
 echo
-echo "per_page=$per_page over $subscribers subscribers ($subscriptions subscriptions), $(nproc) cores, $(date -u +%FT%TZ)"
+echo "GET $path over $subscribers subscribers ($subscriptions subscriptions), $(nproc) cores, $(date -u +%FT%TZ)"
 printf '%-10s %-6s %-28s %-28s\n' binary round "1 request: s / +RSS MiB" "$concurrent at once: s / +RSS MiB"
 for round in $(seq 1 "$rounds"); do
   for entry in "${binaries[@]}"; do
