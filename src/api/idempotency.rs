@@ -105,9 +105,16 @@ async fn fingerprint(req: &Request, body: &Bytes) -> String {
     match multer::parse_boundary(content_type) {
         Ok(boundary) => {
             feed(&mut hash, b"multipart/form-data");
-            if feed_parts(&mut hash, body.clone(), boundary).await.is_err() {
-                // Malformed: the operation refuses it; any retry of it is refused alike.
-                feed(&mut hash, body);
+            let mut parts = Sha256::new();
+            if feed_parts(&mut parts, body.clone(), boundary.clone())
+                .await
+                .is_ok()
+            {
+                hash.update(parts.finalize());
+            } else {
+                // Malformed (the operation refuses it): the bytes without the boundary, which a retry may change.
+                feed(&mut hash, b"malformed");
+                feed(&mut hash, &without(body, boundary.as_bytes()));
             }
         }
         Err(_) => {
@@ -118,6 +125,21 @@ async fn fingerprint(req: &Request, body: &Bytes) -> String {
         }
     }
     hex::encode(hash.finalize())
+}
+
+/// `bytes` with every occurrence of `pattern` (not empty) left out.
+fn without(bytes: &[u8], pattern: &[u8]) -> Vec<u8> {
+    let mut kept = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        if !pattern.is_empty() && bytes[at..].starts_with(pattern) {
+            at += pattern.len();
+        } else {
+            kept.push(bytes[at]);
+            at += 1;
+        }
+    }
+    kept
 }
 
 /// A multipart body by its parts: name, file name, content type and content of each, in order.
@@ -298,6 +320,25 @@ mod tests {
         for bad in ["", "has space", &"k".repeat(256)] {
             assert!(key_of(&headers(bad)).is_err(), "{bad:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn malformed_multipart_bodies_have_one_fingerprint_whatever_the_boundary() {
+        let request = |boundary: &str| {
+            let body = format!("--{boundary}\r\nno headers at all--{boundary}");
+            let req = Request::builder()
+                .method(Method::POST)
+                .uri_str("/api/lists")
+                .content_type(&format!("multipart/form-data; boundary={boundary}"))
+                .finish();
+            (req, Bytes::from(body))
+        };
+        let (a, body_a) = request("aaaa-1111");
+        let (b, body_b) = request("bbbb-2222-cc");
+        assert_eq!(
+            fingerprint(&a, &body_a).await,
+            fingerprint(&b, &body_b).await
+        );
     }
 
     #[tokio::test]
