@@ -322,16 +322,23 @@ mod tests {
         }
     }
 
+    /// A `POST /api/lists` with a multipart `body` whose boundary is `boundary`.
+    fn multipart(boundary: &str, body: String) -> (Request, Bytes) {
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri_str("/api/lists")
+            .content_type(&format!("multipart/form-data; boundary={boundary}"))
+            .finish();
+        (req, Bytes::from(body))
+    }
+
     #[tokio::test]
     async fn malformed_multipart_bodies_have_one_fingerprint_whatever_the_boundary() {
         let request = |boundary: &str| {
-            let body = format!("--{boundary}\r\nno headers at all--{boundary}");
-            let req = Request::builder()
-                .method(Method::POST)
-                .uri_str("/api/lists")
-                .content_type(&format!("multipart/form-data; boundary={boundary}"))
-                .finish();
-            (req, Bytes::from(body))
+            multipart(
+                boundary,
+                format!("--{boundary}\r\nno headers at all--{boundary}"),
+            )
         };
         let (a, body_a) = request("aaaa-1111");
         let (b, body_b) = request("bbbb-2222-cc");
@@ -344,15 +351,12 @@ mod tests {
     #[tokio::test]
     async fn multipart_bodies_with_the_same_parts_have_one_fingerprint_whatever_the_boundary() {
         let request = |boundary: &str, value: &str| {
-            let body = format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\n{value}\r\n--{boundary}--\r\n"
-            );
-            let req = Request::builder()
-                .method(Method::POST)
-                .uri_str("/api/lists")
-                .content_type(&format!("multipart/form-data; boundary={boundary}"))
-                .finish();
-            (req, Bytes::from(body))
+            multipart(
+                boundary,
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\n{value}\r\n--{boundary}--\r\n"
+                ),
+            )
         };
         let (a, body_a) = request("one", "List");
         let (b, body_b) = request("two", "List");

@@ -169,18 +169,8 @@ impl<T: poem_openapi::types::Type + serde::Serialize + Send> poem_openapi::ApiRe
     for Success<T>
 {
     fn meta() -> poem_openapi::registry::MetaResponses {
-        use poem_openapi::payload::Payload;
         documented_headers(poem_openapi::registry::MetaResponses {
-            responses: vec![poem_openapi::registry::MetaResponse {
-                description: "",
-                status: Some(200),
-                status_range: None,
-                content: vec![poem_openapi::registry::MetaMediaType {
-                    content_type: JsonBody::<T>::CONTENT_TYPE,
-                    schema: JsonBody::<T>::schema_ref(),
-                }],
-                headers: vec![],
-            }],
+            responses: vec![json_200::<T>(vec![])],
         })
     }
 
@@ -226,7 +216,10 @@ impl<T: poem_openapi::types::Type + Send> poem_openapi::ApiResponse for Tagged<T
     }
 }
 
-fn tagged_200<T: poem_openapi::types::Type>() -> poem_openapi::registry::MetaResponse {
+/// A 200 carrying `T` as JSON, with `headers`.
+fn json_200<T: poem_openapi::types::Type>(
+    headers: Vec<poem_openapi::registry::MetaHeader>,
+) -> poem_openapi::registry::MetaResponse {
     use poem_openapi::payload::Payload;
     poem_openapi::registry::MetaResponse {
         description: "",
@@ -236,8 +229,12 @@ fn tagged_200<T: poem_openapi::types::Type>() -> poem_openapi::registry::MetaRes
             content_type: JsonBody::<T>::CONTENT_TYPE,
             schema: JsonBody::<T>::schema_ref(),
         }],
-        headers: vec![etag_header()],
+        headers,
     }
+}
+
+fn tagged_200<T: poem_openapi::types::Type>() -> poem_openapi::registry::MetaResponse {
+    json_200::<T>(vec![etag_header()])
 }
 
 fn with_tag(mut response: Response, tag: &str) -> Response {

@@ -98,6 +98,24 @@ operation_errors!(PublicSubscriptionError, {
     422 => UnprocessableEntity,
 });
 
+/// The subscribers the listing's filters select (the listing and the export take the same ones).
+fn selection(
+    search: &str,
+    expression: &str,
+    list_id: Option<Vec<ListId>>,
+    subscription_status: Option<SubscriptionStatus>,
+    status: Option<SubscriberStatus>,
+) -> Result<SubscriberFilter, ApiError> {
+    SubscriberFilter::new(
+        Some(search),
+        Some(expression),
+        list_id.map(|ids| ids.into_iter().map(|id| id.0).collect()),
+        subscription_status.map(Into::into),
+        status.map(Into::into),
+    )
+    .map_err(bad_request)
+}
+
 fn subscriber_body(subscriber: domain::Subscriber) -> SubscriberResponse {
     SubscriberResponse {
         data: Subscriber::from_domain(subscriber),
@@ -167,16 +185,13 @@ impl SubscribersApi {
         let paging = Paging::new(page.0, per_page.0)?;
         let search = search.0.unwrap_or_default().trim().to_owned();
         let expression = query.0.unwrap_or_default().trim().to_owned();
-        let filter = SubscriberFilter::new(
-            Some(&search),
-            Some(&expression),
-            list_id
-                .0
-                .map(|ids| ids.into_iter().map(|id| id.0).collect()),
-            subscription_status.0.map(Into::into),
-            status.0.map(Into::into),
-        )
-        .map_err(bad_request)?;
+        let filter = selection(
+            &search,
+            &expression,
+            list_id.0,
+            subscription_status.0,
+            status.0,
+        )?;
         let order_by = order_by.0.into();
         let direction = order.0.0;
         let after = match after.0 {
@@ -265,16 +280,13 @@ impl SubscribersApi {
         status: Query<Option<SubscriberStatus>>,
         req: &poem::Request,
     ) -> Result<CsvExport, ExportSubscribersError> {
-        let filter = SubscriberFilter::new(
-            search.0.as_deref().map(str::trim),
-            query.0.as_deref().map(str::trim),
-            list_id
-                .0
-                .map(|ids| ids.into_iter().map(|id| id.0).collect()),
-            subscription_status.0.map(Into::into),
-            status.0.map(Into::into),
-        )
-        .map_err(bad_request)?;
+        let filter = selection(
+            search.0.unwrap_or_default().trim(),
+            query.0.unwrap_or_default().trim(),
+            list_id.0,
+            subscription_status.0,
+            status.0,
+        )?;
         // Every match, by id: the walk's keyset order, so the file is one consistent snapshot in a stable order.
         let query = SubscriberQuery {
             filter,

@@ -24,6 +24,11 @@ async fn answer(response: Response) -> (StatusCode, Option<String>, Vec<u8>) {
     (status, tag, response.bytes().await.unwrap().to_vec())
 }
 
+/// The status of `request`'s answer.
+async fn status(request: RequestBuilder) -> StatusCode {
+    request.send().await.unwrap().status()
+}
+
 fn create_list(app: &TestApp, key: &str, name: &str) -> RequestBuilder {
     app.request(Method::POST, "/api/lists")
         .header(KEY, key)
@@ -83,11 +88,7 @@ async fn a_retried_create_gets_the_first_answer_and_writes_once() {
 async fn the_same_key_with_another_request_is_a_422_and_nothing_runs() {
     let app = TestApp::spawn().await;
     assert_eq!(
-        create_list(&app, "k", "First")
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        status(create_list(&app, "k", "First")).await,
         StatusCode::OK
     );
     for other in [
@@ -127,11 +128,7 @@ async fn a_malformed_key_is_a_400_and_nothing_runs() {
     assert_eq!(lists_named(&app, "Bad key").await, 0);
     let longest = "k".repeat(255);
     assert_eq!(
-        create_list(&app, &longest, "Long key")
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        status(create_list(&app, &longest, "Long key")).await,
         StatusCode::OK
     );
 }
@@ -163,11 +160,7 @@ async fn keys_are_per_caller() {
         .header(KEY, "shared")
         .json(&json!({"name": "Bot's"}));
     assert_eq!(
-        create_list(&app, "shared", "Admin's")
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        status(create_list(&app, "shared", "Admin's")).await,
         StatusCode::OK
     );
     // The same key from another caller is that caller's own: no 422, no replay of the admin's answer.
@@ -301,21 +294,13 @@ async fn age_key(app: &TestApp, key: &str, state: &str) {
 async fn a_retry_takes_over_an_attempt_that_died_before_writing_and_reports_one_that_died_after() {
     let app = TestApp::spawn().await;
     assert_eq!(
-        create_list(&app, "dead", "Dead")
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        status(create_list(&app, "dead", "Dead")).await,
         StatusCode::OK
     );
     // Died before its write committed (the key says only `running`): the retry carries the request out.
     age_key(&app, "dead", "running").await;
     assert_eq!(
-        create_list(&app, "dead", "Dead")
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        status(create_list(&app, "dead", "Dead")).await,
         StatusCode::OK
     );
     assert_eq!(
@@ -390,11 +375,7 @@ async fn a_caller_keeps_at_most_its_cap_of_keys_and_a_new_one_past_it_is_a_429()
     expect_error(response, StatusCode::TOO_MANY_REQUESTS).await;
     // Retries of kept keys still get their answers; requests without a key are not limited.
     assert_eq!(
-        create_list(&app, "cap-0", "Capped")
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        status(create_list(&app, "cap-0", "Capped")).await,
         StatusCode::OK
     );
     assert_eq!(lists_named(&app, "Capped").await, 3);
