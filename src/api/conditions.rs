@@ -8,6 +8,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
+use super::payload::to_json;
 
 /// Bytes of the SHA-256 a tag keeps: 128 bits, as hex between quotes (openapi.yaml, the `ETag` header).
 const TAG_BYTES: usize = 16;
@@ -20,11 +21,7 @@ pub struct Encoded {
 
 /// `value` as the JSON an answer carries, with its tag.
 pub fn encode<T: Serialize>(value: &T) -> Result<Encoded, ApiError> {
-    let body = serde_json::to_vec(value).map_err(|err| {
-        // Unreachable with our types (no map has non-string keys); answered like any internal error.
-        tracing::error!(error = %err, "response serialisation failed");
-        ApiError::internal()
-    })?;
+    let body = to_json(value).ok_or_else(ApiError::internal)?;
     let digest = Sha256::digest(&body);
     let tag = format!("\"{}\"", hex::encode(&digest[..TAG_BYTES]));
     Ok(Encoded { body, tag })

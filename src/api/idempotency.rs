@@ -16,6 +16,7 @@ use bytes::Bytes;
 use futures_util::FutureExt;
 use poem::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
+use poem_openapi::types::ParseFromParameter;
 use sha2::{Digest, Sha256};
 use tracing::Instrument;
 
@@ -71,13 +72,10 @@ fn key_of(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiError> {
     let Some(value) = headers.get(HEADER) else {
         return Ok(None);
     };
-    let key = value.to_str().ok().and_then(IdempotencyKey::parse);
-    key.map(Some).ok_or_else(|| {
-        ApiError::bad_request(format!(
-            "Idempotency-Key must be 1 to {} visible ASCII characters",
-            IdempotencyKey::MAX_CHARS
-        ))
-    })
+    // A value that is not text is refused like any other malformed key (an empty one).
+    IdempotencyKey::parse_from_parameter(value.to_str().unwrap_or_default())
+        .map(Some)
+        .map_err(|err| ApiError::bad_request(err.into_message()))
 }
 
 /// Adds one length-prefixed field to a fingerprint, so that no two different sequences of fields hash alike.

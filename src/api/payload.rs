@@ -33,20 +33,29 @@ impl<T: Type> Payload for JsonBody<T> {
     }
 }
 
+/// `value` as JSON bytes. Failing is unreachable with our types (no map has non-string keys): logged, and
+/// answered by the caller like any internal error.
+pub fn to_json<T: Serialize>(value: &T) -> Option<Vec<u8>> {
+    serde_json::to_vec(value)
+        .map_err(|err| tracing::error!(error = %err, "response serialisation failed"))
+        .ok()
+}
+
+/// A `200` carrying `bytes` of JSON.
+pub fn json_response(bytes: Vec<u8>) -> Response {
+    Response::builder()
+        .header(header::CONTENT_TYPE, JSON_CONTENT_TYPE)
+        .body(bytes)
+}
+
 impl<T: Type + Serialize + Send> IntoResponse for JsonBody<T> {
     fn into_response(self) -> Response {
-        match serde_json::to_vec(&self.0) {
-            Ok(bytes) => Response::builder()
-                .header(header::CONTENT_TYPE, <Self as Payload>::CONTENT_TYPE)
-                .body(bytes),
-            // Unreachable with our types (no map has non-string keys); answered like any internal error.
-            Err(err) => {
-                tracing::error!(error = %err, "response serialisation failed");
-                Response::builder()
-                    .status(StatusCode::INTERNAL_SERVER_ERROR)
-                    .header(header::CONTENT_TYPE, <Self as Payload>::CONTENT_TYPE)
-                    .body(r#"{"message":"internal server error"}"#)
-            }
+        match to_json(&self.0) {
+            Some(bytes) => json_response(bytes),
+            None => Response::builder()
+                .status(StatusCode::INTERNAL_SERVER_ERROR)
+                .header(header::CONTENT_TYPE, JSON_CONTENT_TYPE)
+                .body(r#"{"message":"internal server error"}"#),
         }
     }
 }

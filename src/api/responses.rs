@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::conditions::{Encoded, encode, has_current};
 use super::error::ApiError;
-use super::payload::{JSON_CONTENT_TYPE, JsonBody};
+use super::payload::{JsonBody, json_response};
 
 /// Declares an operation's error type: the error statuses it documents, and always 414 (which the HTTP layer
 /// answers for any URL over 65,534 bytes, before Roster sees the request, so without a body), 429, 500 and 503.
@@ -246,10 +246,7 @@ fn with_tag(mut response: Response, tag: &str) -> Response {
 
 impl<T: Send> IntoResponse for Tagged<T> {
     fn into_response(self) -> Response {
-        let response = Response::builder()
-            .header(header::CONTENT_TYPE, JSON_CONTENT_TYPE)
-            .body(self.encoded.body);
-        with_tag(response, &self.encoded.tag)
+        with_tag(json_response(self.encoded.body), &self.encoded.tag)
     }
 }
 

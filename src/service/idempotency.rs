@@ -105,6 +105,15 @@ pub(crate) async fn mark_committed(txn: &impl ConnectionTrait) -> Result<(), Ser
 }
 
 impl Claim {
+    /// A new attempt at `caller`'s `key`, with a token of its own.
+    fn new(caller: &str, key: &str) -> Self {
+        Self {
+            caller: caller.to_owned(),
+            key: key.to_owned(),
+            token: Uuid::new_v4().to_string(),
+        }
+    }
+
     /// The key's row, as long as this attempt holds it.
     fn this(&self) -> Condition {
         Condition::all()
@@ -264,11 +273,7 @@ impl IdempotencyService {
         fingerprint: &str,
     ) -> Result<Option<Claim>, ServiceError> {
         let now = now();
-        let claim = Claim {
-            caller: caller.to_owned(),
-            key: key.to_owned(),
-            token: Uuid::new_v4().to_string(),
-        };
+        let claim = Claim::new(caller, key);
         let row = keys::ActiveModel {
             caller: Set(claim.caller.clone()),
             key: Set(claim.key.clone()),
@@ -301,11 +306,7 @@ impl IdempotencyService {
         still: sea_orm::sea_query::SimpleExpr,
     ) -> Result<Option<Claim>, ServiceError> {
         let now = now();
-        let claim = Claim {
-            caller: row.caller.clone(),
-            key: row.key.clone(),
-            token: Uuid::new_v4().to_string(),
-        };
+        let claim = Claim::new(&row.caller, &row.key);
         let taken = keys::Entity::update_many()
             .col_expr(Column::Token, Expr::value(claim.token.as_str()))
             .col_expr(Column::Fingerprint, Expr::value(fingerprint))

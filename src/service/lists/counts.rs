@@ -37,7 +37,12 @@ async fn of_lists(
         for row in db.query_all(&select).await? {
             let list: i64 = row.try_get("", "list_id")?;
             if let Some(entry) = found.get_mut(&list) {
-                add(entry, row.try_get("", "status")?, row.try_get("", "n")?)?;
+                let status: String = row.try_get("", "status")?;
+                add(
+                    entry,
+                    status.parse().map_err(DbErr::Type)?,
+                    row.try_get("", "n")?,
+                );
             }
         }
     }
@@ -73,13 +78,11 @@ fn grouped(which: SimpleExpr) -> SelectStatement {
         .to_owned()
 }
 
-/// Adds `n` subscriptions of `status` (as stored) to `counted`; a status with none is left out.
-fn add(counted: &mut SubscriberCounts, status: String, n: i64) -> Result<(), DbErr> {
-    let status: SubscriptionStatus = status.parse().map_err(DbErr::Type)?;
+/// Adds `n` subscriptions of `status` to `counted`; a status with none is left out.
+fn add(counted: &mut SubscriberCounts, status: SubscriptionStatus, n: i64) {
     if n > 0 {
         counted.0.push((status, u64::try_from(n).unwrap_or(0)));
     }
-    Ok(())
 }
 
 /// Puts the statuses in their fixed order, whatever order the rows came in.
@@ -149,9 +152,7 @@ pub(crate) async fn one_with_counts(
     let mut counted = SubscriberCounts::default();
     for &status in SubscriptionStatus::ALL {
         let n: Option<i64> = row.try_get("", &count_column(status))?;
-        if let Some(n) = n.filter(|&n| n > 0) {
-            counted.0.push((status, u64::try_from(n).unwrap_or(0)));
-        }
+        add(&mut counted, status, n.unwrap_or(0));
     }
     Ok(Some((model, counted)))
 }

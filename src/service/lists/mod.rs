@@ -63,6 +63,17 @@ impl ListService {
         Ok(list)
     }
 
+    /// The list as `GET` answers it, with its counts, read in one statement on `db`.
+    async fn counted(db: &impl ConnectionTrait, id: i64) -> Result<List, ServiceError> {
+        let (model, counted) = counts::one_with_counts(db, id)
+            .await?
+            .ok_or(ServiceError::NotFound("list"))?;
+        Ok(List {
+            subscribers: Some(counted),
+            ..model.into_domain()?
+        })
+    }
+
     /// Checks `expect` against the list as `GET` answers it now, read in `txn` (whose caller holds the list's row
     /// lock). Its counts may still change until the commit: subscriptions do not wait for that lock.
     async fn check_current(
@@ -73,26 +84,13 @@ impl ListService {
         if expect.is_none() {
             return Ok(());
         }
-        let (model, counted) = counts::one_with_counts(txn, id)
-            .await?
-            .ok_or(ServiceError::NotFound("list"))?;
-        let current = List {
-            subscribers: Some(counted),
-            ..model.into_domain()?
-        };
-        check(expect, &current)
+        check(expect, &Self::counted(txn, id).await?)
     }
 
     #[tracing::instrument(skip_all, fields(list.id = id), err(level = "debug"))]
     pub async fn get(&self, who: &Principal, id: i64) -> Result<List, ServiceError> {
         ensure(who.scope(Access::Get).allows(id))?;
-        let (model, counted) = counts::one_with_counts(&self.reads, id)
-            .await?
-            .ok_or(ServiceError::NotFound("list"))?;
-        Ok(List {
-            subscribers: Some(counted),
-            ..model.into_domain()?
-        })
+        Self::counted(&self.reads, id).await
     }
 
     #[tracing::instrument(skip_all, err(level = "debug"))]
@@ -165,7 +163,7 @@ impl ListService {
             return self.with_counts(current.into_domain()?).await;
         };
         row.updated_at = Set(now());
-        let model = row.update(&txn).await.map_err(|err| match err {
+        row.update(&txn).await.map_err(|err| match err {
             // Deleted by someone else since we read it.
             DbErr::RecordNotUpdated => ServiceError::NotFound("list"),
             other => other.into(),
@@ -173,13 +171,10 @@ impl ListService {
         if let Some(tags) = &tags {
             replace_tags(&txn, id, tags).await?;
         }
-        // Its counts from the same transaction, so the answer (and its tag) is one state of the list.
-        let counted = counts::one_with_counts(&txn, id).await?.map(|(_, c)| c);
+        // Read in the same transaction, so the answer (and its tag) is one state of the list.
+        let updated = Self::counted(&txn, id).await?;
         commit(txn).await?;
-        Ok(List {
-            subscribers: Some(counted.unwrap_or_default()),
-            ..model.into_domain()?
-        })
+        Ok(updated)
     }
 
     #[tracing::instrument(skip_all, fields(list.id = id), err(level = "debug"))]
