@@ -167,7 +167,7 @@ async fn grant(
             .await?);
     }
     let permission: ListPermission = args.permission.parse().map_err(anyhow::Error::msg).context(
-        "permissions are lists:get_all, lists:manage_all, subscribers:get_all, subscribers:get, subscribers:manage (user roles), list:get, list:manage (list roles)",
+        "permissions are lists:get_all, lists:manage_all, subscribers:get_all, subscribers:get, subscribers:manage, subscribers:import (user roles), list:get, list:manage (list roles)",
     )?;
     Ok(accounts
         .set_list_permissions(&args.role, permission, &args.lists, grant)

@@ -93,7 +93,8 @@ pub struct RolesArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum RoleKindArg {
-    /// Grants `lists:get_all`, `lists:manage_all`, `subscribers:get_all`, `subscribers:get`, `subscribers:manage`.
+    /// Grants `lists:get_all`, `lists:manage_all`, `subscribers:get_all`, `subscribers:get`, `subscribers:manage`,
+    /// `subscribers:import`.
     User,
     /// Grants `list:get` and/or `list:manage` on individual lists.
     List,
@@ -111,8 +112,8 @@ pub enum RoleAction {
     List,
     /// Delete a role that no user holds.
     Delete { name: String },
-    /// Grant a permission: `lists:get_all`, `lists:manage_all`, `subscribers:get_all`, `subscribers:get` or
-    /// `subscribers:manage` to a user role, or `list:get` or `list:manage` on the lists given with `--list` to a
+    /// Grant a permission: `lists:get_all`, `lists:manage_all`, `subscribers:get_all`, `subscribers:get`,
+    /// `subscribers:manage` or `subscribers:import` to a user role, or `list:get` or `list:manage` on the lists given with `--list` to a
     /// list role.
     Grant(GrantArgs),
     /// Revoke a permission (same arguments as `grant`).
@@ -124,7 +125,7 @@ pub struct GrantArgs {
     /// The role.
     pub role: String,
     /// `lists:get_all`, `lists:manage_all`, `subscribers:get_all`, `subscribers:get`, `subscribers:manage`,
-    /// `list:get` or `list:manage`.
+    /// `subscribers:import`, `list:get` or `list:manage`.
     pub permission: String,
     /// A list id, for `list:*` permissions; repeat for several lists.
     #[arg(long = "list")]
@@ -196,6 +197,16 @@ pub struct ServeArgs {
     /// Largest accepted request body, in bytes (larger bodies get 413).
     #[arg(long, env = "ROSTER_BODY_LIMIT", default_value_t = 1024 * 1024)]
     pub body_limit: usize,
+
+    /// Largest subscriber import accepted, in bytes: the uploaded file, and the CSV in a ZIP once decompressed
+    /// (larger ones get 413, or 422 for a ZIP). Separate from the body limit: the upload is written to a
+    /// temporary file as it arrives, never held in memory.
+    #[arg(long, env = "ROSTER_IMPORT_LIMIT", default_value_t = 2 * 1024 * 1024 * 1024)]
+    pub import_limit: u64,
+
+    /// Seconds an import upload may take to arrive (it replaces the request timeout for that one operation).
+    #[arg(long, env = "ROSTER_IMPORT_UPLOAD_TIMEOUT", default_value_t = 600.0)]
+    pub import_upload_timeout: f64,
 
     /// Seconds in-flight requests may take to finish after SIGINT/SIGTERM.
     #[arg(long, env = "ROSTER_SHUTDOWN_GRACE", default_value_t = 10.0)]
@@ -297,6 +308,8 @@ impl ServeArgs {
                 login_failure_burst: self.login_failure_burst,
                 metrics_token: self.metrics_token.clone(),
                 fair_share_wait: seconds(self.fair_share_wait),
+                import_limit: self.import_limit.max(1),
+                import_upload_timeout: seconds(self.import_upload_timeout),
                 idempotency: crate::config::IdempotencySettings {
                     ttl: seconds(self.idempotency_ttl),
                     keys_per_caller: self.idempotency_keys_per_caller.max(1),

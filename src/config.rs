@@ -137,6 +137,10 @@ pub struct HttpSettings {
     pub metrics_token: Option<Secret>,
     /// Longest a request waits for its caller's fair share of the database pool before it is answered 429.
     pub fair_share_wait: Duration,
+    /// Largest subscriber import (the upload, and a ZIP's CSV decompressed), in bytes.
+    pub import_limit: u64,
+    /// Longest an import upload may take to arrive.
+    pub import_upload_timeout: Duration,
     /// What `Idempotency-Key` keeps and for how long.
     pub idempotency: IdempotencySettings,
 }

@@ -110,6 +110,7 @@ impl Application {
                 self.db.clone(),
                 self.reads.clone(),
                 self.settings.http.idempotency,
+                self.settings.http.import_limit,
             ),
             self.authenticator,
             self.settings.http.clone(),

@@ -16,6 +16,7 @@ mod m20261206_000009_unlock_counters;
 mod m20261206_000010_code_point_order;
 mod m20261206_000011_scope_grants;
 mod m20261207_000012_idempotency_keys;
+mod m20261207_000013_import_jobs;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000010_code_point_order::Migration),
             Box::new(m20261206_000011_scope_grants::Migration),
             Box::new(m20261207_000012_idempotency_keys::Migration),
+            Box::new(m20261207_000013_import_jobs::Migration),
         ]
     }
 }

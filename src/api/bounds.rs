@@ -80,12 +80,25 @@ impl Layer for CheckRequest {
 }
 
 /// Reads the whole body up front, so that an oversized one is answered 413 whether or not it announced its
-/// length, before any handler runs.
-pub struct LimitBody(pub usize);
+/// length, before any handler runs. An upload's body (`catalog::Operation::upload`) is left to stream to its
+/// operation, which counts it against `upload`; only an announced length past that is refused here.
+pub struct LimitBody {
+    pub body: usize,
+    pub upload: u64,
+}
 
 impl Layer for LimitBody {
     async fn handle<E: Endpoint>(&self, next: &E, mut req: Request) -> poem::Result<Response> {
-        let limit = self.0;
+        let is_upload = resolved(&req)
+            .operation
+            .as_ref()
+            .is_some_and(|op| op.upload);
+        // The upload's own bound is on the file; the rest of the multipart body is small beside it.
+        let limit = if is_upload {
+            self.upload.saturating_add(self.body as u64)
+        } else {
+            self.body as u64
+        };
         let too_large = || {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -97,9 +110,13 @@ impl Layer for LimitBody {
             .get(poem::http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        if announced.is_some_and(|len| len > limit as u64) {
+        if announced.is_some_and(|len| len > limit) {
             return Err(too_large().into());
         }
+        if is_upload {
+            return Ok(next.call(req).await?.into_response());
+        }
+        let limit = self.body;
         let body = req.take_body();
         let bytes = body
             .into_bytes_limit(limit)

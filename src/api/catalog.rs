@@ -18,10 +18,14 @@ pub struct Operation {
     pub scalar_query: Vec<String>,
     /// The liveness probe: a load balancer polls it, so no rate limit applies.
     pub liveness: bool,
+    /// A file upload: its body streams to the operation (with a bound of its own), never buffered in memory.
+    pub upload: bool,
 }
 
 /// The operation id of the liveness probe.
 const LIVENESS: &str = "getLiveness";
+/// The operation ids of uploads.
+const UPLOADS: &[&str] = &["importSubscribers"];
 
 /// One segment of a path template.
 #[derive(Debug)]
@@ -77,6 +81,7 @@ impl Catalog {
                             method: op.method.clone(),
                             id,
                             liveness: id == LIVENESS,
+                            upload: UPLOADS.contains(&id),
                             authenticated: !op.security.is_empty(),
                             scalar_query: op
                                 .params

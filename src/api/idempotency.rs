@@ -189,6 +189,14 @@ impl<E: Endpoint + 'static> Endpoint for IdempotentEndpoint<E> {
         let key = match *req.method() {
             Method::GET | Method::HEAD | Method::OPTIONS => None,
             _ if resolved(&req).operation.is_none() => None,
+            // An upload is not held to be fingerprinted; the import job refuses a second one while it runs.
+            _ if resolved(&req)
+                .operation
+                .as_ref()
+                .is_some_and(|op| op.upload) =>
+            {
+                None
+            }
             _ => key_of(req.headers())?,
         };
         let Some(key) = key else {

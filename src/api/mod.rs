@@ -12,6 +12,7 @@ mod fairness;
 mod front;
 mod health;
 mod idempotency;
+mod imports;
 mod layer;
 mod limits;
 mod lists;
@@ -25,6 +26,7 @@ mod security;
 mod stream;
 mod subscribers;
 mod types;
+mod upload;
 
 pub use bounds::{HEADER_MAX_BYTES, URL_MAX_BYTES};
 pub use docs::{SPEC_YAML, served_spec_json};
@@ -36,5 +38,6 @@ pub use routes::{app, generated_spec};
 enum ApiTags {
     Lists,
     Subscribers,
+    Import,
     Health,
 }

@@ -42,11 +42,19 @@ pub fn prometheus() -> &'static PrometheusHandle {
 }
 
 /// Answers 503 when a request runs longer than the given time.
-pub struct LimitDuration(pub Duration);
+pub struct LimitDuration {
+    pub request: Duration,
+    /// For uploads (`catalog::Operation::upload`): the file must arrive within it.
+    pub upload: Duration,
+}
 
 impl Layer for LimitDuration {
     async fn handle<E: Endpoint>(&self, next: &E, mut req: Request) -> poem::Result<Response> {
-        let limit = self.0;
+        let is_upload = super::context::resolved(&req)
+            .operation
+            .as_ref()
+            .is_some_and(|op| op.upload);
+        let limit = if is_upload { self.upload } else { self.request };
         req.extensions_mut().insert(super::context::Deadline(
             tokio::time::Instant::now() + limit,
         ));

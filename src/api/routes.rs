@@ -15,6 +15,7 @@ use super::fairness::{Gate, ShareDatabase};
 use super::front::Front;
 use super::health::HealthApi;
 use super::idempotency::Idempotent;
+use super::imports::ImportsApi;
 use super::layer::layer;
 use super::limits::{LimitUnauthenticated, LoginFailures, RateLimits};
 use super::lists::ListsApi;
@@ -24,7 +25,7 @@ use super::subscribers::SubscribersApi;
 use crate::config::HttpSettings;
 use crate::service::{Authenticator, Services};
 
-type Apis = (ListsApi, SubscribersApi, HealthApi);
+type Apis = (ListsApi, SubscribersApi, ImportsApi, HealthApi);
 
 fn openapi_service(services: Services) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
@@ -34,6 +35,9 @@ fn openapi_service(services: Services) -> OpenApiService<Apis, ()> {
             },
             SubscribersApi {
                 subscribers: services.subscribers,
+            },
+            ImportsApi {
+                imports: services.imports,
             },
             HealthApi {
                 database: services.database,
@@ -86,7 +90,10 @@ pub fn app(
             config.fair_share_wait,
         ))))
         .with(CatchPanic::new().with_handler(panic_response))
-        .with(layer(LimitBody(config.body_limit)))
+        .with(layer(LimitBody {
+            body: config.body_limit,
+            upload: config.import_limit,
+        }))
         // Boxing erases the middleware types, which would otherwise nest past the compiler's depth limit.
         .boxed()
         .with(layer(CheckRequest))
@@ -98,7 +105,10 @@ pub fn app(
                 config.login_failure_burst,
             ),
         }))
-        .with(layer(LimitDuration(config.request_timeout)))
+        .with(layer(LimitDuration {
+            request: config.request_timeout,
+            upload: config.import_upload_timeout,
+        }))
         .with(layer(LimitUnauthenticated { limits }))
         // Outermost: resolves the operation and the client once, shapes every error inside it and writes the
         // caller's quota on every answer.

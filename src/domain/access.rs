@@ -20,6 +20,9 @@ pub enum UserPermission {
     /// Create, change, blocklist and delete the subscribers the caller may read; changing subscriptions also
     /// needs manage on each list concerned.
     SubscribersManage,
+    /// Import subscribers from a CSV file (listmonk v4's `subscribers:import`): it creates subscribers and changes
+    /// existing ones found by e-mail, whoever may read them, and needs manage on every list it subscribes to.
+    SubscribersImport,
 }
 
 /// A permission a list role can grant on one list.
@@ -32,12 +35,13 @@ pub enum ListPermission {
 }
 
 impl UserPermission {
-    pub const ALL: [UserPermission; 5] = [
+    pub const ALL: [UserPermission; 6] = [
         UserPermission::ListsGetAll,
         UserPermission::ListsManageAll,
         UserPermission::SubscribersGetAll,
         UserPermission::SubscribersGet,
         UserPermission::SubscribersManage,
+        UserPermission::SubscribersImport,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,6 +51,7 @@ impl UserPermission {
             UserPermission::SubscribersGetAll => "subscribers:get_all",
             UserPermission::SubscribersGet => "subscribers:get",
             UserPermission::SubscribersManage => "subscribers:manage",
+            UserPermission::SubscribersImport => "subscribers:import",
         }
     }
 }
@@ -163,6 +168,11 @@ impl Principal {
     /// `subscribers:manage`: writes to subscribers the caller may read.
     pub fn may_manage_subscribers(&self) -> bool {
         self.has(UserPermission::SubscribersManage)
+    }
+
+    /// `subscribers:import`: the import job.
+    pub fn may_import_subscribers(&self) -> bool {
+        self.has(UserPermission::SubscribersImport)
     }
 
     /// A name for logs.

@@ -36,6 +36,7 @@ macro_rules! string_enum {
 mod access;
 mod cursor;
 mod expression;
+mod import;
 mod list;
 mod paging;
 mod search;
@@ -51,6 +52,7 @@ pub use expression::{
     EXPRESSION_MAX_DEPTH, EXPRESSION_MAX_TOKENS, Field, LikePart, Literal, Operand, Predicate,
     parse as parse_expression,
 };
+pub use import::*;
 pub use list::*;
 pub use paging::*;
 pub use search::*;

@@ -4,6 +4,8 @@ pub mod api_users;
 mod columns;
 pub mod idempotency_callers;
 pub mod idempotency_keys;
+pub mod import_jobs;
+pub mod import_log;
 pub mod list_counts;
 pub mod list_permissions;
 pub mod list_subscriber_counts;

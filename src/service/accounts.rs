@@ -96,7 +96,8 @@ pub struct RoleInfo {
     pub id: i64,
     pub name: String,
     pub kind: &'static str,
-    /// For user roles: `lists:get_all`, `lists:manage_all`, `subscribers:get_all`, `subscribers:get`, `subscribers:manage`.
+    /// For user roles: `lists:get_all`, `lists:manage_all`, `subscribers:get_all`, `subscribers:get`,
+    /// `subscribers:manage`, `subscribers:import`.
     pub permissions: Vec<String>,
     /// For list roles: list id → `list:get`, `list:manage`.
     pub lists: BTreeMap<i64, Vec<String>>,

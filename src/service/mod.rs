@@ -6,6 +6,7 @@ mod credentials;
 mod database;
 mod error;
 mod idempotency;
+mod imports;
 mod listing;
 mod lists;
 mod locks;
@@ -23,6 +24,7 @@ pub use database::{DatabaseService, PoolUsage};
 pub use error::{Expect, ServiceError};
 use error::{check, ensure};
 pub use idempotency::{Claim, Claimed, IdempotencyService, StoredAnswer, carrying};
+pub use imports::{ImportService, ImportStats};
 pub use lists::ListService;
 pub use subscribers::SubscriberService;
 pub use walk::{Batches, STREAMED_ABOVE};
@@ -37,6 +39,7 @@ pub struct Services {
     pub subscribers: SubscriberService,
     pub database: DatabaseService,
     pub idempotency: IdempotencyService,
+    pub imports: ImportService,
 }
 
 impl Services {
@@ -45,11 +48,13 @@ impl Services {
         db: DatabaseConnection,
         reads: DatabaseConnection,
         idempotency: crate::config::IdempotencySettings,
+        import_limit: u64,
     ) -> Self {
         Self {
             lists: ListService::new(db.clone(), reads.clone()),
             subscribers: SubscriberService::new(db.clone(), reads),
             idempotency: IdempotencyService::new(db.clone(), idempotency),
+            imports: ImportService::new(db.clone(), import_limit),
             database: DatabaseService::new(db),
         }
     }
@@ -65,6 +70,7 @@ impl Services {
             DatabaseConnection::default(),
             DatabaseConnection::default(),
             idempotency,
+            1,
         )
     }
 }

@@ -102,6 +102,8 @@ pub fn settings(database_url: &str, admin_password: Option<&str>) -> Settings {
             // Other tests send bursts from one caller on a machine that may be busy: the gate's refusals are
             // tested in fairness.rs, with a wait of their own.
             fair_share_wait: std::time::Duration::from_secs(10),
+            import_limit: 128 * 1024 * 1024,
+            import_upload_timeout: std::time::Duration::from_secs(60),
             idempotency: roster::config::IdempotencySettings {
                 ttl: std::time::Duration::from_secs(86_400),
                 keys_per_caller: 10_000,

@@ -32,7 +32,9 @@ macro_rules! mirror_enum {
     };
 }
 
+mod imports;
 mod subscribers;
+pub use imports::*;
 pub use subscribers::*;
 
 mirror_enum!(

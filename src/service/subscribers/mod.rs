@@ -5,6 +5,7 @@
 
 mod expression;
 mod filter;
+mod import;
 mod listing;
 
 mod store;
@@ -17,10 +18,12 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
+pub(crate) use self::import::import_batch;
+pub(crate) use self::store::none_missing;
 use self::store::{
-    add_memberships, all_on_lists, changed_row, conflict_on_email, delete_subscribers,
-    end_memberships, lock_lists, lock_subscribers, none_missing, one_with_subscriptions,
-    subscriptions_of, sync_subscriptions, to_domain,
+    Existing, add_memberships, all_on_lists, changed_row, conflict_on_email, delete_subscribers,
+    end_memberships, lock_lists, lock_subscribers, one_with_subscriptions, subscriptions_of,
+    sync_subscriptions, to_domain,
 };
 use super::locks::{begin_write, commit, locked};
 use super::positions::Positions;
@@ -313,7 +316,14 @@ impl SubscriberService {
         none_missing("list", &missing_lists)?;
         let now = now();
         match action {
-            MembershipAction::Add(status) => add_memberships(&txn, ids, lists, status, now).await?,
+            MembershipAction::Add(status) => {
+                let existing = match status {
+                    Some(_) => Existing::Take,
+                    None => Existing::Keep,
+                };
+                let status = status.unwrap_or(SubscriptionStatus::Unconfirmed);
+                add_memberships(&txn, ids, lists, status, existing, now).await?
+            }
             MembershipAction::Remove => end_memberships(&txn, ids, lists, true, now).await?,
             MembershipAction::Unsubscribe => end_memberships(&txn, ids, lists, false, now).await?,
         }

@@ -58,7 +58,7 @@ pub(super) async fn lock_subscribers(
 }
 
 /// Refuses (422, naming them) ids of `what` that do not exist.
-pub(super) fn none_missing(what: &str, missing: &[i64]) -> Result<(), ServiceError> {
+pub(crate) fn none_missing(what: &str, missing: &[i64]) -> Result<(), ServiceError> {
     match missing {
         [] => Ok(()),
         gone => Err(unknown(what, gone)),
@@ -508,17 +508,27 @@ pub(super) async fn blocklist(
     Ok(())
 }
 
+/// What an add does to a subscription that already exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Existing {
+    /// It keeps its status.
+    Keep,
+    /// It takes the status new subscriptions get.
+    Take,
+}
+
 /// Subscribes every one of `ids` to every one of `targets` in one statement per chunk: new subscriptions get
-/// `status` (or `unconfirmed`), existing ones are set to `status` when given and kept otherwise; a blocklisted
-/// subscriber's are `unsubscribed` whatever was asked.
+/// `status`, existing ones take it or keep theirs (`existing`); a blocklisted subscriber's are `unsubscribed`
+/// whatever was asked.
 pub(super) async fn add_memberships(
     db: &impl ConnectionTrait,
     ids: &[i64],
     targets: &[i64],
-    status: Option<SubscriptionStatus>,
+    status: SubscriptionStatus,
+    existing: Existing,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), DbErr> {
-    let wanted = status.unwrap_or(SubscriptionStatus::Unconfirmed).as_str();
+    let wanted = status.as_str();
     let per_statement = (CHUNK / targets.len().max(1)).max(1);
     for chunk in ids.chunks(per_statement) {
         let rows = Query::select()
@@ -554,7 +564,7 @@ pub(super) async fn add_memberships(
         ]);
         // An authenticated add makes a subscription the public form left without scope grant it.
         conflict.value(subscriber_lists::Column::GrantsScope, Expr::val(true));
-        if status.is_some() {
+        if existing == Existing::Take {
             conflict.update_columns([
                 subscriber_lists::Column::Status,
                 subscriber_lists::Column::UpdatedAt,

@@ -1,0 +1,172 @@
+//! The import's upload: `multipart/form-data` with `params` (JSON text) and `file`. The body is not read when the
+//! operation is called: the handler checks the caller first, then `spool` streams the file to an unnamed
+//! temporary file as it arrives, counting it against `ROSTER_IMPORT_LIMIT` (memory does not grow with it).
+
+use std::fs::File;
+
+use poem::http::StatusCode;
+use poem::{Body, Request, RequestBody};
+use poem_openapi::ApiRequest;
+use poem_openapi::payload::{ParsePayload, Payload};
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef, Registry};
+use tokio::io::AsyncWriteExt;
+
+use super::error::ApiError;
+use crate::domain::IMPORT_PARAMS_MAX_BYTES;
+
+/// The schema's name in the spec.
+const SCHEMA: &str = "ImportUpload";
+/// Bytes of multipart fields other than `params` and `file` read (and dropped), at most.
+const OTHER_FIELDS_MAX_BYTES: usize = 64 * 1024;
+
+/// The upload, not yet read.
+pub struct ImportUpload {
+    body: Body,
+    boundary: String,
+}
+
+/// The upload, read: `params` as sent, and the file on disk.
+pub struct Spooled {
+    pub params: Vec<u8>,
+    pub file: File,
+    pub file_name: String,
+}
+
+impl Payload for ImportUpload {
+    const CONTENT_TYPE: &'static str = "multipart/form-data";
+
+    fn check_content_type(content_type: &str) -> bool {
+        content_type
+            .split(';')
+            .next()
+            .is_some_and(|essence| essence.trim().eq_ignore_ascii_case(Self::CONTENT_TYPE))
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Reference(SCHEMA.into())
+    }
+
+    fn register(registry: &mut Registry) {
+        registry.create_schema::<Self, _>(SCHEMA.into(), |_| {
+            let mut params = MetaSchema::new("string");
+            params.max_length = Some(IMPORT_PARAMS_MAX_BYTES);
+            let mut file = MetaSchema::new_with_format("string", "binary");
+            file.max_length = None;
+            let mut schema = MetaSchema::new("object");
+            schema.required = vec!["params", "file"];
+            schema.properties = vec![
+                ("params", MetaSchemaRef::Inline(Box::new(params))),
+                ("file", MetaSchemaRef::Inline(Box::new(file))),
+            ];
+            schema
+        });
+    }
+}
+
+impl ParsePayload for ImportUpload {
+    const IS_REQUIRED: bool = true;
+
+    async fn from_request(req: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let boundary =
+            multer::parse_boundary(req.content_type().unwrap_or_default()).map_err(|err| {
+                ApiError::bad_request(format!("the multipart body has no boundary: {err}"))
+            })?;
+        Ok(Self {
+            body: body.take()?,
+            boundary,
+        })
+    }
+}
+
+// The import's request body.
+#[derive(ApiRequest)]
+pub enum ImportUploadBody {
+    Multipart(ImportUpload),
+}
+
+fn unreadable(err: multer::Error) -> ApiError {
+    ApiError::bad_request(format!("the multipart body cannot be read: {err}"))
+}
+
+fn disk(err: std::io::Error) -> ApiError {
+    tracing::error!(error = %err, "the upload cannot be written to a temporary file");
+    ApiError::internal()
+}
+
+impl ImportUploadBody {
+    /// Reads the body: `params` (at most [`IMPORT_PARAMS_MAX_BYTES`], 400 past it) and `file` (at most `limit`
+    /// bytes, 413 past it), each exactly once; other fields are dropped.
+    pub async fn spool(self, limit: u64) -> Result<Spooled, ApiError> {
+        let Self::Multipart(upload) = self;
+        let stream = upload.body.into_bytes_stream();
+        let mut parts = multer::Multipart::new(stream, upload.boundary);
+        let (mut params, mut file) = (None, None);
+        let mut other = 0usize;
+        while let Some(mut field) = parts.next_field().await.map_err(unreadable)? {
+            match field.name() {
+                Some(name @ ("params" | "file"))
+                    if (name == "params" && params.is_some())
+                        || (name == "file" && file.is_some()) =>
+                {
+                    return Err(ApiError::bad_request(format!(
+                        "the `{name}` field is given more than once"
+                    )));
+                }
+                Some("params") => {
+                    let mut text = Vec::new();
+                    while let Some(chunk) = field.chunk().await.map_err(unreadable)? {
+                        if text.len() + chunk.len() > IMPORT_PARAMS_MAX_BYTES {
+                            return Err(ApiError::bad_request(format!(
+                                "`params` is longer than {IMPORT_PARAMS_MAX_BYTES} bytes"
+                            )));
+                        }
+                        text.extend_from_slice(&chunk);
+                    }
+                    params = Some(text);
+                }
+                Some("file") => {
+                    let name = field.file_name().unwrap_or("upload.csv").to_owned();
+                    let spooled = tempfile::tempfile().map_err(disk)?;
+                    let mut out = tokio::fs::File::from_std(spooled);
+                    let mut written = 0u64;
+                    while let Some(chunk) = field.chunk().await.map_err(unreadable)? {
+                        written += chunk.len() as u64;
+                        if written > limit {
+                            return Err(ApiError::new(
+                                StatusCode::PAYLOAD_TOO_LARGE,
+                                format!(
+                                    "the file is larger than {limit} bytes (ROSTER_IMPORT_LIMIT)"
+                                ),
+                            ));
+                        }
+                        out.write_all(&chunk).await.map_err(disk)?;
+                    }
+                    out.flush().await.map_err(disk)?;
+                    file = Some((out.into_std().await, name));
+                }
+                _ => {
+                    while let Some(chunk) = field.chunk().await.map_err(unreadable)? {
+                        other += chunk.len();
+                        if other > OTHER_FIELDS_MAX_BYTES {
+                            return Err(ApiError::new(
+                                StatusCode::PAYLOAD_TOO_LARGE,
+                                format!(
+                                    "fields other than `params` and `file` are larger than {OTHER_FIELDS_MAX_BYTES} bytes"
+                                ),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        let params =
+            params.ok_or_else(|| ApiError::bad_request("the `params` field is missing"))?;
+        let (file, file_name) =
+            file.ok_or_else(|| ApiError::bad_request("the `file` field is missing"))?;
+        Ok(Spooled {
+            params,
+            file,
+            file_name,
+        })
+    }
+}

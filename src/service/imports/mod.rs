@@ -1,0 +1,247 @@
+//! The subscriber import job, as listmonk's importer: one job at a time, started by an upload, read by anyone
+//! allowed, stopped or cleared by `DELETE`. Unlike listmonk's, its state is in the database (`store`): every
+//! instance reports the same job, and a job whose instance died is reported `failed` once its heartbeat is older
+//! than [`LEASE`]. The file itself is the receiving instance's (an unnamed temporary file): the job runs there.
+//! `source` reads the file, `job` writes it batch by batch (through `subscribers::import_batch`).
+
+mod job;
+mod source;
+mod store;
+
+use std::fs::File;
+use std::time::Duration;
+
+use sea_orm::sea_query::LockType;
+use sea_orm::{DatabaseConnection, TransactionTrait};
+
+use self::source::{Record, Records, Source};
+use super::locks::lock_rows;
+use super::sql::now;
+use super::subscribers::none_missing;
+use super::{ServiceError, ensure};
+use crate::domain::{
+    Access, ImportColumns, ImportOptions, ImportState, Principal, Scope, ValidationError,
+};
+use crate::entity::{import_jobs, lists};
+
+/// How often a running job renews its heartbeat (and sees a stop asked by any instance).
+const HEARTBEAT: Duration = Duration::from_secs(2);
+/// A running job whose heartbeat is older than this is dead: reported `failed`, and a new import may start.
+pub const LEASE: Duration = Duration::from_secs(20);
+
+/// Where the import job stands (listmonk's `name`, `total`, `imported`, `status`, and Roster's split of the rows).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportStats {
+    pub name: String,
+    pub total: i64,
+    pub imported: i64,
+    pub created: i64,
+    pub updated: i64,
+    pub skipped: i64,
+    pub status: ImportState,
+}
+
+impl ImportStats {
+    fn none() -> Self {
+        Self {
+            name: String::new(),
+            total: 0,
+            imported: 0,
+            created: 0,
+            updated: 0,
+            skipped: 0,
+            status: ImportState::None,
+        }
+    }
+}
+
+fn stale_before() -> chrono::DateTime<chrono::Utc> {
+    now() - chrono::Duration::from_std(LEASE).unwrap_or_default()
+}
+
+/// A job row as reported: a running job with no heartbeat within the lease is `failed`.
+fn stats_of(job: Option<import_jobs::Model>) -> ImportStats {
+    let Some(job) = job else {
+        return ImportStats::none();
+    };
+    let mut status = job.status.parse().unwrap_or(ImportState::Failed);
+    if matches!(status, ImportState::Importing | ImportState::Stopping)
+        && job.heartbeat_at < stale_before()
+    {
+        status = ImportState::Failed;
+    }
+    ImportStats {
+        name: job.name,
+        total: job.total,
+        imported: job.imported,
+        created: job.created,
+        updated: job.updated,
+        skipped: job.skipped,
+        status,
+    }
+}
+
+/// The import use cases. Cheap to clone.
+#[derive(Clone)]
+pub struct ImportService {
+    db: DatabaseConnection,
+    /// Largest CSV accepted, decompressed (`ROSTER_IMPORT_LIMIT`).
+    limit: u64,
+}
+
+impl ImportService {
+    pub fn new(db: DatabaseConnection, limit: u64) -> Self {
+        Self { db, limit }
+    }
+
+    /// The largest upload and CSV accepted, in bytes.
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn status(&self, who: &Principal) -> Result<ImportStats, ServiceError> {
+        ensure(who.may_import_subscribers())?;
+        Ok(stats_of(store::job(&self.db).await?))
+    }
+
+    /// The job's log, one line per entry; a job whose instance died gets a last line saying so.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn logs(&self, who: &Principal) -> Result<String, ServiceError> {
+        ensure(who.may_import_subscribers())?;
+        let txn = self.db.begin().await?;
+        let job = store::job(&txn).await?;
+        let mut lines = store::log(&txn).await?;
+        txn.commit().await?;
+        if let Some(job) = job
+            && matches!(
+                job.status.parse(),
+                Ok(ImportState::Importing | ImportState::Stopping)
+            )
+            && stats_of(Some(job.clone())).status == ImportState::Failed
+        {
+            lines.push(format!(
+                "{} failed: the instance running the import stopped answering; {} rows had been imported",
+                job.heartbeat_at.format("%Y-%m-%dT%H:%M:%SZ"),
+                job.imported
+            ));
+        }
+        let mut text = lines.join("\n");
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        Ok(text)
+    }
+
+    /// Starts an import of `upload` (spooled to a temporary file) under `options`: checks the permissions, the
+    /// lists and the file's header, claims the importer (409 while another job runs), and starts the job on this
+    /// instance. Answers at once, as listmonk does.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn start(
+        &self,
+        who: &Principal,
+        options: ImportOptions,
+        upload: File,
+        file_name: String,
+    ) -> Result<ImportStats, ServiceError> {
+        ensure(who.may_import_subscribers())?;
+        match who.scope(Access::Manage) {
+            Scope::All => {}
+            // A blocklist changes every subscription of the subscribers it names, on any list.
+            Scope::Only(_) if options.mode == crate::domain::ImportMode::Blocklist => {
+                return Err(ServiceError::Forbidden);
+            }
+            Scope::Only(managed) => ensure(options.lists.iter().all(|id| managed.contains(id)))?,
+        }
+        none_missing(
+            "list",
+            &lock_rows::<lists::Entity>(
+                &self.db,
+                lists::Column::Id,
+                &options.lists,
+                LockType::KeyShare,
+            )
+            .await?,
+        )?;
+        let limit = self.limit;
+        let delimiter = options.delimiter;
+        let (source, columns, ignored) = tokio::task::spawn_blocking(move || {
+            let mut source = Source::open(upload, &file_name, limit)?;
+            let (columns, ignored) = read_header(&mut source, delimiter)?;
+            Ok::<_, ValidationError>((source, columns, ignored))
+        })
+        .await
+        .map_err(|err| ServiceError::Database(sea_orm::DbErr::Custom(err.to_string())))??;
+        let token = uuid::Uuid::new_v4().to_string();
+        let txn = self.db.begin().await?;
+        if !store::claim(
+            &txn,
+            &token,
+            &source.name,
+            options.mode,
+            who.name(),
+            now(),
+            stale_before(),
+        )
+        .await?
+        {
+            return Err(ServiceError::Conflict(
+                "an import is already running; stop it with DELETE /api/import/subscribers or wait for it to end"
+                    .into(),
+            ));
+        }
+        let mut opening = vec![job::stamped(&format!("processing '{}'", source.name))];
+        opening.extend(source.ignored.iter().map(|entry| {
+            job::stamped(&format!(
+                "ignoring the ZIP entry '{}'",
+                entry.escape_debug()
+            ))
+        }));
+        opening.extend(ignored.iter().map(|column| {
+            job::stamped(&format!(
+                "ignoring the unknown column '{}'",
+                column.escape_debug()
+            ))
+        }));
+        opening.truncate(job::OPENING_LINES_MAX);
+        let logged = store::append_log(&txn, 0, &opening).await?;
+        txn.commit().await?;
+        let stats = stats_of(store::job(&self.db).await?);
+        tokio::spawn(job::Job::new(self.db.clone(), token, options, source, columns, logged).run());
+        Ok(stats)
+    }
+
+    /// Stops the running job (it ends `finished` after the batch in hand: batches are whole or absent), or
+    /// forgets a job that is not running, as listmonk's `DELETE` does.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    pub async fn stop(&self, who: &Principal) -> Result<ImportStats, ServiceError> {
+        ensure(who.may_import_subscribers())?;
+        let stale = stale_before();
+        if !store::request_stop(&self.db, stale).await? {
+            let txn = self.db.begin().await?;
+            store::clear(&txn, stale).await?;
+            txn.commit().await?;
+        }
+        Ok(stats_of(store::job(&self.db).await?))
+    }
+}
+
+/// Reads the CSV's header: its columns, and the names of those ignored.
+fn read_header(
+    source: &mut Source,
+    delimiter: u8,
+) -> Result<(ImportColumns, Vec<String>), ValidationError> {
+    let header = source.with_reader(|input| {
+        let mut records = Records::new(input, delimiter);
+        Ok(match records.next_record()? {
+            None => Err(ValidationError("the file has no header line".into())),
+            Some(Record::Fields { fields, .. }) => ImportColumns::from_header(&fields),
+            Some(Record::TooLong { .. } | Record::TooWide { .. }) => Err(ValidationError(format!(
+                "the header line is longer than {} bytes or has more than {} columns",
+                crate::domain::IMPORT_ROW_MAX_BYTES,
+                crate::domain::IMPORT_COLUMNS_MAX
+            ))),
+        })
+    });
+    header.map_err(|err| ValidationError(format!("the file cannot be read: {err}")))?
+}

@@ -1,0 +1,250 @@
+//! The import job's row (`import_jobs`, id 1) and its log (`import_log`). Every change to a running job's row is
+//! conditional on its `token`, so an attempt that a newer one replaced (its instance looked dead) changes nothing.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+};
+
+use crate::domain::{IMPORT_LOG_LINES_MAX, ImportMode, ImportState};
+use crate::entity::{import_jobs, import_log};
+
+/// The job row's id: there is one importer, as in listmonk.
+pub const JOB: i32 = 1;
+
+fn state(state: ImportState) -> &'static str {
+    state.as_str()
+}
+
+/// Claims the importer for a new job unless one is running (and alive: its heartbeat is newer than `stale`).
+/// Returns whether it was claimed.
+pub async fn claim(
+    db: &impl ConnectionTrait,
+    token: &str,
+    name: &str,
+    mode: ImportMode,
+    caller: &str,
+    now: DateTime<Utc>,
+    stale: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let row = import_jobs::ActiveModel {
+        id: Set(JOB),
+        token: Set(token.to_owned()),
+        name: Set(name.to_owned()),
+        mode: Set(mode.as_str().to_owned()),
+        status: Set(state(ImportState::Importing).to_owned()),
+        total: Set(0),
+        imported: Set(0),
+        created: Set(0),
+        updated: Set(0),
+        skipped: Set(0),
+        logged: Set(0),
+        caller: Set(caller.to_owned()),
+        started_at: Set(now),
+        heartbeat_at: Set(now),
+        ended_at: Set(None),
+    };
+    let running = import_jobs::Column::Status
+        .is_in([state(ImportState::Importing), state(ImportState::Stopping)])
+        .and(import_jobs::Column::HeartbeatAt.gte(stale));
+    let mut conflict = OnConflict::column(import_jobs::Column::Id);
+    conflict
+        .update_columns([
+            import_jobs::Column::Token,
+            import_jobs::Column::Name,
+            import_jobs::Column::Mode,
+            import_jobs::Column::Status,
+            import_jobs::Column::Total,
+            import_jobs::Column::Imported,
+            import_jobs::Column::Created,
+            import_jobs::Column::Updated,
+            import_jobs::Column::Skipped,
+            import_jobs::Column::Logged,
+            import_jobs::Column::Caller,
+            import_jobs::Column::StartedAt,
+            import_jobs::Column::HeartbeatAt,
+            import_jobs::Column::EndedAt,
+        ])
+        .action_and_where(running.not());
+    let claimed = import_jobs::Entity::insert(row)
+        .on_conflict(conflict)
+        .exec_without_returning(db)
+        .await?;
+    if claimed == 1 {
+        import_log::Entity::delete_many().exec(db).await?;
+    }
+    Ok(claimed == 1)
+}
+
+/// The job, if there is one.
+pub async fn job(db: &impl ConnectionTrait) -> Result<Option<import_jobs::Model>, DbErr> {
+    import_jobs::Entity::find_by_id(JOB).one(db).await
+}
+
+/// The log, in order.
+pub async fn log(db: &impl ConnectionTrait) -> Result<Vec<String>, DbErr> {
+    let lines = import_log::Entity::find()
+        .order_by_asc(import_log::Column::Id)
+        .all(db)
+        .await?;
+    Ok(lines.into_iter().map(|l| l.line).collect())
+}
+
+/// Appends lines to the log, numbered after `logged`; returns how many lines it now has.
+pub async fn append_log(
+    db: &impl ConnectionTrait,
+    logged: i32,
+    lines: &[String],
+) -> Result<i32, DbErr> {
+    if lines.is_empty() {
+        return Ok(logged);
+    }
+    let rows =
+        lines
+            .iter()
+            .zip(i64::from(logged) + 1..)
+            .map(|(line, id)| import_log::ActiveModel {
+                id: Set(id),
+                line: Set(line.clone()),
+            });
+    import_log::Entity::insert_many(rows)
+        .exec_without_returning(db)
+        .await?;
+    Ok(logged + i32::try_from(lines.len()).unwrap_or(IMPORT_LOG_LINES_MAX))
+}
+
+/// The running job named by `token`, as an update's filter.
+fn running(token: &str) -> sea_orm::Condition {
+    sea_orm::Condition::all()
+        .add(import_jobs::Column::Id.eq(JOB))
+        .add(import_jobs::Column::Token.eq(token))
+        .add(import_jobs::Column::Status.eq(state(ImportState::Importing)))
+}
+
+/// What one batch adds to the job's counts.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Progress {
+    pub imported: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub skipped: u64,
+    pub logged: i32,
+}
+
+/// Adds a batch's progress to the running job (in the batch's transaction, last: see `service::locks`). Returns
+/// false, changing nothing, when the job is no longer this attempt's or no longer running (a stop): the batch
+/// must then roll back.
+pub async fn advance(
+    db: &impl ConnectionTrait,
+    token: &str,
+    progress: Progress,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let add = |column: import_jobs::Column, n: u64| {
+        Expr::col(column).add(i64::try_from(n).unwrap_or(i64::MAX))
+    };
+    let updated = import_jobs::Entity::update_many()
+        .col_expr(
+            import_jobs::Column::Imported,
+            add(import_jobs::Column::Imported, progress.imported),
+        )
+        .col_expr(
+            import_jobs::Column::Created,
+            add(import_jobs::Column::Created, progress.created),
+        )
+        .col_expr(
+            import_jobs::Column::Updated,
+            add(import_jobs::Column::Updated, progress.updated),
+        )
+        .col_expr(
+            import_jobs::Column::Skipped,
+            add(import_jobs::Column::Skipped, progress.skipped),
+        )
+        .col_expr(import_jobs::Column::Logged, Expr::val(progress.logged))
+        .col_expr(import_jobs::Column::HeartbeatAt, Expr::val(now))
+        .filter(running(token))
+        .exec(db)
+        .await?;
+    Ok(updated.rows_affected == 1)
+}
+
+/// Sets the number of rows the file has; false when the job is no longer running under `token`.
+pub async fn set_total(db: &impl ConnectionTrait, token: &str, total: u64) -> Result<bool, DbErr> {
+    let updated = import_jobs::Entity::update_many()
+        .col_expr(
+            import_jobs::Column::Total,
+            Expr::val(i64::try_from(total).unwrap_or(i64::MAX)),
+        )
+        .filter(running(token))
+        .exec(db)
+        .await?;
+    Ok(updated.rows_affected == 1)
+}
+
+/// Renews the running job's heartbeat; false when it is no longer running under `token` (stopped or taken over).
+pub async fn beat(
+    db: &impl ConnectionTrait,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let updated = import_jobs::Entity::update_many()
+        .col_expr(import_jobs::Column::HeartbeatAt, Expr::val(now))
+        .filter(running(token))
+        .exec(db)
+        .await?;
+    Ok(updated.rows_affected == 1)
+}
+
+/// Asks the running job to stop (it stops at its next batch or heartbeat). False when none is running.
+pub async fn request_stop(db: &impl ConnectionTrait, stale: DateTime<Utc>) -> Result<bool, DbErr> {
+    let updated = import_jobs::Entity::update_many()
+        .col_expr(
+            import_jobs::Column::Status,
+            Expr::val(state(ImportState::Stopping)),
+        )
+        .filter(import_jobs::Column::Id.eq(JOB))
+        .filter(import_jobs::Column::Status.eq(state(ImportState::Importing)))
+        .filter(import_jobs::Column::HeartbeatAt.gte(stale))
+        .exec(db)
+        .await?;
+    Ok(updated.rows_affected == 1)
+}
+
+/// Ends the job of `token` (running or stopping) as `state`. False when it is no longer this attempt's.
+pub async fn end(
+    db: &impl ConnectionTrait,
+    token: &str,
+    state_now: ImportState,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let updated = import_jobs::Entity::update_many()
+        .col_expr(import_jobs::Column::Status, Expr::val(state(state_now)))
+        .col_expr(import_jobs::Column::EndedAt, Expr::val(Some(now)))
+        .col_expr(import_jobs::Column::HeartbeatAt, Expr::val(now))
+        .filter(import_jobs::Column::Id.eq(JOB))
+        .filter(import_jobs::Column::Token.eq(token))
+        .filter(
+            import_jobs::Column::Status
+                .is_in([state(ImportState::Importing), state(ImportState::Stopping)]),
+        )
+        .exec(db)
+        .await?;
+    Ok(updated.rows_affected == 1)
+}
+
+/// Forgets a job that is not running (listmonk's `DELETE` of a finished import). False when one is running.
+pub async fn clear(db: &impl ConnectionTrait, stale: DateTime<Utc>) -> Result<bool, DbErr> {
+    let live = import_jobs::Column::Status
+        .is_in([state(ImportState::Importing), state(ImportState::Stopping)])
+        .and(import_jobs::Column::HeartbeatAt.gte(stale));
+    let deleted = import_jobs::Entity::delete_many()
+        .filter(import_jobs::Column::Id.eq(JOB))
+        .filter(live.not())
+        .exec(db)
+        .await?;
+    if deleted.rows_affected == 1 {
+        import_log::Entity::delete_many().exec(db).await?;
+    }
+    Ok(deleted.rows_affected == 1)
+}

@@ -1,0 +1,191 @@
+//! One batch of an import, written set-based inside the caller's write transaction: a few statements per batch
+//! (lock the existing subscribers, insert the new ones, overwrite, subscribe or blocklist), never one per row.
+//! Rows apply as if one after the other in file order: a repeated e-mail is an existing subscriber by the time
+//! its later row comes.
+
+use std::collections::HashMap;
+
+use sea_orm::sea_query::{LockType, OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+use uuid::Uuid;
+
+use super::store::{CHUNK, Existing, add_memberships, blocklist, lock_lists, none_missing};
+use crate::domain::{ImportMode, ImportOptions, ImportRow, SubscriberStatus, fold_name};
+use crate::entity::subscribers;
+use crate::service::ServiceError;
+use crate::service::locks::locked;
+
+/// Rows in one `INSERT`: 8 values each, far below every backend's limit on bound values.
+const INSERT_ROWS: usize = 1000;
+
+/// What a batch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchCounts {
+    /// Rows applied (every row of the batch).
+    pub imported: u64,
+    /// New subscribers.
+    pub created: u64,
+    /// Rows that overwrote an existing subscriber's name and attributes.
+    pub updated: u64,
+}
+
+/// Locks the subscribers with these e-mails (`FOR UPDATE`, in id order: step 3 of `service::locks`) and returns
+/// their ids and statuses by e-mail.
+async fn lock_by_email(
+    txn: &DatabaseTransaction,
+    emails: &[&str],
+) -> Result<HashMap<String, (i64, SubscriberStatus)>, ServiceError> {
+    let mut found = HashMap::with_capacity(emails.len());
+    for chunk in emails.chunks(CHUNK) {
+        let select = subscribers::Entity::find()
+            .select_only()
+            .column(subscribers::Column::Email)
+            .column(subscribers::Column::Id)
+            .column(subscribers::Column::Status)
+            .filter(subscribers::Column::Email.is_in(chunk.iter().copied()))
+            .order_by_asc(subscribers::Column::Id);
+        let rows: Vec<(String, i64, SubscriberStatus)> = locked(txn, select, LockType::Update)
+            .into_tuple()
+            .all(txn)
+            .await?;
+        found.extend(
+            rows.into_iter()
+                .map(|(email, id, status)| (email, (id, status))),
+        );
+    }
+    Ok(found)
+}
+
+fn row_model(
+    row: &ImportRow,
+    status: SubscriberStatus,
+    now: chrono::DateTime<chrono::Utc>,
+) -> subscribers::ActiveModel {
+    subscribers::ActiveModel {
+        uuid: Set(Uuid::new_v4()),
+        email: Set(row.email.as_str().to_owned()),
+        name_folded: Set(fold_name(&row.name)),
+        name: Set(row.name.clone()),
+        attribs: Set(serde_json::Value::Object(row.attribs.clone().into_inner())),
+        status: Set(status),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+}
+
+/// Writes `rows` as `options` say, in `txn` (a write transaction from `locks::begin_write`). Refuses, changing
+/// nothing, when a target list no longer exists.
+pub async fn import_batch(
+    txn: &DatabaseTransaction,
+    rows: &[ImportRow],
+    options: &ImportOptions,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<BatchCounts, ServiceError> {
+    none_missing("list", &lock_lists(txn, &options.lists).await?)?;
+    // One row per e-mail, in file order; with overwrite the last row of an e-mail gives its fields.
+    let mut unique: Vec<&ImportRow> = Vec::with_capacity(rows.len());
+    let mut at: HashMap<&str, usize> = HashMap::with_capacity(rows.len());
+    let mut repeats = 0u64;
+    for row in rows {
+        match at.get(row.email.as_str()) {
+            Some(&i) => {
+                repeats += 1;
+                if options.overwrite_userinfo {
+                    unique[i] = row;
+                }
+            }
+            None => {
+                at.insert(row.email.as_str(), unique.len());
+                unique.push(row);
+            }
+        }
+    }
+    let emails: Vec<&str> = unique.iter().map(|r| r.email.as_str()).collect();
+    let existing = lock_by_email(txn, &emails).await?;
+    let status = match options.mode {
+        ImportMode::Subscribe => SubscriberStatus::Enabled,
+        ImportMode::Blocklist => SubscriberStatus::Blocklisted,
+    };
+    let fresh: Vec<&ImportRow> = unique
+        .iter()
+        .copied()
+        .filter(|r| !existing.contains_key(r.email.as_str()))
+        .collect();
+    let mut created = 0;
+    for chunk in fresh.chunks(INSERT_ROWS) {
+        let models = chunk.iter().map(|row| row_model(row, status, now));
+        if let sea_orm::TryInsertResult::Inserted(n) = subscribers::Entity::insert_many(models)
+            .on_conflict_do_nothing_on([subscribers::Column::Email])
+            .exec_without_returning(txn)
+            .await?
+        {
+            created += n;
+        }
+    }
+    // The new rows, and any a concurrent write inserted meanwhile (now existing ones, locked like the others).
+    let fresh_emails: Vec<&str> = fresh.iter().map(|r| r.email.as_str()).collect();
+    let inserted = lock_by_email(txn, &fresh_emails).await?;
+    let raced = (fresh.len() as u64).saturating_sub(created);
+    let mut updated = 0;
+    if options.overwrite_userinfo {
+        // Rows a concurrent write inserted first are existing ones too; which of the new e-mails they were is not
+        // known, so every new row is written again (the same values, for the rows this batch inserted).
+        let old: Vec<&ImportRow> = unique
+            .iter()
+            .copied()
+            .filter(|r| raced > 0 || existing.contains_key(r.email.as_str()))
+            .collect();
+        for chunk in old.chunks(INSERT_ROWS) {
+            let models = chunk.iter().map(|row| row_model(row, status, now));
+            subscribers::Entity::insert_many(models)
+                .on_conflict(
+                    OnConflict::column(subscribers::Column::Email)
+                        .update_columns([
+                            subscribers::Column::Name,
+                            subscribers::Column::NameFolded,
+                            subscribers::Column::Attribs,
+                            subscribers::Column::UpdatedAt,
+                        ])
+                        .to_owned(),
+                )
+                .exec_without_returning(txn)
+                .await?;
+        }
+        updated = existing.len() as u64 + repeats + raced;
+    }
+    let mut ids: Vec<i64> = existing
+        .values()
+        .chain(inserted.values())
+        .map(|(id, _)| *id)
+        .collect();
+    ids.sort_unstable();
+    match options.mode {
+        ImportMode::Subscribe => {
+            let take = if options.overwrite_status {
+                Existing::Take
+            } else {
+                Existing::Keep
+            };
+            add_memberships(txn, &ids, &options.lists, options.status, take, now).await?;
+        }
+        ImportMode::Blocklist => {
+            let mut to_blocklist: Vec<i64> = existing
+                .values()
+                .chain(inserted.values())
+                .filter(|(_, s)| *s != SubscriberStatus::Blocklisted)
+                .map(|(id, _)| *id)
+                .collect();
+            to_blocklist.sort_unstable();
+            blocklist(txn, &to_blocklist, now).await?;
+        }
+    }
+    Ok(BatchCounts {
+        imported: rows.len() as u64,
+        created,
+        updated,
+    })
+}
