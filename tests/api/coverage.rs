@@ -32,6 +32,8 @@ struct Row {
     /// Served to a caller without permissions, with what it may see: nothing.
     scoped: bool,
     hostile: (&'static str, Option<&'static str>, StatusCode),
+    /// The bodies' media type.
+    content_type: &'static str,
 }
 
 const fn row(
@@ -50,8 +52,20 @@ const fn row(
         any_caller: false,
         scoped: false,
         hostile,
+        content_type: "application/json",
     }
 }
+
+/// The media type of `UPLOAD` and `BAD_UPLOAD`.
+const MULTIPART: &str = "multipart/form-data; boundary=coverage";
+/// An import of one subscriber onto the fixture's list.
+const UPLOAD: &str = "--coverage\r\nContent-Disposition: form-data; name=\"params\"\r\n\r\n{\"lists\":[{list}]}\r\n\
+    --coverage\r\nContent-Disposition: form-data; name=\"file\"; filename=\"s.csv\"\r\nContent-Type: text/csv\r\n\r\n\
+    email\nimported@example.com\n\r\n--coverage--\r\n";
+/// The same with `params` that are not JSON.
+const BAD_UPLOAD: &str = "--coverage\r\nContent-Disposition: form-data; name=\"params\"\r\n\r\n{lists:1}\r\n\
+    --coverage\r\nContent-Disposition: form-data; name=\"file\"; filename=\"s.csv\"\r\n\r\n\
+    email\nimported@example.com\n\r\n--coverage--\r\n";
 
 const BAD: StatusCode = StatusCode::BAD_REQUEST;
 const RULE: StatusCode = StatusCode::UNPROCESSABLE_ENTITY;
@@ -229,6 +243,40 @@ fn table() -> Vec<Row> {
                 ),
             )
         },
+        row(
+            "getImportStatus",
+            M::GET,
+            "/api/import/subscribers",
+            None,
+            // A GET's body is not read.
+            ("/api/import/subscribers", Some("{"), StatusCode::OK),
+        ),
+        row(
+            "getImportLogs",
+            M::GET,
+            "/api/import/subscribers/logs",
+            None,
+            ("/api/import/subscribers/logs", Some("{"), StatusCode::OK),
+        ),
+        row(
+            "stopImport",
+            M::DELETE,
+            "/api/import/subscribers",
+            None,
+            // Nothing to stop: the job is cleared, whatever the body says.
+            ("/api/import/subscribers", Some("{"), StatusCode::OK),
+        ),
+        // Last: the job it starts runs on after the request (the rows before compare everything around theirs).
+        Row {
+            content_type: MULTIPART,
+            ..row(
+                "importSubscribers",
+                M::POST,
+                "/api/import/subscribers",
+                Some(UPLOAD),
+                ("/api/import/subscribers", Some(BAD_UPLOAD), BAD),
+            )
+        },
         Row {
             any_caller: true,
             ..row(
@@ -297,7 +345,7 @@ fn fill(text: &str, at: &Fixture) -> String {
 
 async fn call(
     app: &TestApp,
-    method: &Method,
+    (method, content_type): (&Method, &str),
     path: &str,
     body: Option<&str>,
     authorization: Option<&str>,
@@ -308,7 +356,7 @@ async fn call(
     }
     if let Some(body) = body {
         request = request
-            .header("Content-Type", "application/json")
+            .header("Content-Type", content_type)
             .body(body.to_owned());
     }
     let response = request.send().await.unwrap();
@@ -349,7 +397,14 @@ async fn every_operation_refuses_callers_without_its_permission_and_serves_the_a
                 row.public || row.any_caller || row.scoped,
             ),
         ] {
-            let (status, text) = call(&app, &row.method, &path, body.as_deref(), header).await;
+            let (status, text) = call(
+                &app,
+                (&row.method, row.content_type),
+                &path,
+                body.as_deref(),
+                header,
+            )
+            .await;
             if served {
                 assert!(
                     status.is_success(),
@@ -384,7 +439,14 @@ async fn every_operation_refuses_callers_without_its_permission_and_serves_the_a
                 row.operation
             );
         }
-        let (status, text) = call(&app, &row.method, &path, body.as_deref(), Some(&admin())).await;
+        let (status, text) = call(
+            &app,
+            (&row.method, row.content_type),
+            &path,
+            body.as_deref(),
+            Some(&admin()),
+        )
+        .await;
         assert_eq!(
             status,
             StatusCode::OK,
@@ -403,7 +465,14 @@ async fn every_operation_refuses_hostile_input_with_its_documented_status_and_ch
         let before = everything(&app).await;
         let (path, body, expected) = row.hostile;
         let (path, body) = (fill(path, &at), body.map(|b| fill(b, &at)));
-        let (status, text) = call(&app, &row.method, &path, body.as_deref(), Some(&admin)).await;
+        let (status, text) = call(
+            &app,
+            (&row.method, row.content_type),
+            &path,
+            body.as_deref(),
+            Some(&admin),
+        )
+        .await;
         assert_eq!(status, expected, "{} {path}: {text}", row.operation);
         if !status.is_success() {
             let message: Value = serde_json::from_str(&text).unwrap();
@@ -413,7 +482,14 @@ async fn every_operation_refuses_hostile_input_with_its_documented_status_and_ch
         let base = format!("{}?pad=", fill(row.path, &at).split('?').next().unwrap());
         let pad = "a".repeat(roster::api::URL_MAX_BYTES + 1 - base.len());
         let long = format!("{base}{pad}");
-        let (status, text) = call(&app, &row.method, &long, body.as_deref(), Some(&admin)).await;
+        let (status, text) = call(
+            &app,
+            (&row.method, row.content_type),
+            &long,
+            body.as_deref(),
+            Some(&admin),
+        )
+        .await;
         assert!(
             [BAD, StatusCode::URI_TOO_LONG].contains(&status) && text.contains("61440"),
             "{}: {status} {text}",

@@ -17,6 +17,7 @@ mod get;
 mod helpers;
 mod hostile;
 mod idempotency;
+mod imports;
 mod operations;
 mod permissions;
 mod properties;

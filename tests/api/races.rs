@@ -256,7 +256,7 @@ async fn rows(app: &TestApp, sql: &str) -> Vec<Vec<String>> {
 }
 
 /// Every invariant Roster states about stored data, checked in SQL; returns the broken ones.
-async fn broken_invariants(app: &TestApp) -> Vec<String> {
+pub async fn broken_invariants(app: &TestApp) -> Vec<String> {
     let text = |column: &str| match app.db.get_database_backend() {
         DatabaseBackend::Postgres => format!("{column}::text"),
         _ => format!("CAST({column} AS TEXT)"),

@@ -19,7 +19,6 @@ mirror_enum!(
 pub struct ImportParams {
     pub mode: Option<ImportMode>,
     pub subscription_status: Option<SubscriptionStatus>,
-    #[oai(validator(max_length = 1))]
     pub delim: Option<String>,
     #[oai(validator(max_items = 1000))]
     pub lists: Option<Vec<ListId>>,
