@@ -201,7 +201,7 @@ pub struct ServeArgs {
     /// Largest subscriber import accepted, in bytes: the uploaded file, and the CSV in a ZIP once decompressed
     /// (larger ones get 413, or 422 for a ZIP). Separate from the body limit: the upload is written to a
     /// temporary file as it arrives, never held in memory.
-    #[arg(long, env = "ROSTER_IMPORT_LIMIT", default_value_t = 2 * 1024 * 1024 * 1024)]
+    #[arg(long, env = "ROSTER_IMPORT_LIMIT", default_value_t = crate::domain::IMPORT_LIMIT_DEFAULT)]
     pub import_limit: u64,
 
     /// Seconds an import upload may take to arrive (it replaces the request timeout for that one operation).

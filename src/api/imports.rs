@@ -15,6 +15,7 @@ use crate::domain::{self, ImportOptions};
 use crate::service::ImportService;
 
 operation_errors!(ReadImportError, {
+    400 => BadRequest,
     403 => Forbidden,
 });
 operation_errors!(StartImportError, {

@@ -12,7 +12,7 @@ use poem_openapi::registry::{MetaSchema, MetaSchemaRef, Registry};
 use tokio::io::AsyncWriteExt;
 
 use super::error::ApiError;
-use crate::domain::IMPORT_PARAMS_MAX_BYTES;
+use crate::domain::{IMPORT_LIMIT_DEFAULT, IMPORT_PARAMS_MAX_BYTES};
 
 /// The schema's name in the spec.
 const SCHEMA: &str = "ImportUpload";
@@ -51,7 +51,8 @@ impl Payload for ImportUpload {
             let mut params = MetaSchema::new("string");
             params.max_length = Some(IMPORT_PARAMS_MAX_BYTES);
             let mut file = MetaSchema::new_with_format("string", "binary");
-            file.max_length = None;
+            // The default `ROSTER_IMPORT_LIMIT`, which the spec states.
+            file.max_length = usize::try_from(IMPORT_LIMIT_DEFAULT).ok();
             let mut schema = MetaSchema::new("object");
             schema.required = vec!["params", "file"];
             schema.properties = vec![

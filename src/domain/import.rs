@@ -8,6 +8,8 @@ use super::{
     ValidationError, parse_list_ids,
 };
 
+/// The default `ROSTER_IMPORT_LIMIT`: largest upload, and largest CSV in a ZIP once decompressed, in bytes.
+pub const IMPORT_LIMIT_DEFAULT: u64 = 2 * 1024 * 1024 * 1024;
 /// Longest row of the CSV, in bytes: the longest e-mail, name and `attributes` fit with every quote doubled. A
 /// longer row is skipped (and logged) without being held in memory.
 pub const IMPORT_ROW_MAX_BYTES: usize = 256 * 1024;
