@@ -2,7 +2,8 @@
 //! are read (the same walk as `per_page=all`: one snapshot, keyset batches, constant memory). Columns as
 //! listmonk's export (`uuid,email,name,attributes,status,created_at,updated_at`), then `lists`: the subscriber's
 //! subscriptions the caller may see, as a JSON object from list id to subscription status (`{"3":"confirmed"}`),
-//! as `attributes` is a JSON object.
+//! as `attributes` is a JSON object. Text that a spreadsheet would run as a formula is written with a leading `'`
+//! (`cell`).
 
 use futures_util::{Stream, StreamExt, stream};
 use poem::http::{HeaderValue, header};
@@ -81,6 +82,16 @@ impl IntoResponse for CsvExport {
     }
 }
 
+/// A text cell as written: one that a spreadsheet would read as a formula (starting with `=`, `+`, `-`, `@`, a tab
+/// or a carriage return) gets a leading `'`, OWASP's advice against CSV injection, so it shows as text. The JSON
+/// listing carries values exactly.
+fn cell(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.as_bytes().first() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => format!("'{text}").into(),
+        _ => text.into(),
+    }
+}
+
 /// One subscriber's CSV record.
 fn write_row(out: &mut csv::Writer<Vec<u8>>, row: &Subscriber) -> csv::Result<()> {
     let attributes = serde_json::to_string(&row.attribs).map_err(std::io::Error::other)?;
@@ -95,8 +106,8 @@ fn write_row(out: &mut csv::Writer<Vec<u8>>, row: &Subscriber) -> csv::Result<()
         Timestamp(row.updated_at).with_wire(|updated| {
             out.write_record([
                 uuid.as_str(),
-                row.email.as_str(),
-                row.name.as_str(),
+                &cell(&row.email),
+                &cell(&row.name),
                 attributes.as_str(),
                 row.status.as_str(),
                 created,

@@ -263,3 +263,25 @@ async fn a_large_export_is_written_as_it_is_read() {
     assert_eq!(&records[0][1], "first@example.com");
     assert!(records.iter().all(|r| &r[3] == r#"{"k":"v"}"#));
 }
+
+#[tokio::test]
+async fn a_cell_a_spreadsheet_would_run_as_a_formula_is_written_as_text() {
+    let app = TestApp::spawn().await;
+    for (name, written) in [
+        ("=cmd|' /C calc'!A0", "'=cmd|' /C calc'!A0"),
+        ("+1+1", "'+1+1"),
+        ("-2", "'-2"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("Plain = name", "Plain = name"),
+    ] {
+        let email = format!("{}@example.com", uuid::Uuid::new_v4().simple());
+        create_subscriber(&app, json!({"email": email, "name": name})).await;
+        let records = export(&app, "/api/subscribers/export", None).await;
+        let record = records.iter().find(|r| r[1] == email).unwrap();
+        assert_eq!(record[2], written, "{name:?}");
+    }
+    let email = "=x@example.com";
+    create_subscriber(&app, json!({"email": email})).await;
+    let records = export(&app, "/api/subscribers/export", None).await;
+    assert!(records.iter().any(|r| r[1] == "'=x@example.com"));
+}
