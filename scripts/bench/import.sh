@@ -2,7 +2,9 @@
 # The subscriber import on PostgreSQL, one run, beside its anchors:
 #   - COPY of the same CSV into a bare table (email, name, attributes): the physical limit;
 #   - listmonk's import path: its per-row upsert (queries/subscribers.sql, `upsert-subscriber`) through pgbench at
-#     its concurrency (one connection, as its importer), in transactions of 100 rows, on listmonk's own schema.
+#     its concurrency (one connection, as its importer), in transactions of 100 rows, on listmonk's own schema;
+#   - the same per-row upsert on Roster's schema (its search indexes, counters and foreign keys): what a row at a
+#     time costs where Roster writes.
 # Then Roster: the same file imported onto 2 lists (rows/s, wall time, peak RSS over the idle RSS), and again with
 # `overwrite` (every row an update). Checks afterwards that every list's counts equal a recount.
 #   BENCH_ROWS=1000000 scripts/bench/import.sh
@@ -60,6 +62,26 @@ script=$out/listmonk_import.sql
 "$pgbench" -n -M prepared -c 1 -j 1 -T "$seconds" -f "$script" "$listmonk_url" >"$out/import-listmonk.log" 2>&1
 listmonk_rows_per_second=$(awk '/^tps/ {printf "%.0f", $3 * 100; exit}' "$out/import-listmonk.log")
 
+# --- the same per-row upsert on Roster's schema (its indexes, counters and foreign keys), in a database of its own --
+per_row_url=$(create_database "$admin_url" roster_import_per_row)
+ROSTER_DATABASE_URL="$per_row_url" "$roster_bin" migrate >"$out/import-per-row-migrate.log" 2>&1
+psql "$per_row_url" -q -c "INSERT INTO lists (uuid, name, name_folded, type, optin, status, tags, description,
+  created_at, updated_at) SELECT gen_random_uuid(), n, n, 'private', 'single', 'active', '[]', '', now(), now()
+  FROM (VALUES ('one'), ('two')) v(n)" >>"$out/import-per-row-migrate.log"
+per_row_lists=$(psql "$per_row_url" -tA -c "SELECT string_agg(id::text, ',') FROM lists")
+per_row_script=$out/per_row_import.sql
+{
+  echo "BEGIN;"
+  for _ in $(seq 1 100); do
+    echo "\\set n random(1, 2000000000)"
+    echo "WITH sub AS (INSERT INTO subscribers AS s (uuid, email, name, name_folded, attribs, status, created_at, updated_at) VALUES (gen_random_uuid(), 'user' || :n || '@example.com', 'User ' || :n, 'user ' || :n, '{\"n\": 1, \"plan\": \"free\"}', 'enabled', now(), now()) ON CONFLICT (email) DO UPDATE SET updated_at = now() RETURNING id, status), subs AS (INSERT INTO subscriber_lists (subscriber_id, list_id, status, created_at, updated_at, grants_scope) SELECT sub.id, list_id, CASE WHEN sub.status = 'blocklisted' THEN 'unsubscribed' ELSE 'unconfirmed' END, now(), now(), true FROM sub, UNNEST(ARRAY[$per_row_lists]::BIGINT[]) AS list_id ON CONFLICT (subscriber_id, list_id) DO UPDATE SET updated_at = now()) SELECT id FROM sub;"
+  done
+  echo "COMMIT;"
+} >"$per_row_script"
+"$pgbench" -n -M prepared -c 1 -j 1 -T "$seconds" -f "$per_row_script" "$per_row_url" >"$out/import-per-row.log" 2>&1
+per_row_rows_per_second=$(awk '/^tps/ {printf "%.0f", $3 * 100; exit}' "$out/import-per-row.log")
+drop_database "$admin_url" "$per_row_url"
+
 # --- Roster -------------------------------------------------------------------------------------------------------------
 start_roster "$roster_bin" "$out/import-roster.log" ROSTER_DATABASE_URL="$db_url" ROSTER_ADMIN_PASSWORD="$password" \
   RUST_LOG=warn >/dev/null
@@ -115,9 +137,11 @@ printf '%-44s %12s %10s %14s %s\n' "path" "rows/s" "seconds" "peak RSS +MiB" "no
 printf '%-44s %12s %10.1f %14s %s\n' "COPY into a bare table (the limit)" "$copy_rate" "$copy_seconds" "-" "no indexes, no lists"
 printf '%-44s %12s %10s %14s %s\n' "listmonk per-row upsert (pgbench, 1 conn)" "$listmonk_rows_per_second" "-" "-" \
   "${seconds}s run, 100 rows per transaction"
+printf '%-44s %12s %10s %14s %s\n' "the same per-row upsert, Roster's schema" "$per_row_rows_per_second" "-" "-" \
+  "${seconds}s run, 100 rows per transaction"
 printf '%-44s %12s %10.1f %14s %s\n' "Roster import (new subscribers)" "$first_rate" "$first_s" "$first_rss" \
-  "$first_status: $first_created created; x$(ratio "$first_rate" "$listmonk_rows_per_second") listmonk, x$(ratio "$first_rate" "$copy_rate") COPY"
+  "$first_status: $first_created created; x$(ratio "$first_rate" "$listmonk_rows_per_second") listmonk, x$(ratio "$first_rate" "$per_row_rows_per_second") per-row, x$(ratio "$first_rate" "$copy_rate") COPY"
 printf '%-44s %12s %10.1f %14s %s\n' "Roster import again, overwrite (all updates)" "$second_rate" "$second_s" "$second_rss" \
-  "$second_status: $second_updated updated; x$(ratio "$second_rate" "$listmonk_rows_per_second") listmonk, x$(ratio "$second_rate" "$copy_rate") COPY"
+  "$second_status: $second_updated updated; x$(ratio "$second_rate" "$listmonk_rows_per_second") listmonk, x$(ratio "$second_rate" "$per_row_rows_per_second") per-row, x$(ratio "$second_rate" "$copy_rate") COPY"
 echo "subscriptions afterwards: $subscriptions; lists whose counts differ from a recount: $mismatches"
 [ "$mismatches" = 0 ] && [ "$first_status" = finished ] && [ "$second_status" = finished ]
