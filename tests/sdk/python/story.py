@@ -12,8 +12,13 @@ filters on them, so the story can share a Roster with other stories and leaves n
 AssertionError and exits non-zero.
 """
 
+import csv
+import io
+import json
 import os
 import sys
+import tempfile
+import time
 import uuid
 from datetime import datetime, timedelta
 
@@ -22,6 +27,7 @@ from roster_client import (
     ApiClient,
     Configuration,
     HealthApi,
+    ImportApi,
     ListOptin,
     ListOrderBy,
     ListsApi,
@@ -449,8 +455,42 @@ def subscriber_story(admin, anonymous, run):
              "DELETE with the current ETag")
     step(f"retried a create with an Idempotency-Key (one subscriber, {first.id}); edited it with If-Match (412 when stale)")
 
+    # --- bulk: import a CSV file (a background job), then export to a file --------------------------------------------
+    importer = ImportApi(admin)
+    folder = tempfile.mkdtemp()
+    source = os.path.join(folder, "crm.csv")
+    with open(source, "w", encoding="utf-8") as out:
+        out.write("email,name,attributes\n")
+        out.write(f'{run}-imp1@example.com,Imp One,"{{""plan"":""pro""}}"\n')
+        out.write(f"{run}-imp2@example.com,,\n")
+        out.write("not-an-email,Bad,\n")
+    params = json.dumps({"lists": [one.id], "subscription_status": "confirmed"})
+    started = importer.import_subscribers(params=params, file=source).data
+    check_eq((started.name, started.status), ("crm.csv", "importing"), "the job starts")
+    deadline = time.monotonic() + 60
+    job = importer.get_import_status().data
+    while job.status not in ("finished", "failed") and time.monotonic() < deadline:
+        time.sleep(0.1)
+        job = importer.get_import_status().data
+    check_eq((job.status, job.imported, job.created, job.skipped), ("finished", 2, 2, 1), "the job's end")
+    log = importer.get_import_logs().data
+    check("skipping line 4" in log, f"the log names the bad row's line: {log}")
+    exported = subscribers.export_subscribers(list_id=[one.id], search=f"{run}-imp")
+    target = os.path.join(folder, "export.csv")
+    with open(target, "wb") as out:
+        out.write(exported)
+    with open(target, encoding="utf-8", newline="") as back:
+        rows = list(csv.DictReader(back))
+    check_eq(sorted(r["email"] for r in rows), [f"{run}-imp1@example.com", f"{run}-imp2@example.com"], "exported")
+    imp1 = next(r for r in rows if r["email"].startswith(f"{run}-imp1"))
+    check_eq((imp1["name"], json.loads(imp1["attributes"]), json.loads(imp1["lists"])),
+             ("Imp One", {"plan": "pro"}, {str(one.id): "confirmed"}), "an exported row")
+    check_eq(importer.stop_import().data.status, "none", "DELETE clears the ended job")
+    imported_ids = [s.id for s in subscribers.get_subscribers(search=f"{run}-imp").data.results]
+    step(f"imported a CSV file (2 rows, 1 skipped and logged), exported the list to {target}")
+
     # --- clean-up: bulk delete, and the counts return to zero ---------------------------------------------------------
-    left = [ann.id, cid.id, dee.id, eve.id, pub.id]
+    left = [ann.id, cid.id, dee.id, eve.id, pub.id, *imported_ids]
     check_eq(subscribers.delete_subscribers(id=left).data, True, "DELETE /api/subscribers?id=..")
     check_eq(subscribers.get_subscribers(search=run).data.total, 0, "no subscriber of this run is left")
     check_eq(counts(lists, one.id), (0, {}), "list one after deleting everyone")

@@ -11,11 +11,15 @@
 // throws and exits non-zero.
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 import {
   Configuration,
   ErrorResponseFromJSON,
   HealthApi,
+  ImportApi,
   ListOptin,
   ListOrderBy,
   ListsApi,
@@ -524,8 +528,40 @@ async function subscriberStory(admin: Configuration, anonymous: Configuration, r
   assert.equal(removed.data, true, "DELETE with the current ETag");
   step(`retried a create with an Idempotency-Key (one subscriber, ${retriedFirst.id}); edited it with If-Match`);
 
+  // --- bulk: import a CSV file (a background job), then export to a file -------------------------------------------
+  const importer = new ImportApi(admin);
+  const folder = mkdtempSync(join(tmpdir(), "roster-story-"));
+  const csv = `email,name,attributes\n${run}-imp1@example.com,Imp One,"{""plan"":""pro""}"\n${run}-imp2@example.com,,\nnot-an-email,Bad,\n`;
+  writeFileSync(join(folder, "crm.csv"), csv);
+  const file = new Blob([readFileSync(join(folder, "crm.csv"))], { type: "text/csv" });
+  const started = (await importer.importSubscribers({
+    params: JSON.stringify({ lists: [one.id], subscription_status: "confirmed" }),
+    file,
+  })).data;
+  assert.equal(started.status, "importing", "the job starts");
+  let job = (await importer.getImportStatus()).data;
+  for (let waited = 0; job.status !== "finished" && job.status !== "failed" && waited < 600; waited++) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    job = (await importer.getImportStatus()).data;
+  }
+  assert.deepEqual([job.status, job.imported, job.created, job.skipped], ["finished", 2, 2, 1], "the job's end");
+  const log = (await importer.getImportLogs()).data;
+  assert.match(log, /skipping line 4/, "the log names the bad row's line");
+  const exported = await subscribers.exportSubscribers({ listId: [one.id], search: `${run}-imp` });
+  const target = join(folder, "export.csv");
+  writeFileSync(target, Buffer.from(await exported.arrayBuffer()));
+  const lines = readFileSync(target, "utf-8").trim().split("\n");
+  assert.equal(lines[0], "uuid,email,name,attributes,status,created_at,updated_at,lists", "the export's header");
+  const imp1 = lines.find((line) => line.includes(`${run}-imp1@example.com`));
+  assert.ok(imp1?.includes(`"{""plan"":""pro""}"`), `an exported row: ${imp1}`);
+  assert.ok(imp1?.endsWith(`"{""${one.id}"":""confirmed""}"`), `its lists: ${imp1}`);
+  assert.equal(lines.length, 3, "two subscribers exported");
+  assert.equal((await importer.stopImport()).data.status, "none", "DELETE clears the ended job");
+  const imported = (await subscribers.getSubscribers({ search: `${run}-imp` })).data.results.map((s) => s.id);
+  step(`imported a CSV file (2 rows, 1 skipped and logged), exported the list to ${target}`);
+
   // --- clean-up: bulk delete, and the counts return to zero -----------------------------------------------------------
-  const left = [ann.id, cid.id, dee.id, eve.id, pub.id];
+  const left = [ann.id, cid.id, dee.id, eve.id, pub.id, ...imported];
   assert.equal((await subscribers.deleteSubscribers({ id: left })).data, true, "DELETE /api/subscribers?id=..");
   assert.equal((await subscribers.getSubscribers({ search: run })).data.total, 0, "no subscriber of this run is left");
   assert.deepEqual(await counts(one.id), [0, {}], "list one after deleting everyone");
