@@ -8,7 +8,8 @@
 #   - PostgreSQL, when ROSTER_TEST_POSTGRES_URL is set (a URL for a role that may create databases, e.g. the one
 #     scripts/pg.sh prints): a fresh database is created from it and dropped afterwards.
 # Screenshots: test-output/browser/swagger.png (SQLite) and test-output/browser/postgres/swagger.png (the lists'
-# Try-it-out), swagger-subscribers.png next to each (POST /api/subscribers), one screenshot per step under steps/
+# Try-it-out), swagger-subscribers.png (POST /api/subscribers) and swagger-import.png (the upload) next to each, one
+# screenshot per step under steps/
 # and Roster's log next to them. Exits non-zero if any backend fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,7 +1,7 @@
 // Drives headless Chromium against a live Roster and proves that Swagger UI (/docs) works for a real user:
 // it loads with no request leaving the host, lists every operation of the served contract (and the Subscribers
-// tag with its own), authorizes with BasicAuth, and runs "Try it out" on GET and POST /api/lists and on
-// POST /api/subscribers against the server itself.
+// tag with its own), authorizes with BasicAuth, and runs "Try it out" on GET and POST /api/lists, on
+// POST /api/subscribers and on POST /api/import/subscribers (a file upload) against the server itself.
 //
 // Environment:
 //   ROSTER_BASE_URL        Roster to test, e.g. http://127.0.0.1:9000 (required)
@@ -336,6 +336,56 @@ describe(`Swagger UI at ${baseUrl}/docs`, { concurrency: false }, () => {
       [1, { [example.preconfirm_subscriptions ? 'confirmed' : 'unconfirmed']: 1 }],
       "the list's counts",
     );
+  });
+
+  it('uploads a CSV file with Try it out on POST /api/import/subscribers and the import runs', async () => {
+    const made = await fetch(`${baseUrl}/api/lists`, {
+      method: 'POST',
+      headers: { authorization: basicAuth, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: `Swagger UI import ${randomUUID()}`, tags: ['browser-test'] }),
+    });
+    assert.equal(made.status, 200, 'POST /api/lists (set-up)');
+    const list = (await made.json()).data;
+    const email = `swagger-import-${randomUUID()}@example.com`;
+
+    const block = await tryItOut('post', '/api/import/subscribers');
+    const row = (name) => block.locator('.opblock-section-request-body tr').filter({
+      has: page.locator('.parameter__name', { hasText: name }),
+    });
+    const params = row('params').locator('input[type="text"], textarea').first();
+    await params.fill(JSON.stringify({ mode: 'subscribe', subscription_status: 'confirmed', lists: [list.id] }));
+    await row('file').locator('input[type="file"]').setInputFiles({
+      name: 'swagger.csv',
+      mimeType: 'text/csv',
+      buffer: Buffer.from(`email,name\n${email},Swagger Import\n`),
+    });
+    const response = await execute(block);
+    await screenshot('post-import-operation', block);
+    await page.screenshot({ path: path.join(outputDir, 'swagger-import.png'), fullPage: true });
+    const body = await response.body.innerText();
+    assert.equal((await response.status.innerText()).trim(), '200', `rendered status of POST /api/import/subscribers: ${body}`);
+    assert.match(body, /"name":\s*"swagger.csv"/, `rendered body names the uploaded file:\n${body}`);
+
+    const sent = requests.find((r) => r.via === 'page' && r.method === 'POST' && r.url === `${baseUrl}/api/import/subscribers`);
+    assert.ok(sent, 'the browser sent POST /api/import/subscribers');
+    assert.match(sent.headers['content-type'] ?? '', /^multipart\/form-data; boundary=/, 'sent as multipart');
+
+    // The job ends, and the subscriber is on the list.
+    let job;
+    for (let i = 0; i < 100; i++) {
+      const status = await fetch(`${baseUrl}/api/import/subscribers`, { headers: { authorization: basicAuth } });
+      job = (await status.json()).data;
+      if (job.status === 'finished' || job.status === 'failed') break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.deepEqual([job.status, job.imported], ['finished', 1], `the import job: ${JSON.stringify(job)}`);
+    const found = await fetch(`${baseUrl}/api/subscribers?list_id=${list.id}&per_page=all`, {
+      headers: { authorization: basicAuth },
+    });
+    const listed = (await found.json()).data;
+    assert.deepEqual(listed.results.map((s) => [s.email, s.name]), [[email, 'Swagger Import']], 'imported');
+    const cleared = await fetch(`${baseUrl}/api/import/subscribers`, { method: 'DELETE', headers: { authorization: basicAuth } });
+    assert.equal((await cleared.json()).data.status, 'none', 'the ended job is cleared');
   });
 
   it('made no request that left the host, and had no errors', () => {
