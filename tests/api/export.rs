@@ -285,3 +285,18 @@ async fn a_cell_a_spreadsheet_would_run_as_a_formula_is_written_as_text() {
     let records = export(&app, "/api/subscribers/export", None).await;
     assert!(records.iter().any(|r| r[1] == "'=x@example.com"));
 }
+
+#[tokio::test]
+async fn an_export_of_an_empty_selection_is_the_header_alone() {
+    let app = TestApp::spawn().await;
+    let list = app.create_named("Empty").await;
+    create_subscriber(&app, json!({"email": "elsewhere@example.com"})).await;
+    for path in [
+        "/api/subscribers/export?search=nobody-has-this".to_owned(),
+        format!("/api/subscribers/export?list_id={list}"),
+    ] {
+        assert!(export(&app, &path, None).await.is_empty(), "{path}");
+    }
+    let fresh = TestApp::spawn().await;
+    assert!(export(&fresh, "/api/subscribers/export", None).await.is_empty());
+}
