@@ -1,9 +1,12 @@
 //! The import job (listmonk's `/api/import/subscribers`): each operation checks the caller, parses, calls one
 //! `ImportService` method and maps the result.
 
+use std::sync::Arc;
+
 use poem::http::StatusCode;
 use poem_openapi::OpenApi;
 use poem_openapi::types::ParseFromJSON;
+use tokio::sync::Semaphore;
 
 use super::ApiTags;
 use super::error::ApiError;
@@ -42,6 +45,9 @@ fn parse_params(raw: &[u8]) -> Result<domain::ImportParams, ApiError> {
 /// The import API.
 pub struct ImportsApi {
     pub imports: ImportService,
+    /// One upload arriving at a time on this instance (per instance, in memory: the file goes to this instance's
+    /// temporary directory).
+    pub uploads: Arc<Semaphore>,
 }
 
 #[OpenApi(tag = "ApiTags::Import")]
@@ -82,10 +88,25 @@ impl ImportsApi {
         auth: ApiAuth,
         body: ImportUploadBody,
     ) -> Result<Success<ImportStatusResponse>, StartImportError> {
-        // Refused before a byte of the file is read.
-        if !auth.principal().may_import_subscribers() {
+        // Refused before a byte of the file is read: a caller without the permission, an upload while a job runs,
+        // and a second upload arriving on this instance while one does (each may fill the temporary directory).
+        let conflict = |message: &str| ApiError {
+            retry_after: Some(RUNNING_RETRY_AFTER),
+            ..ApiError::new(StatusCode::CONFLICT, message)
+        };
+        if !ImportService::may_import(auth.principal()) {
             return Err(ApiError::forbidden("permission denied").into());
         }
+        let Ok(_arriving) = self.uploads.try_acquire() else {
+            return Err(conflict("another import is being uploaded to this instance; retry after Retry-After seconds").into());
+        };
+        self.imports
+            .ensure_idle(auth.principal())
+            .await
+            .map_err(|err| match ApiError::from(err) {
+                running if running.status == StatusCode::CONFLICT => conflict(&running.message),
+                other => other,
+            })?;
         let upload = body.spool(self.imports.limit()).await?;
         let options = ImportOptions::try_from(parse_params(&upload.params)?)?;
         let stats = self
@@ -93,10 +114,7 @@ impl ImportsApi {
             .start(auth.principal(), options, upload.file, upload.file_name)
             .await
             .map_err(|err| match ApiError::from(err) {
-                running if running.status == StatusCode::CONFLICT => ApiError {
-                    retry_after: Some(RUNNING_RETRY_AFTER),
-                    ..running
-                },
+                running if running.status == StatusCode::CONFLICT => conflict(&running.message),
                 other => other,
             })?;
         Ok(Success(ImportStatusResponse::success(stats.into())))

@@ -6,6 +6,7 @@ use poem::middleware::CatchPanic;
 use poem::{Endpoint, EndpointExt, Route, get};
 use poem_openapi::registry::MetaApi;
 use poem_openapi::{OpenApi, OpenApiService};
+use tokio::sync::Semaphore;
 
 use super::bounds::{CheckRequest, LimitBody};
 use super::catalog::Catalog;
@@ -38,6 +39,7 @@ fn openapi_service(services: Services) -> OpenApiService<Apis, ()> {
             },
             ImportsApi {
                 imports: services.imports,
+                uploads: Arc::new(Semaphore::new(1)),
             },
             HealthApi {
                 database: services.database,
@@ -84,7 +86,8 @@ pub fn app(
             service: idempotency,
             catalog: catalog.clone(),
         })
-        // A request holds its share of the database only once its body has arrived.
+        // A request holds its share of the database only once its body has arrived (an upload, one at a time per
+        // instance, holds it while its file arrives).
         .with(layer(ShareDatabase(Gate::new(
             pool_size,
             config.fair_share_wait,

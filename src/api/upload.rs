@@ -3,6 +3,8 @@
 //! temporary file as it arrives, counting it against `ROSTER_IMPORT_LIMIT` (memory does not grow with it).
 
 use std::fs::File;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use poem::http::StatusCode;
 use poem::{Body, Request, RequestBody};
@@ -18,6 +20,59 @@ use crate::domain::{IMPORT_LIMIT_DEFAULT, IMPORT_PARAMS_MAX_BYTES};
 const SCHEMA: &str = "ImportUpload";
 /// Bytes of multipart fields other than `params` and `file` read (and dropped), at most.
 const OTHER_FIELDS_MAX_BYTES: usize = 64 * 1024;
+
+/// Bytes of the body multer may hold at once without handing them out as field content (a part's headers, what
+/// comes before the first boundary): past this the upload is refused, so no body is kept in memory, whatever it
+/// holds.
+const HELD_MAX_BYTES: u64 = 1024 * 1024;
+
+/// What `Counted` shares with the reader of the parts: the bytes handed out as field content, and why the stream
+/// was cut, if it was.
+#[derive(Default)]
+struct Meter {
+    delivered: AtomicU64,
+    /// 0: not cut; 1: too large; 2: too much held.
+    cut: AtomicU8,
+}
+
+/// The body as multer reads it, counted: its total against the upload's bound, and the bytes multer holds (read
+/// but not yet handed out as field content) against [`HELD_MAX_BYTES`].
+struct Counted {
+    inner: futures_util::stream::BoxStream<'static, std::io::Result<bytes::Bytes>>,
+    read: u64,
+    limit: u64,
+    meter: Arc<Meter>,
+}
+
+impl futures_util::Stream for Counted {
+    type Item = std::io::Result<bytes::Bytes>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let held = self
+            .read
+            .saturating_sub(self.meter.delivered.load(Ordering::Relaxed));
+        if held > HELD_MAX_BYTES {
+            self.meter.cut.store(2, Ordering::Relaxed);
+            return std::task::Poll::Ready(Some(Err(std::io::Error::other(HELD_TOO_MUCH))));
+        }
+        let next = self.inner.as_mut().poll_next(cx);
+        if let std::task::Poll::Ready(Some(Ok(chunk))) = &next {
+            self.read += chunk.len() as u64;
+            if self.read > self.limit {
+                self.meter.cut.store(1, Ordering::Relaxed);
+                return std::task::Poll::Ready(Some(Err(std::io::Error::other(TOO_LARGE))));
+            }
+        }
+        next
+    }
+}
+
+const HELD_TOO_MUCH: &str =
+    "a multipart part's headers, or what precedes the first boundary, are too long";
+const TOO_LARGE: &str = "the body is larger than the import limit";
 
 /// The upload, not yet read.
 pub struct ImportUpload {
@@ -85,8 +140,12 @@ pub enum ImportUploadBody {
     Multipart(ImportUpload),
 }
 
-fn unreadable(err: multer::Error) -> ApiError {
-    ApiError::bad_request(format!("the multipart body cannot be read: {err}"))
+fn unreadable(meter: &Meter, err: multer::Error) -> ApiError {
+    match meter.cut.load(Ordering::Relaxed) {
+        1 => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, TOO_LARGE),
+        2 => ApiError::bad_request(HELD_TOO_MUCH),
+        _ => ApiError::bad_request(format!("the multipart body cannot be read: {err}")),
+    }
 }
 
 fn disk(err: std::io::Error) -> ApiError {
@@ -99,7 +158,16 @@ impl ImportUploadBody {
     /// bytes, 413 past it), each exactly once; other fields are dropped.
     pub async fn spool(self, limit: u64) -> Result<Spooled, ApiError> {
         let Self::Multipart(upload) = self;
-        let stream = upload.body.into_bytes_stream();
+        let meter = Arc::new(Meter::default());
+        let stream = Counted {
+            inner: Box::pin(upload.body.into_bytes_stream()),
+            read: 0,
+            // The file, and the small rest of a multipart body around it.
+            limit: limit.saturating_add(HELD_MAX_BYTES + IMPORT_PARAMS_MAX_BYTES as u64),
+            meter: meter.clone(),
+        };
+        let deliver = |n: usize| meter.delivered.fetch_add(n as u64, Ordering::Relaxed);
+        let unreadable = |err| unreadable(&meter, err);
         let mut parts = multer::Multipart::new(stream, upload.boundary);
         let (mut params, mut file) = (None, None);
         let mut other = 0usize;
@@ -116,6 +184,7 @@ impl ImportUploadBody {
                 Some("params") => {
                     let mut text = Vec::new();
                     while let Some(chunk) = field.chunk().await.map_err(unreadable)? {
+                        deliver(chunk.len());
                         if text.len() + chunk.len() > IMPORT_PARAMS_MAX_BYTES {
                             return Err(ApiError::bad_request(format!(
                                 "`params` is longer than {IMPORT_PARAMS_MAX_BYTES} bytes"
@@ -131,6 +200,7 @@ impl ImportUploadBody {
                     let mut out = tokio::fs::File::from_std(spooled);
                     let mut written = 0u64;
                     while let Some(chunk) = field.chunk().await.map_err(unreadable)? {
+                        deliver(chunk.len());
                         written += chunk.len() as u64;
                         if written > limit {
                             return Err(ApiError::new(
@@ -147,6 +217,7 @@ impl ImportUploadBody {
                 }
                 _ => {
                     while let Some(chunk) = field.chunk().await.map_err(unreadable)? {
+                        deliver(chunk.len());
                         other += chunk.len();
                         if other > OTHER_FIELDS_MAX_BYTES {
                             return Err(ApiError::new(

@@ -21,7 +21,8 @@ pub enum UserPermission {
     /// needs manage on each list concerned.
     SubscribersManage,
     /// Import subscribers from a CSV file (listmonk v4's `subscribers:import`): it creates subscribers and changes
-    /// existing ones found by e-mail, whoever may read them, and needs manage on every list it subscribes to.
+    /// existing ones found by e-mail, so it is honoured only with `subscribers:get_all`, and needs manage on every
+    /// list it subscribes to.
     SubscribersImport,
 }
 

@@ -298,5 +298,9 @@ async fn an_export_of_an_empty_selection_is_the_header_alone() {
         assert!(export(&app, &path, None).await.is_empty(), "{path}");
     }
     let fresh = TestApp::spawn().await;
-    assert!(export(&fresh, "/api/subscribers/export", None).await.is_empty());
+    assert!(
+        export(&fresh, "/api/subscribers/export", None)
+            .await
+            .is_empty()
+    );
 }

@@ -729,8 +729,19 @@ async fn importing_needs_its_permission_and_manage_on_every_target_list() {
             vec![a, b],
         ),
         (
+            "narrow",
+            vec![
+                UserPermission::SubscribersImport,
+                UserPermission::SubscribersGet,
+            ],
+            vec![a, b],
+        ),
+        (
             "importer-a",
-            vec![UserPermission::SubscribersImport],
+            vec![
+                UserPermission::SubscribersImport,
+                UserPermission::SubscribersGetAll,
+            ],
             vec![a],
         ),
     ] {
@@ -752,10 +763,12 @@ async fn importing_needs_its_permission_and_manage_on_every_target_list() {
             .token;
         tokens.push(format!("token {name}:{token}"));
     }
-    let (without, importer) = (&tokens[0], &tokens[1]);
+    let (without, narrow, importer) = (&tokens[0], &tokens[1], &tokens[2]);
     let file = b"email\nperm@example.com\n";
     for (who, params) in [
         (without, format!(r#"{{"lists":[{a}]}}"#)),
+        // `subscribers:import` finds subscribers by e-mail whoever may read them: it needs `subscribers:get_all`.
+        (narrow, format!(r#"{{"lists":[{a}]}}"#)),
         (importer, format!(r#"{{"lists":[{a},{b}]}}"#)),
         (importer, r#"{"mode":"blocklist"}"#.to_owned()),
     ] {
@@ -875,4 +888,89 @@ async fn a_target_list_deleted_mid_import_fails_the_job_with_whole_batches_only(
     let (_, page) = read(app.get("/api/subscribers?per_page=1").await).await;
     assert_eq!(page["data"]["total"], imported);
     assert_sound(&app, "a list deleted mid-import").await;
+}
+
+/// A raw multipart upload with boundary `b`.
+fn raw_upload(app: &TestApp, body: reqwest::Body) -> reqwest::RequestBuilder {
+    app.request(Method::POST, IMPORT)
+        .header("Content-Type", "multipart/form-data; boundary=b")
+        .body(body)
+}
+
+#[tokio::test]
+async fn a_multipart_body_cannot_make_the_parser_hold_more_than_a_mebibyte() {
+    let app = TestApp::spawn().await;
+    // A part whose headers never end, and a preamble before any boundary: read in 64 KiB pieces, refused at 1 MiB.
+    let endless_header = {
+        let mut parts =
+            vec![b"--b\r\nContent-Disposition: form-data; name=\"x\"\r\nX-Pad: ".to_vec()];
+        parts.extend(std::iter::repeat_n(vec![b'a'; 64 * 1024], 40));
+        parts
+    };
+    let endless_preamble: Vec<Vec<u8>> = std::iter::repeat_n(vec![b'p'; 64 * 1024], 40).collect();
+    for parts in [endless_header, endless_preamble] {
+        let body = crate::helpers::trickle(parts, Duration::from_millis(1));
+        let (status, body) = read(raw_upload(&app, body).send().await.unwrap()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("too long"),
+            "{body}"
+        );
+    }
+    assert_eq!(job(&app).await["status"], "none");
+}
+
+#[tokio::test]
+async fn a_zip_with_more_than_ten_thousand_entries_is_refused_before_it_is_opened() {
+    let app = TestApp::spawn().await;
+    let list = app.create_named("L").await;
+    let names: Vec<String> = (0..10_001).map(|i| format!("{i}.txt")).collect();
+    let entries: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &b""[..])).collect();
+    let (status, body) = upload(&app, &format!(r#"{{"lists":[{list}]}}"#), &zip(&entries)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("10001 entries"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_second_upload_arriving_at_the_same_instance_is_refused_at_once() {
+    let app = TestApp::spawn().await;
+    let list = app.create_named("L").await;
+    let params = format!(r#"{{"lists":[{list}]}}"#);
+    let head = format!(
+        "--b\r\nContent-Disposition: form-data; name=\"params\"\r\n\r\n{params}\r\n\
+         --b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"slow.csv\"\r\n\r\nemail\n"
+    );
+    let parts = vec![
+        head.into_bytes(),
+        b"slow1@example.com\n".to_vec(),
+        b"slow2@example.com\n".to_vec(),
+        b"\r\n--b--\r\n".to_vec(),
+    ];
+    let slow = tokio::spawn(
+        raw_upload(
+            &app,
+            crate::helpers::trickle(parts, Duration::from_millis(400)),
+        )
+        .send(),
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let response = app
+        .request(Method::POST, IMPORT)
+        .multipart(form(&params, rows(1, "second"), "second.csv"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["retry-after"], "5");
+    let (status, body) = read(response).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("being uploaded"),
+        "{body}"
+    );
+    let (status, body) = read(slow.await.unwrap().unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(ended(&app).await["imported"], 2);
 }

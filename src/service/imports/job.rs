@@ -260,16 +260,29 @@ impl Job {
             skipped: batch.skipped.len() as u64,
             logged,
         };
-        if !store::advance(&txn, &self.token, progress, at).await? {
+        let before = self.totals.imported;
+        if !store::advance(&txn, &self.token, before, progress, at).await? {
             txn.rollback().await?;
             return Ok(None);
         }
-        txn.commit().await?;
+        if let Err(err) = txn.commit().await {
+            // Whether the commit happened is unknown; the job's row says (its count moves with the batch).
+            return match store::job(&self.db).await {
+                Ok(Some(job))
+                    if job.token == self.token
+                        && u64::try_from(job.imported).ok() == Some(before + progress.imported) =>
+                {
+                    Ok(Some(progress))
+                }
+                _ => Err(err.into()),
+            };
+        }
         Ok(Some(progress))
     }
 }
 
-/// Renews the lease until the job is no longer this attempt's and running, then says so.
+/// Renews the lease until the job ends (also while it stops: the reader may take a moment to wind down), and says
+/// when it should stop.
 async fn beat(db: DatabaseConnection, token: String, halted: Arc<Notify>) {
     let mut ticks = tokio::time::interval(HEARTBEAT);
     ticks.tick().await;
@@ -277,10 +290,7 @@ async fn beat(db: DatabaseConnection, token: String, halted: Arc<Notify>) {
         ticks.tick().await;
         match store::beat(&db, &token, now()).await {
             Ok(true) => {}
-            Ok(false) => {
-                halted.notify_one();
-                return;
-            }
+            Ok(false) => halted.notify_one(),
             // A missed beat: the lease covers several.
             Err(err) => tracing::warn!(error = %err, "the import's heartbeat failed"),
         }
@@ -290,7 +300,7 @@ async fn beat(db: DatabaseConnection, token: String, halted: Arc<Notify>) {
 /// The reader: counts the lines, then sends the rows in batches. Runs on a blocking thread.
 fn read(mut source: Source, columns: ImportColumns, delimiter: u8, sender: mpsc::Sender<Read>) {
     let failed = |err: std::io::Error| Read::Failed(format!("the file cannot be read: {err}"));
-    match source.with_reader(count_lines) {
+    match source.with_reader(|input| count_lines(input, &|| sender.is_closed())) {
         Ok(lines) => {
             if sender
                 .blocking_send(Read::Total(lines.saturating_sub(1)))

@@ -20,7 +20,8 @@ use super::sql::now;
 use super::subscribers::none_missing;
 use super::{ServiceError, ensure};
 use crate::domain::{
-    Access, ImportColumns, ImportOptions, ImportState, Principal, Scope, ValidationError,
+    Access, ImportColumns, ImportOptions, ImportState, Principal, Scope, SubscriberScope,
+    ValidationError,
 };
 use crate::entity::{import_jobs, lists};
 
@@ -89,7 +90,20 @@ pub struct ImportService {
     limit: u64,
 }
 
+/// 409: one job at a time.
+fn running() -> ServiceError {
+    ServiceError::Conflict(
+        "an import is already running; stop it with DELETE /api/import/subscribers or wait for it to end".into(),
+    )
+}
+
 impl ImportService {
+    /// `subscribers:import`, with `subscribers:get_all`: an import finds existing subscribers by e-mail whoever may
+    /// read them, and its counts (and its subscriptions' scope) would tell a narrower caller who exists.
+    pub fn may_import(who: &Principal) -> bool {
+        who.may_import_subscribers() && who.subscriber_scope() == SubscriberScope::Everyone
+    }
+
     pub fn new(db: DatabaseConnection, limit: u64) -> Self {
         Self { db, limit }
     }
@@ -101,14 +115,14 @@ impl ImportService {
 
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn status(&self, who: &Principal) -> Result<ImportStats, ServiceError> {
-        ensure(who.may_import_subscribers())?;
+        ensure(Self::may_import(who))?;
         Ok(stats_of(store::job(&self.db).await?))
     }
 
     /// The job's log, one line per entry; a job whose instance died gets a last line saying so.
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn logs(&self, who: &Principal) -> Result<String, ServiceError> {
-        ensure(who.may_import_subscribers())?;
+        ensure(Self::may_import(who))?;
         let txn = self.db.begin().await?;
         let job = store::job(&txn).await?;
         let mut lines = store::log(&txn).await?;
@@ -144,7 +158,7 @@ impl ImportService {
         upload: File,
         file_name: String,
     ) -> Result<ImportStats, ServiceError> {
-        ensure(who.may_import_subscribers())?;
+        ensure(Self::may_import(who))?;
         match who.scope(Access::Manage) {
             Scope::All => {}
             // A blocklist changes every subscription of the subscribers it names, on any list.
@@ -172,24 +186,6 @@ impl ImportService {
         })
         .await
         .map_err(|err| ServiceError::Database(sea_orm::DbErr::Custom(err.to_string())))??;
-        let token = uuid::Uuid::new_v4().to_string();
-        let txn = self.db.begin().await?;
-        if !store::claim(
-            &txn,
-            &token,
-            &source.name,
-            options.mode,
-            who.name(),
-            now(),
-            stale_before(),
-        )
-        .await?
-        {
-            return Err(ServiceError::Conflict(
-                "an import is already running; stop it with DELETE /api/import/subscribers or wait for it to end"
-                    .into(),
-            ));
-        }
         let mut opening = vec![job::stamped(&format!("processing '{}'", source.name))];
         opening.extend(source.ignored.iter().map(|entry| {
             job::stamped(&format!(
@@ -204,23 +200,73 @@ impl ImportService {
             ))
         }));
         opening.truncate(job::OPENING_LINES_MAX);
-        let logged = store::append_log(&txn, 0, &opening).await?;
-        txn.commit().await?;
-        let stats = stats_of(store::job(&self.db).await?);
-        tokio::spawn(job::Job::new(self.db.clone(), token, options, source, columns, logged).run());
+        let stats = ImportStats {
+            name: source.name.clone(),
+            status: ImportState::Importing,
+            ..ImportStats::none()
+        };
+        // Claim, commit and start in a task of their own: a client that leaves (or the upload's timeout) must not
+        // leave a claimed job that nothing runs.
+        let db = self.db.clone();
+        let caller = who.name().to_owned();
+        let started = tokio::spawn(async move {
+            let token = uuid::Uuid::new_v4().to_string();
+            let txn = db.begin().await?;
+            let at = now();
+            if !store::claim(
+                &txn,
+                &token,
+                &source.name,
+                options.mode,
+                &caller,
+                at,
+                stale_before(),
+            )
+            .await?
+            {
+                return Err(running());
+            }
+            let logged = store::append_log(&txn, 0, &opening).await?;
+            txn.commit().await?;
+            tokio::spawn(job::Job::new(db, token, options, source, columns, logged).run());
+            Ok(())
+        });
+        started
+            .await
+            .map_err(|err| ServiceError::Database(sea_orm::DbErr::Custom(err.to_string())))??;
         Ok(stats)
+    }
+
+    /// Refuses (409) while a job runs: checked before an upload is read, so a second one is not spooled only to be
+    /// refused. (The claim decides; this spares the upload.)
+    pub async fn ensure_idle(&self, who: &Principal) -> Result<(), ServiceError> {
+        ensure(Self::may_import(who))?;
+        match stats_of(store::job(&self.db).await?).status {
+            ImportState::Importing | ImportState::Stopping => Err(running()),
+            _ => Ok(()),
+        }
     }
 
     /// Stops the running job (it ends `finished` after the batch in hand: batches are whole or absent), or
     /// forgets a job that is not running, as listmonk's `DELETE` does.
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn stop(&self, who: &Principal) -> Result<ImportStats, ServiceError> {
-        ensure(who.may_import_subscribers())?;
+        ensure(Self::may_import(who))?;
+        let Some(job) = store::job(&self.db).await? else {
+            return Ok(ImportStats::none());
+        };
         let stale = stale_before();
-        if !store::request_stop(&self.db, stale).await? {
-            let txn = self.db.begin().await?;
-            store::clear(&txn, stale).await?;
-            txn.commit().await?;
+        match stats_of(Some(job.clone())).status {
+            ImportState::Importing => {
+                store::request_stop(&self.db, stale).await?;
+            }
+            ImportState::Finished | ImportState::Failed => {
+                // Only the job as read: one that ended meanwhile, or a new one, is shown, not cleared unseen.
+                let txn = self.db.begin().await?;
+                store::clear(&txn, &job.token, &job.status, stale).await?;
+                txn.commit().await?;
+            }
+            ImportState::Stopping | ImportState::None => {}
         }
         Ok(stats_of(store::job(&self.db).await?))
     }
@@ -232,7 +278,9 @@ fn read_header(
     delimiter: u8,
 ) -> Result<(ImportColumns, Vec<String>), ValidationError> {
     let header = source.with_reader(|input| {
-        let mut records = Records::new(input, delimiter);
+        // A header that does not end within a row's bound is refused without reading on (a quote never closed).
+        let bound = crate::domain::IMPORT_ROW_MAX_BYTES as u64 + 2;
+        let mut records = Records::new(std::io::Read::take(input, bound), delimiter);
         Ok(match records.next_record()? {
             None => Err(ValidationError("the file has no header line".into())),
             Some(Record::Fields { fields, .. }) => ImportColumns::from_header(&fields),

@@ -138,6 +138,7 @@ pub struct Progress {
 pub async fn advance(
     db: &impl ConnectionTrait,
     token: &str,
+    before: u64,
     progress: Progress,
     now: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
@@ -164,6 +165,8 @@ pub async fn advance(
         .col_expr(import_jobs::Column::Logged, Expr::val(progress.logged))
         .col_expr(import_jobs::Column::HeartbeatAt, Expr::val(now))
         .filter(running(token))
+        // Compare-and-set: a batch whose earlier commit did happen (its answer was lost) is not counted twice.
+        .filter(import_jobs::Column::Imported.eq(i64::try_from(before).unwrap_or(i64::MAX)))
         .exec(db)
         .await?;
     Ok(updated.rows_affected == 1)
@@ -182,18 +185,29 @@ pub async fn set_total(db: &impl ConnectionTrait, token: &str, total: u64) -> Re
     Ok(updated.rows_affected == 1)
 }
 
-/// Renews the running job's heartbeat; false when it is no longer running under `token` (stopped or taken over).
+/// Renews the job's heartbeat while this attempt runs it (`importing`, or `stopping` while it winds down).
+/// Returns whether it should go on: false once it is stopping, ended, or another attempt's.
 pub async fn beat(
     db: &impl ConnectionTrait,
     token: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
-    let updated = import_jobs::Entity::update_many()
+    let renewed = import_jobs::Entity::update_many()
         .col_expr(import_jobs::Column::HeartbeatAt, Expr::val(now))
-        .filter(running(token))
+        .filter(import_jobs::Column::Id.eq(JOB))
+        .filter(import_jobs::Column::Token.eq(token))
+        .filter(
+            import_jobs::Column::Status
+                .is_in([state(ImportState::Importing), state(ImportState::Stopping)]),
+        )
         .exec(db)
         .await?;
-    Ok(updated.rows_affected == 1)
+    if renewed.rows_affected == 0 {
+        return Ok(false);
+    }
+    Ok(job(db)
+        .await?
+        .is_some_and(|job| job.status == state(ImportState::Importing)))
 }
 
 /// Asks the running job to stop (it stops at its next batch or heartbeat). False when none is running.
@@ -233,13 +247,21 @@ pub async fn end(
     Ok(updated.rows_affected == 1)
 }
 
-/// Forgets a job that is not running (listmonk's `DELETE` of a finished import). False when one is running.
-pub async fn clear(db: &impl ConnectionTrait, stale: DateTime<Utc>) -> Result<bool, DbErr> {
+/// Forgets the ended job read as `token` in `status` (listmonk's `DELETE` of a finished import): nothing when it
+/// changed since, or runs (and is alive).
+pub async fn clear(
+    db: &impl ConnectionTrait,
+    token: &str,
+    status: &str,
+    stale: DateTime<Utc>,
+) -> Result<bool, DbErr> {
     let live = import_jobs::Column::Status
         .is_in([state(ImportState::Importing), state(ImportState::Stopping)])
         .and(import_jobs::Column::HeartbeatAt.gte(stale));
     let deleted = import_jobs::Entity::delete_many()
         .filter(import_jobs::Column::Id.eq(JOB))
+        .filter(import_jobs::Column::Token.eq(token))
+        .filter(import_jobs::Column::Status.eq(status))
         .filter(live.not())
         .exec(db)
         .await?;

@@ -161,11 +161,13 @@ pub async fn import_batch(
         ImportMode::Subscribe => SubscriberStatus::Enabled,
         ImportMode::Blocklist => SubscriberStatus::Blocklisted,
     };
-    let fresh: Vec<&ImportRow> = unique
+    // In e-mail order, so two imports inserting the same new e-mails wait on each other in one order.
+    let mut fresh: Vec<&ImportRow> = unique
         .iter()
         .copied()
         .filter(|r| !existing.contains_key(r.email.as_str()))
         .collect();
+    fresh.sort_by(|a, b| a.email.as_str().cmp(b.email.as_str()));
     let mut created = 0;
     if is_postgres(txn) && !fresh.is_empty() {
         created = txn
@@ -186,28 +188,27 @@ pub async fn import_batch(
             created += n;
         }
     }
-    // The new rows, and any a concurrent write inserted meanwhile (now existing ones, locked like the others).
+    if created < fresh.len() as u64 {
+        // A concurrent write inserted some of these e-mails first: their rows were not locked in id order with the
+        // others (step 3 of `service::locks`). The batch is rolled back and tried again, when the first lock finds
+        // them.
+        return Err(ServiceError::Unavailable(DbErr::Custom(
+            "a concurrent write inserted some of the batch's e-mails".into(),
+        )));
+    }
     let fresh_emails: Vec<&str> = fresh.iter().map(|r| r.email.as_str()).collect();
     let inserted = lock_by_email(txn, &fresh_emails).await?;
-    let raced = (fresh.len() as u64).saturating_sub(created);
     let mut updated = 0;
     if options.overwrite_userinfo {
-        // Rows a concurrent write inserted first are existing ones too; which of the new e-mails they were is not
-        // known, so every new row is written again (the same values, for the rows this batch inserted).
         let old: Vec<&ImportRow> = unique
             .iter()
             .copied()
-            .filter(|r| raced > 0 || existing.contains_key(r.email.as_str()))
+            .filter(|r| existing.contains_key(r.email.as_str()))
             .collect();
         if is_postgres(txn) && !old.is_empty() {
             // In id order, the order their locks were taken in.
             let mut by_id = old.clone();
-            by_id.sort_by_key(|r| {
-                existing
-                    .get(r.email.as_str())
-                    .or_else(|| inserted.get(r.email.as_str()))
-                    .map(|(id, _)| *id)
-            });
+            by_id.sort_by_key(|r| existing.get(r.email.as_str()).map(|(id, _)| *id));
             txn.execute_raw(pg(PG_OVERWRITE, vec![recordset(&by_id).into(), now.into()]))
                 .await?;
         }
@@ -227,7 +228,7 @@ pub async fn import_batch(
                 .exec_without_returning(txn)
                 .await?;
         }
-        updated = existing.len() as u64 + repeats + raced;
+        updated = existing.len() as u64 + repeats;
     }
     let mut ids: Vec<i64> = existing
         .values()
