@@ -133,6 +133,20 @@ print_log() {
   fi
 }
 
+# peak_rss PID...: samples the RSS of the Roster start_roster started every 10 ms until these processes have all
+# ended; prints the highest, in kB.
+peak_rss() {
+  local peak=0 rss running=1 pid
+  while [ "$running" = 1 ]; do
+    rss=$(awk '/VmRSS/ {print $2}' "/proc/$roster_pid/status")
+    [ "$rss" -gt "$peak" ] && peak=$rss
+    sleep 0.01
+    running=0
+    for pid in "$@"; do kill -0 "$pid" 2>/dev/null && running=1; done
+  done
+  echo "$peak"
+}
+
 # stop_roster: SIGTERM to the Roster start_roster started, SIGKILL if it is still running 10 s later.
 stop_roster() {
   [ -n "$roster_pid" ] || return 0

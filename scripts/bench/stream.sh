@@ -53,7 +53,7 @@ copy_seconds=$(echo "$(date +%s.%N) - $copy_started" | bc)
 
 # measure N: N concurrent GETs of $path; prints "seconds peak_rss_mib bytes_each statuses".
 measure() {
-  local n=$1 idle peak=0 rss started i pids=() running
+  local n=$1 idle peak started i pids=()
   rm -f "$out"/stream-body-* "$out"/stream-status-*
   idle=$(awk '/VmRSS/ {print $2}' "/proc/$roster_pid/status")
   started=$(date +%s.%N)
@@ -62,14 +62,7 @@ measure() {
       "$roster_url$path" >"$out/stream-status-$i" &
     pids+=($!)
   done
-  running=1
-  while [ "$running" = 1 ]; do
-    rss=$(awk '/VmRSS/ {print $2}' "/proc/$roster_pid/status")
-    [ "$rss" -gt "$peak" ] && peak=$rss
-    sleep 0.05
-    running=0
-    for i in "${pids[@]}"; do kill -0 "$i" 2>/dev/null && running=1; done
-  done
+  peak=$(peak_rss "${pids[@]}")
   wait "${pids[@]}"
   printf '%.1f %d %d %s\n' "$(echo "$(date +%s.%N) - $started" | bc)" $(((peak - idle) / 1024)) \
     "$(stat -c %s "$out/stream-body-1")" "$(cat "$out"/stream-status-* | sort | uniq -c | awk '{printf "%sx%s ", $2, $1}')"

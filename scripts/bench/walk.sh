@@ -49,7 +49,6 @@ read -r pages rows walk_seconds slowest <<<"$(python3 -c 'import json,sys; d = j
 
 log "$concurrent concurrent pages of 500"
 idle=$(awk '/VmRSS/ {print $2}' "/proc/$roster_pid/status")
-peak=$idle
 pids=()
 started=$(date +%s.%N)
 for i in $(seq 1 "$concurrent"); do
@@ -57,14 +56,7 @@ for i in $(seq 1 "$concurrent"); do
     "$roster_url/api/subscribers?per_page=500&page=$((i * 37))" >"$out/walk-status-$i" &
   pids+=($!)
 done
-running=1
-while [ "$running" = 1 ]; do
-  rss=$(awk '/VmRSS/ {print $2}' "/proc/$roster_pid/status")
-  [ "$rss" -gt "$peak" ] && peak=$rss
-  sleep 0.01
-  running=0
-  for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && running=1; done
-done
+peak=$(peak_rss "${pids[@]}")
 wait "${pids[@]}"
 pages_seconds=$(echo "$(date +%s.%N) - $started" | bc)
 statuses=$(cat "$out"/walk-status-* | sort | uniq -c | awk '{printf "%sx%s ", $2, $1}')

@@ -45,9 +45,7 @@ pub async fn claim(
         heartbeat_at: Set(now),
         ended_at: Set(None),
     };
-    let running = import_jobs::Column::Status
-        .is_in([state(ImportState::Importing), state(ImportState::Stopping)])
-        .and(import_jobs::Column::HeartbeatAt.gte(stale));
+    let running = held().and(import_jobs::Column::HeartbeatAt.gte(stale));
     let mut conflict = OnConflict::column(import_jobs::Column::Id);
     conflict
         .update_columns([
@@ -112,6 +110,19 @@ pub async fn append_log(
         .exec_without_returning(db)
         .await?;
     Ok(logged + i32::try_from(lines.len()).unwrap_or(IMPORT_LOG_LINES_MAX))
+}
+
+/// `importing` or `stopping`: a job an attempt still holds.
+fn held() -> sea_orm::sea_query::SimpleExpr {
+    import_jobs::Column::Status.is_in([state(ImportState::Importing), state(ImportState::Stopping)])
+}
+
+/// The job of `token` while that attempt holds it (running or stopping), as an update's filter.
+fn held_by(token: &str) -> sea_orm::Condition {
+    sea_orm::Condition::all()
+        .add(import_jobs::Column::Id.eq(JOB))
+        .add(import_jobs::Column::Token.eq(token))
+        .add(held())
 }
 
 /// The running job named by `token`, as an update's filter.
@@ -194,12 +205,7 @@ pub async fn beat(
 ) -> Result<bool, DbErr> {
     let renewed = import_jobs::Entity::update_many()
         .col_expr(import_jobs::Column::HeartbeatAt, Expr::val(now))
-        .filter(import_jobs::Column::Id.eq(JOB))
-        .filter(import_jobs::Column::Token.eq(token))
-        .filter(
-            import_jobs::Column::Status
-                .is_in([state(ImportState::Importing), state(ImportState::Stopping)]),
-        )
+        .filter(held_by(token))
         .exec(db)
         .await?;
     if renewed.rows_affected == 0 {
@@ -236,12 +242,7 @@ pub async fn end(
         .col_expr(import_jobs::Column::Status, Expr::val(state(state_now)))
         .col_expr(import_jobs::Column::EndedAt, Expr::val(Some(now)))
         .col_expr(import_jobs::Column::HeartbeatAt, Expr::val(now))
-        .filter(import_jobs::Column::Id.eq(JOB))
-        .filter(import_jobs::Column::Token.eq(token))
-        .filter(
-            import_jobs::Column::Status
-                .is_in([state(ImportState::Importing), state(ImportState::Stopping)]),
-        )
+        .filter(held_by(token))
         .exec(db)
         .await?;
     Ok(updated.rows_affected == 1)
@@ -255,9 +256,7 @@ pub async fn clear(
     status: &str,
     stale: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
-    let live = import_jobs::Column::Status
-        .is_in([state(ImportState::Importing), state(ImportState::Stopping)])
-        .and(import_jobs::Column::HeartbeatAt.gte(stale));
+    let live = held().and(import_jobs::Column::HeartbeatAt.gte(stale));
     let deleted = import_jobs::Entity::delete_many()
         .filter(import_jobs::Column::Id.eq(JOB))
         .filter(import_jobs::Column::Token.eq(token))
