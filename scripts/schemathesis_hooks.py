@@ -694,11 +694,12 @@ def _with_importable_upload(case: Any) -> Any:
 
 
 def _import_running(case: Any, response: Any) -> bool:
-    """A 409 for an upload while an import job runs (the one before it, started by another case)."""
+    """A 409 for an upload while an import job runs (the one before it, started by another case), or while another
+    upload arrives at the instance."""
     return (
         (case.method.upper(), case.path) == IMPORT
         and response.status_code == 409
-        and _message(response).startswith("an import is already running")
+        and _message(response).startswith(("an import is already running", "another import is being uploaded"))
     )
 
 
