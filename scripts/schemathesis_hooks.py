@@ -668,6 +668,8 @@ def _with_a_real_cursor(case: Any) -> Any:
 
 
 IMPORT = ("POST", "/api/import/subscribers")
+# openapi.yaml, ImportUpload.params: maxLength.
+IMPORT_PARAMS_MAX = 16384
 
 
 def _with_importable_upload(case: Any) -> Any:
@@ -677,9 +679,14 @@ def _with_importable_upload(case: Any) -> Any:
     case would otherwise be a documented 400 or 422 and the import never start. Negative cases go as generated."""
     if (case.method.upper(), case.path) != IMPORT or not _is_positive(case) or not isinstance(case.body, dict):
         return case
+    generated = case.body.get("params")
+    # A case the coverage phase made to break the schema (a `params` past its maxLength, a part left out) while
+    # calling itself positive goes as generated: its refusal is what is checked.
+    if not isinstance(generated, str) or len(generated) > IMPORT_PARAMS_MAX or "file" not in case.body:
+        return case
     base = case.operation.schema.get_base_url()
     try:
-        params = json.loads(case.body.get("params", ""))
+        params = json.loads(generated)
     except (TypeError, ValueError):
         params = None
     if not isinstance(params, dict):
