@@ -42,7 +42,7 @@ const PG_INSERT: &str = "INSERT INTO subscribers \
      (uuid, email, name, name_folded, attribs, status, created_at, updated_at) \
      SELECT r.uuid, r.email, r.name, r.name_folded, r.attribs, $2, $3, $3 \
      FROM jsonb_to_recordset($1::jsonb) AS r(uuid uuid, email text, name text, name_folded text, attribs jsonb) \
-     ON CONFLICT (email) DO NOTHING";
+     ON CONFLICT (email) DO NOTHING RETURNING email, id";
 /// Rows of existing subscribers (locked), by e-mail in id order, so the updates lock nothing new.
 const PG_OVERWRITE: &str = "UPDATE subscribers AS s \
      SET name = r.name, name_folded = r.name_folded, attribs = r.attribs, updated_at = $2 \
@@ -169,14 +169,22 @@ pub async fn import_batch(
         .collect();
     fresh.sort_by(|a, b| a.email.as_str().cmp(b.email.as_str()));
     let mut created = 0;
+    // The new rows' ids (on PostgreSQL returned by the insert; on SQLite read back below).
+    let mut inserted = HashMap::with_capacity(fresh.len());
     if is_postgres(txn) && !fresh.is_empty() {
-        created = txn
-            .execute_raw(pg(
+        let rows = txn
+            .query_all_raw(pg(
                 PG_INSERT,
                 vec![recordset(&fresh).into(), status.as_str().into(), now.into()],
             ))
-            .await?
-            .rows_affected();
+            .await?;
+        for row in rows {
+            inserted.insert(
+                row.try_get_by_index::<String>(0)?,
+                (row.try_get_by_index::<i64>(1)?, status),
+            );
+        }
+        created = inserted.len() as u64;
     }
     for chunk in fresh.chunks(INSERT_ROWS).filter(|_| !is_postgres(txn)) {
         let models = chunk.iter().map(|row| row_model(row, status, now));
@@ -196,8 +204,10 @@ pub async fn import_batch(
             "a concurrent write inserted some of the batch's e-mails".into(),
         )));
     }
-    let fresh_emails: Vec<&str> = fresh.iter().map(|r| r.email.as_str()).collect();
-    let inserted = lock_by_email(txn, &fresh_emails).await?;
+    if !is_postgres(txn) {
+        let fresh_emails: Vec<&str> = fresh.iter().map(|r| r.email.as_str()).collect();
+        inserted = lock_by_email(txn, &fresh_emails).await?;
+    }
     let mut updated = 0;
     if options.overwrite_userinfo {
         let old: Vec<&ImportRow> = unique
