@@ -47,20 +47,26 @@ psql "$db_url" -q -c "\\copy bare FROM '$csv' WITH (FORMAT csv, HEADER)"
 copy_seconds=$(seconds_since "$started")
 psql "$db_url" -q -c "DROP TABLE bare"
 
+# per_row NAME URL STATEMENT: pgbench on one connection (listmonk's importer's), 100 runs of STATEMENT (with :n a
+# random number) per transaction, for $seconds; prints the rows per second.
+per_row() {
+  local script=$out/$1_import.sql _
+  {
+    echo "BEGIN;"
+    for _ in $(seq 1 100); do
+      echo "\\set n random(1, 2000000000)"
+      echo "$3"
+    done
+    echo "COMMIT;"
+  } >"$script"
+  "$pgbench" -n -M prepared -c 1 -j 1 -T "$seconds" -f "$script" "$2" >"$out/import-$1.log" 2>&1
+  awk '/^tps/ {printf "%.0f", $3 * 100; exit}' "$out/import-$1.log"
+}
+
 # --- listmonk's per-row upsert ------------------------------------------------------------------------------------------
 psql "$listmonk_url" -q -f scripts/bench/listmonk_import_schema.sql >"$out/import-listmonk-schema.log"
-script=$out/listmonk_import.sql
-{
-  echo "BEGIN;"
-  for _ in $(seq 1 100); do
-    echo "\\set n random(1, 2000000000)"
-    # listmonk's upsert-subscriber with its importer's arguments: lists {1,2}, status unconfirmed, no overwrite.
-    echo "WITH sub AS (INSERT INTO subscribers AS s (uuid, email, name, attribs, status) VALUES (gen_random_uuid(), 'user' || :n || '@example.com', 'User ' || :n, '{\"n\": 1, \"plan\": \"free\"}', 'enabled') ON CONFLICT (email) DO UPDATE SET name = (CASE WHEN false THEN 'User ' || :n ELSE s.name END), attribs = (CASE WHEN false THEN '{}'::jsonb ELSE s.attribs END), updated_at = NOW() RETURNING uuid, id, status), subs AS (INSERT INTO subscriber_lists (subscriber_id, list_id, status) SELECT sub.id, listID, CASE WHEN sub.status = 'blocklisted' THEN 'unsubscribed' ELSE 'unconfirmed'::subscription_status END FROM sub, UNNEST(ARRAY[1, 2]::INT[]) AS listID ON CONFLICT (subscriber_id, list_id) DO UPDATE SET updated_at = NOW(), status = CASE WHEN false THEN EXCLUDED.status ELSE subscriber_lists.status END) SELECT uuid, id FROM sub;"
-  done
-  echo "COMMIT;"
-} >"$script"
-"$pgbench" -n -M prepared -c 1 -j 1 -T "$seconds" -f "$script" "$listmonk_url" >"$out/import-listmonk.log" 2>&1
-listmonk_rows_per_second=$(awk '/^tps/ {printf "%.0f", $3 * 100; exit}' "$out/import-listmonk.log")
+# listmonk's upsert-subscriber with its importer's arguments: lists {1,2}, status unconfirmed, no overwrite.
+listmonk_rows_per_second=$(per_row listmonk "$listmonk_url" "WITH sub AS (INSERT INTO subscribers AS s (uuid, email, name, attribs, status) VALUES (gen_random_uuid(), 'user' || :n || '@example.com', 'User ' || :n, '{\"n\": 1, \"plan\": \"free\"}', 'enabled') ON CONFLICT (email) DO UPDATE SET name = (CASE WHEN false THEN 'User ' || :n ELSE s.name END), attribs = (CASE WHEN false THEN '{}'::jsonb ELSE s.attribs END), updated_at = NOW() RETURNING uuid, id, status), subs AS (INSERT INTO subscriber_lists (subscriber_id, list_id, status) SELECT sub.id, listID, CASE WHEN sub.status = 'blocklisted' THEN 'unsubscribed' ELSE 'unconfirmed'::subscription_status END FROM sub, UNNEST(ARRAY[1, 2]::INT[]) AS listID ON CONFLICT (subscriber_id, list_id) DO UPDATE SET updated_at = NOW(), status = CASE WHEN false THEN EXCLUDED.status ELSE subscriber_lists.status END) SELECT uuid, id FROM sub;")
 
 # --- the same per-row upsert on Roster's schema (its indexes, counters and foreign keys), in a database of its own --
 per_row_url=$(create_database "$admin_url" roster_import_per_row)
@@ -69,17 +75,7 @@ psql "$per_row_url" -q -c "INSERT INTO lists (uuid, name, name_folded, type, opt
   created_at, updated_at) SELECT gen_random_uuid(), n, n, 'private', 'single', 'active', '[]', '', now(), now()
   FROM (VALUES ('one'), ('two')) v(n)" >>"$out/import-per-row-migrate.log"
 per_row_lists=$(psql "$per_row_url" -tA -c "SELECT string_agg(id::text, ',') FROM lists")
-per_row_script=$out/per_row_import.sql
-{
-  echo "BEGIN;"
-  for _ in $(seq 1 100); do
-    echo "\\set n random(1, 2000000000)"
-    echo "WITH sub AS (INSERT INTO subscribers AS s (uuid, email, name, name_folded, attribs, status, created_at, updated_at) VALUES (gen_random_uuid(), 'user' || :n || '@example.com', 'User ' || :n, 'user ' || :n, '{\"n\": 1, \"plan\": \"free\"}', 'enabled', now(), now()) ON CONFLICT (email) DO UPDATE SET updated_at = now() RETURNING id, status), subs AS (INSERT INTO subscriber_lists (subscriber_id, list_id, status, created_at, updated_at, grants_scope) SELECT sub.id, list_id, CASE WHEN sub.status = 'blocklisted' THEN 'unsubscribed' ELSE 'unconfirmed' END, now(), now(), true FROM sub, UNNEST(ARRAY[$per_row_lists]::BIGINT[]) AS list_id ON CONFLICT (subscriber_id, list_id) DO UPDATE SET updated_at = now()) SELECT id FROM sub;"
-  done
-  echo "COMMIT;"
-} >"$per_row_script"
-"$pgbench" -n -M prepared -c 1 -j 1 -T "$seconds" -f "$per_row_script" "$per_row_url" >"$out/import-per-row.log" 2>&1
-per_row_rows_per_second=$(awk '/^tps/ {printf "%.0f", $3 * 100; exit}' "$out/import-per-row.log")
+per_row_rows_per_second=$(per_row per-row "$per_row_url" "WITH sub AS (INSERT INTO subscribers AS s (uuid, email, name, name_folded, attribs, status, created_at, updated_at) VALUES (gen_random_uuid(), 'user' || :n || '@example.com', 'User ' || :n, 'user ' || :n, '{\"n\": 1, \"plan\": \"free\"}', 'enabled', now(), now()) ON CONFLICT (email) DO UPDATE SET updated_at = now() RETURNING id, status), subs AS (INSERT INTO subscriber_lists (subscriber_id, list_id, status, created_at, updated_at, grants_scope) SELECT sub.id, list_id, CASE WHEN sub.status = 'blocklisted' THEN 'unsubscribed' ELSE 'unconfirmed' END, now(), now(), true FROM sub, UNNEST(ARRAY[$per_row_lists]::BIGINT[]) AS list_id ON CONFLICT (subscriber_id, list_id) DO UPDATE SET updated_at = now()) SELECT id FROM sub;")
 drop_database "$admin_url" "$per_row_url"
 
 # --- Roster -------------------------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ use super::responses::{Success, operation_errors};
 use super::security::ApiAuth;
 use super::upload::ImportUploadBody;
 use crate::domain::{self, ImportOptions};
-use crate::service::ImportService;
+use crate::service::{ImportService, ServiceError};
 
 operation_errors!(ReadImportError, {
     400 => BadRequest,
@@ -32,6 +32,20 @@ operation_errors!(StartImportError, {
 
 /// Seconds a client is told to wait before uploading again while a job runs.
 const RUNNING_RETRY_AFTER: i32 = 5;
+
+/// The error, with `Retry-After` when it is a 409 (a job running, an upload arriving): the import's conflicts end
+/// by themselves.
+fn retry_later(err: ServiceError) -> ApiError {
+    let err = ApiError::from(err);
+    if err.status == StatusCode::CONFLICT {
+        ApiError {
+            retry_after: Some(RUNNING_RETRY_AFTER),
+            ..err
+        }
+    } else {
+        err
+    }
+}
 
 /// `params`: a JSON object of listmonk's import options (400 when it is not one, as for a malformed body).
 fn parse_params(raw: &[u8]) -> Result<domain::ImportParams, ApiError> {
@@ -90,33 +104,23 @@ impl ImportsApi {
     ) -> Result<Success<ImportStatusResponse>, StartImportError> {
         // Refused before a byte of the file is read: a caller without the permission, an upload while a job runs,
         // and a second upload arriving on this instance while one does (each may fill the temporary directory).
-        let conflict = |message: &str| ApiError {
-            retry_after: Some(RUNNING_RETRY_AFTER),
-            ..ApiError::new(StatusCode::CONFLICT, message)
-        };
-        if !ImportService::may_import(auth.principal()) {
-            return Err(ApiError::forbidden("permission denied").into());
-        }
-        let Ok(_arriving) = self.uploads.try_acquire() else {
-            return Err(conflict("another import is being uploaded to this instance; retry after Retry-After seconds").into());
-        };
         self.imports
             .ensure_idle(auth.principal())
             .await
-            .map_err(|err| match ApiError::from(err) {
-                running if running.status == StatusCode::CONFLICT => conflict(&running.message),
-                other => other,
-            })?;
+            .map_err(retry_later)?;
+        let Ok(_arriving) = self.uploads.try_acquire() else {
+            return Err(retry_later(ServiceError::Conflict(
+                "another import is being uploaded to this instance; retry after Retry-After seconds".into(),
+            ))
+            .into());
+        };
         let upload = body.spool(self.imports.limit()).await?;
         let options = ImportOptions::try_from(parse_params(&upload.params)?)?;
         let stats = self
             .imports
             .start(auth.principal(), options, upload.file, upload.file_name)
             .await
-            .map_err(|err| match ApiError::from(err) {
-                running if running.status == StatusCode::CONFLICT => conflict(&running.message),
-                other => other,
-            })?;
+            .map_err(retry_later)?;
         Ok(Success(ImportStatusResponse::success(stats.into())))
     }
 

@@ -148,6 +148,20 @@ fn unreadable(meter: &Meter, err: multer::Error) -> ApiError {
     }
 }
 
+/// The next piece of a part's content, counted as handed out (see `Counted`).
+async fn chunk(
+    field: &mut multer::Field<'_>,
+    meter: &Meter,
+) -> Result<Option<bytes::Bytes>, ApiError> {
+    let chunk = field.chunk().await.map_err(|err| unreadable(meter, err))?;
+    if let Some(chunk) = &chunk {
+        meter
+            .delivered
+            .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+    }
+    Ok(chunk)
+}
+
 fn disk(err: std::io::Error) -> ApiError {
     tracing::error!(error = %err, "the upload cannot be written to a temporary file");
     ApiError::internal()
@@ -166,12 +180,14 @@ impl ImportUploadBody {
             limit: limit.saturating_add(HELD_MAX_BYTES + IMPORT_PARAMS_MAX_BYTES as u64),
             meter: meter.clone(),
         };
-        let deliver = |n: usize| meter.delivered.fetch_add(n as u64, Ordering::Relaxed);
-        let unreadable = |err| unreadable(&meter, err);
         let mut parts = multer::Multipart::new(stream, upload.boundary);
         let (mut params, mut file) = (None, None);
         let mut other = 0usize;
-        while let Some(mut field) = parts.next_field().await.map_err(unreadable)? {
+        while let Some(mut field) = parts
+            .next_field()
+            .await
+            .map_err(|err| unreadable(&meter, err))?
+        {
             match field.name() {
                 Some(name @ ("params" | "file"))
                     if (name == "params" && params.is_some())
@@ -183,8 +199,7 @@ impl ImportUploadBody {
                 }
                 Some("params") => {
                     let mut text = Vec::new();
-                    while let Some(chunk) = field.chunk().await.map_err(unreadable)? {
-                        deliver(chunk.len());
+                    while let Some(chunk) = chunk(&mut field, &meter).await? {
                         if text.len() + chunk.len() > IMPORT_PARAMS_MAX_BYTES {
                             return Err(ApiError::bad_request(format!(
                                 "`params` is longer than {IMPORT_PARAMS_MAX_BYTES} bytes"
@@ -199,8 +214,7 @@ impl ImportUploadBody {
                     let spooled = tempfile::tempfile().map_err(disk)?;
                     let mut out = tokio::fs::File::from_std(spooled);
                     let mut written = 0u64;
-                    while let Some(chunk) = field.chunk().await.map_err(unreadable)? {
-                        deliver(chunk.len());
+                    while let Some(chunk) = chunk(&mut field, &meter).await? {
                         written += chunk.len() as u64;
                         if written > limit {
                             return Err(ApiError::new(
@@ -216,8 +230,7 @@ impl ImportUploadBody {
                     file = Some((out.into_std().await, name));
                 }
                 _ => {
-                    while let Some(chunk) = field.chunk().await.map_err(unreadable)? {
-                        deliver(chunk.len());
+                    while let Some(chunk) = chunk(&mut field, &meter).await? {
                         other += chunk.len();
                         if other > OTHER_FIELDS_MAX_BYTES {
                             return Err(ApiError::new(

@@ -176,6 +176,12 @@ impl Principal {
         self.has(UserPermission::SubscribersImport)
     }
 
+    /// Whether this caller may manage every one of `lists` (`list:manage` on each, or `lists:manage_all`).
+    pub fn may_manage_lists(&self, lists: &[i64]) -> bool {
+        let scope = self.scope(Access::Manage);
+        lists.iter().all(|id| scope.allows(*id))
+    }
+
     /// A name for logs.
     pub fn name(&self) -> &str {
         match self {

@@ -38,9 +38,12 @@ const CLOSING_LINES: i32 = 2;
 /// Longest log message, in characters: longer ones (a file or column name) are cut, so the log has a bound.
 const MESSAGE_MAX_CHARS: usize = 400;
 
+/// How the log writes times (UTC, to the second).
+pub const LOG_TIME: &str = "%Y-%m-%dT%H:%M:%SZ";
+
 /// A log line with its time, as listmonk's log has.
 pub fn stamped(message: &str) -> String {
-    let mut line = format!("{} ", now().format("%Y-%m-%dT%H:%M:%SZ"));
+    let mut line = format!("{} ", now().format(LOG_TIME));
     let mut chars = message.chars();
     line.extend(chars.by_ref().take(MESSAGE_MAX_CHARS));
     if chars.next().is_some() {

@@ -20,8 +20,8 @@ use super::sql::now;
 use super::subscribers::none_missing;
 use super::{ServiceError, ensure};
 use crate::domain::{
-    Access, ImportColumns, ImportOptions, ImportState, Principal, Scope, SubscriberScope,
-    ValidationError,
+    Access, ImportColumns, ImportMode, ImportOptions, ImportState, Principal, Scope,
+    SubscriberScope, ValidationError,
 };
 use crate::entity::{import_jobs, lists};
 
@@ -60,17 +60,22 @@ fn stale_before() -> chrono::DateTime<chrono::Utc> {
     now() - chrono::Duration::from_std(LEASE).unwrap_or_default()
 }
 
-/// A job row as reported: a running job with no heartbeat within the lease is `failed`.
+/// Whether an attempt still holds the job (`importing` or `stopping`) but stopped renewing its lease: its instance
+/// died.
+fn is_dead(job: &import_jobs::Model) -> bool {
+    store::is_held(&job.status) && job.heartbeat_at < stale_before()
+}
+
+/// A job row as reported: a dead job is `failed`.
 fn stats_of(job: Option<import_jobs::Model>) -> ImportStats {
     let Some(job) = job else {
         return ImportStats::none();
     };
-    let mut status = job.status.parse().unwrap_or(ImportState::Failed);
-    if matches!(status, ImportState::Importing | ImportState::Stopping)
-        && job.heartbeat_at < stale_before()
-    {
-        status = ImportState::Failed;
-    }
+    let status = if is_dead(&job) {
+        ImportState::Failed
+    } else {
+        job.status.parse().unwrap_or(ImportState::Failed)
+    };
     ImportStats {
         name: job.name,
         total: job.total,
@@ -90,6 +95,11 @@ pub struct ImportService {
     limit: u64,
 }
 
+/// A task that panicked or was cancelled: a bug, answered 500.
+fn task_failed(err: tokio::task::JoinError) -> ServiceError {
+    ServiceError::Database(sea_orm::DbErr::Custom(err.to_string()))
+}
+
 /// 409: one job at a time.
 fn running() -> ServiceError {
     ServiceError::Conflict(
@@ -100,7 +110,7 @@ fn running() -> ServiceError {
 impl ImportService {
     /// `subscribers:import`, with `subscribers:get_all`: an import finds existing subscribers by e-mail whoever may
     /// read them, and its counts (and its subscriptions' scope) would tell a narrower caller who exists.
-    pub fn may_import(who: &Principal) -> bool {
+    fn may_import(who: &Principal) -> bool {
         who.may_import_subscribers() && who.subscriber_scope() == SubscriberScope::Everyone
     }
 
@@ -127,16 +137,10 @@ impl ImportService {
         let job = store::job(&txn).await?;
         let mut lines = store::log(&txn).await?;
         txn.commit().await?;
-        if let Some(job) = job
-            && matches!(
-                job.status.parse(),
-                Ok(ImportState::Importing | ImportState::Stopping)
-            )
-            && stats_of(Some(job.clone())).status == ImportState::Failed
-        {
+        if let Some(job) = job.filter(is_dead) {
             lines.push(format!(
                 "{} failed: the instance running the import stopped answering; {} rows had been imported",
-                job.heartbeat_at.format("%Y-%m-%dT%H:%M:%SZ"),
+                job.heartbeat_at.format(job::LOG_TIME),
                 job.imported
             ));
         }
@@ -159,14 +163,11 @@ impl ImportService {
         file_name: String,
     ) -> Result<ImportStats, ServiceError> {
         ensure(Self::may_import(who))?;
-        match who.scope(Access::Manage) {
-            Scope::All => {}
+        if options.mode == ImportMode::Blocklist {
             // A blocklist changes every subscription of the subscribers it names, on any list.
-            Scope::Only(_) if options.mode == crate::domain::ImportMode::Blocklist => {
-                return Err(ServiceError::Forbidden);
-            }
-            Scope::Only(managed) => ensure(options.lists.iter().all(|id| managed.contains(id)))?,
+            ensure(who.scope(Access::Manage) == Scope::All)?;
         }
+        ensure(who.may_manage_lists(&options.lists))?;
         none_missing(
             "list",
             &lock_rows::<lists::Entity>(
@@ -185,7 +186,7 @@ impl ImportService {
             Ok::<_, ValidationError>((source, columns, ignored))
         })
         .await
-        .map_err(|err| ServiceError::Database(sea_orm::DbErr::Custom(err.to_string())))??;
+        .map_err(task_failed)??;
         let mut opening = vec![job::stamped(&format!("processing '{}'", source.name))];
         opening.extend(source.ignored.iter().map(|entry| {
             job::stamped(&format!(
@@ -231,9 +232,7 @@ impl ImportService {
             tokio::spawn(job::Job::new(db, token, options, source, columns, logged).run());
             Ok(())
         });
-        started
-            .await
-            .map_err(|err| ServiceError::Database(sea_orm::DbErr::Custom(err.to_string())))??;
+        started.await.map_err(task_failed)??;
         Ok(stats)
     }
 

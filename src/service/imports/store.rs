@@ -45,7 +45,6 @@ pub async fn claim(
         heartbeat_at: Set(now),
         ended_at: Set(None),
     };
-    let running = held().and(import_jobs::Column::HeartbeatAt.gte(stale));
     let mut conflict = OnConflict::column(import_jobs::Column::Id);
     conflict
         .update_columns([
@@ -64,7 +63,7 @@ pub async fn claim(
             import_jobs::Column::HeartbeatAt,
             import_jobs::Column::EndedAt,
         ])
-        .action_and_where(running.not());
+        .action_and_where(live(stale).not());
     let claimed = import_jobs::Entity::insert(row)
         .on_conflict(conflict)
         .exec_without_returning(db)
@@ -112,25 +111,32 @@ pub async fn append_log(
     Ok(logged + i32::try_from(lines.len()).unwrap_or(IMPORT_LOG_LINES_MAX))
 }
 
-/// `importing` or `stopping`: a job an attempt still holds.
-fn held() -> sea_orm::sea_query::SimpleExpr {
-    import_jobs::Column::Status.is_in([state(ImportState::Importing), state(ImportState::Stopping)])
+/// The states in which an attempt holds the job.
+const HELD: [ImportState; 2] = [ImportState::Importing, ImportState::Stopping];
+
+/// Whether an attempt holds a job in this (stored) state.
+pub fn is_held(status: &str) -> bool {
+    HELD.iter().any(|held| held.as_str() == status)
 }
 
-/// The job of `token` while that attempt holds it (running or stopping), as an update's filter.
-fn held_by(token: &str) -> sea_orm::Condition {
+/// A job an attempt holds whose lease is not over (the SQL form of a job that is not dead).
+fn live(stale: DateTime<Utc>) -> sea_orm::sea_query::SimpleExpr {
+    import_jobs::Column::Status
+        .is_in(HELD.map(state))
+        .and(import_jobs::Column::HeartbeatAt.gte(stale))
+}
+
+/// The job while the attempt `token` holds it in one of `states`, as an update's filter.
+fn held_by(token: &str, states: &[ImportState]) -> sea_orm::Condition {
     sea_orm::Condition::all()
         .add(import_jobs::Column::Id.eq(JOB))
         .add(import_jobs::Column::Token.eq(token))
-        .add(held())
+        .add(import_jobs::Column::Status.is_in(states.iter().map(|s| state(*s))))
 }
 
 /// The running job named by `token`, as an update's filter.
 fn running(token: &str) -> sea_orm::Condition {
-    sea_orm::Condition::all()
-        .add(import_jobs::Column::Id.eq(JOB))
-        .add(import_jobs::Column::Token.eq(token))
-        .add(import_jobs::Column::Status.eq(state(ImportState::Importing)))
+    held_by(token, &[ImportState::Importing])
 }
 
 /// What one batch adds to the job's counts.
@@ -205,7 +211,7 @@ pub async fn beat(
 ) -> Result<bool, DbErr> {
     let renewed = import_jobs::Entity::update_many()
         .col_expr(import_jobs::Column::HeartbeatAt, Expr::val(now))
-        .filter(held_by(token))
+        .filter(held_by(token, &HELD))
         .exec(db)
         .await?;
     if renewed.rows_affected == 0 {
@@ -216,9 +222,9 @@ pub async fn beat(
         .is_some_and(|job| job.status == state(ImportState::Importing)))
 }
 
-/// Asks the running job to stop (it stops at its next batch or heartbeat). False when none is running.
-pub async fn request_stop(db: &impl ConnectionTrait, stale: DateTime<Utc>) -> Result<bool, DbErr> {
-    let updated = import_jobs::Entity::update_many()
+/// Asks the running job to stop (it stops at its next batch or heartbeat); nothing when none is running.
+pub async fn request_stop(db: &impl ConnectionTrait, stale: DateTime<Utc>) -> Result<(), DbErr> {
+    import_jobs::Entity::update_many()
         .col_expr(
             import_jobs::Column::Status,
             Expr::val(state(ImportState::Stopping)),
@@ -228,7 +234,7 @@ pub async fn request_stop(db: &impl ConnectionTrait, stale: DateTime<Utc>) -> Re
         .filter(import_jobs::Column::HeartbeatAt.gte(stale))
         .exec(db)
         .await?;
-    Ok(updated.rows_affected == 1)
+    Ok(())
 }
 
 /// Ends the job of `token` (running or stopping) as `state`. False when it is no longer this attempt's.
@@ -242,7 +248,7 @@ pub async fn end(
         .col_expr(import_jobs::Column::Status, Expr::val(state(state_now)))
         .col_expr(import_jobs::Column::EndedAt, Expr::val(Some(now)))
         .col_expr(import_jobs::Column::HeartbeatAt, Expr::val(now))
-        .filter(held_by(token))
+        .filter(held_by(token, &HELD))
         .exec(db)
         .await?;
     Ok(updated.rows_affected == 1)
@@ -255,17 +261,16 @@ pub async fn clear(
     token: &str,
     status: &str,
     stale: DateTime<Utc>,
-) -> Result<bool, DbErr> {
-    let live = held().and(import_jobs::Column::HeartbeatAt.gte(stale));
+) -> Result<(), DbErr> {
     let deleted = import_jobs::Entity::delete_many()
         .filter(import_jobs::Column::Id.eq(JOB))
         .filter(import_jobs::Column::Token.eq(token))
         .filter(import_jobs::Column::Status.eq(status))
-        .filter(live.not())
+        .filter(live(stale).not())
         .exec(db)
         .await?;
     if deleted.rows_affected == 1 {
         import_log::Entity::delete_many().exec(db).await?;
     }
-    Ok(deleted.rows_affected == 1)
+    Ok(())
 }

@@ -128,6 +128,84 @@ fn row_model(
     }
 }
 
+/// Inserts the new rows (`ON CONFLICT DO NOTHING`: one a concurrent write inserted first is left out) and returns
+/// the inserted ones' ids by e-mail.
+async fn insert_fresh(
+    txn: &DatabaseTransaction,
+    fresh: &[&ImportRow],
+    status: SubscriberStatus,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<HashMap<String, (i64, SubscriberStatus)>, ServiceError> {
+    if fresh.is_empty() {
+        return Ok(HashMap::new());
+    }
+    if is_postgres(txn) {
+        let rows = txn
+            .query_all_raw(pg(
+                PG_INSERT,
+                vec![recordset(fresh).into(), status.as_str().into(), now.into()],
+            ))
+            .await?;
+        let mut inserted = HashMap::with_capacity(rows.len());
+        for row in rows {
+            inserted.insert(
+                row.try_get_by_index::<String>(0)?,
+                (row.try_get_by_index::<i64>(1)?, status),
+            );
+        }
+        return Ok(inserted);
+    }
+    // SQLite: one writer, so no other write inserts meanwhile; the ids are read back.
+    for chunk in fresh.chunks(INSERT_ROWS) {
+        let models = chunk.iter().map(|row| row_model(row, status, now));
+        subscribers::Entity::insert_many(models)
+            .on_conflict_do_nothing_on([subscribers::Column::Email])
+            .exec_without_returning(txn)
+            .await?;
+    }
+    let emails: Vec<&str> = fresh.iter().map(|r| r.email.as_str()).collect();
+    lock_by_email(txn, &emails).await
+}
+
+/// Gives the existing subscribers of `old` (locked) their rows' name and attributes.
+async fn overwrite(
+    txn: &DatabaseTransaction,
+    old: &[&ImportRow],
+    existing: &HashMap<String, (i64, SubscriberStatus)>,
+    status: SubscriberStatus,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), ServiceError> {
+    if old.is_empty() {
+        return Ok(());
+    }
+    if is_postgres(txn) {
+        // In id order, the order their locks were taken in.
+        let mut by_id = old.to_vec();
+        by_id.sort_by_key(|r| existing.get(r.email.as_str()).map(|(id, _)| *id));
+        txn.execute_raw(pg(PG_OVERWRITE, vec![recordset(&by_id).into(), now.into()]))
+            .await?;
+        return Ok(());
+    }
+    for chunk in old.chunks(INSERT_ROWS) {
+        // Every row conflicts on its e-mail (it exists, and is locked): only the updated columns are written.
+        let models = chunk.iter().map(|row| row_model(row, status, now));
+        subscribers::Entity::insert_many(models)
+            .on_conflict(
+                OnConflict::column(subscribers::Column::Email)
+                    .update_columns([
+                        subscribers::Column::Name,
+                        subscribers::Column::NameFolded,
+                        subscribers::Column::Attribs,
+                        subscribers::Column::UpdatedAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(txn)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Writes `rows` as `options` say, in `txn` (a write transaction from `locks::begin_write`). Refuses, changing
 /// nothing, when a target list no longer exists.
 pub async fn import_batch(
@@ -168,45 +246,14 @@ pub async fn import_batch(
         .filter(|r| !existing.contains_key(r.email.as_str()))
         .collect();
     fresh.sort_by(|a, b| a.email.as_str().cmp(b.email.as_str()));
-    let mut created = 0;
-    // The new rows' ids (on PostgreSQL returned by the insert; on SQLite read back below).
-    let mut inserted = HashMap::with_capacity(fresh.len());
-    if is_postgres(txn) && !fresh.is_empty() {
-        let rows = txn
-            .query_all_raw(pg(
-                PG_INSERT,
-                vec![recordset(&fresh).into(), status.as_str().into(), now.into()],
-            ))
-            .await?;
-        for row in rows {
-            inserted.insert(
-                row.try_get_by_index::<String>(0)?,
-                (row.try_get_by_index::<i64>(1)?, status),
-            );
-        }
-        created = inserted.len() as u64;
-    }
-    for chunk in fresh.chunks(INSERT_ROWS).filter(|_| !is_postgres(txn)) {
-        let models = chunk.iter().map(|row| row_model(row, status, now));
-        if let sea_orm::TryInsertResult::Inserted(n) = subscribers::Entity::insert_many(models)
-            .on_conflict_do_nothing_on([subscribers::Column::Email])
-            .exec_without_returning(txn)
-            .await?
-        {
-            created += n;
-        }
-    }
-    if created < fresh.len() as u64 {
+    let inserted = insert_fresh(txn, &fresh, status, now).await?;
+    if inserted.len() < fresh.len() {
         // A concurrent write inserted some of these e-mails first: their rows were not locked in id order with the
         // others (step 3 of `service::locks`). The batch is rolled back and tried again, when the first lock finds
         // them.
         return Err(ServiceError::Unavailable(DbErr::Custom(
             "a concurrent write inserted some of the batch's e-mails".into(),
         )));
-    }
-    if !is_postgres(txn) {
-        let fresh_emails: Vec<&str> = fresh.iter().map(|r| r.email.as_str()).collect();
-        inserted = lock_by_email(txn, &fresh_emails).await?;
     }
     let mut updated = 0;
     if options.overwrite_userinfo {
@@ -215,29 +262,7 @@ pub async fn import_batch(
             .copied()
             .filter(|r| existing.contains_key(r.email.as_str()))
             .collect();
-        if is_postgres(txn) && !old.is_empty() {
-            // In id order, the order their locks were taken in.
-            let mut by_id = old.clone();
-            by_id.sort_by_key(|r| existing.get(r.email.as_str()).map(|(id, _)| *id));
-            txn.execute_raw(pg(PG_OVERWRITE, vec![recordset(&by_id).into(), now.into()]))
-                .await?;
-        }
-        for chunk in old.chunks(INSERT_ROWS).filter(|_| !is_postgres(txn)) {
-            let models = chunk.iter().map(|row| row_model(row, status, now));
-            subscribers::Entity::insert_many(models)
-                .on_conflict(
-                    OnConflict::column(subscribers::Column::Email)
-                        .update_columns([
-                            subscribers::Column::Name,
-                            subscribers::Column::NameFolded,
-                            subscribers::Column::Attribs,
-                            subscribers::Column::UpdatedAt,
-                        ])
-                        .to_owned(),
-                )
-                .exec_without_returning(txn)
-                .await?;
-        }
+        overwrite(txn, &old, &existing, status, now).await?;
         updated = existing.len() as u64 + repeats;
     }
     let mut ids: Vec<i64> = existing
@@ -256,9 +281,9 @@ pub async fn import_batch(
             add_memberships(txn, &ids, &options.lists, options.status, take, now).await?;
         }
         ImportMode::Blocklist => {
+            // The new rows were inserted blocklisted, with no subscriptions.
             let mut to_blocklist: Vec<i64> = existing
                 .values()
-                .chain(inserted.values())
                 .filter(|(_, s)| *s != SubscriberStatus::Blocklisted)
                 .map(|(id, _)| *id)
                 .collect();
@@ -268,7 +293,7 @@ pub async fn import_batch(
     }
     Ok(BatchCounts {
         imported: rows.len() as u64,
-        created,
+        created: inserted.len() as u64,
         updated,
     })
 }

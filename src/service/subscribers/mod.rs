@@ -118,8 +118,7 @@ impl SubscriberService {
 
     /// Refuses unless the caller may manage every one of `lists` (`list:manage` or `lists:manage_all`).
     fn ensure_lists_manageable(who: &Principal, lists: &[i64]) -> Result<(), ServiceError> {
-        let scope = who.scope(Access::Manage);
-        ensure(lists.iter().all(|id| scope.allows(*id)))
+        ensure(who.may_manage_lists(lists))
     }
 
     async fn with_lists(
