@@ -133,6 +133,14 @@ print_log() {
   fi
 }
 
+# seed_subscribers BIN DB_URL SUBSCRIBERS SUBSCRIPTIONS LOG: migrates the database with Roster BIN, then seeds it
+# with scripts/bench/subscribers/seed.sql (its output to LOG).
+seed_subscribers() {
+  log "migrating and seeding $3 subscribers, $4 subscriptions"
+  ROSTER_DATABASE_URL="$2" "$1" migrate >"$5" 2>&1
+  psql "$2" -q -v subscribers="$3" -v subscriptions="$4" -f scripts/bench/subscribers/seed.sql >>"$5"
+}
+
 # peak_rss PID...: samples the RSS of the Roster start_roster started every 10 ms until these processes have all
 # ended; prints the highest, in kB.
 peak_rss() {

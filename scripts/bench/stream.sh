@@ -31,12 +31,7 @@ trap 'stop_roster; drop_database "$admin_url" "$db_url"' EXIT
 db_url=$(create_database "$admin_url" roster_stream)
 password=$(random_password)
 
-log "migrating and seeding $subscribers subscribers, $subscriptions subscriptions"
-start_roster "$roster_bin" "$out/stream-roster.log" ROSTER_DATABASE_URL="$db_url" ROSTER_ADMIN_PASSWORD="$password" \
-  RUST_LOG=warn >/dev/null
-stop_roster
-psql "$db_url" -q -v subscribers="$subscribers" -v subscriptions="$subscriptions" \
-  -f scripts/bench/subscribers/seed.sql >"$out/stream-seed.log"
+seed_subscribers "$roster_bin" "$db_url" "$subscribers" "$subscriptions" "$out/stream-seed.log"
 
 # The anchor: the rows and their subscriptions as PostgreSQL itself writes them out (for the export, its columns
 # as CSV, in its order).

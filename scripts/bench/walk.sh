@@ -23,12 +23,7 @@ db_url=$(create_database "$admin_url" roster_walk)
 password=$(random_password)
 auth="Basic $(printf 'admin:%s' "$password" | base64 -w0)"
 
-log "migrating and seeding $subscribers subscribers, $subscriptions subscriptions"
-start_roster "$roster_bin" "$out/walk-roster.log" ROSTER_DATABASE_URL="$db_url" ROSTER_ADMIN_PASSWORD="$password" \
-  RUST_LOG=warn >/dev/null
-stop_roster
-psql "$db_url" -q -v subscribers="$subscribers" -v subscriptions="$subscriptions" \
-  -f scripts/bench/subscribers/seed.sql >"$out/walk-seed.log"
+seed_subscribers "$roster_bin" "$db_url" "$subscribers" "$subscriptions" "$out/walk-seed.log"
 
 started=$(date +%s.%N)
 psql "$db_url" -q -c "COPY (SELECT s.*, (SELECT json_agg(sl) FROM subscriber_lists sl WHERE sl.subscriber_id = s.id)
