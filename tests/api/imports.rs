@@ -324,6 +324,35 @@ async fn a_repeated_email_in_the_file_applies_as_rows_one_after_the_other() {
 }
 
 #[tokio::test]
+async fn the_rows_of_one_email_spread_over_many_batches_apply_in_file_order() {
+    let app = TestApp::spawn().await;
+    let list = app.create_named("L").await;
+    // Each repeated e-mail's two rows 1,501 lines apart, in batches spread over the file (several per writer).
+    let mut csv = b"email,name\n".to_vec();
+    let repeated = 20;
+    for k in 0..repeated {
+        writeln!(csv, "again{k}@example.com,Early").unwrap();
+        for i in 0..1_500 {
+            writeln!(csv, "filler{k}-{i}@example.com,Filler").unwrap();
+        }
+        writeln!(csv, "again{k}@example.com,Late").unwrap();
+    }
+    let params = format!(r#"{{"lists":[{list}],"overwrite":true}}"#);
+    let job = import(&app, &params, &csv).await;
+    assert_eq!(
+        (&job["status"], &job["imported"], &job["created"]),
+        (&json!("finished"), &json!(30_040), &json!(30_020)),
+        "{job}"
+    );
+    assert_eq!(job["updated"], 20, "{job}");
+    for k in 0..repeated {
+        let subscriber = subscriber_by_email(&app, &format!("again{k}@example.com")).await;
+        assert_eq!(subscriber["name"], "Late", "{subscriber}");
+    }
+    assert_sound(&app, "repeated e-mails over many batches").await;
+}
+
+#[tokio::test]
 async fn a_blocklist_import_blocklists_and_unsubscribes_every_subscription() {
     let app = TestApp::spawn().await;
     let a = app.create_named("A").await;

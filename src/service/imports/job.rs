@@ -4,10 +4,12 @@
 //! task renews the job's lease and notices a stop asked through any instance.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use sea_orm::{DatabaseConnection, TransactionTrait};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{mpsc, watch};
 
 use super::source::{Record, Records, Source, count_lines};
 use super::store::{self, Progress};
@@ -18,7 +20,7 @@ use crate::domain::{
 };
 use crate::service::ServiceError;
 use crate::service::locks::begin_write;
-use crate::service::sql::now;
+use crate::service::sql::{is_postgres, now};
 use crate::service::subscribers::import_batch;
 
 /// Rows in one batch (one transaction).
@@ -26,15 +28,15 @@ const BATCH_ROWS: usize = 5000;
 /// Bytes of CSV in one batch, at most: rows with large attributes make smaller batches, so memory stays bounded
 /// whatever the rows hold.
 const BATCH_BYTES: usize = 1024 * 1024;
-/// Batches read ahead of the writer.
+/// Batches read ahead of each writer.
 const READ_AHEAD: usize = 2;
+/// Writers of one job on PostgreSQL, each with its own connection: while one waits for the database to write a
+/// batch, the other prepares and sends its own, and the database writes two batches on two cores.
+pub const WRITERS: usize = 2;
 /// Attempts at a batch the database refused for a transient reason (a deadlock, a restart).
 const ATTEMPTS: u32 = 5;
 /// Most log lines written when the job starts (the file, ignored columns and ZIP entries).
 pub const OPENING_LINES_MAX: usize = 50;
-/// Lines kept for the job's last words (the summary) beyond the skipped rows.
-const CLOSING_LINES: i32 = 2;
-
 /// Longest log message, in characters: longer ones (a file or column name) are cut, so the log has a bound.
 const MESSAGE_MAX_CHARS: usize = 400;
 
@@ -52,7 +54,7 @@ pub fn stamped(message: &str) -> String {
     line
 }
 
-/// What the reader sends the writer.
+/// What the reader sends a writer.
 enum Read {
     /// Lines in the file, less the header.
     Total(u64),
@@ -77,19 +79,16 @@ pub struct Job {
     /// Handed to the reader when the job starts.
     source: Option<Source>,
     columns: ImportColumns,
-    logged: i32,
     /// Skipped rows past the log's bound.
-    unlogged: u64,
-    totals: Progress,
+    unlogged: AtomicU64,
 }
 
-/// How a job ended.
+/// How a job (or one of its writers) ended.
 enum End {
     Finished,
-    Stopped,
+    /// A stop was asked, or another writer of the job ended early.
+    Halted,
     Failed(String),
-    /// Another attempt holds the job now: nothing more to write.
-    Replaced,
 }
 
 impl Job {
@@ -99,7 +98,6 @@ impl Job {
         options: ImportOptions,
         source: Source,
         columns: ImportColumns,
-        logged: i32,
     ) -> Self {
         Self {
             db,
@@ -107,43 +105,50 @@ impl Job {
             options,
             source: Some(source),
             columns,
-            logged,
-            unlogged: 0,
-            totals: Progress::default(),
+            unlogged: AtomicU64::new(0),
         }
     }
 
-    pub async fn run(self) {
+    pub async fn run(mut self) {
         let db = self.db.clone();
         let token = self.token.clone();
-        let halted = Arc::new(Notify::new());
-        let heartbeat = tokio::spawn(beat(db.clone(), token.clone(), halted.clone()));
-        let (end, totals, mut logged, unlogged) = self.write_all(halted).await;
+        let (halt, _) = watch::channel(false);
+        let halt = Arc::new(halt);
+        let heartbeat = tokio::spawn(beat(db.clone(), token.clone(), halt.clone()));
+        let end = match self.write_all(&halt).await {
+            End::Halted => self.halt_reason().await,
+            end => Some(end),
+        };
         heartbeat.abort();
-        let (state, mut summary) = match &end {
-            End::Replaced => return,
-            End::Finished => (ImportState::Finished, "import finished".to_owned()),
-            End::Stopped => (
+        let (state, summary) = match &end {
+            // Another attempt holds the job now: nothing more to write.
+            None => return,
+            Some(End::Finished) => (ImportState::Finished, "import finished".to_owned()),
+            Some(End::Halted) => (
                 ImportState::Finished,
                 "import stopped on request".to_owned(),
             ),
-            End::Failed(why) => (ImportState::Failed, format!("import failed: {why}")),
+            Some(End::Failed(why)) => (ImportState::Failed, format!("import failed: {why}")),
         };
-        summary.push_str(&format!(
-            "; {} rows imported ({} new subscribers, {} updated), {} skipped",
-            totals.imported, totals.created, totals.updated, totals.skipped
-        ));
-        let mut lines = Vec::new();
-        if unlogged > 0 {
-            lines.push(stamped(&format!(
-                "{unlogged} more skipped rows were not logged (the log keeps {IMPORT_LOG_LINES_MAX} lines)"
-            )));
-        }
-        lines.push(stamped(&summary));
+        let unlogged = self.unlogged.load(Ordering::Relaxed);
         let ended = async {
             let txn = db.begin().await?;
-            if store::end(&txn, &token, state, now()).await? {
-                logged = store::append_log(&txn, logged, &lines).await?;
+            // The counts are the job row's: they moved with the batches that committed.
+            if store::end(&txn, &token, state, now()).await?
+                && let Some(job) = store::job(&txn).await?
+            {
+                let mut lines = Vec::new();
+                if unlogged > 0 {
+                    lines.push(stamped(&format!(
+                        "{unlogged} more skipped rows were not logged (the log keeps {IMPORT_LOG_LINES_MAX} lines)"
+                    )));
+                }
+                lines.push(stamped(&format!(
+                    "{summary}; {} rows imported ({} new subscribers, {} updated), {} skipped",
+                    job.imported, job.created, job.updated, job.skipped
+                )));
+                store::append_log(&txn, job.logged, &lines).await?;
+                tracing::info!(imported = job.imported, skipped = job.skipped, "{summary}");
             }
             txn.commit().await
         };
@@ -151,26 +156,48 @@ impl Job {
             // The lease runs out and the job is reported failed.
             tracing::error!(error = %err, "the import's end could not be recorded");
         }
-        tracing::info!(
-            imported = totals.imported,
-            skipped = totals.skipped,
-            logged,
-            "{summary}"
-        );
     }
 
-    /// Reads and writes every batch; returns how it ended, the counts, and the log's length.
-    async fn write_all(mut self, halted: Arc<Notify>) -> (End, Progress, i32, u64) {
-        let (sender, mut batches) = mpsc::channel(READ_AHEAD);
+    /// Reads the file and writes its batches, on [`WRITERS`] connections side by side on PostgreSQL (one on
+    /// SQLite, which has one writer). Rows go to a writer by their e-mail, so the rows of one e-mail are written by
+    /// one writer in file order: they apply as one after the other.
+    async fn write_all(&mut self, halt: &watch::Sender<bool>) -> End {
+        let writers = if is_postgres(&self.db) { WRITERS } else { 1 };
+        let (senders, receivers): (Vec<_>, Vec<_>) =
+            (0..writers).map(|_| mpsc::channel(READ_AHEAD)).unzip();
         let columns = self.columns;
         let delimiter = self.options.delimiter;
         let reader = self.source.take().map(|source| {
-            tokio::task::spawn_blocking(move || read(source, columns, delimiter, sender))
+            tokio::task::spawn_blocking(move || read(source, columns, delimiter, senders))
         });
+        let ends = join_all(
+            receivers
+                .into_iter()
+                .map(|batches| self.writer(batches, halt)),
+        )
+        .await;
+        // The reader stops at its next send once the writers (and their receivers) are gone.
+        if let Some(reader) = reader {
+            let _ = reader.await;
+        }
+        let mut end = End::Finished;
+        for each in ends {
+            match (&end, each) {
+                (End::Failed(_), _) | (_, End::Finished) => {}
+                (_, each) => end = each,
+            }
+        }
+        end
+    }
+
+    /// One writer: writes the batches it is sent until they end, the job halts, or a batch fails (which halts the
+    /// other writers).
+    async fn writer(&self, mut batches: mpsc::Receiver<Read>, halt: &watch::Sender<bool>) -> End {
+        let mut halted = halt.subscribe();
         let end = loop {
             let next = tokio::select! {
                 next = batches.recv() => next,
-                () = halted.notified() => break self.halt_reason().await,
+                _ = halted.wait_for(|halted| *halted) => break End::Halted,
             };
             match next {
                 None => break End::Finished,
@@ -178,134 +205,155 @@ impl Job {
                 Some(Read::Total(total)) => {
                     match store::set_total(&self.db, &self.token, total).await {
                         Ok(true) => {}
-                        Ok(false) => break self.halt_reason().await,
+                        Ok(false) => break End::Halted,
                         Err(err) => break End::Failed(format!("the database failed: {err}")),
                     }
                 }
                 Some(Read::Batch(batch)) => match self.write(batch).await {
                     Ok(true) => {}
-                    Ok(false) => break self.halt_reason().await,
+                    Ok(false) => break End::Halted,
                     Err(why) => break End::Failed(why),
                 },
             }
         };
-        // The reader stops at its next send once the receiver is gone.
-        drop(batches);
-        if let Some(reader) = reader {
-            let _ = reader.await;
+        if !matches!(end, End::Finished) {
+            halt.send_replace(true);
         }
-        (end, self.totals, self.logged, self.unlogged)
+        end
     }
 
-    /// Why the job's row no longer takes this attempt's batches: a stop, or another attempt took it over.
-    async fn halt_reason(&self) -> End {
+    /// Why the job's row no longer takes this attempt's batches: a stop, a change under it, or (`None`) another
+    /// attempt took it over.
+    async fn halt_reason(&self) -> Option<End> {
         match store::job(&self.db).await {
             Ok(Some(job))
                 if job.token == self.token && job.status == ImportState::Stopping.as_str() =>
             {
-                End::Stopped
+                Some(End::Halted)
             }
             Ok(Some(job)) if job.token == self.token => {
-                End::Failed("the job's state changed under it".into())
+                Some(End::Failed("the job's state changed under it".into()))
             }
-            Ok(_) => End::Replaced,
-            Err(err) => End::Failed(format!("the database failed: {err}")),
+            Ok(_) => None,
+            Err(err) => Some(End::Failed(format!("the database failed: {err}"))),
         }
     }
 
     /// Writes one batch with its counts and log lines; false when the job no longer takes it (nothing written).
-    async fn write(&mut self, batch: Batch) -> Result<bool, String> {
-        let mut lines = Vec::new();
-        let room = (IMPORT_LOG_LINES_MAX - CLOSING_LINES - self.logged).max(0);
-        for (line, why) in &batch.skipped {
-            if lines.len() < usize::try_from(room).unwrap_or(0) {
-                lines.push(stamped(&format!("skipping line {line}: {why}")));
-            }
-        }
-        let unlogged = (batch.skipped.len() - lines.len()) as u64;
+    async fn write(&self, batch: Batch) -> Result<bool, String> {
+        let lines: Vec<String> = batch
+            .skipped
+            .iter()
+            .map(|(line, why)| stamped(&format!("skipping line {line}: {why}")))
+            .collect();
         let mut attempt = 0;
         loop {
             attempt += 1;
             match self.try_write(&batch, &lines).await {
-                Ok(Some(progress)) => {
-                    self.totals.imported += progress.imported;
-                    self.totals.created += progress.created;
-                    self.totals.updated += progress.updated;
-                    self.totals.skipped += progress.skipped;
-                    self.logged = progress.logged;
-                    self.unlogged += unlogged;
+                Ok(Some(unlogged)) => {
+                    self.unlogged.fetch_add(unlogged, Ordering::Relaxed);
                     return Ok(true);
                 }
                 Ok(None) => return Ok(false),
-                Err(ServiceError::Unavailable(err)) if attempt < ATTEMPTS => {
+                Err(Failure::Retry(err)) if attempt < ATTEMPTS => {
                     tracing::warn!(error = %err, attempt, "an import batch will be retried");
                     tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
                 }
-                Err(ServiceError::Invalid(err)) => return Err(err.0),
-                Err(err) => return Err(format!("the database failed: {err}")),
+                Err(Failure::Retry(err)) => return Err(format!("the database failed: {err}")),
+                Err(Failure::Fatal(why)) => return Err(why),
             }
         }
     }
 
-    async fn try_write(
-        &self,
-        batch: &Batch,
-        lines: &[String],
-    ) -> Result<Option<Progress>, ServiceError> {
+    /// One attempt at a batch: how many of its log lines found no room, or `None` when the job no longer takes it.
+    async fn try_write(&self, batch: &Batch, lines: &[String]) -> Result<Option<u64>, Failure> {
         let at = now();
-        let txn = begin_write(&self.db).await?;
+        let txn = begin_write(&self.db).await.map_err(ServiceError::from)?;
         let counts = import_batch(&txn, &batch.rows, &self.options, at).await?;
-        let logged = store::append_log(&txn, self.logged, lines).await?;
         let progress = Progress {
             imported: counts.imported,
             created: counts.created,
             updated: counts.updated,
             skipped: batch.skipped.len() as u64,
-            logged,
         };
-        let before = self.totals.imported;
-        if !store::advance(&txn, &self.token, before, progress, at).await? {
-            txn.rollback().await?;
+        let Some(unlogged) = store::advance(&txn, &self.token, progress, lines, at)
+            .await
+            .map_err(ServiceError::from)?
+        else {
+            txn.rollback().await.map_err(ServiceError::from)?;
             return Ok(None);
-        }
-        if let Err(err) = txn.commit().await {
-            // Whether the commit happened is unknown; the job's row says (its count moves with the batch).
-            return match store::job(&self.db).await {
-                Ok(Some(job))
-                    if job.token == self.token
-                        && u64::try_from(job.imported).ok() == Some(before + progress.imported) =>
-                {
-                    Ok(Some(progress))
-                }
-                _ => Err(err.into()),
-            };
-        }
-        Ok(Some(progress))
+        };
+        // Whether a commit that errs happened is unknown, and another writer's batches move the same counts: the
+        // job ends failed rather than risk writing (and counting) the batch twice. Its row counts what committed.
+        txn.commit().await.map_err(|err| {
+            Failure::Fatal(format!(
+                "the database failed while committing a batch: {err}"
+            ))
+        })?;
+        Ok(Some(unlogged))
     }
 }
 
-/// Renews the lease until the job ends (also while it stops: the reader may take a moment to wind down), and says
-/// when it should stop.
-async fn beat(db: DatabaseConnection, token: String, halted: Arc<Notify>) {
+/// Why an attempt at a batch failed.
+enum Failure {
+    /// Nothing was written, and the database may take the batch if asked again.
+    Retry(ServiceError),
+    /// The job cannot go on.
+    Fatal(String),
+}
+
+impl From<ServiceError> for Failure {
+    fn from(err: ServiceError) -> Self {
+        match err {
+            ServiceError::Unavailable(_) => Failure::Retry(err),
+            ServiceError::Invalid(err) => Failure::Fatal(err.0),
+            err => Failure::Fatal(format!("the database failed: {err}")),
+        }
+    }
+}
+
+/// Renews the lease until the job ends (also while it stops: the reader may take a moment to wind down), and halts
+/// the writers when the job should stop.
+async fn beat(db: DatabaseConnection, token: String, halt: Arc<watch::Sender<bool>>) {
     let mut ticks = tokio::time::interval(HEARTBEAT);
     ticks.tick().await;
     loop {
         ticks.tick().await;
         match store::beat(&db, &token, now()).await {
             Ok(true) => {}
-            Ok(false) => halted.notify_one(),
+            Ok(false) => {
+                halt.send_replace(true);
+            }
             // A missed beat: the lease covers several.
             Err(err) => tracing::warn!(error = %err, "the import's heartbeat failed"),
         }
     }
 }
 
-/// The reader: counts the lines, then sends the rows in batches. Runs on a blocking thread.
-fn read(mut source: Source, columns: ImportColumns, delimiter: u8, sender: mpsc::Sender<Read>) {
+/// The writer (of `writers`) that writes the rows of `email`: FNV-1a of its bytes, so the same e-mail always goes
+/// to the same writer.
+fn writer_of(email: &str, writers: usize) -> usize {
+    let hash = email.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    (hash % writers as u64) as usize
+}
+
+/// The reader: counts the lines, then sends the rows in batches, each row to its writer ([`writer_of`]). Runs on a
+/// blocking thread.
+fn read(
+    mut source: Source,
+    columns: ImportColumns,
+    delimiter: u8,
+    senders: Vec<mpsc::Sender<Read>>,
+) {
     let failed = |err: std::io::Error| Read::Failed(format!("the file cannot be read: {err}"));
-    match source.with_reader(|input| count_lines(input, &|| sender.is_closed())) {
+    // The job ends when any writer ends early; the first writer hears of the file's total and of its failure.
+    let ending = || senders.iter().any(mpsc::Sender::is_closed);
+    let first = &senders[0];
+    match source.with_reader(|input| count_lines(input, &ending)) {
         Ok(lines) => {
-            if sender
+            if first
                 .blocking_send(Read::Total(lines.saturating_sub(1)))
                 .is_err()
             {
@@ -313,7 +361,7 @@ fn read(mut source: Source, columns: ImportColumns, delimiter: u8, sender: mpsc:
             }
         }
         Err(err) => {
-            let _ = sender.blocking_send(failed(err));
+            let _ = first.blocking_send(failed(err));
             return;
         }
     }
@@ -321,42 +369,57 @@ fn read(mut source: Source, columns: ImportColumns, delimiter: u8, sender: mpsc:
         let mut records = Records::new(input, delimiter);
         // The header, read and checked when the job started.
         records.next_record()?;
-        let mut batch = Batch::default();
+        let mut batches: Vec<Batch> = senders.iter().map(|_| Batch::default()).collect();
         while let Some(record) = records.next_record()? {
-            match record {
+            // Skipped rows are logged by the first writer.
+            let (to, skipped) = match record {
                 Record::Fields { line, fields } => match columns.row(&fields) {
                     Ok(row) => {
-                        batch.bytes += fields.iter().map(|f| f.len()).sum::<usize>();
-                        batch.rows.push(row);
+                        let to = writer_of(row.email.as_str(), senders.len());
+                        batches[to].bytes += fields.iter().map(|f| f.len()).sum::<usize>();
+                        batches[to].rows.push(row);
+                        (to, None)
                     }
-                    Err(why) => batch.skipped.push((line, why)),
+                    Err(why) => (0, Some((line, why))),
                 },
-                Record::TooLong { line } => batch.skipped.push((
-                    line,
-                    format!("the row is longer than {IMPORT_ROW_MAX_BYTES} bytes"),
-                )),
-                Record::TooWide { line } => batch.skipped.push((
-                    line,
-                    format!("the row has more than {IMPORT_COLUMNS_MAX} columns"),
-                )),
-            }
+                Record::TooLong { line } => (
+                    0,
+                    Some((
+                        line,
+                        format!("the row is longer than {IMPORT_ROW_MAX_BYTES} bytes"),
+                    )),
+                ),
+                Record::TooWide { line } => (
+                    0,
+                    Some((
+                        line,
+                        format!("the row has more than {IMPORT_COLUMNS_MAX} columns"),
+                    )),
+                ),
+            };
+            let batch = &mut batches[to];
+            batch.skipped.extend(skipped);
             let full = batch.rows.len() >= BATCH_ROWS
                 || batch.bytes >= BATCH_BYTES
                 || batch.skipped.len() >= BATCH_ROWS;
             if full
-                && sender
-                    .blocking_send(Read::Batch(std::mem::take(&mut batch)))
+                && senders[to]
+                    .blocking_send(Read::Batch(std::mem::take(batch)))
                     .is_err()
             {
                 return Ok(false);
             }
         }
-        if !batch.rows.is_empty() || !batch.skipped.is_empty() {
-            return Ok(sender.blocking_send(Read::Batch(batch)).is_ok());
+        for (batch, sender) in batches.into_iter().zip(&senders) {
+            if (!batch.rows.is_empty() || !batch.skipped.is_empty())
+                && sender.blocking_send(Read::Batch(batch)).is_err()
+            {
+                return Ok(false);
+            }
         }
         Ok(true)
     });
     if let Err(err) = sent {
-        let _ = sender.blocking_send(failed(err));
+        let _ = first.blocking_send(failed(err));
     }
 }

@@ -214,22 +214,18 @@ impl ImportService {
             let token = uuid::Uuid::new_v4().to_string();
             let txn = db.begin().await?;
             let at = now();
-            if !store::claim(
-                &txn,
-                &token,
-                &source.name,
-                options.mode,
-                &caller,
-                at,
-                stale_before(),
-            )
-            .await?
-            {
+            let new = store::NewJob {
+                token: &token,
+                name: &source.name,
+                mode: options.mode,
+                caller: &caller,
+                opening: &opening,
+            };
+            if !store::claim(&txn, new, at, stale_before()).await? {
                 return Err(running());
             }
-            let logged = store::append_log(&txn, 0, &opening).await?;
             txn.commit().await?;
-            tokio::spawn(job::Job::new(db, token, options, source, columns, logged).run());
+            tokio::spawn(job::Job::new(db, token, options, source, columns).run());
             Ok(())
         });
         started.await.map_err(task_failed)??;

@@ -2,13 +2,15 @@
 //! conditional on its `token`, so an attempt that a newer one replaced (its instance looked dead) changes nothing.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::sea_query::{Expr, ExprTrait, LockType, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 
 use crate::domain::{IMPORT_LOG_LINES_MAX, ImportMode, ImportState};
 use crate::entity::{import_jobs, import_log};
+use crate::service::locks::locked;
 
 /// The job row's id: there is one importer, as in listmonk.
 pub const JOB: i32 = 1;
@@ -17,17 +19,32 @@ fn state(state: ImportState) -> &'static str {
     state.as_str()
 }
 
+/// A new job, as its attempt claims the importer.
+pub struct NewJob<'a> {
+    pub token: &'a str,
+    /// The file's name.
+    pub name: &'a str,
+    pub mode: ImportMode,
+    pub caller: &'a str,
+    /// The log's first lines.
+    pub opening: &'a [String],
+}
+
 /// Claims the importer for a new job unless one is running (and alive: its heartbeat is newer than `stale`).
 /// Returns whether it was claimed.
 pub async fn claim(
     db: &impl ConnectionTrait,
-    token: &str,
-    name: &str,
-    mode: ImportMode,
-    caller: &str,
+    new: NewJob<'_>,
     now: DateTime<Utc>,
     stale: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
+    let NewJob {
+        token,
+        name,
+        mode,
+        caller,
+        opening,
+    } = new;
     let row = import_jobs::ActiveModel {
         id: Set(JOB),
         token: Set(token.to_owned()),
@@ -39,7 +56,7 @@ pub async fn claim(
         created: Set(0),
         updated: Set(0),
         skipped: Set(0),
-        logged: Set(0),
+        logged: Set(i32::try_from(opening.len()).unwrap_or(IMPORT_LOG_LINES_MAX)),
         caller: Set(caller.to_owned()),
         started_at: Set(now),
         heartbeat_at: Set(now),
@@ -70,6 +87,7 @@ pub async fn claim(
         .await?;
     if claimed == 1 {
         import_log::Entity::delete_many().exec(db).await?;
+        append_log(db, 0, opening).await?;
     }
     Ok(claimed == 1)
 }
@@ -146,23 +164,41 @@ pub struct Progress {
     pub created: u64,
     pub updated: u64,
     pub skipped: u64,
-    pub logged: i32,
 }
 
-/// Adds a batch's progress to the running job (in the batch's transaction, last: see `service::locks`). Returns
-/// false, changing nothing, when the job is no longer this attempt's or no longer running (a stop): the batch
-/// must then roll back.
+/// Log lines the batches may write: the rest of the log's bound is kept for the job's last words.
+pub const BATCH_LOG_LINES_MAX: i32 = IMPORT_LOG_LINES_MAX - 2;
+
+/// Adds a batch's progress and log lines to the running job, last in the batch's transaction (the job's row is
+/// the last lock a batch takes: see `service::locks`). Batches written side by side queue on that row only for
+/// each other's commit, and each takes the log's next free lines. Returns how many lines found no room, or `None`,
+/// changing nothing, when the job is no longer this attempt's or no longer running (a stop): the batch must then
+/// roll back.
 pub async fn advance(
     db: &impl ConnectionTrait,
     token: &str,
-    before: u64,
     progress: Progress,
+    lines: &[String],
     now: DateTime<Utc>,
-) -> Result<bool, DbErr> {
+) -> Result<Option<u64>, DbErr> {
+    let select = import_jobs::Entity::find()
+        .select_only()
+        .column(import_jobs::Column::Logged)
+        .filter(running(token));
+    let Some(logged) = locked(db, select, LockType::Update)
+        .into_tuple::<i32>()
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let room = usize::try_from(BATCH_LOG_LINES_MAX - logged).unwrap_or(0);
+    let fit = &lines[..lines.len().min(room)];
+    let logged = append_log(db, logged, fit).await?;
     let add = |column: import_jobs::Column, n: u64| {
         Expr::col(column).add(i64::try_from(n).unwrap_or(i64::MAX))
     };
-    let updated = import_jobs::Entity::update_many()
+    import_jobs::Entity::update_many()
         .col_expr(
             import_jobs::Column::Imported,
             add(import_jobs::Column::Imported, progress.imported),
@@ -179,14 +215,12 @@ pub async fn advance(
             import_jobs::Column::Skipped,
             add(import_jobs::Column::Skipped, progress.skipped),
         )
-        .col_expr(import_jobs::Column::Logged, Expr::val(progress.logged))
+        .col_expr(import_jobs::Column::Logged, Expr::val(logged))
         .col_expr(import_jobs::Column::HeartbeatAt, Expr::val(now))
         .filter(running(token))
-        // Compare-and-set: a batch whose earlier commit did happen (its answer was lost) is not counted twice.
-        .filter(import_jobs::Column::Imported.eq(i64::try_from(before).unwrap_or(i64::MAX)))
         .exec(db)
         .await?;
-    Ok(updated.rows_affected == 1)
+    Ok(Some((lines.len() - fit.len()) as u64))
 }
 
 /// Sets the number of rows the file has; false when the job is no longer running under `token`.
