@@ -169,6 +169,10 @@ impl Attribs {
         Self::parse(Value::Object(self.0))
     }
 
+    pub fn as_map(&self) -> &Map<String, Value> {
+        &self.0
+    }
+
     pub fn into_inner(self) -> Map<String, Value> {
         self.0
     }

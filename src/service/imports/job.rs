@@ -29,7 +29,7 @@ const BATCH_ROWS: usize = 5000;
 /// whatever the rows hold.
 const BATCH_BYTES: usize = 1024 * 1024;
 /// Batches read ahead of each writer.
-const READ_AHEAD: usize = 2;
+const READ_AHEAD: usize = 1;
 /// Writers of one job on PostgreSQL, each with its own connection: while one waits for the database to write a
 /// batch, the other prepares and sends its own, and the database writes two batches on two cores.
 pub const WRITERS: usize = 2;

@@ -53,21 +53,31 @@ fn pg(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
     Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, values)
 }
 
-/// The rows as `jsonb_to_recordset` reads them.
-fn recordset(rows: &[&ImportRow]) -> serde_json::Value {
-    serde_json::Value::Array(
-        rows.iter()
-            .map(|row| {
-                serde_json::json!({
-                    "uuid": Uuid::new_v4(),
-                    "email": row.email.as_str(),
-                    "name": row.name,
-                    "name_folded": fold_name(&row.name),
-                    "attribs": row.attribs.clone().into_inner(),
-                })
-            })
-            .collect(),
-    )
+/// A row as `jsonb_to_recordset` reads it.
+#[derive(serde::Serialize)]
+struct Record<'a> {
+    uuid: Uuid,
+    email: &'a str,
+    name: &'a str,
+    name_folded: String,
+    attribs: &'a serde_json::Map<String, serde_json::Value>,
+}
+
+/// The rows as `jsonb_to_recordset` reads them: JSON text written straight from the rows (no JSON tree beside them).
+fn recordset(rows: &[&ImportRow]) -> Result<sea_orm::Value, ServiceError> {
+    let records: Vec<Record> = rows
+        .iter()
+        .map(|row| Record {
+            uuid: Uuid::new_v4(),
+            email: row.email.as_str(),
+            name: &row.name,
+            name_folded: fold_name(&row.name),
+            attribs: row.attribs.as_map(),
+        })
+        .collect();
+    let text = serde_json::to_string(&records)
+        .map_err(|err| ServiceError::Database(DbErr::Custom(err.to_string())))?;
+    Ok(text.into())
 }
 
 /// Locks the subscribers with these e-mails (`FOR UPDATE`, in id order: step 3 of `service::locks`) and returns
@@ -143,7 +153,7 @@ async fn insert_fresh(
         let rows = txn
             .query_all_raw(pg(
                 PG_INSERT,
-                vec![recordset(fresh).into(), status.as_str().into(), now.into()],
+                vec![recordset(fresh)?, status.as_str().into(), now.into()],
             ))
             .await?;
         let mut inserted = HashMap::with_capacity(rows.len());
@@ -182,7 +192,7 @@ async fn overwrite(
         // In id order, the order their locks were taken in.
         let mut by_id = old.to_vec();
         by_id.sort_by_key(|r| existing.get(r.email.as_str()).map(|(id, _)| *id));
-        txn.execute_raw(pg(PG_OVERWRITE, vec![recordset(&by_id).into(), now.into()]))
+        txn.execute_raw(pg(PG_OVERWRITE, vec![recordset(&by_id)?, now.into()]))
             .await?;
         return Ok(());
     }
