@@ -6,7 +6,8 @@
 #      linters (scripts/lint-spec.sh), generated
 #      SDKs (Python, TypeScript, Rust) running a story, the PyPI `listmonk` client unmodified, Schemathesis (all
 #      checks, all phases), Swagger UI in
-#      headless Chromium; then scripts/abuse.sh --small (slow, silent and hostile clients against a live Roster).
+#      headless Chromium; that vendor/ is the published sqlx plus its patch (scripts/check-vendor.sh); then
+#      scripts/abuse.sh --small (slow, silent and hostile clients against a live Roster).
 # `scripts/test.sh --fast` stops after step 2.
 # PostgreSQL: ROSTER_TEST_POSTGRES_URL if set, else a local server started by scripts/pg.sh. When PostgreSQL is not
 # installed the Postgres runs are skipped with a loud warning, except under CI=true, where that is a failure.
@@ -78,6 +79,9 @@ if [ -n "$pg_url" ]; then
 fi
 
 if [ "$fast" = false ]; then
+  echo "==> vendor/: the published sqlx crates plus one patch"
+  scripts/check-vendor.sh
+  summary+=("vendor/: sqlx-core and sqlx-postgres as published plus vendor/release-without-ping.patch")
   echo "==> openapi.yaml validity"
   scripts/sdk.sh validate
   summary+=("openapi.yaml: valid (openapi-spec-validator, openapi-generator-cli validate)")

@@ -20,6 +20,7 @@ mod idempotency;
 mod imports;
 mod operations;
 mod permissions;
+mod pool;
 mod properties;
 mod query;
 mod races;
