@@ -1,7 +1,8 @@
-//! A running import: a blocking thread reads the file into batches (rows, and log lines for the rows it skips);
-//! this task writes each batch in one write transaction whose last statement adds its counts to the job's row, so
-//! the counts and the data move together and a stop or a takeover leaves no batch half-written. A heartbeat
-//! task renews the job's lease and notices a stop asked through any instance.
+//! A running import: a blocking thread reads the file into batches (rows, and log lines for the rows it skips),
+//! each row to one of the job's writers chosen by its e-mail, so one e-mail's rows still apply in file order. Each
+//! writer writes a batch in one write transaction whose last statement adds its counts to the job's row, so the
+//! counts and the data move together and a stop or a takeover leaves no batch half-written. A heartbeat task
+//! renews the job's lease and notices a stop asked through any instance.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
