@@ -1,9 +1,12 @@
-//! The pool's release on PostgreSQL (vendor/README.md): a connection goes back without a round trip when nothing is
+//! The pool's release (vendor/README.md). On PostgreSQL a connection goes back without a round trip when nothing is
 //! queued or in flight on it, and with one (which drains it) when a statement's answer is unread or a rollback is
-//! queued. Watched from a proxy between Roster's pool and PostgreSQL that reads the messages the pool sends.
+//! queued; a transaction whose `BEGIN` was abandoned is rolled back. Watched from a proxy between Roster's pool and
+//! PostgreSQL that reads the messages the pool sends and can hold back the server's answers. On SQLite an abandoned
+//! statement still ends before its connection serves anyone else.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use roster::config::{DatabaseSettings, DatabaseUrl};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait};
@@ -15,9 +18,10 @@ use crate::helpers::TestDatabase;
 /// PostgreSQL's untyped requests that come before the startup message (SSLRequest, GSSENCRequest).
 const PRE_STARTUP_CODES: [u32; 2] = [80_877_103, 80_877_104];
 
-/// The type bytes of every message the clients sent, in order, per connection.
+/// The type bytes of every message the clients sent, in order, per connection; and a switch that holds back the
+/// server's answers while it is on.
 #[derive(Clone, Default)]
-struct Sent(Arc<Mutex<Vec<Vec<u8>>>>);
+struct Sent(Arc<Mutex<Vec<Vec<u8>>>>, Arc<AtomicBool>);
 
 impl Sent {
     /// Syncs with no extended-query message before them since the last answer: the pool's ping (a Sync on its own).
@@ -52,10 +56,17 @@ async fn relay(client: TcpStream, server: std::net::SocketAddr, sent: Sent) {
         connections.push(Vec::new());
         connections.len() - 1
     };
+    let held = sent.1.clone();
     tokio::spawn(async move {
-        tokio::io::copy(&mut server_read, &mut client_write)
-            .await
-            .ok();
+        let mut chunk = [0u8; 8192];
+        while let Ok(read) = server_read.read(&mut chunk).await {
+            while held.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            if read == 0 || client_write.write_all(&chunk[..read]).await.is_err() {
+                return;
+            }
+        }
     });
     let mut pending = Vec::new();
     let mut started = false;
@@ -129,17 +140,12 @@ async fn number(db: &DatabaseConnection, n: i32) -> i32 {
     row.try_get("", "n").unwrap()
 }
 
-#[tokio::test]
-async fn a_connection_returns_to_the_pool_without_a_round_trip_unless_something_on_it_is_unfinished()
- {
-    if std::env::var_os("ROSTER_TEST_POSTGRES_URL").is_none() {
-        return; // SQLite's connections are threads in this process: nothing to drain over a socket.
-    }
+/// A pool of one connection (so that every statement meets what the one before it left) through a proxy to a
+/// fresh PostgreSQL database; and a session of its own on that database, outside the pool.
+async fn pool_of_one(sent: &Sent) -> (DatabaseConnection, DatabaseConnection, TestDatabase) {
     let database = TestDatabase::create().await;
-    let sent = Sent::default();
     let settings = DatabaseSettings {
         url: DatabaseUrl::new(&proxy(&database.url, sent.clone()).await),
-        // One connection, so that every statement below meets what the one before it left.
         max_connections: 1,
         min_connections: 1,
         acquire_timeout: Duration::from_secs(10),
@@ -149,6 +155,43 @@ async fn a_connection_returns_to_the_pool_without_a_round_trip_unless_something_
     db.execute_unprepared("CREATE TABLE kept (n int)")
         .await
         .unwrap();
+    let elsewhere = sea_orm::Database::connect(&database.url).await.unwrap();
+    (db, elsewhere, database)
+}
+
+/// An integer `sql` reads, run by the session outside the pool.
+async fn read_elsewhere(elsewhere: &DatabaseConnection, sql: &str) -> i32 {
+    let row = elsewhere
+        .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get("", "n").unwrap()
+}
+
+/// Waits (at most 5 s) until no other session of the database is in a transaction or a statement, watched from
+/// outside the pool: the pool's connection settled without anyone using it again.
+async fn pool_settles(elsewhere: &DatabaseConnection) -> bool {
+    let busy = "SELECT count(*)::int4 AS n FROM pg_stat_activity WHERE datname = current_database() \
+                AND pid <> pg_backend_pid() AND state <> 'idle'";
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(5) {
+        if read_elsewhere(elsewhere, busy).await == 0 {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn a_connection_returns_to_the_pool_without_a_round_trip_unless_something_on_it_is_unfinished()
+ {
+    if std::env::var_os("ROSTER_TEST_POSTGRES_URL").is_none() {
+        return; // SQLite's side: the last test.
+    }
+    let sent = Sent::default();
+    let (db, elsewhere, _database) = pool_of_one(&sent).await;
     assert_eq!(number(&db, 1).await, 1);
     let before = sent.pings();
 
@@ -182,36 +225,108 @@ async fn a_connection_returns_to_the_pool_without_a_round_trip_unless_something_
         "the abandoned statement was not drained on release"
     );
 
-    // A transaction dropped without commit: its rollback goes out on release, and the next caller sees no trace.
+    // A transaction dropped without commit: its rollback goes out on release, before anyone uses the connection.
     let transaction = db.begin().await.unwrap();
     transaction
         .execute_unprepared("INSERT INTO kept VALUES (2)")
         .await
         .unwrap();
     drop(transaction);
-    let rows = db
-        .query_one_raw(Statement::from_string(
-            DbBackend::Postgres,
-            "SELECT count(*)::int4 AS n, (SELECT count(*)::int4 FROM pg_locks WHERE locktype = 'relation' \
-             AND relation = 'kept'::regclass) AS locks FROM kept",
-        ))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        rows.try_get::<i32>("", "n").unwrap(),
-        1,
-        "the dropped transaction's row is visible"
+    assert!(
+        pool_settles(&elsewhere).await,
+        "the dropped transaction stayed open on its pooled connection"
     );
     assert_eq!(
-        rows.try_get::<i32>("", "locks").unwrap(),
+        read_elsewhere(&elsewhere, "SELECT count(*)::int4 AS n FROM kept").await,
         1,
-        "only this statement's lock"
+        "the dropped transaction's row is visible"
     );
     assert_eq!(
         sent.pings(),
         before + 2,
         "the dropped transaction's rollback was not flushed on release"
     );
+    elsewhere.close().await.unwrap();
+    db.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_transaction_whose_begin_was_abandoned_is_rolled_back_and_later_writes_are_kept() {
+    if std::env::var_os("ROSTER_TEST_POSTGRES_URL").is_none() {
+        return; // SQLite's `BEGIN` is cancel-safe upstream (sqlx #2057).
+    }
+    let sent = Sent::default();
+    let (db, elsewhere, _database) = pool_of_one(&sent).await;
+    // `BEGIN` reaches the server, and its answer is held until the caller has given up.
+    sent.1.store(true, Ordering::SeqCst);
+    let abandoned = tokio::time::timeout(Duration::from_millis(200), db.begin()).await;
+    assert!(abandoned.is_err(), "BEGIN was answered while held");
+    sent.1.store(false, Ordering::SeqCst);
+    assert!(
+        pool_settles(&elsewhere).await,
+        "the abandoned BEGIN left its pooled connection inside a transaction"
+    );
+    // Single statements on the same connection: inside a leftover transaction they would never commit.
+    for n in 1..=3 {
+        db.execute_unprepared(&format!("INSERT INTO kept VALUES ({n})"))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        read_elsewhere(&elsewhere, "SELECT count(*)::int4 AS n FROM kept").await,
+        3,
+        "writes after an abandoned BEGIN are invisible to other sessions"
+    );
+    elsewhere.close().await.unwrap();
+    db.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_abandoned_write_on_sqlite_ends_before_its_writer_serves_anyone_else() {
+    if std::env::var_os("ROSTER_TEST_POSTGRES_URL").is_some() {
+        return; // PostgreSQL's side: the tests above.
+    }
+    let database = TestDatabase::create().await;
+    let settings = DatabaseSettings {
+        url: DatabaseUrl::new(&database.url),
+        max_connections: 1,
+        min_connections: 1,
+        acquire_timeout: Duration::from_millis(500),
+        // The abandoned write is interrupted at this budget: longer than SQLite's busy timeout (5 s in db.rs), so
+        // that a second writer opened meanwhile would give up on the lock with "database is locked".
+        statement_timeout: Duration::from_secs(7),
+    };
+    let db = roster::db::connect(&settings).await.unwrap();
+    db.execute_unprepared("CREATE TABLE kept (n int)")
+        .await
+        .unwrap();
+    let abandoned = tokio::time::timeout(
+        Duration::from_millis(100),
+        db.execute_unprepared(
+            "INSERT INTO kept WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c \
+             WHERE x < 500000000) SELECT x FROM c",
+        ),
+    )
+    .await;
+    assert!(abandoned.is_err(), "the long insert finished within 100 ms");
+    // Until it ends, callers wait for the one writer (and may time out waiting); a second writer would meet
+    // "database is locked" instead.
+    let pool = db.get_sqlite_connection_pool();
+    let started = Instant::now();
+    loop {
+        assert!(pool.size() <= 1, "a second writer was opened");
+        match db.execute_unprepared("INSERT INTO kept VALUES (-1)").await {
+            Ok(_) => break,
+            Err(err) => {
+                let message = err.to_string();
+                assert!(!message.contains("locked"), "{message}");
+                assert!(
+                    started.elapsed() < Duration::from_secs(30),
+                    "no write went through: {message}"
+                );
+            }
+        }
+    }
+    assert_eq!(pool.size(), 1);
     db.close().await.unwrap();
 }

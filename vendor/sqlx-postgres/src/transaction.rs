@@ -27,11 +27,15 @@ impl TransactionManager for PgTransactionManager {
 
         let rollback = Rollback::new(conn);
         rollback.conn.queue_simple_query(statement.as_str())?;
+        // Roster's patch (vendor/README.md; upstream issue #4385, fixed by #4394): the new level is counted before
+        // the round trip, so that a future dropped while waiting leaves the guard a level to roll back instead of
+        // an open transaction on a pooled connection. On an error the guard rolls it back too (a `ROLLBACK` with
+        // nothing to end only warns).
+        rollback.conn.inner.transaction_depth += 1;
         rollback.conn.wait_until_ready().await?;
         if !rollback.conn.in_transaction() {
             return Err(Error::BeginFailed);
         }
-        rollback.conn.inner.transaction_depth += 1;
         rollback.defuse();
 
         Ok(())

@@ -304,10 +304,12 @@ impl<DB: Database> Floating<DB, Live<DB>> {
             }
         }
 
-        // Roster's patch (vendor/README.md): a connection with nothing queued and nothing in flight goes back to
-        // the idle queue at once; the ping below is a round trip per release that only proves the socket is
-        // still open, which the next statement on it proves anyway.
-        if !self.raw.should_flush() {
+        // Roster's patch (vendor/README.md): a PostgreSQL connection with nothing queued and nothing in flight
+        // goes back to the idle queue at once; the ping below is a round trip per release that only proves the
+        // socket is still open, which the next statement on it proves anyway. Only PostgreSQL's `should_flush`
+        // (patched too) says whether an answer is outstanding; SQLite's is always false, and its ping waits for
+        // an abandoned statement to end before the connection is reused.
+        if DB::NAME == "PostgreSQL" && !self.raw.should_flush() {
             self.release();
             return true;
         }
