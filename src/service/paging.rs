@@ -5,7 +5,7 @@
 use sea_orm::sea_query::{DynIden, Query, SelectStatement};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, Order,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select,
+    QueryFilter, QueryOrder, QueryResult, QuerySelect, QueryTrait, Select,
 };
 
 use super::positions::{Mark, Positions};
@@ -36,19 +36,40 @@ pub struct Page<M> {
     pub version: Option<i64>,
 }
 
-/// Reads `slice` of `base`'s entity, with `total` and `version` (each a `SELECT` of one integer, when given) in
-/// the same statement.
-pub async fn read_page<E>(
+/// What a page's statement reads beside its rows' columns, and how a row is decoded.
+pub struct Reading<'a, M> {
+    /// Named values computed for each row of the page (see [`page_and_values`]).
+    pub per_row: &'a [(String, SelectStatement)],
+    /// The total (a `SELECT` of one integer), when asked for.
+    pub total: Option<SelectStatement>,
+    /// The data's version (a `SELECT` of one integer), when asked for.
+    pub version: Option<SelectStatement>,
+    /// A row of the page, with its per-row values, as the resource's model.
+    pub decode: fn(&QueryResult) -> Result<M, DbErr>,
+}
+
+impl<M: FromQueryResult> Reading<'_, M> {
+    /// The rows' columns alone, with `total` and `version`.
+    pub fn plain(total: Option<SelectStatement>, version: Option<SelectStatement>) -> Self {
+        Reading {
+            per_row: &[],
+            total,
+            version,
+            decode: |row| M::from_query_result(row, ""),
+        }
+    }
+}
+
+/// Reads `slice` of `base`'s entity, with what `reading` asks for in the same statement.
+pub async fn read_page<E, M>(
     db: &impl ConnectionTrait,
     base: Select<E>,
     id: E::Column,
     slice: Slice<'_>,
-    total: Option<SelectStatement>,
-    version: Option<SelectStatement>,
-) -> Result<Page<E::Model>, DbErr>
+    reading: Reading<'_, M>,
+) -> Result<Page<M>, DbErr>
 where
     E: EntityTrait,
-    E::Model: FromQueryResult,
 {
     let mut select = base;
     match slice.per_page {
@@ -78,13 +99,17 @@ where
             direction.clone(),
         );
     }
+    let Reading {
+        per_row,
+        total,
+        version,
+        decode,
+    } = reading;
     let (has_total, has_version) = (total.is_some(), version.is_some());
     let alongside: Vec<SelectStatement> = total.into_iter().chain(version).collect();
-    let (rows, values) = page_and_values(db, select.into_query(), slice.order, &alongside).await?;
-    let models = rows
-        .iter()
-        .map(|row| E::Model::from_query_result(row, ""))
-        .collect::<Result<Vec<_>, _>>()?;
+    let (rows, values) =
+        page_and_values(db, select.into_query(), slice.order, per_row, &alongside).await?;
+    let models = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
     let mut values = values.into_iter();
     Ok(Page {
         models,

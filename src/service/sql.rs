@@ -90,14 +90,21 @@ where
 /// The alias of a page inside its statement.
 const PAGE: &str = "page";
 
+/// A column of a page's row, for the per-row values of [`page_and_values`] to refer to.
+pub fn page_column(column: impl IntoIden) -> Expr {
+    Expr::col((Alias::new(PAGE), column.into_iden()))
+}
+
 /// Reads one page and some numbers in one statement (one round trip): `page` is the ordered, limited select of the
-/// rows; `order` its ordering, repeated outside; each of `alongside` a `SELECT` of one integer. The numbers are
-/// added around the page rather than next to its columns, so that rows skipped by `OFFSET` are not projected with
-/// them. When the page is empty, the numbers are read by a second statement of their own.
+/// rows; `order` its ordering, repeated outside; each of `per_row` a named `SELECT` of one value for each row
+/// (referring to the row by [`page_column`]); each of `alongside` a `SELECT` of one integer. Both are added around
+/// the page rather than next to its columns, so that rows skipped by `OFFSET` are not projected with them. When
+/// the page is empty, the numbers are read by a second statement of their own.
 pub async fn page_and_values<C, Col>(
     db: &C,
     page: SelectStatement,
     order: &[(Col, Order)],
+    per_row: &[(String, SelectStatement)],
     alongside: &[SelectStatement],
 ) -> Result<(Vec<QueryResult>, Vec<i64>), DbErr>
 where
@@ -119,6 +126,9 @@ where
         outer.order_by((PAGE, column.clone()), direction.clone());
     }
     outer.column((PAGE, Asterisk));
+    for (name, value) in per_row {
+        outer.expr_as(scalar_subquery(value.clone()), Alias::new(name));
+    }
     with_values(&mut outer);
     let rows = db
         .query_all(&outer.from_subquery(page, PAGE).to_owned())

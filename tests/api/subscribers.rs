@@ -23,7 +23,12 @@ pub async fn subscriber_id(app: &TestApp, email: &str, lists: &[i64]) -> i64 {
 
 /// Every list's `subscriber_count` and `subscriber_statuses`, as the API shows them.
 pub async fn shown_counts(app: &TestApp) -> BTreeMap<i64, (i64, BTreeMap<String, i64>)> {
-    let (status, page) = read(app.get("/api/lists?per_page=all").await).await;
+    counts_shown_by(app, "/api/lists?per_page=all").await
+}
+
+/// The `subscriber_count` and `subscriber_statuses` of the lists on the page `path` answers.
+async fn counts_shown_by(app: &TestApp, path: &str) -> BTreeMap<i64, (i64, BTreeMap<String, i64>)> {
+    let (status, page) = read(app.get(path).await).await;
     assert_eq!(status, StatusCode::OK, "{page}");
     page["data"]["results"]
         .as_array()
@@ -778,6 +783,36 @@ async fn page_for(app: &TestApp, query: &str) -> Value {
     let (status, body) = read(app.get(&format!("/api/subscribers?{query}")).await).await;
     assert_eq!(status, StatusCode::OK, "{query}: {body}");
     body["data"].clone()
+}
+
+#[tokio::test]
+async fn every_page_of_lists_shows_each_lists_counts_as_a_recount_has_them() {
+    let app = TestApp::spawn().await;
+    let mut lists = Vec::new();
+    for i in 0..125 {
+        lists.push(app.create_named(&format!("list {i:03}")).await);
+    }
+    // Subscriber i on every list whose index is a multiple of i + 1, then unsubscribed from some of them: lists
+    // with different counts, and statuses of two kinds.
+    let mut subscribers = Vec::new();
+    for i in 0..12 {
+        let on: Vec<i64> = lists.iter().copied().step_by(i + 1).collect();
+        subscribers.push(subscriber_id(&app, &format!("s{i}@example.com"), &on).await);
+    }
+    let unsubscribe = json!({"ids": &subscribers[..4], "action": "unsubscribe",
+                             "target_list_ids": lists.iter().copied().step_by(5).collect::<Vec<_>>()});
+    let (status, body) = request(&app, Method::PUT, "/api/subscribers/lists", unsubscribe).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let expected = recounted(&app).await;
+    // Pages 1 to 7 of 20: from page 6 the page's ids are read first (100 rows skipped), except by count.
+    for order_by in ["id", "name", "created_at", "subscriber_count"] {
+        let mut seen = BTreeMap::new();
+        for page in 1..=7 {
+            let path = format!("/api/lists?order_by={order_by}&per_page=20&page={page}");
+            seen.extend(counts_shown_by(&app, &path).await);
+        }
+        assert_eq!(seen, expected, "ordered by {order_by}");
+    }
 }
 
 #[tokio::test]

@@ -3,11 +3,12 @@
 //! per list however many subscribers it has.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Query, SelectStatement, SimpleExpr};
-use sea_orm::{ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryTrait};
+use sea_orm::{ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryResult, QueryTrait};
 
-use super::super::sql::ByIdStatement;
+use super::super::sql::{ByIdStatement, page_column};
 use crate::domain::{List, SubscriberCounts, SubscriptionStatus};
 use crate::entity::{list_subscriber_counts as counts, lists};
 
@@ -92,7 +93,63 @@ fn in_order(counted: &mut SubscriberCounts) {
         .sort_by_key(|(status, _)| SubscriptionStatus::ALL.iter().position(|s| s == status));
 }
 
-/// The column of one status's count in [`one_with_counts_statement`].
+/// A list of a listing's page, with its counts when they were asked for.
+pub(crate) struct Counted {
+    pub list: lists::Model,
+    pub counts: Option<SubscriberCounts>,
+}
+
+/// Each status's count of a page's list, as values of its row ([`page_and_values`]'s `per_row`): the list's
+/// counter rows of that status summed, null when it has none. Built once: a page's statement reads a list and its
+/// counts in one round trip.
+///
+/// [`page_and_values`]: crate::service::sql::page_and_values
+pub(crate) static PER_PAGE_ROW: LazyLock<Vec<(String, SelectStatement)>> = LazyLock::new(|| {
+    SubscriptionStatus::ALL
+        .iter()
+        .map(|&status| {
+            let of_status = Query::select()
+                // SUM of a BIGINT is NUMERIC on PostgreSQL.
+                .expr(Expr::col(counts::Column::N).sum().cast_as("BIGINT"))
+                .from(counts::Entity)
+                .and_where(
+                    Expr::col((counts::Entity, counts::Column::ListId))
+                        .eq(page_column(lists::Column::Id)),
+                )
+                .and_where(Expr::col((counts::Entity, counts::Column::Status)).eq(status.as_str()))
+                .to_owned();
+            (count_column(status), of_status)
+        })
+        .collect()
+});
+
+/// A page's row read with [`PER_PAGE_ROW`].
+pub(crate) fn counted(row: &QueryResult) -> Result<Counted, DbErr> {
+    Ok(Counted {
+        list: lists::Model::from_query_result(row, "")?,
+        counts: Some(counts_in(row)?),
+    })
+}
+
+/// A page's row read without counts.
+pub(crate) fn uncounted(row: &QueryResult) -> Result<Counted, DbErr> {
+    Ok(Counted {
+        list: lists::Model::from_query_result(row, "")?,
+        counts: None,
+    })
+}
+
+/// The counts in a row's per-status columns ([`count_column`]).
+fn counts_in(row: &QueryResult) -> Result<SubscriberCounts, DbErr> {
+    let mut counted = SubscriberCounts::default();
+    for &status in SubscriptionStatus::ALL {
+        let n: Option<i64> = row.try_get("", &count_column(status))?;
+        add(&mut counted, status, n.unwrap_or(0));
+    }
+    Ok(counted)
+}
+
+/// The column of one status's count in [`one_with_counts_statement`] and [`PER_PAGE_ROW`].
 fn count_column(status: SubscriptionStatus) -> String {
     format!("counted_{}", status.as_str())
 }
@@ -149,12 +206,7 @@ pub(crate) async fn one_with_counts(
         return Ok(None);
     };
     let model = lists::Model::from_query_result(&row, "")?;
-    let mut counted = SubscriberCounts::default();
-    for &status in SubscriptionStatus::ALL {
-        let n: Option<i64> = row.try_get("", &count_column(status))?;
-        add(&mut counted, status, n.unwrap_or(0));
-    }
-    Ok(Some((model, counted)))
+    Ok(Some((model, counts_in(&row)?)))
 }
 
 #[cfg(test)]

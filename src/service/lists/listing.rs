@@ -24,7 +24,7 @@ use crate::domain::{
 use crate::entity::lists;
 use crate::service::ServiceError;
 use crate::service::listing::{At, Listed, page};
-use crate::service::paging::{Page, Slice, count_at_version, read_page};
+use crate::service::paging::{Page, Reading, Slice, count_at_version, read_page};
 use crate::service::positions::Mark;
 use crate::service::sql::{from_key, order, scalar_subquery};
 use crate::service::walk::{Batches, Position, Span, Walked, walk};
@@ -109,14 +109,15 @@ impl ListService {
             offset: query.pagination.offset(),
             markable,
         };
-        let (models, total) = page(&source, at).await?;
-        let mut results: Vec<List> = models
+        let (rows, total) = page(&source, at).await?;
+        let results = rows
             .into_iter()
-            .map(lists::Model::into_domain)
+            .map(|row| {
+                let mut list = row.list.into_domain()?;
+                list.subscribers = row.counts;
+                Ok::<_, sea_orm::DbErr>(list)
+            })
             .collect::<Result<_, _>>()?;
-        if query.with_counts {
-            self.add_counts(&mut results).await?;
-        }
         Ok(ListPage { results, total })
     }
 
@@ -150,8 +151,8 @@ impl ListService {
         walk(&self.reads, source, count, span).await
     }
 
-    /// Reads one page, starting from `mark` when given, with `total` (when given) and the version (when
-    /// `versioned`) in the same statement.
+    /// Reads one page, starting from `mark` when given, with the lists' counts (when the query asks for them),
+    /// `total` (when given) and the version (when `versioned`) in the same statement.
     async fn read(
         &self,
         query: &ListQuery,
@@ -159,7 +160,7 @@ impl ListService {
         mark: Option<Mark>,
         total: &Option<SelectStatement>,
         versioned: bool,
-    ) -> Result<Page<lists::Model>, ServiceError> {
+    ) -> Result<Page<counts::Counted>, ServiceError> {
         let mut condition = condition.clone();
         let mut skip = query.pagination.offset();
         if let Some(mark) = &mark {
@@ -182,16 +183,21 @@ impl ListService {
             // The subscriber count is not a column: no index gives the page's ids.
             deferrable: query.order_by != OrderBy::SubscriberCount,
         };
-        let version = versioned.then(lists_version);
-        Ok(read_page(
-            &self.reads,
-            select,
-            lists::Column::Id,
-            slice,
-            total.clone(),
-            version,
-        )
-        .await?)
+        let reading = Reading {
+            per_row: if query.with_counts {
+                &counts::PER_PAGE_ROW
+            } else {
+                &[]
+            },
+            total: total.clone(),
+            version: versioned.then(lists_version),
+            decode: if query.with_counts {
+                counts::counted
+            } else {
+                counts::uncounted
+            },
+        };
+        Ok(read_page(&self.reads, select, lists::Column::Id, slice, reading).await?)
     }
 
     /// The number of lists matching a search or tag filter, to serve with a page read at `version`: reused from
@@ -292,7 +298,7 @@ struct Source<'a> {
 }
 
 impl Listed for Source<'_> {
-    type Model = lists::Model;
+    type Model = counts::Counted;
     type Key = ListingKey;
 
     async fn read(&self, mark: Option<Mark>) -> Result<Page<Self::Model>, ServiceError> {
@@ -302,7 +308,7 @@ impl Listed for Source<'_> {
     }
 
     fn sort_key(&self, model: &Self::Model) -> Option<SortKey> {
-        sort_key(model, self.query.order_by)
+        sort_key(&model.list, self.query.order_by)
     }
 
     async fn total_at(&self, version: i64, page_read: Instant) -> Result<u64, ServiceError> {

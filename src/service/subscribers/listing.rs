@@ -23,7 +23,7 @@ use crate::domain::{
 };
 use crate::entity::subscribers;
 use crate::service::listing::{At, Listed, page};
-use crate::service::paging::{Page, Slice, count_at_version, read_page};
+use crate::service::paging::{Page, Reading, Slice, count_at_version, read_page};
 use crate::service::positions::Mark;
 use crate::service::sql::order;
 use crate::service::walk::{Batches, Position, Span, Walked, walk};
@@ -173,8 +173,7 @@ impl SubscriberService {
             subscribers::Entity::find(),
             subscribers::Column::Id,
             slice,
-            total.clone(),
-            version,
+            Reading::plain(total.clone(), version),
         )
         .await?)
     }
