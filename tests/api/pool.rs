@@ -169,6 +169,11 @@ async fn read_elsewhere(elsewhere: &DatabaseConnection, sql: &str) -> i32 {
     row.try_get("", "n").unwrap()
 }
 
+/// The rows of `kept` another session sees.
+async fn kept_elsewhere(elsewhere: &DatabaseConnection) -> i32 {
+    read_elsewhere(elsewhere, "SELECT count(*)::int4 AS n FROM kept").await
+}
+
 /// Waits (at most 5 s) until no other session of the database is in a transaction or a statement, watched from
 /// outside the pool: the pool's connection settled without anyone using it again.
 async fn pool_settles(elsewhere: &DatabaseConnection) -> bool {
@@ -237,7 +242,7 @@ async fn a_connection_returns_to_the_pool_without_a_round_trip_unless_something_
         "the dropped transaction stayed open on its pooled connection"
     );
     assert_eq!(
-        read_elsewhere(&elsewhere, "SELECT count(*)::int4 AS n FROM kept").await,
+        kept_elsewhere(&elsewhere).await,
         1,
         "the dropped transaction's row is visible"
     );
@@ -273,7 +278,7 @@ async fn a_transaction_whose_begin_was_abandoned_is_rolled_back_and_later_writes
             .unwrap();
     }
     assert_eq!(
-        read_elsewhere(&elsewhere, "SELECT count(*)::int4 AS n FROM kept").await,
+        kept_elsewhere(&elsewhere).await,
         3,
         "writes after an abandoned BEGIN are invisible to other sessions"
     );
