@@ -443,20 +443,24 @@ def expensive_queries(ctx):
     query = " OR ".join([f"subscribers.attribs->>'t' LIKE '{pattern}'"] * 6)
     path = "/api/subscribers?query=" + urllib.parse.quote(query)
     statuses, lock = collections.Counter(), threading.Lock()
+    transport_errors = []
 
     def flood(src):
         deadline = time.monotonic() + ctx.args.flood_seconds
         while time.monotonic() < deadline:
-            status, _ = ctx.server.request("GET", path, src, ctx.server.attacker, timeout=30)
+            status, body = ctx.server.request("GET", path, src, ctx.server.attacker, timeout=30)
             with lock:
                 statuses[status] += 1
+                if status == 0:
+                    transport_errors.append(body)
 
     run_threads(flood, 12, ATTACKERS[:12])
     slowest = ctx.normal.slowest(ctx.normal.phase)
     problems = [p for p, bad in (
         (f"the normal client's slowest poll took {slowest:.2f} s (limit {POLL_BUDGET})", slowest > POLL_BUDGET),
         ("the flood was never refused past its share", statuses[429] == 0),
-        (f"the flood got answers other than 200, 429 and 503: {tally(statuses)}",
+        (f"the flood got answers other than 200, 429 and 503: {tally(statuses)}"
+         + (f" (first transport error: {transport_errors[0]})" if transport_errors else ""),
          set(statuses) - {200, 429, 503})) if bad]
     return [f"planted 40 subscribers with 60 KB attributes: {tally(planted)}",
             f"12 workers for {ctx.args.flood_seconds} s: {tally(statuses)}; "
