@@ -8,6 +8,7 @@ use std::sync::LazyLock;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Query, SelectStatement, SimpleExpr};
 use sea_orm::{ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryResult, QueryTrait};
 
+use super::super::paging::Reading;
 use super::super::sql::{ByIdStatement, page_column};
 use crate::domain::{List, SubscriberCounts, SubscriptionStatus};
 use crate::entity::{list_subscriber_counts as counts, lists};
@@ -99,12 +100,26 @@ pub(crate) struct Counted {
     pub counts: Option<SubscriberCounts>,
 }
 
+/// How a page's statement reads its lists: with each list's counts in the same statement when `with_counts`
+/// (one round trip), with `total` and `version` beside them.
+pub(crate) fn page_reading(
+    with_counts: bool,
+    total: Option<SelectStatement>,
+    version: Option<SelectStatement>,
+) -> Reading<'static, Counted> {
+    Reading {
+        per_row: if with_counts { &PER_PAGE_ROW } else { &[] },
+        total,
+        version,
+        decode: if with_counts { counted } else { uncounted },
+    }
+}
+
 /// Each status's count of a page's list, as values of its row ([`page_and_values`]'s `per_row`): the list's
-/// counter rows of that status summed, null when it has none. Built once: a page's statement reads a list and its
-/// counts in one round trip.
+/// counter rows of that status summed, null when it has none. Built once.
 ///
 /// [`page_and_values`]: crate::service::sql::page_and_values
-pub(crate) static PER_PAGE_ROW: LazyLock<Vec<(String, SelectStatement)>> = LazyLock::new(|| {
+static PER_PAGE_ROW: LazyLock<Vec<(String, SelectStatement)>> = LazyLock::new(|| {
     SubscriptionStatus::ALL
         .iter()
         .map(|&status| {
@@ -118,13 +133,13 @@ pub(crate) static PER_PAGE_ROW: LazyLock<Vec<(String, SelectStatement)>> = LazyL
                 )
                 .and_where(Expr::col((counts::Entity, counts::Column::Status)).eq(status.as_str()))
                 .to_owned();
-            (count_column(status), of_status)
+            (count_column(status).to_owned(), of_status)
         })
         .collect()
 });
 
 /// A page's row read with [`PER_PAGE_ROW`].
-pub(crate) fn counted(row: &QueryResult) -> Result<Counted, DbErr> {
+fn counted(row: &QueryResult) -> Result<Counted, DbErr> {
     Ok(Counted {
         list: lists::Model::from_query_result(row, "")?,
         counts: Some(counts_in(row)?),
@@ -132,7 +147,7 @@ pub(crate) fn counted(row: &QueryResult) -> Result<Counted, DbErr> {
 }
 
 /// A page's row read without counts.
-pub(crate) fn uncounted(row: &QueryResult) -> Result<Counted, DbErr> {
+fn uncounted(row: &QueryResult) -> Result<Counted, DbErr> {
     Ok(Counted {
         list: lists::Model::from_query_result(row, "")?,
         counts: None,
@@ -143,15 +158,20 @@ pub(crate) fn uncounted(row: &QueryResult) -> Result<Counted, DbErr> {
 fn counts_in(row: &QueryResult) -> Result<SubscriberCounts, DbErr> {
     let mut counted = SubscriberCounts::default();
     for &status in SubscriptionStatus::ALL {
-        let n: Option<i64> = row.try_get("", &count_column(status))?;
+        let n: Option<i64> = row.try_get("", count_column(status))?;
         add(&mut counted, status, n.unwrap_or(0));
     }
     Ok(counted)
 }
 
 /// The column of one status's count in [`one_with_counts_statement`] and [`PER_PAGE_ROW`].
-fn count_column(status: SubscriptionStatus) -> String {
-    format!("counted_{}", status.as_str())
+fn count_column(status: SubscriptionStatus) -> &'static str {
+    // Fixed names, so reading a page's rows allocates none.
+    match status {
+        SubscriptionStatus::Unconfirmed => "counted_unconfirmed",
+        SubscriptionStatus::Confirmed => "counted_confirmed",
+        SubscriptionStatus::Unsubscribed => "counted_unsubscribed",
+    }
 }
 
 /// The statement [`one_with_counts`] runs: the list's row with one column per subscription status (null when it
@@ -175,11 +195,11 @@ pub(crate) fn one_with_counts_statement(id: i64) -> SelectStatement {
             )
             .sum()
             .cast_as("BIGINT"),
-            Alias::new(&column),
+            Alias::new(column),
         );
         select.expr_as(
-            Expr::col((counted_as.clone(), Alias::new(&column))),
-            Alias::new(&column),
+            Expr::col((counted_as.clone(), Alias::new(column))),
+            Alias::new(column),
         );
     }
     select

@@ -24,7 +24,7 @@ use crate::domain::{
 use crate::entity::lists;
 use crate::service::ServiceError;
 use crate::service::listing::{At, Listed, page};
-use crate::service::paging::{Page, Reading, Slice, count_at_version, read_page};
+use crate::service::paging::{Page, Slice, count_at_version, read_page};
 use crate::service::positions::Mark;
 use crate::service::sql::{from_key, order, scalar_subquery};
 use crate::service::walk::{Batches, Position, Span, Walked, walk};
@@ -183,20 +183,11 @@ impl ListService {
             // The subscriber count is not a column: no index gives the page's ids.
             deferrable: query.order_by != OrderBy::SubscriberCount,
         };
-        let reading = Reading {
-            per_row: if query.with_counts {
-                &counts::PER_PAGE_ROW
-            } else {
-                &[]
-            },
-            total: total.clone(),
-            version: versioned.then(lists_version),
-            decode: if query.with_counts {
-                counts::counted
-            } else {
-                counts::uncounted
-            },
-        };
+        let reading = counts::page_reading(
+            query.with_counts,
+            total.clone(),
+            versioned.then(lists_version),
+        );
         Ok(read_page(&self.reads, select, lists::Column::Id, slice, reading).await?)
     }
 
