@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts (or finds) a local PostgreSQL from Debian's packages and prints a URL for a role that may create
-# databases. Idempotent. Environment overrides: ROSTER_PG_USER, ROSTER_PG_PASSWORD.
+# databases. Idempotent. Environment overrides: ROSTER_PG_USER, ROSTER_PG_PASSWORD, ROSTER_PG_READY_WAIT (seconds).
 # Exit status 3 means PostgreSQL is not installed (apt-get install postgresql).
 set -euo pipefail
 
@@ -26,16 +26,21 @@ if [ -z "${version:-}" ]; then
   as_postgres pg_createcluster "$version" main >&2
   read -r version cluster port status _ < <(pg_lsclusters --no-header | sort -k1,1V | tail -n 1)
 fi
+# A server that was killed (a machine's processes end with the session that started them) recovers on its next
+# start: fsync of the whole data directory, WAL replay and a checkpoint, which took over a minute here. pg_ctl's
+# default wait is 60 s and its give-up leaves the server starting, so wait longer and then ask pg_isready.
+ready_wait=${ROSTER_PG_READY_WAIT:-600}
 if [ "$status" != online ]; then
-  if [ "$(id -u)" = 0 ]; then pg_ctlcluster "$version" "$cluster" start >&2
-  else as_postgres pg_ctlcluster "$version" "$cluster" start >&2
+  if [ "$(id -u)" = 0 ]; then pg_ctlcluster "$version" "$cluster" start -- -t "$ready_wait" >&2
+  else as_postgres pg_ctlcluster "$version" "$cluster" start -- -t "$ready_wait" >&2
   fi
 fi
-for _ in $(seq 1 60); do
+for _ in $(seq 1 "$((ready_wait * 2))"); do
   pg_isready -q -h 127.0.0.1 -p "$port" && break
   sleep 0.5
 done
-pg_isready -q -h 127.0.0.1 -p "$port" || { echo "PostgreSQL on port $port did not become ready" >&2; exit 1; }
+pg_isready -q -h 127.0.0.1 -p "$port" ||
+  { echo "PostgreSQL on port $port did not become ready in ${ready_wait} s" >&2; exit 1; }
 
 as_postgres psql -q -p "$port" -v ON_ERROR_STOP=1 -v user="$user" -v password="$password" >/dev/null <<'SQL'
 SELECT format('CREATE ROLE %I LOGIN CREATEDB PASSWORD %L', :'user', :'password')
