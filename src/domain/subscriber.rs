@@ -28,10 +28,11 @@ string_enum!(
     SubscriptionStatus { Unconfirmed => "unconfirmed", Confirmed => "confirmed", Unsubscribed => "unsubscribed" }
 );
 
-/// One subscription of a subscriber, with the list it is on.
+/// One subscription of a subscriber, with the list it is on: shared by every subscription to it that one read
+/// returns (a list's description alone may be 256 KiB; a page's subscribers may be on the same thousand lists).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subscription {
-    pub list: List,
+    pub list: std::sync::Arc<List>,
     pub status: SubscriptionStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

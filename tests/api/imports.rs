@@ -966,6 +966,41 @@ async fn a_zip_with_more_than_ten_thousand_entries_is_refused_before_it_is_opene
 }
 
 #[tokio::test]
+async fn a_zipped_csv_that_differs_from_its_checksum_fails_the_job_and_a_saturated_directory_is_refused()
+ {
+    let app = TestApp::spawn().await;
+    let list = app.create_named("L").await;
+    let params = format!(r#"{{"lists":[{list}]}}"#);
+    // Stored, so that the CSV's bytes can be changed in the file after its CRC-32 was written.
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut writer = zip::ZipWriter::new(&mut out);
+    let stored =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    writer.start_file("s.csv", stored).unwrap();
+    writer.write_all(b"email\ncrc@example.com\n").unwrap();
+    writer.finish().unwrap();
+    let mut file = out.into_inner();
+    let at = file.windows(3).position(|w| w == b"crc").unwrap();
+    file[at] = b'x';
+    let job = import(&app, &params, &file).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    let log = log(&app).await;
+    assert!(log.contains("CRC-32"), "{log}");
+
+    // The end record saying one entry but saturating the directory's offset, which sends a reader to a ZIP64
+    // record (here declaring five million entries, and none there): refused, not read.
+    let mut file = zip(&[("a.csv", b"email\na@example.com\n")]);
+    let end = file.len() - 22;
+    file[end + 16..end + 20].copy_from_slice(&u32::MAX.to_le_bytes());
+    let (status, body) = upload(&app, &params, &file).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("ZIP64"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
 async fn a_second_upload_arriving_at_the_same_instance_is_refused_at_once() {
     let app = TestApp::spawn().await;
     let list = app.create_named("L").await;

@@ -102,21 +102,25 @@ impl Subscriber {
             lists: subscriber
                 .lists
                 .into_iter()
-                .map(|s| SubscriberList {
-                    subscription_status: s.status.into(),
-                    subscription_created_at: Timestamp(s.created_at),
-                    subscription_updated_at: Timestamp(s.updated_at),
-                    subscription_meta: BTreeMap::new(),
-                    id: s.list.id,
-                    uuid: WireUuid(s.list.uuid),
-                    name: s.list.name,
-                    list_type: s.list.list_type.into(),
-                    optin: s.list.optin.into(),
-                    status: s.list.status.into(),
-                    tags: s.list.tags,
-                    description: s.list.description,
-                    created_at: Timestamp(s.list.created_at),
-                    updated_at: Timestamp(s.list.updated_at),
+                .map(|s| {
+                    // Moved out when this subscription holds the list alone (a GET by id), copied when shared.
+                    let list = std::sync::Arc::unwrap_or_clone(s.list);
+                    SubscriberList {
+                        subscription_status: s.status.into(),
+                        subscription_created_at: Timestamp(s.created_at),
+                        subscription_updated_at: Timestamp(s.updated_at),
+                        subscription_meta: BTreeMap::new(),
+                        id: list.id,
+                        uuid: WireUuid(list.uuid),
+                        name: list.name,
+                        list_type: list.list_type.into(),
+                        optin: list.optin.into(),
+                        status: list.status.into(),
+                        tags: list.tags,
+                        description: list.description,
+                        created_at: Timestamp(list.created_at),
+                        updated_at: Timestamp(list.updated_at),
+                    }
                 })
                 .collect(),
         }

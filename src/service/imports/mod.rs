@@ -4,6 +4,7 @@
 //! than [`LEASE`]. The file itself is the receiving instance's (an unnamed temporary file): the job runs there.
 //! `source` reads the file, `job` writes it batch by batch (through `subscribers::import_batch`).
 
+mod archive;
 mod job;
 mod source;
 mod store;

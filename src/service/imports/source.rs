@@ -6,80 +6,20 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 
+use super::archive;
 use crate::domain::{IMPORT_COLUMNS_MAX, IMPORT_ROW_MAX_BYTES, ValidationError, import_file_name};
 
 /// The four bytes every ZIP file starts with.
 const ZIP_MAGIC: &[u8; 4] = b"PK\x03\x04";
-/// Most entries in a ZIP, and largest central directory: the zip crate reads the whole directory into memory (an
-/// entry costs ~50 bytes of file and ~500 of memory), so both are checked before it does.
-const ZIP_ENTRIES_MAX: u64 = 10_000;
-const ZIP_DIRECTORY_MAX_BYTES: u64 = 1024 * 1024;
 /// Ignored ZIP entries named in the log.
 const IGNORED_NAMED_MAX: usize = 20;
-
-/// Reads a ZIP's end-of-central-directory record (and its ZIP64 form) and refuses a directory past
-/// [`ZIP_ENTRIES_MAX`] entries or [`ZIP_DIRECTORY_MAX_BYTES`] before anything reads it whole.
-fn check_directory(file: &mut File) -> Result<(), ValidationError> {
-    let unreadable = |err: io::Error| invalid(format!("the ZIP cannot be read: {err}"));
-    let length = file.seek(SeekFrom::End(0)).map_err(unreadable)?;
-    // The record is 22 bytes, followed by a comment of at most 65,535.
-    let tail_length = length.min(22 + 65_535);
-    file.seek(SeekFrom::Start(length - tail_length))
-        .map_err(unreadable)?;
-    let mut tail = vec![0u8; usize::try_from(tail_length).unwrap_or(0)];
-    file.read_exact(&mut tail).map_err(unreadable)?;
-    let at = (0..tail.len().saturating_sub(21))
-        .rev()
-        .find(|&i| tail[i..i + 4] == [0x50, 0x4b, 0x05, 0x06])
-        .ok_or_else(|| invalid("the file is not a readable ZIP: no end of central directory"))?;
-    let u16_at = |i: usize| u64::from(u16::from_le_bytes([tail[at + i], tail[at + i + 1]]));
-    let u32_at = |i: usize| {
-        u64::from(u32::from_le_bytes([
-            tail[at + i],
-            tail[at + i + 1],
-            tail[at + i + 2],
-            tail[at + i + 3],
-        ]))
-    };
-    let (mut entries, mut size) = (u16_at(10), u32_at(12));
-    if entries == 0xFFFF || size == 0xFFFF_FFFF {
-        // ZIP64: the locator, just before the record, says where the 64-bit record is.
-        let locator = at
-            .checked_sub(20)
-            .filter(|&l| tail[l..l + 4] == [0x50, 0x4b, 0x06, 0x07]);
-        let Some(locator) = locator else {
-            return Err(invalid("the ZIP64 directory cannot be found"));
-        };
-        let offset = u64::from_le_bytes(
-            tail[locator + 8..locator + 16]
-                .try_into()
-                .unwrap_or_default(),
-        );
-        let mut record = [0u8; 56];
-        file.seek(SeekFrom::Start(offset)).map_err(unreadable)?;
-        file.read_exact(&mut record).map_err(unreadable)?;
-        if record[..4] != [0x50, 0x4b, 0x06, 0x06] {
-            return Err(invalid("the ZIP64 directory cannot be found"));
-        }
-        entries = u64::from_le_bytes(record[32..40].try_into().unwrap_or_default());
-        size = u64::from_le_bytes(record[40..48].try_into().unwrap_or_default());
-    }
-    if entries > ZIP_ENTRIES_MAX || size > ZIP_DIRECTORY_MAX_BYTES {
-        return Err(invalid(format!(
-            "the ZIP has {entries} entries in a {size}-byte directory; at most {ZIP_ENTRIES_MAX} entries and \
-             {ZIP_DIRECTORY_MAX_BYTES} bytes are accepted"
-        )));
-    }
-    file.seek(SeekFrom::Start(0)).map_err(unreadable)?;
-    Ok(())
-}
 
 /// What the uploaded file holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Kind {
     Csv,
-    /// The index of the CSV entry used.
-    Zip(usize),
+    /// The CSV entry used.
+    Zip(archive::Entry),
 }
 
 /// The uploaded file, checked: a CSV, or a ZIP with a CSV in it.
@@ -120,26 +60,21 @@ impl Source {
                 ignored: Vec::new(),
             });
         }
-        check_directory(&mut file)?;
-        let mut archive = zip::ZipArchive::new(file.try_clone().map_err(unreadable)?)
-            .map_err(|err| invalid(format!("the file is not a readable ZIP: {err}")))?;
+        let entries = archive::directory(&mut file)?;
         let mut chosen = None;
         let mut ignored = Vec::new();
-        for index in 0..archive.len() {
-            let entry = archive
-                .by_index_raw(index)
-                .map_err(|err| invalid(format!("the ZIP cannot be read: {err}")))?;
-            let entry_name = entry.name().to_owned();
-            let is_csv = !entry.is_dir() && entry_name.to_ascii_lowercase().ends_with(".csv");
+        for entry in entries {
+            let is_csv = !entry.is_dir() && entry.name.to_ascii_lowercase().ends_with(".csv");
             match chosen {
-                None if is_csv => chosen = Some((index, entry_name, entry.size())),
-                _ if ignored.len() < IGNORED_NAMED_MAX => ignored.push(entry_name),
+                None if is_csv => chosen = Some(entry),
+                _ if ignored.len() < IGNORED_NAMED_MAX => ignored.push(entry.name),
                 _ => {}
             }
         }
-        let Some((index, entry_name, size)) = chosen else {
+        let Some(entry) = chosen else {
             return Err(invalid("the ZIP holds no .csv file"));
         };
+        let size = entry.size;
         if size > limit {
             return Err(invalid(format!(
                 "the CSV in the ZIP is {size} bytes once decompressed; at most {limit} are accepted"
@@ -147,9 +82,9 @@ impl Source {
         }
         Ok(Self {
             file,
-            kind: Kind::Zip(index),
+            name: import_file_name(&entry.name)?,
+            kind: Kind::Zip(entry),
             limit,
-            name: import_file_name(&entry_name)?,
             ignored,
         })
     }
@@ -161,13 +96,12 @@ impl Source {
     ) -> io::Result<T> {
         self.file.seek(SeekFrom::Start(0))?;
         let limit = self.limit;
-        match self.kind {
+        match &self.kind {
             Kind::Csv => read(&mut Bounded::new(&mut self.file, limit)),
-            Kind::Zip(index) => {
-                let mut archive = zip::ZipArchive::new(&mut self.file).map_err(io::Error::other)?;
-                let entry = archive.by_index(index).map_err(io::Error::other)?;
-                read(&mut Bounded::new(entry, limit))
-            }
+            Kind::Zip(entry) => read(&mut Bounded::new(
+                archive::open(&mut self.file, entry)?,
+                limit,
+            )),
         }
     }
 }
@@ -389,32 +323,6 @@ mod tests {
         assert_eq!(count_lines(&mut &b"a\nb"[..], &|| false).unwrap(), 2);
         assert_eq!(count_lines(&mut &b""[..], &|| false).unwrap(), 0);
         assert!(count_lines(&mut &b"a\n"[..], &|| true).is_err());
-    }
-
-    fn zip_of(entries: usize) -> File {
-        use std::io::Write;
-        let mut file = tempfile::tempfile().unwrap();
-        let mut writer = zip::ZipWriter::new(&mut file);
-        for i in 0..entries {
-            writer
-                .start_file(format!("{i}.txt"), zip::write::SimpleFileOptions::default())
-                .unwrap();
-            writer.write_all(b"x").unwrap();
-        }
-        writer.finish().unwrap();
-        file
-    }
-
-    #[test]
-    fn a_zip_with_too_many_entries_is_refused_before_its_directory_is_read() {
-        let mut small = zip_of(3);
-        assert!(check_directory(&mut small).is_ok());
-        let mut large = zip_of(ZIP_ENTRIES_MAX as usize + 1);
-        let refused = check_directory(&mut large).unwrap_err();
-        assert!(refused.0.contains("10001 entries"), "{}", refused.0);
-        let mut not_zip = tempfile::tempfile().unwrap();
-        std::io::Write::write_all(&mut not_zip, b"PK\x03\x04 and nothing more").unwrap();
-        assert!(check_directory(&mut not_zip).is_err());
     }
 
     #[test]

@@ -215,7 +215,7 @@ pub(super) async fn subscriptions_of(
             .all(db)
             .await?
         {
-            found.insert(model.id, model.into_domain()?);
+            found.insert(model.id, std::sync::Arc::new(model.into_domain()?));
         }
     }
     let mut by_subscriber: HashMap<i64, Vec<Subscription>> = HashMap::new();
@@ -232,7 +232,10 @@ pub(super) async fn subscriptions_of(
 }
 
 /// A subscription as the domain knows it: the row and the list it is on.
-fn subscription(row: subscriber_lists::Model, list: crate::domain::List) -> Subscription {
+fn subscription(
+    row: subscriber_lists::Model,
+    list: std::sync::Arc<crate::domain::List>,
+) -> Subscription {
     Subscription {
         list,
         status: row.status,
@@ -327,7 +330,7 @@ pub(super) async fn one_with_subscriptions(
         }
         subscriptions.push(subscription(
             subscriber_lists::Model::from_query_result(row, SUBSCRIPTION)?,
-            lists::Model::from_query_result(row, LIST)?.into_domain()?,
+            std::sync::Arc::new(lists::Model::from_query_result(row, LIST)?.into_domain()?),
         ));
     }
     to_domain(model, subscriptions).map(Some)
