@@ -6,7 +6,9 @@
 #   scripts/bench/stream.sh                  300,000 subscribers, 600,000 subscriptions, 2 rounds
 # Environment: BENCH_SUBSCRIBERS, BENCH_SUBSCRIPTIONS, BENCH_ROUNDS, BENCH_CONCURRENT (requests at once in the
 # second measurement, 4), BENCH_PER_PAGE (`all`, the default, or a number: one page that large), BENCH_EXPORT (1:
-# measure GET /api/subscribers/export instead, beside COPY of the same columns as CSV). Needs
+# measure GET /api/subscribers/export instead, beside COPY of the same columns as CSV), BENCH_LIST_DESCRIPTION
+# (characters of every list's description, 0: with few subscribers on many lists, what a page's repeated lists
+# cost). Needs
 # PostgreSQL (scripts/pg.sh). Prints one table; the logs go to test-output/bench/.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -32,6 +34,8 @@ db_url=$(create_database "$admin_url" roster_stream)
 password=$(random_password)
 
 seed_subscribers "$roster_bin" "$db_url" "$subscribers" "$subscriptions" "$out/stream-seed.log"
+description=${BENCH_LIST_DESCRIPTION:-0}
+[ "$description" -gt 0 ] && psql "$db_url" -q -c "UPDATE lists SET description = repeat('d', $description)"
 
 # The anchor: the rows and their subscriptions as PostgreSQL itself writes them out (for the export, its columns
 # as CSV, in its order).
@@ -64,7 +68,7 @@ measure() {
 }
 
 echo
-echo "GET $path over $subscribers subscribers ($subscriptions subscriptions), $(nproc) cores, $(date -u +%FT%TZ)"
+echo "GET $path over $subscribers subscribers ($subscriptions subscriptions; lists' descriptions $description characters), $(nproc) cores, $(date -u +%FT%TZ)"
 printf '%-10s %-6s %-28s %-28s\n' binary round "1 request: s / +RSS MiB" "$concurrent at once: s / +RSS MiB"
 for round in $(seq 1 "$rounds"); do
   for entry in "${binaries[@]}"; do

@@ -28,7 +28,7 @@ use crate::domain::{
     self, Cursor, DELETE_IDS_MAX, NewSubscriber, PublicSubscription, SubscriberChange,
     SubscriberFilter, SubscriberQuery, ValidationError, parse_list_ids, parse_subscriber_ids,
 };
-use crate::service::SubscriberService;
+use crate::service::{Answered, SubscriberService};
 
 operation_errors!(GetSubscribersError, {
     400 => BadRequest,
@@ -215,7 +215,12 @@ impl SubscribersApi {
             // Written batch by batch as it is read, so memory does not grow with the answer.
             let walked = self
                 .subscribers
-                .query_streamed(auth.principal(), &query, deadline(req))
+                .query_streamed(
+                    auth.principal(),
+                    &query,
+                    Answered::ListsInFull,
+                    deadline(req),
+                )
                 .await?;
             let head = SubscriberPageResponse {
                 data: SubscriberPage {
@@ -297,7 +302,7 @@ impl SubscribersApi {
         };
         let walked = self
             .subscribers
-            .query_streamed(auth.principal(), &query, deadline(req))
+            .query_streamed(auth.principal(), &query, Answered::ListIds, deadline(req))
             .await?;
         Ok(CsvExport(csv_body(walked.batches)))
     }

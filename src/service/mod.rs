@@ -26,7 +26,7 @@ use error::{check, ensure};
 pub use idempotency::{Claim, Claimed, IdempotencyService, StoredAnswer, carrying};
 pub use imports::{ImportService, ImportStats};
 pub use lists::ListService;
-pub use subscribers::SubscriberService;
+pub use subscribers::{Answered, SubscriberService};
 pub use walk::{Batches, STREAMED_ABOVE};
 
 use sea_orm::DatabaseConnection;

@@ -24,12 +24,26 @@ use crate::domain::SortKey;
 /// 64 KiB of `attribs` each).
 pub const STREAMED_ABOVE: u64 = 500;
 
-/// Rows per batch at most, and in the first batch. Later batches hold about `BATCH_BYTES` of rows, judged by the
-/// batch before (a row's `attribs` may be 64 KiB or a few bytes), so memory per answer stays within a few
-/// megabytes whatever the rows hold.
+/// Rows per batch at most, and in the first batch. Later batches hold about `BATCH_BYTES` of rows as answered,
+/// judged by the batch before (a row's `attribs` may be 64 KiB or a few bytes; a subscriber's answer repeats each
+/// of its lists, whose descriptions may be 64 Ki characters), down to one row a batch, so memory per answer stays
+/// near `BATCH_BYTES` whatever the rows hold, short of single rows larger than that.
 const BATCH: u64 = 500;
-const FIRST_BATCH: u64 = 50;
+const FIRST_BATCH: u64 = 10;
 const BATCH_BYTES: u64 = 1 << 20;
+
+/// Rows in the next batch, after a batch of `read` rows taking `bytes` as answered.
+fn next_batch(bytes: u64, read: u64) -> u64 {
+    let per_row = (bytes / read.max(1)).max(1);
+    (BATCH_BYTES / per_row).clamp(1, BATCH)
+}
+
+/// About how many bytes a list takes in an answer, alone or in a subscriber's (its texts; the rest is small and
+/// fixed).
+pub fn list_bytes(list: &crate::domain::List) -> u64 {
+    let tags: usize = list.tags.iter().map(|tag| tag.len() + 3).sum();
+    (300 + list.name.len() * 2 + list.description.len() + tags) as u64
+}
 
 /// Where a batch starts.
 pub enum Position<'a> {
@@ -58,8 +72,8 @@ pub trait Walked: Send + Sync + 'static {
     /// Where `model` sits in the listing's order; `None` when the order has no key (batches then skip rows).
     fn key(&self, model: &Self::Model) -> Option<SortKey>;
 
-    /// About how many bytes `model` takes in an answer.
-    fn bytes(&self, model: &Self::Model) -> u64;
+    /// About how many bytes `row` takes in an answer.
+    fn bytes(&self, row: &Self::Row) -> u64;
 
     /// The rows as answered (e.g. with what is read beside them), read in the same snapshot.
     fn answer<'a>(
@@ -185,9 +199,33 @@ impl<W: Walked> Walk<W> {
             }
         }
         self.after = key;
-        let bytes: u64 = models.iter().map(|m| self.source.bytes(m)).sum();
-        let per_row = (bytes / read).max(1);
-        self.rows = (BATCH_BYTES / per_row).clamp(10, BATCH);
-        Ok(Some(self.source.answer(txn, models).await?))
+        let rows = self.source.answer(txn, models).await?;
+        self.rows = next_batch(rows.iter().map(|row| self.source.bytes(row)).sum(), read);
+        Ok(Some(rows))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_holds_about_a_mebibyte_of_answer_down_to_one_row() {
+        assert_eq!(
+            next_batch(50 * 1_000, 50),
+            BATCH,
+            "small rows: the most rows"
+        );
+        assert_eq!(
+            next_batch(50 * 64 * 1024, 50),
+            16,
+            "64 KiB rows: 16 to a MiB"
+        );
+        assert_eq!(
+            next_batch(10 * (3 << 20), 10),
+            1,
+            "rows over a MiB: one at a time"
+        );
+        assert_eq!(next_batch(0, 0), BATCH);
     }
 }

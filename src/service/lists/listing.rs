@@ -27,7 +27,7 @@ use crate::service::listing::{At, Listed, page};
 use crate::service::paging::{Page, Slice, count_at_version, read_page};
 use crate::service::positions::Mark;
 use crate::service::sql::{from_key, order, scalar_subquery};
-use crate::service::walk::{Batches, Position, Span, Walked, walk};
+use crate::service::walk::{Batches, Position, Span, Walked, list_bytes, walk};
 
 /// Names a listing of lists among the marks.
 pub(super) type ListingKey = (ListFilter, OrderBy, Direction);
@@ -259,8 +259,8 @@ impl Walked for Walker {
         sort_key(model, self.query.order_by)
     }
 
-    fn bytes(&self, model: &Self::Model) -> u64 {
-        (300 + model.name.len() * 2 + model.description.len() + model.tags.to_string().len()) as u64
+    fn bytes(&self, list: &Self::Row) -> u64 {
+        list_bytes(list)
     }
 
     async fn answer<'a>(

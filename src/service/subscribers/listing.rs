@@ -26,7 +26,7 @@ use crate::service::listing::{At, Listed, page};
 use crate::service::paging::{Page, Reading, Slice, count_at_version, read_page};
 use crate::service::positions::Mark;
 use crate::service::sql::order;
-use crate::service::walk::{Batches, Position, Span, Walked, walk};
+use crate::service::walk::{Batches, Position, Span, Walked, list_bytes, walk};
 use crate::service::{ServiceError, ensure};
 
 /// Where a page's first row is.
@@ -117,6 +117,7 @@ impl SubscriberService {
         &self,
         who: &Principal,
         query: &SubscriberQuery,
+        answer: Answered,
         deadline: tokio::time::Instant,
     ) -> Result<Batches<Subscriber>, ServiceError> {
         let (_, condition) = self.selection(who, &query.filter)?;
@@ -127,6 +128,7 @@ impl SubscriberService {
             order_by: query.order_by,
             direction: query.direction,
             condition,
+            answer,
         };
         let span = Span {
             skip: query.pagination.offset(),
@@ -197,10 +199,38 @@ impl SubscriberService {
     }
 }
 
-/// About how many bytes a subscriber takes in an answer (its texts and attributes; the rest is small and fixed).
-fn row_bytes(model: &subscribers::Model) -> u64 {
-    let mut bytes = 200 + model.email.len() + model.name.len();
-    let mut pending = vec![&model.attribs];
+/// What a walk's subscribers are answered with, which decides how many make a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answered {
+    /// Each subscription with its whole list (the JSON listing): a batch holds every list again per subscription.
+    ListsInFull,
+    /// Each subscription by its list's id (the CSV export): a batch holds its lists once, shared.
+    ListIds,
+}
+
+/// About how many bytes a subscriber takes in an answer: its texts and attributes, and its subscriptions (the rest
+/// is small and fixed).
+fn row_bytes(subscriber: &Subscriber, answer: Answered) -> u64 {
+    let lists: u64 = match answer {
+        Answered::ListsInFull => subscriber
+            .lists
+            .iter()
+            .map(|subscription| 120 + list_bytes(&subscription.list))
+            .sum(),
+        Answered::ListIds => 40 * subscriber.lists.len() as u64,
+    };
+    let attribs: u64 = subscriber
+        .attribs
+        .iter()
+        .map(|(key, value)| key.len() as u64 + 4 + json_bytes(value))
+        .sum();
+    (200 + subscriber.email.len() + subscriber.name.len()) as u64 + attribs + lists
+}
+
+/// About how many bytes `value` takes as JSON (without recursion: its depth is the caller's).
+fn json_bytes(value: &serde_json::Value) -> u64 {
+    let mut bytes = 0;
+    let mut pending = vec![value];
     while let Some(value) = pending.pop() {
         bytes += match value {
             serde_json::Value::String(text) => text.len() + 2,
@@ -225,6 +255,7 @@ struct Walker {
     order_by: SubscriberOrderBy,
     direction: Direction,
     condition: Condition,
+    answer: Answered,
 }
 
 impl Walked for Walker {
@@ -256,8 +287,8 @@ impl Walked for Walker {
         Some(sort_key(model, self.order_by))
     }
 
-    fn bytes(&self, model: &Self::Model) -> u64 {
-        row_bytes(model)
+    fn bytes(&self, subscriber: &Self::Row) -> u64 {
+        row_bytes(subscriber, self.answer)
     }
 
     async fn answer<'a>(
@@ -311,5 +342,60 @@ impl Listed for Source<'_> {
         self.service
             .total_at(&self.query.filter, self.condition, version, page_read)
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::Utc;
+
+    use super::*;
+    use crate::domain::{
+        List, ListStatus, ListType, Optin, SubscriberStatus, Subscription, SubscriptionStatus,
+    };
+
+    /// A subscriber on `lists` lists, each with a description of `description` characters.
+    fn subscriber_on(lists: usize, description: usize) -> Subscriber {
+        let list = Arc::new(List {
+            id: 1,
+            uuid: uuid::Uuid::nil(),
+            name: "L".into(),
+            list_type: ListType::Private,
+            optin: Optin::Single,
+            status: ListStatus::Active,
+            tags: Vec::new(),
+            description: "d".repeat(description),
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+            subscribers: None,
+        });
+        Subscriber {
+            id: 1,
+            uuid: uuid::Uuid::nil(),
+            email: "a@example.com".into(),
+            name: "A".into(),
+            attribs: serde_json::Map::new(),
+            status: SubscriberStatus::Enabled,
+            lists: (0..lists)
+                .map(|_| Subscription {
+                    list: list.clone(),
+                    status: SubscriptionStatus::Confirmed,
+                    created_at: Utc::now(),
+                    updated_at: Utc::now(),
+                })
+                .collect(),
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn a_subscribers_size_counts_its_lists_as_its_answer_writes_them() {
+        let heavy = subscriber_on(100, 16 * 1024);
+        assert!(row_bytes(&heavy, Answered::ListsInFull) > 100 * 16 * 1024);
+        assert!(row_bytes(&heavy, Answered::ListIds) < 10 * 1024);
+        assert!(row_bytes(&subscriber_on(0, 0), Answered::ListsInFull) < 1024);
     }
 }

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 pub(crate) use self::import::import_batch;
+pub use self::listing::Answered;
 pub(crate) use self::store::none_missing;
 use self::store::{
     Existing, add_memberships, all_on_lists, changed_row, conflict_on_email, delete_subscribers,
