@@ -984,6 +984,10 @@ async fn a_zipped_csv_that_differs_from_its_checksum_fails_the_job_and_a_saturat
     file[at] = b'x';
     let job = import(&app, &params, &file).await;
     assert_eq!(job["status"], "failed", "{job}");
+    assert_eq!(
+        job["imported"], 0,
+        "the checksum fails before any row is written: {job}"
+    );
     let log = log(&app).await;
     assert!(log.contains("CRC-32"), "{log}");
 

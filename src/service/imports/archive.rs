@@ -41,6 +41,8 @@ pub struct Entry {
     method: u16,
     flags: u16,
     local_header: u64,
+    /// Where the directory starts: the entry's data ends before it.
+    directory: u64,
 }
 
 impl Entry {
@@ -96,15 +98,25 @@ fn locate(file: &mut File) -> Result<(u64, u64, u64), ValidationError> {
     let tail_start = length - tail_length;
     let tail = read_at(file, tail_start, usize::try_from(tail_length).unwrap_or(0))?;
     let fields = Fields(&tail);
-    // The last record whose comment ends within the file (some writers leave bytes after it).
-    let at = (0..tail.len().saturating_sub(END_LEN - 1))
-        .rev()
-        .find(|&i| {
-            fields.u32(i).ok() == Some(END)
-                && fields
-                    .u16(i + 20)
-                    .is_ok_and(|comment| i + END_LEN + usize::from(comment) <= tail.len())
-        })
+    // The record whose comment ends the file; failing that, the last whose comment ends within it (some writers
+    // leave bytes after it).
+    let is_record = |i: usize, within: bool| {
+        fields.u32(i).ok() == Some(END)
+            && fields.u16(i + 20).is_ok_and(|comment| {
+                let end = i + END_LEN + usize::from(comment);
+                if within {
+                    end <= tail.len()
+                } else {
+                    end == tail.len()
+                }
+            })
+    };
+    let candidates = 0..tail.len().saturating_sub(END_LEN - 1);
+    // The earliest record ending the file is the real one when its comment holds another (which also ends it).
+    let at = candidates
+        .clone()
+        .find(|&i| is_record(i, false))
+        .or_else(|| candidates.rev().find(|&i| is_record(i, true)))
         .ok_or_else(|| invalid("the file is not a readable ZIP: no end of central directory"))?;
     let end_at = tail_start + at as u64;
     let (disk, directory_disk) = (fields.u16(at + 4)?, fields.u16(at + 6)?);
@@ -217,6 +229,7 @@ pub fn directory(file: &mut File) -> Result<Vec<Entry>, ValidationError> {
             method,
             flags,
             local_header,
+            directory: offset,
         });
         at += 46 + name_len + extra_len + comment_len;
     }
@@ -240,9 +253,21 @@ pub fn open<'a>(file: &'a mut File, entry: &Entry) -> io::Result<Box<dyn Read + 
             entry.name
         )));
     };
-    file.seek(SeekFrom::Current(
-        i64::from(name_len) + i64::from(extra_len),
-    ))?;
+    // Bytes in front of the archive (a self-extractor, two files joined) would move every offset: refused here,
+    // plainly, rather than read from the wrong place (which the CRC would catch only at the end).
+    let data_start = entry
+        .local_header
+        .checked_add(30 + u64::from(name_len) + u64::from(extra_len));
+    if data_start
+        .and_then(|start| start.checked_add(entry.compressed))
+        .is_none_or(|end| end > entry.directory)
+    {
+        return Err(damaged(format!(
+            "the ZIP's entry {} runs into its directory (are there bytes before the archive?)",
+            entry.name
+        )));
+    }
+    file.seek(SeekFrom::Start(data_start.unwrap_or_default()))?;
     let data = BufReader::with_capacity(64 * 1024, (&mut *file).take(entry.compressed));
     let inner: Box<dyn Read + 'a> = match entry.method {
         STORED => Box::new(data),
@@ -451,6 +476,48 @@ mod tests {
                 }
             }
         }
+    }
+
+    fn bytes_of(file: &mut File) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        file.seek(SeekFrom::Start(0)).unwrap();
+        file.read_to_end(&mut bytes).unwrap();
+        bytes
+    }
+
+    fn file_of(bytes: &[u8]) -> File {
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(bytes).unwrap();
+        file
+    }
+
+    #[test]
+    fn a_comment_holding_an_end_record_signature_is_read_as_a_comment() {
+        let mut file = zip_with(&[("a.csv", b"email\n", zip::CompressionMethod::Stored)]);
+        let mut bytes = bytes_of(&mut file);
+        // An empty end record's bytes as the archive's comment.
+        let comment: Vec<u8> = [&END.to_le_bytes()[..], &[0u8; 18]].concat();
+        let len = bytes.len();
+        bytes[len - 2..].copy_from_slice(&(comment.len() as u16).to_le_bytes());
+        bytes.extend(&comment);
+        let entries = directory(&mut file_of(&bytes)).unwrap();
+        assert_eq!(entries.len(), 1);
+    }
+
+    #[test]
+    fn an_entry_whose_data_would_run_into_the_directory_is_refused_plainly() {
+        let mut file = zip_with(&[("a.csv", b"email\na@b.c\n", zip::CompressionMethod::Stored)]);
+        let entry = directory(&mut file).unwrap().remove(0);
+        assert_eq!(read_all(&mut file, &entry).unwrap(), b"email\na@b.c\n");
+        let overlong = Entry {
+            compressed: entry.compressed + 1,
+            ..entry
+        };
+        let err = read_all(&mut file, &overlong).unwrap_err();
+        assert!(err.to_string().contains("runs into its directory"), "{err}");
+        // Bytes in front of an archive move its directory's offset: refused before any entry is read.
+        let shifted = [&b"PK\x03\x04"[..], &bytes_of(&mut file)].concat();
+        assert!(directory(&mut file_of(&shifted)).is_err());
     }
 
     #[test]

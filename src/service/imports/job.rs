@@ -352,6 +352,8 @@ fn read(
     // The job ends when any writer ends early; the first writer hears of the file's total and of its failure.
     let ending = || senders.iter().any(mpsc::Sender::is_closed);
     let first = &senders[0];
+    // This pass reads the whole CSV before any row is written: a ZIP entry whose bytes differ from its CRC-32 or
+    // size fails the job here (archive.rs checks them at the end), with nothing imported.
     match source.with_reader(|input| count_lines(input, &ending)) {
         Ok(lines) => {
             if first
