@@ -2,8 +2,9 @@
 """Attacks a live Roster with traffic that is cheap to send and costly to serve, and checks it keeps its promises.
 
 Phases, in order: slow readers, idle and trickling sockets, an HTTP/2 stream flood, invented methods, failed logins,
-searches over planted long names, a flood of expensive queries from one API user, and whole listings
-(`per_page=all`) at once. Throughout, a "normal
+searches over planted long names, a flood of expensive queries from one API user, whole listings
+(`per_page=all`) at once, and uploads whose cost is in their shape (keyed malformed multipart bodies, a ZIP whose
+directory claims millions of entries). Throughout, a "normal
 client" polls /health and an authenticated GET /api/lists; one refusal fails the run, and so does a poll slower
 than the phase allows. Each
 phase reports the server's RSS and open descriptors (before, peak, after). Used by scripts/abuse.sh, which starts
@@ -15,6 +16,7 @@ import base64
 import collections
 import errno
 import http.client
+import io
 import json
 import os
 import random
@@ -24,10 +26,12 @@ import selectors
 import socket
 import sqlite3
 import string
+import struct
 import threading
 import time
 import traceback
 import urllib.parse
+import zipfile
 
 # Attack traffic comes from many loopback addresses (all of 127/8 is local on Linux), so a per-address rate limit
 # cannot hide it; the normal client, the scraper and each flood use addresses of their own.
@@ -516,10 +520,88 @@ def whole_listings(ctx):
             f"{max(sizes, default=0) / 2**20:.1f} MiB each; RSS +{grew:.1f} MiB at the peak"], problems
 
 
+def raw_request(server, path, src, headers, body, timeout=60.0):
+    """One POST of raw `body` bytes with `headers` on a fresh connection: (status, body), or (0, error text)."""
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=timeout, source_address=(src, 0))
+    try:
+        conn.request("POST", path, body=body, headers={"Connection": "close", **headers})
+        response = conn.getresponse()
+        return response.status, response.read()
+    except (OSError, http.client.HTTPException) as err:
+        return 0, repr(err)
+    finally:
+        conn.close()
+
+
+def zip64_claim(entries):
+    """A ZIP of one small CSV whose end record saturates only its directory's offset, which sends a reader to a
+    ZIP64 record: here one declaring `entries` entries in a directory that holds one."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("a.csv", "email\na@example.com\n")
+    data = out.getvalue()
+    end = len(data) - 22
+    size, offset = struct.unpack_from("<II", data, end + 12)
+    record_at = end
+    record = struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, 45, 45, 0, 0, entries, entries, size, offset)
+    locator = struct.pack("<IIQI", 0x07064B50, 0, record_at, 1)
+    tail = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, size, 0xFFFFFFFF, 0)
+    return data[:end] + record + locator + tail
+
+
+def hostile_uploads(ctx):
+    """Bodies whose cost is in their shape: a keyed write whose multipart body is malformed and whose boundary is
+    60 KB of the byte the body repeats (its fingerprint removes the boundary from the body: one pass, not one
+    comparison of the boundary per byte), and import files whose ZIP directory claims millions of entries through
+    a ZIP64 record. Each is refused with a 4xx; the normal client is served throughout, within POLL_BUDGET."""
+    statuses, lock, slowest_keyed = collections.Counter(), threading.Lock(), [0.0]
+    boundary = "a" * 60_000 + "b"
+    body = b"a" * 1_000_000
+
+    def keyed(src):
+        deadline = time.monotonic() + ctx.args.flood_seconds
+        n = 0
+        while time.monotonic() < deadline:
+            n += 1
+            started = time.monotonic()
+            status, _ = raw_request(ctx.server, "/api/lists", src, {
+                "Authorization": ctx.server.attacker, "Idempotency-Key": f"{src}-{n}",
+                "Content-Type": f"multipart/form-data; boundary={boundary}"}, body)
+            with lock:
+                statuses[status] += 1
+                slowest_keyed[0] = max(slowest_keyed[0], time.monotonic() - started)
+
+    run_threads(keyed, 4, ATTACKERS[20:24])
+    claim = zip64_claim(5_000_000)
+    form = (b"--x\r\nContent-Disposition: form-data; name=\"params\"\r\n\r\n{\"lists\":[1]}\r\n"
+            b"--x\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.zip\"\r\n"
+            b"Content-Type: application/zip\r\n\r\n" + claim + b"\r\n--x--\r\n")
+    answers = [raw_request(ctx.server, "/api/import/subscribers", OTHER_ADMIN,
+                           {"Authorization": ctx.server.auth, "Content-Type": "multipart/form-data; boundary=x"}, form)
+               for _ in range(5)]
+    # Refused for its directory, not for anything else in the request.
+    zip_statuses = collections.Counter(status if b"5000000 entries" in body else -status for status, body in answers)
+    slowest = ctx.normal.slowest(ctx.normal.phase)
+    problems = [p for p, bad in (
+        (f"the normal client's slowest poll took {slowest:.2f} s (limit {POLL_BUDGET})", slowest > POLL_BUDGET),
+        (f"keyed malformed bodies got answers other than 4xx: {tally(statuses)}",
+         any(not 400 <= s < 500 for s in statuses)),
+        # One such body costs one pass over it (~0.1 s here, 4 at once, debug build); a scan comparing the boundary
+        # at every byte took seconds each.
+        (f"the slowest keyed malformed body took {slowest_keyed[0]:.2f} s (limit {POLL_BUDGET})",
+         slowest_keyed[0] > POLL_BUDGET),
+        (f"the ZIP64 claim got answers other than a 422 naming it: {tally(zip_statuses)} ({answers[0][1][:200]!r})",
+         set(zip_statuses) != {422})) if bad]
+    return [f"4 workers for {ctx.args.flood_seconds} s of keyed 1 MB bodies with a 60 KB boundary: {tally(statuses)}, "
+            f"slowest {slowest_keyed[0]:.2f} s",
+            f"5 imports of a ZIP claiming 5,000,000 entries: {tally(zip_statuses)}; "
+            f"normal client's slowest poll meanwhile: {slowest:.2f} s"], problems
+
+
 PHASES = [("1 slow readers", slow_readers), ("2 idle sockets", idle_sockets), ("3 h2 streams", h2_streams),
           ("4 invented methods", invented_methods), ("5 failed logins", failed_logins),
           ("6 planted names", planted_names), ("7 expensive queries", expensive_queries),
-          ("8 whole listings", whole_listings)]
+          ("8 whole listings", whole_listings), ("9 hostile uploads", hostile_uploads)]
 
 
 def run_phase(ctx, name, phase):

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Abuse run: a debug build of Roster on SQLite, with its connection, timeout, stream and login limits set and only
 # 256 descriptors, attacked in turn with slow readers, idle and trickling sockets, an HTTP/2 stream flood, invented
-# methods, failed logins, searches over planted long names, an API user's flood of expensive queries and whole
-# listings (per_page=all) of a large table while a normal client polls it (scripts/abuse.py). Prints per-phase RSS,
+# methods, failed logins, searches over planted long names, an API user's flood of expensive queries, whole
+# listings (per_page=all) of a large table and uploads whose cost is in their shape, while a normal client polls it
+# (scripts/abuse.py). Prints per-phase RSS,
 # descriptors and figures; exits non-zero when a promise is broken.
 #
 #   scripts/abuse.sh            # the counts below, for a run by hand
