@@ -69,12 +69,17 @@ class Server:
     def request(self, method, path, src, auth=None, timeout=5.0, body=None):
         """One request on a fresh connection from `src` (with a JSON `body` if given): (status, body), or
         (0, error text) on a transport error."""
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout, source_address=(src, 0))
-        headers = {"Connection": "close", **({"Authorization": auth} if auth else {})}
+        headers = {"Authorization": auth} if auth else {}
         if body is not None:
             headers["Content-Type"] = "application/json"
+        return self.send(method, path, src, headers, None if body is None else json.dumps(body), timeout)
+
+    def send(self, method, path, src, headers, body, timeout=5.0):
+        """One request of raw `body` (bytes, text or None) with `headers` on a fresh connection from `src`: (status,
+        body), or (0, error text) on a transport error."""
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout, source_address=(src, 0))
         try:
-            conn.request(method, path, body=None if body is None else json.dumps(body), headers=headers)
+            conn.request(method, path, body=body, headers={"Connection": "close", **headers})
             response = conn.getresponse()
             return response.status, response.read()
         except (OSError, http.client.HTTPException) as err:
@@ -520,19 +525,6 @@ def whole_listings(ctx):
             f"{max(sizes, default=0) / 2**20:.1f} MiB each; RSS +{grew:.1f} MiB at the peak"], problems
 
 
-def raw_request(server, path, src, headers, body, timeout=60.0):
-    """One POST of raw `body` bytes with `headers` on a fresh connection: (status, body), or (0, error text)."""
-    conn = http.client.HTTPConnection(server.host, server.port, timeout=timeout, source_address=(src, 0))
-    try:
-        conn.request("POST", path, body=body, headers={"Connection": "close", **headers})
-        response = conn.getresponse()
-        return response.status, response.read()
-    except (OSError, http.client.HTTPException) as err:
-        return 0, repr(err)
-    finally:
-        conn.close()
-
-
 def zip64_claim(entries):
     """A ZIP of one small CSV whose end record saturates only its directory's offset, which sends a reader to a
     ZIP64 record: here one declaring `entries` entries in a directory that holds one."""
@@ -564,9 +556,9 @@ def hostile_uploads(ctx):
         while time.monotonic() < deadline:
             n += 1
             started = time.monotonic()
-            status, _ = raw_request(ctx.server, "/api/lists", src, {
+            status, _ = ctx.server.send("POST", "/api/lists", src, {
                 "Authorization": ctx.server.attacker, "Idempotency-Key": f"{src}-{n}",
-                "Content-Type": f"multipart/form-data; boundary={boundary}"}, body)
+                "Content-Type": f"multipart/form-data; boundary={boundary}"}, body, timeout=60)
             with lock:
                 statuses[status] += 1
                 slowest_keyed[0] = max(slowest_keyed[0], time.monotonic() - started)
@@ -576,8 +568,9 @@ def hostile_uploads(ctx):
     form = (b"--x\r\nContent-Disposition: form-data; name=\"params\"\r\n\r\n{\"lists\":[1]}\r\n"
             b"--x\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.zip\"\r\n"
             b"Content-Type: application/zip\r\n\r\n" + claim + b"\r\n--x--\r\n")
-    answers = [raw_request(ctx.server, "/api/import/subscribers", OTHER_ADMIN,
-                           {"Authorization": ctx.server.auth, "Content-Type": "multipart/form-data; boundary=x"}, form)
+    answers = [ctx.server.send("POST", "/api/import/subscribers", OTHER_ADMIN,
+                               {"Authorization": ctx.server.auth, "Content-Type": "multipart/form-data; boundary=x"},
+                               form, timeout=60)
                for _ in range(5)]
     # Refused for its directory, not for anything else in the request.
     zip_statuses = collections.Counter(status if b"5000000 entries" in body else -status for status, body in answers)
