@@ -81,19 +81,21 @@ impl Fields<'_> {
     }
 }
 
+fn unreadable(err: io::Error) -> ValidationError {
+    invalid(format!("the ZIP cannot be read: {err}"))
+}
+
 fn read_at(file: &mut File, offset: u64, len: usize) -> Result<Vec<u8>, ValidationError> {
     let mut buf = vec![0u8; len];
     file.seek(SeekFrom::Start(offset))
         .and_then(|_| file.read_exact(&mut buf))
-        .map_err(|err| invalid(format!("the ZIP cannot be read: {err}")))?;
+        .map_err(unreadable)?;
     Ok(buf)
 }
 
 /// Where the directory is: its offset, size and entry count, from the last end record (and its ZIP64 form).
 fn locate(file: &mut File) -> Result<(u64, u64, u64), ValidationError> {
-    let length = file
-        .seek(SeekFrom::End(0))
-        .map_err(|err| invalid(format!("the ZIP cannot be read: {err}")))?;
+    let length = file.seek(SeekFrom::End(0)).map_err(unreadable)?;
     let tail_length = length.min((END_LEN + COMMENT_MAX) as u64);
     let tail_start = length - tail_length;
     let tail = read_at(file, tail_start, usize::try_from(tail_length).unwrap_or(0))?;
