@@ -276,18 +276,55 @@ async fn a_request_whose_client_left_is_still_carried_out_and_its_answer_kept_fo
 
 /// Sets the key's row as an attempt that stopped long ago would have left it.
 async fn age_key(app: &TestApp, key: &str, state: &str) {
-    let sql = format!(
-        "UPDATE idempotency_keys SET state = '{state}', status = NULL, body = NULL, \
-         claimed_at = '2000-01-01T00:00:00+00:00' WHERE key = '{key}'"
-    );
-    let sql = match app.db.get_database_backend() {
-        DatabaseBackend::Postgres => sql.replace(
-            "'2000-01-01T00:00:00+00:00'",
-            "TIMESTAMPTZ '2000-01-01 00:00:00+00'",
-        ),
-        _ => sql,
+    app.execute_sql(&format!(
+        "UPDATE idempotency_keys SET state = '{state}', status = NULL, body = NULL WHERE key = '{key}'"
+    ))
+    .await;
+    age_claim(app, key).await;
+}
+
+/// Dates the key's claim long ago, leaving its state as the attempt left it.
+pub(crate) async fn age_claim(app: &TestApp, key: &str) {
+    let long_ago = match app.db.get_database_backend() {
+        DatabaseBackend::Postgres => "TIMESTAMPTZ '2000-01-01 00:00:00+00'",
+        _ => "'2000-01-01T00:00:00+00:00'",
     };
-    app.execute_sql(&sql).await;
+    app.execute_sql(&format!(
+        "UPDATE idempotency_keys SET claimed_at = {long_ago} WHERE key = '{key}'"
+    ))
+    .await;
+}
+
+/// The state of the key's row (`running`, `committed`, `done`, `lost`).
+pub(crate) async fn key_state(app: &TestApp, key: &str) -> String {
+    let sql = format!("SELECT state FROM idempotency_keys WHERE key = '{key}'");
+    let row = app
+        .db
+        .query_one_raw(Statement::from_string(app.db.get_database_backend(), sql))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get_by_index::<String>(0).unwrap()
+}
+
+/// Makes keeping the answer of every request keyed `lost-…` fail, as an instance that dies just after the write
+/// leaves it: the write committed, its answer never recorded.
+pub(crate) async fn lose_answers(app: &TestApp) {
+    app.execute_sql(match app.db.get_database_backend() {
+        DatabaseBackend::Postgres => {
+            "CREATE FUNCTION lose_answer() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+             IF NEW.state = 'done' AND NEW.key LIKE 'lost-%' THEN RAISE EXCEPTION 'the answer is lost'; END IF; \
+             RETURN NEW; END $$; \
+             CREATE TRIGGER lose_answer BEFORE UPDATE ON idempotency_keys \
+             FOR EACH ROW EXECUTE FUNCTION lose_answer()"
+        }
+        _ => {
+            "CREATE TRIGGER lose_answer BEFORE UPDATE ON idempotency_keys \
+             WHEN NEW.state = 'done' AND NEW.key LIKE 'lost-%' \
+             BEGIN SELECT RAISE(ABORT, 'the answer is lost'); END"
+        }
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -11,6 +11,7 @@ use roster::service::{AccountService, RoleKind};
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, read};
+use crate::idempotency::{age_claim, key_state, lose_answers};
 use crate::races::broken_invariants;
 use crate::subscribers::{assert_counts_exact, create_subscriber};
 
@@ -709,6 +710,49 @@ async fn one_import_runs_at_a_time_and_a_stop_ends_it_between_whole_batches() {
     assert_eq!(log(&app).await, "");
     let job = import(&app, &params, &rows(3, "again")).await;
     assert_eq!(job["imported"], 3);
+}
+
+#[tokio::test]
+async fn a_keyed_stop_or_clear_whose_answer_was_lost_is_not_carried_out_again_by_its_retry() {
+    let app = TestApp::spawn().await;
+    let list = app.create_named("L").await;
+    lose_answers(&app).await;
+    let keyed = |key: &'static str| {
+        app.request(Method::DELETE, IMPORT)
+            .header("Idempotency-Key", key)
+    };
+    let (status, body) = upload(
+        &app,
+        &format!(r#"{{"lists":[{list}]}}"#),
+        &rows(100_000, "many"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The stop committed with its key marked: the retry learns its answer was lost, and asks nothing again.
+    let (status, body) = read(keyed("lost-stop").send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(key_state(&app, "lost-stop").await, "committed");
+    let stopped = ended(&app).await;
+    age_claim(&app, "lost-stop").await;
+    let (status, body) = read(keyed("lost-stop").send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("lost"), "{body}");
+    assert_eq!(
+        job(&app).await,
+        stopped,
+        "a retried stop must not clear the job"
+    );
+
+    // The same for the DELETE that clears the ended job.
+    let (status, body) = read(keyed("lost-clear").send().await.unwrap()).await;
+    assert_eq!(
+        (status, &body["data"]["status"]),
+        (StatusCode::OK, &json!("none"))
+    );
+    assert_eq!(key_state(&app, "lost-clear").await, "committed");
+    age_claim(&app, "lost-clear").await;
+    let (status, body) = read(keyed("lost-clear").send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
 }
 
 #[tokio::test]

@@ -16,7 +16,7 @@ use sea_orm::sea_query::LockType;
 use sea_orm::{DatabaseConnection, TransactionTrait};
 
 use self::source::{Record, Records, Source};
-use super::locks::lock_rows;
+use super::locks::{commit, lock_rows};
 use super::sql::now;
 use super::subscribers::none_missing;
 use super::{ServiceError, ensure};
@@ -253,14 +253,17 @@ impl ImportService {
         };
         let stale = stale_before();
         match stats_of(Some(job.clone())).status {
+            // Each write commits with the request's Idempotency-Key marked, as every write does.
             ImportState::Importing => {
-                store::request_stop(&self.db, stale).await?;
+                let txn = self.db.begin().await?;
+                store::request_stop(&txn, stale).await?;
+                commit(txn).await?;
             }
             ImportState::Finished | ImportState::Failed => {
                 // Only the job as read: one that ended meanwhile, or a new one, is shown, not cleared unseen.
                 let txn = self.db.begin().await?;
                 store::clear(&txn, &job.token, &job.status, stale).await?;
-                txn.commit().await?;
+                commit(txn).await?;
             }
             ImportState::Stopping | ImportState::None => {}
         }
