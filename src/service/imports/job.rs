@@ -85,6 +85,7 @@ pub struct Job {
 }
 
 /// How a job (or one of its writers) ended.
+#[derive(Debug)]
 enum End {
     Finished,
     /// A stop was asked, or another writer of the job ended early.
@@ -178,17 +179,11 @@ impl Job {
         )
         .await;
         // The reader stops at its next send once the writers (and their receivers) are gone.
-        if let Some(reader) = reader {
-            let _ = reader.await;
-        }
-        let mut end = End::Finished;
-        for each in ends {
-            match (&end, each) {
-                (End::Failed(_), _) | (_, End::Finished) => {}
-                (_, each) => end = each,
-            }
-        }
-        end
+        let read = match reader {
+            Some(reader) => reader.await,
+            None => Ok(()),
+        };
+        settle(ends, read)
     }
 
     /// One writer: writes the batches it is sent until they end, the job halts, or a batch fails (which halts the
@@ -331,6 +326,25 @@ async fn beat(db: DatabaseConnection, token: String, halt: Arc<watch::Sender<boo
     }
 }
 
+/// How a job ends, from its writers' ends and its reader's: a failure wins over a halt, a halt over a finish. A
+/// reader that panicked (a defect) fails the job: its writers saw its batches end as if the file had.
+fn settle(ends: Vec<End>, read: Result<(), tokio::task::JoinError>) -> End {
+    let mut end = match read {
+        Ok(()) => End::Finished,
+        Err(err) => {
+            tracing::error!(error = %err, "an import's reader failed");
+            End::Failed("reading the file stopped unexpectedly".into())
+        }
+    };
+    for each in ends {
+        match (&end, each) {
+            (End::Failed(_), _) | (_, End::Finished) => {}
+            (_, each) => end = each,
+        }
+    }
+    end
+}
+
 /// The writer (of `writers`) that writes the rows of `email`: FNV-1a of its bytes, so the same e-mail always goes
 /// to the same writer.
 fn writer_of(email: &str, writers: usize) -> usize {
@@ -424,5 +438,41 @@ fn read(
     });
     if let Err(err) = sent {
         let _ = first.blocking_send(failed(err));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_reader_that_panicked_fails_the_job_though_every_writer_saw_the_batches_end() {
+        let panicked = tokio::task::spawn_blocking(|| panic!("a defect in the reader")).await;
+        let end = settle(vec![End::Finished, End::Finished], panicked);
+        assert!(
+            matches!(&end, End::Failed(why) if why.contains("unexpectedly")),
+            "{end:?}"
+        );
+    }
+
+    #[test]
+    fn a_failure_wins_over_a_halt_and_a_halt_over_a_finish() {
+        let failed = || End::Failed("why".into());
+        assert!(matches!(
+            settle(vec![End::Finished, End::Finished], Ok(())),
+            End::Finished
+        ));
+        assert!(matches!(
+            settle(vec![End::Finished, End::Halted], Ok(())),
+            End::Halted
+        ));
+        assert!(matches!(
+            settle(vec![failed(), End::Halted], Ok(())),
+            End::Failed(_)
+        ));
+        assert!(matches!(
+            settle(vec![End::Halted, failed()], Ok(())),
+            End::Failed(_)
+        ));
     }
 }
