@@ -35,14 +35,19 @@ fn create_list(app: &TestApp, key: &str, name: &str) -> RequestBuilder {
         .json(&json!({ "name": name }))
 }
 
-async fn count(app: &TestApp, sql: &str) -> i64 {
+/// The first column of the one row `sql` reads.
+async fn scalar<T: sea_orm::TryGetable>(app: &TestApp, sql: &str) -> T {
     let row = app
         .db
         .query_one_raw(Statement::from_string(app.db.get_database_backend(), sql))
         .await
         .unwrap()
         .unwrap();
-    row.try_get_by_index::<i64>(0).unwrap()
+    row.try_get_by_index::<T>(0).unwrap()
+}
+
+async fn count(app: &TestApp, sql: &str) -> i64 {
+    scalar(app, sql).await
 }
 
 async fn lists_named(app: &TestApp, name: &str) -> i64 {
@@ -297,14 +302,11 @@ pub(crate) async fn age_claim(app: &TestApp, key: &str) {
 
 /// The state of the key's row (`running`, `committed`, `done`, `lost`).
 pub(crate) async fn key_state(app: &TestApp, key: &str) -> String {
-    let sql = format!("SELECT state FROM idempotency_keys WHERE key = '{key}'");
-    let row = app
-        .db
-        .query_one_raw(Statement::from_string(app.db.get_database_backend(), sql))
-        .await
-        .unwrap()
-        .unwrap();
-    row.try_get_by_index::<String>(0).unwrap()
+    scalar(
+        app,
+        &format!("SELECT state FROM idempotency_keys WHERE key = '{key}'"),
+    )
+    .await
 }
 
 /// Makes keeping the answer of every request keyed `lost-…` fail, as an instance that dies just after the write
