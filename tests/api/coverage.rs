@@ -1,7 +1,8 @@
-//! Every operation the code serves has a row in one table, which drives two attacks: who may call it (no
-//! credentials, an API user without any permission, the admin) and hostile input (one malformed request of its
-//! own, and a URL past the bound). An operation added without its row fails
-//! `every_operation_served_has_a_row_in_the_attack_table`, so none ships unattacked.
+//! Every operation the code serves has a row in one table, which drives three attacks: who may call it (no
+//! credentials, an API user without any permission, the admin), hostile input (one malformed request of its own,
+//! and a URL past the bound), and a keyed write whose answer is lost (its key must say the write committed). An
+//! operation added without its row fails `every_operation_served_has_a_row_in_the_attack_table`, so none ships
+//! unattacked.
 
 use std::collections::BTreeSet;
 
@@ -9,6 +10,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{ADMIN_PASSWORD, ADMIN_USER, TestApp, read};
+use crate::idempotency::{key_state, lose_answers};
 use roster::service::{AccountService, RoleKind};
 
 /// The rows a request names, fresh for each row.
@@ -350,9 +352,24 @@ async fn call(
     body: Option<&str>,
     authorization: Option<&str>,
 ) -> (StatusCode, String) {
+    call_keyed(app, (method, content_type), path, body, authorization, None).await
+}
+
+/// [`call`] with an `Idempotency-Key`, if any.
+async fn call_keyed(
+    app: &TestApp,
+    (method, content_type): (&Method, &str),
+    path: &str,
+    body: Option<&str>,
+    authorization: Option<&str>,
+    key: Option<&str>,
+) -> (StatusCode, String) {
     let mut request = app.anonymous(method.clone(), path);
     if let Some(header) = authorization {
         request = request.header("Authorization", header);
+    }
+    if let Some(key) = key {
+        request = request.header("Idempotency-Key", key);
     }
     if let Some(body) = body {
         request = request
@@ -499,6 +516,40 @@ async fn every_operation_refuses_hostile_input_with_its_documented_status_and_ch
             everything(&app).await,
             before,
             "{}: hostile input changed something",
+            row.operation
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_keyed_write_that_changes_something_marks_its_key_in_the_same_commit() {
+    // Without the mark, a retry after a lost answer (an instance dying between the commit and the answer's
+    // record) would carry the write out a second time.
+    let app = TestApp::spawn().await;
+    lose_answers(&app).await;
+    let admin = admin();
+    // The upload takes no key (openapi.yaml): its file is not held to be compared.
+    let writes = table()
+        .into_iter()
+        .filter(|row| row.method != Method::GET && row.content_type != MULTIPART);
+    for row in writes {
+        let at = fixture(&app).await;
+        let before = everything(&app).await;
+        let key = format!("lost-{}", row.operation);
+        let (status, text) = call_keyed(
+            &app,
+            (&row.method, row.content_type),
+            &fill(row.path, &at),
+            row.body.map(|b| fill(b, &at)).as_deref(),
+            Some(&admin),
+            Some(&key),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{}: {text}", row.operation);
+        let state = key_state(&app, &key).await;
+        assert!(
+            state == "committed" || everything(&app).await == before,
+            "{} wrote without marking its key (it says {state})",
             row.operation
         );
     }
