@@ -251,13 +251,10 @@ impl SubscribersApi {
             return Ok(Answer::Streamed(streamed(head, rows, finish)));
         }
         let found = self.subscribers.query(auth.principal(), &query).await?;
-        Ok(Answer::Whole(SubscriberPageResponse {
+        let mut batches = SubscriberService::answer_batches(found.results);
+        let mut page = SubscriberPageResponse {
             data: SubscriberPage {
-                results: found
-                    .results
-                    .into_iter()
-                    .map(Subscriber::from_domain)
-                    .collect(),
+                results: Vec::new(),
                 search,
                 query: expression,
                 total: count(found.total),
@@ -266,7 +263,17 @@ impl SubscribersApi {
                 next: found.next.map(|cursor| cursor.encode()),
             },
             status: SuccessStatus::Success,
-        }))
+        };
+        if let [rows] = batches.as_mut_slice() {
+            let rows = std::mem::take(rows);
+            page.data.results = rows.into_iter().map(Subscriber::from_domain).collect();
+            return Ok(Answer::Whole(page));
+        }
+        // Subscribers on many long lists: each batch made into its answer only when it is written, so the page is
+        // held once (its lists shared), not again as wire rows and JSON.
+        let rows = futures_util::stream::iter(batches)
+            .map(|batch| Ok(batch.into_iter().map(Subscriber::from_domain).collect()));
+        Ok(Answer::Streamed(streamed(page, rows, |_| {})))
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -38,6 +38,27 @@ fn next_batch(bytes: u64, read: u64) -> u64 {
     (BATCH_BYTES / per_row).clamp(1, BATCH)
 }
 
+/// Rows already read (a page) cut, in order, into batches of about `BATCH_BYTES` as answered (`bytes` of each):
+/// one batch when they are small, so that the caller writes a page whose rows are large a batch at a time,
+/// converting and holding one batch's answer at once instead of the whole page's.
+pub fn by_answer_size<R>(rows: Vec<R>, bytes: impl Fn(&R) -> u64) -> Vec<Vec<R>> {
+    let mut batches = Vec::new();
+    let (mut batch, mut held) = (Vec::new(), 0);
+    for row in rows {
+        let size = bytes(&row);
+        if !batch.is_empty() && held + size > BATCH_BYTES {
+            batches.push(std::mem::take(&mut batch));
+            held = 0;
+        }
+        held += size;
+        batch.push(row);
+    }
+    if !batch.is_empty() || batches.is_empty() {
+        batches.push(batch);
+    }
+    batches
+}
+
 /// About how many bytes a list takes in an answer, alone or in a subscriber's (its texts; the rest is small and
 /// fixed).
 pub fn list_bytes(list: &crate::domain::List) -> u64 {
@@ -227,5 +248,28 @@ mod tests {
             "rows over a MiB: one at a time"
         );
         assert_eq!(next_batch(0, 0), BATCH);
+    }
+
+    #[test]
+    fn a_page_is_cut_into_batches_of_about_a_mebibyte_in_order() {
+        let sizes = |batches: &[Vec<u64>]| batches.iter().map(Vec::len).collect::<Vec<_>>();
+        let small = by_answer_size(vec![1_000; 500], |&b| b);
+        assert_eq!(sizes(&small), [500], "an ordinary page stays one batch");
+        let large = by_answer_size((0..100).collect::<Vec<u64>>(), |_| 300 * 1024);
+        assert_eq!(
+            sizes(&large),
+            vec![3; 33].into_iter().chain([1]).collect::<Vec<_>>()
+        );
+        assert_eq!(large.concat(), (0..100).collect::<Vec<_>>(), "in order");
+        let huge = by_answer_size(vec![5 << 20, 10, 5 << 20], |&b| b);
+        assert_eq!(
+            sizes(&huge),
+            [1, 1, 1],
+            "a row over the size is a batch of its own"
+        );
+        assert_eq!(
+            by_answer_size(Vec::<u64>::new(), |&b| b),
+            [Vec::<u64>::new()]
+        );
     }
 }

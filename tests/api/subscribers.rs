@@ -6,7 +6,7 @@ use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, expect_error, ids, read};
+use crate::helpers::{TestApp, brief, expect_error, ids, read};
 
 /// Creates a subscriber and returns its JSON.
 pub async fn create_subscriber(app: &TestApp, body: Value) -> Value {
@@ -1639,6 +1639,78 @@ async fn per_page_all_is_streamed_and_equals_every_page_in_order() {
     }
     // Pages up to 500 rows are read whole (and carry their length).
     let response = app.get("/api/subscribers?per_page=500").await;
+    assert!(response.headers().get("content-length").is_some());
+}
+
+#[tokio::test]
+async fn a_page_of_subscribers_on_many_long_lists_is_written_a_batch_at_a_time_and_equals_its_rows()
+{
+    let app = TestApp::spawn().await;
+    let mut lists = Vec::new();
+    for i in 0..12 {
+        let description = char::from(b'a' + i).to_string().repeat(60_000);
+        let list = app
+            .create_list(json!({"name": format!("long {i}"), "description": description}))
+            .await;
+        lists.push(list["id"].as_i64().unwrap());
+    }
+    // Each of these answers about 720 KB (12 lists of 60,000 characters): a batch of its own.
+    for i in 0..6 {
+        subscriber_id(&app, &format!("long{i}@example.com"), &lists).await;
+    }
+    for i in 0..2 {
+        subscriber_id(&app, &format!("short{i}@example.com"), &[]).await;
+    }
+    let one_by_one = |ids: Vec<i64>| {
+        let app = &app;
+        async move {
+            let mut rows = Vec::new();
+            for id in ids {
+                let (_, body) = read(app.get(&format!("/api/subscribers/{id}")).await).await;
+                rows.push(body["data"].clone());
+            }
+            rows
+        }
+    };
+    let response = app.get("/api/subscribers?per_page=20&order_by=id").await;
+    assert!(
+        response.headers().get("content-length").is_none(),
+        "streamed"
+    );
+    let (status, page) = read(response).await;
+    assert_eq!(status, StatusCode::OK, "{}", brief(&page));
+    let rows = page["data"]["results"].as_array().unwrap();
+    let ids: Vec<i64> = rows.iter().map(|r| r["id"].as_i64().unwrap()).collect();
+    assert_eq!(rows[..], one_by_one(ids.clone()).await[..]);
+    assert_eq!(
+        (
+            &page["data"]["total"],
+            &page["data"]["per_page"],
+            &page["data"]["page"]
+        ),
+        (&json!(8), &json!(20), &json!(1))
+    );
+    assert!(page["data"].get("next").is_none(), "not full: no next page");
+    assert_eq!(page["status"], "success");
+
+    // A full page so written ends with the cursor of the next one.
+    let (_, first) = read(app.get("/api/subscribers?per_page=3&order_by=id").await).await;
+    let cursor = first["data"]["next"].as_str().unwrap();
+    let (_, rest) = read(
+        app.get(&format!(
+            "/api/subscribers?per_page=20&order_by=id&after={cursor}"
+        ))
+        .await,
+    )
+    .await;
+    let walked: Vec<Value> = [&first, &rest]
+        .iter()
+        .flat_map(|p| p["data"]["results"].as_array().unwrap().clone())
+        .collect();
+    assert_eq!(walked[..], rows[..]);
+
+    // A page of ordinary subscribers is read whole, as before.
+    let response = app.get("/api/subscribers?per_page=20&search=short").await;
     assert!(response.headers().get("content-length").is_some());
 }
 

@@ -26,7 +26,7 @@ use crate::service::listing::{At, Listed, page};
 use crate::service::paging::{Page, Reading, Slice, count_at_version, read_page};
 use crate::service::positions::Mark;
 use crate::service::sql::order;
-use crate::service::walk::{Batches, Position, Span, Walked, list_bytes, walk};
+use crate::service::walk::{Batches, Position, Span, Walked, by_answer_size, list_bytes, walk};
 use crate::service::{ServiceError, ensure};
 
 /// Where a page's first row is.
@@ -88,6 +88,13 @@ impl SubscriberService {
             total,
             next,
         })
+    }
+
+    /// A page's subscribers (lists in full) in batches of about a MiB as answered: one batch for an ordinary page;
+    /// several when its subscribers are on many lists with long descriptions, so that only one batch is held as
+    /// its answer at a time.
+    pub fn answer_batches(rows: Vec<Subscriber>) -> Vec<Vec<Subscriber>> {
+        by_answer_size(rows, |row| row_bytes(row, Answered::ListsInFull))
     }
 
     /// Who may read and which rows a filter selects: the caller's scope and the condition within it.
