@@ -38,6 +38,21 @@ fn next_batch(bytes: u64, read: u64) -> u64 {
     (BATCH_BYTES / per_row).clamp(1, BATCH)
 }
 
+/// A read-only transaction whose statements all see one snapshot: REPEATABLE READ on PostgreSQL; on SQLite
+/// (WAL) a transaction's reads see one snapshot already.
+pub async fn snapshot(reads: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    if is_postgres(reads) {
+        reads
+            .begin_with_config(
+                Some(IsolationLevel::RepeatableRead),
+                Some(AccessMode::ReadOnly),
+            )
+            .await
+    } else {
+        reads.begin().await
+    }
+}
+
 /// Rows already read (a page) cut, in order, into batches of about `BATCH_BYTES` as answered (`bytes` of each):
 /// one batch when they are small, so that the caller writes a page whose rows are large a batch at a time,
 /// converting and holding one batch's answer at once instead of the whole page's.
@@ -130,16 +145,7 @@ pub async fn walk<W: Walked>(
     count: SelectStatement,
     span: Span,
 ) -> Result<Batches<W::Row>, ServiceError> {
-    let txn = if is_postgres(reads) {
-        reads
-            .begin_with_config(
-                Some(IsolationLevel::RepeatableRead),
-                Some(AccessMode::ReadOnly),
-            )
-            .await?
-    } else {
-        reads.begin().await?
-    };
+    let txn = snapshot(reads).await?;
     let total = match txn.query_one(&count).await? {
         Some(row) => u64::try_from(row.try_get_by_index::<i64>(0)?).unwrap_or(0),
         None => 0,

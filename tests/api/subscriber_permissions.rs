@@ -747,3 +747,42 @@ async fn a_list_id_filter_on_a_list_the_caller_may_not_read_is_403_even_with_get
         assert_eq!(status, StatusCode::FORBIDDEN, "{query}: {body}");
     }
 }
+
+#[tokio::test]
+async fn a_scoped_read_racing_moves_off_the_callers_lists_never_sees_the_moved_subscriber() {
+    let world = World::new().await;
+    let (a, b) = (world.a, world.b);
+    let moving = subscriber_id(&world.app, "moving@example.com", &[a]).await;
+    let path = format!("/api/subscribers/{moving}");
+    let writes = async {
+        for round in 0..150 {
+            for (lists, phase) in [(vec![a], "in"), (vec![b], "out")] {
+                let body = json!({"email": "moving@example.com", "lists": lists,
+                    "attribs": {"phase": phase, "round": round}});
+                let (status, body) = world.call(Admin, Method::PUT, &path, Some(body)).await;
+                assert_eq!(status, StatusCode::OK, "{body}");
+            }
+        }
+    };
+    let reads = async {
+        let (mut served, mut refused) = (0, 0);
+        for _ in 0..600 {
+            let (status, body) = world.call(Reader, Method::GET, &path, None).await;
+            match status {
+                StatusCode::OK => {
+                    // Served only as it is on the caller's list: never the state moved off it.
+                    assert_eq!(body["data"]["attribs"]["phase"], "in", "{body}");
+                    served += 1;
+                }
+                StatusCode::FORBIDDEN => refused += 1,
+                other => panic!("{other}: {body}"),
+            }
+        }
+        (served, refused)
+    };
+    let ((), (served, refused)) = tokio::join!(writes, reads);
+    assert!(
+        served + refused == 600,
+        "{served} served, {refused} refused"
+    );
+}

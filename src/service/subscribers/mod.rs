@@ -30,6 +30,7 @@ use super::locks::{begin_write, commit, locked};
 use super::positions::Positions;
 use super::sql::now;
 use super::totals::TotalsCache;
+use super::walk::snapshot;
 use super::{Expect, ServiceError, check, ensure};
 use crate::domain::{
     Access, MembershipAction, NewSubscriber, Optin, Principal, PublicSubscription, Scope,
@@ -153,10 +154,16 @@ impl SubscriberService {
 
     #[tracing::instrument(skip_all, fields(subscriber.id = id), err(level = "debug"))]
     pub async fn get(&self, who: &Principal, id: i64) -> Result<Subscriber, ServiceError> {
-        if let SubscriberScope::OnLists(lists) = Self::readable(who)? {
-            ensure(all_on_lists(&self.reads, &[id], &lists).await?)?;
-        }
-        self.read_one(&self.reads, who, id).await
+        let SubscriberScope::OnLists(lists) = Self::readable(who)? else {
+            return self.read_one(&self.reads, who, id).await;
+        };
+        // The check and the read in one snapshot: a write between them (moving the subscriber off the caller's
+        // lists) must not be served.
+        let txn = snapshot(&self.reads).await?;
+        ensure(all_on_lists(&txn, &[id], &lists).await?)?;
+        let subscriber = self.read_one(&txn, who, id).await?;
+        txn.commit().await?;
+        Ok(subscriber)
     }
 
     /// Creates a subscriber and its subscriptions in one transaction.
