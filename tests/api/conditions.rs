@@ -3,6 +3,7 @@
 
 use reqwest::header::{ETAG, IF_MATCH, IF_NONE_MATCH};
 use reqwest::{Method, Response, StatusCode};
+use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, expect_error, read};
@@ -406,4 +407,36 @@ async fn a_caller_who_may_manage_a_list_but_not_read_it_cannot_learn_its_tag() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_conditional_list_delete_checks_its_tag_after_a_subscription_change_in_flight_commits() {
+    let app = TestApp::spawn().await;
+    let list = app.create_named("Held").await;
+    let subscriber = subscriber_id(&app, "held@example.com", &[list]).await;
+    let path = format!("/api/lists/{list}");
+    let (before, _) = current(&app, &path).await;
+    // A change of the subscription that names only the subscriber (as a blocklist does), still uncommitted.
+    let txn = app.db.begin().await.unwrap();
+    txn.execute_unprepared(&format!(
+        "UPDATE subscriber_lists SET status = 'unsubscribed' WHERE subscriber_id = {subscriber}"
+    ))
+    .await
+    .unwrap();
+    let delete = tokio::spawn({
+        let request = app
+            .request(Method::DELETE, &path)
+            .header(IF_MATCH, before.clone());
+        async move { request.send().await.unwrap() }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    txn.commit().await.unwrap();
+    // The delete waited for the change, and compares with the counts it made.
+    let (after, body) = current(&app, &path).await;
+    assert_ne!(after, before);
+    assert_eq!(
+        body["data"]["subscriber_statuses"],
+        json!({"unsubscribed": 1})
+    );
+    expect_precondition_failed(delete.await.unwrap(), &after).await;
 }

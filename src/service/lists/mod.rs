@@ -19,7 +19,7 @@ use uuid::Uuid;
 use self::filter::{matching, within};
 use self::store::{changes, delete_lists, insert_tags, insert_with_tags, replace_tags};
 use super::idempotency;
-use super::locks::{begin_write, commit, locked};
+use super::locks::{begin_write, commit, lock_subscriptions, locked};
 use super::positions::Positions;
 use super::sql::{is_postgres, now};
 use super::totals::TotalsCache;
@@ -28,7 +28,7 @@ use crate::domain::{
     Access, DeleteSelector, List, ListFilter, ListPatch, ListStatus, ListType, NewList, Principal,
     PublicList, SubscriberCounts, fold,
 };
-use crate::entity::lists;
+use crate::entity::{lists, subscriber_lists};
 
 /// The lists use cases. Cheap to clone: the connection is a pool handle and the totals cache is shared.
 #[derive(Clone)]
@@ -189,11 +189,17 @@ impl ListService {
         ensure(expect.is_none() || who.scope(Access::Get).allows(id))?;
         let txn = begin_write(&self.db).await?;
         if expect.is_some() {
-            // The lock `delete_lists` would take first: nothing changes the list between the check and the delete.
+            // The locks `delete_lists` takes, taken before the check: the list, then its subscriptions, whose
+            // changes (a blocklist, a subscriber's delete) move the counts the tag covers without naming the list.
             locked(&txn, lists::Entity::find_by_id(id), LockType::Update)
                 .one(&txn)
                 .await?
                 .ok_or(ServiceError::NotFound("list"))?;
+            lock_subscriptions(
+                &txn,
+                Condition::all().add(subscriber_lists::Column::ListId.eq(id)),
+            )
+            .await?;
             Self::check_current(&txn, id, expect).await?;
         }
         if delete_lists(&txn, Condition::all().add(lists::Column::Id.eq(id))).await? == 0 {
