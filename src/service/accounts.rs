@@ -1,11 +1,11 @@
 //! Administration of API users and roles (used by the `roster users` and `roster roles` commands).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use rand::distr::Alphanumeric;
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{LockType, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, ModelTrait,
     PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait,
@@ -38,6 +38,7 @@ impl From<sea_orm::DbErr> for AccountError {
         AccountError::Service(err.into())
     }
 }
+use super::locks::lock_rows;
 use super::sql::now;
 use crate::domain::{ListPermission, UserPermission, ValidationError};
 use crate::entity::{api_users, list_permissions, lists, role_permissions, roles};
@@ -318,15 +319,17 @@ impl AccountService {
             return Err(ValidationError("name at least one list".into()).into());
         }
         let txn = self.db.begin().await?;
-        for &list_id in list_ids {
+        // The lists first, in ascending id order, as the server's writes lock them (`service::locks`): a list
+        // delete then waits for this change, or this for it, instead of the two locking rows in opposite orders.
+        let missing =
+            lock_rows::<lists::Entity>(&txn, lists::Column::Id, list_ids, LockType::KeyShare)
+                .await?;
+        if let (true, Some(list_id)) = (grant, missing.first()) {
+            return Err(AccountError::Missing(format!("no list with id {list_id}")));
+        }
+        let list_ids: BTreeSet<i64> = list_ids.iter().copied().collect();
+        for list_id in list_ids {
             if grant {
-                if lists::Entity::find_by_id(list_id)
-                    .one(&txn)
-                    .await?
-                    .is_none()
-                {
-                    return Err(AccountError::Missing(format!("no list with id {list_id}")));
-                }
                 list_permissions::Entity::insert(list_permissions::ActiveModel {
                     role_id: Set(role.id),
                     list_id: Set(list_id),

@@ -439,3 +439,44 @@ async fn deletes_raced_pairwise_keep_every_invariant_and_answer_no_5xx() {
     ])
     .await;
 }
+
+#[tokio::test]
+async fn granting_or_revoking_lists_in_any_order_while_they_are_deleted_never_deadlocks() {
+    use roster::domain::ListPermission;
+    use roster::service::{AccountService, RoleKind};
+    let app = TestApp::spawn().await;
+    let accounts = AccountService::new(app.db.clone());
+    accounts
+        .create_role("racing", RoleKind::List)
+        .await
+        .unwrap();
+    for round in 0..6 {
+        let lists = crate::subscriber_permissions::many_lists(&app, 150).await;
+        let lists = &lists[lists.len() - 150..];
+        let grant = round % 2 == 0;
+        if !grant {
+            accounts
+                .set_list_permissions("racing", ListPermission::Get, lists, true)
+                .await
+                .unwrap();
+        }
+        // The role's change names the lists in descending order; the delete locks them ascending.
+        let descending: Vec<i64> = lists.iter().rev().copied().collect();
+        let query: Vec<String> = lists.iter().map(|id| format!("id={id}")).collect();
+        let path = format!("/api/lists?{}", query.join("&"));
+        let (changed, deleted) = tokio::join!(
+            accounts.set_list_permissions("racing", ListPermission::Get, &descending, grant),
+            app.delete(&path)
+        );
+        let (status, body) = read(deleted).await;
+        assert_eq!(status, StatusCode::OK, "round {round}: {body}");
+        // A grant that comes after the delete finds the lists gone; anything else is a failure.
+        if let Err(err) = changed {
+            assert!(
+                grant && err.to_string().contains("no list with id"),
+                "round {round}: {err}"
+            );
+        }
+    }
+    assert_eq!(deadlocks(&app).await, 0);
+}

@@ -388,7 +388,7 @@ async fn the_public_subscription_needs_no_credentials_and_ignores_them() {
 }
 
 /// Creates `n` more private lists straight in the database (the API would take minutes) and returns every list id.
-async fn many_lists(app: &TestApp, n: u32) -> Vec<i64> {
+pub(crate) async fn many_lists(app: &TestApp, n: u32) -> Vec<i64> {
     use sea_orm::{ConnectionTrait, Statement};
     let first = app.create_named("first").await;
     crate::helpers::insert_copies(
