@@ -60,7 +60,7 @@ pub struct Email(String);
 
 impl Email {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        let email = raw.trim().to_lowercase();
+        let email = fold(raw.trim());
         if email.is_empty() {
             return Err(ValidationError("email must not be blank".into()));
         }

@@ -408,6 +408,15 @@ async fn a_duplicate_email_is_409_whatever_its_case_on_create_and_change() {
     .await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(subscriber(&app, other).await["email"], "other@example.com");
+    // Folded character by character: a word-final capital sigma is the same letter as any other.
+    subscriber_id(&app, "ασ@example.com", &[]).await;
+    let message = expect_error(
+        app.post_json("/api/subscribers", &json!({"email": "ΑΣ@example.com"}))
+            .await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert!(message.contains("already exists"), "{message}");
 }
 
 #[tokio::test]
