@@ -986,7 +986,7 @@ mod tests {
                 uuid: Set(uuid),
                 email: Set(row.email.into()),
                 name: Set(row.name.into()),
-                name_folded: Set(crate::domain::fold_name(&row.name)),
+                name_folded: Set(crate::domain::fold_name(row.name)),
                 attribs: Set(row.attribs),
                 status: Set(row.status),
                 created_at: Set(created_at),
