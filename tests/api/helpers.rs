@@ -415,6 +415,16 @@ pub fn expensive_query() -> String {
 /// SQL both backends run: `values` are expressions over the template `t` and the copy's number `v`, where `{uuid}`
 /// stands for a fresh uuid stored as the template's is (SQLite keeps a blob or its text). Triggers keep the
 /// counters exact.
+/// SQL for a new UUID stored as that of the row the statement names `t` (SQLite keeps them as text or blobs).
+pub fn new_uuid_like_t(app: &TestApp) -> &'static str {
+    if app.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        return "gen_random_uuid()";
+    }
+    "CASE typeof(t.uuid) WHEN 'blob' THEN randomblob(16) ELSE lower(hex(randomblob(4)) || '-' || \
+     hex(randomblob(2)) || '-4' || substr(hex(randomblob(2)), 2) || '-a' || substr(hex(randomblob(2)), 2) \
+     || '-' || hex(randomblob(6))) END"
+}
+
 pub async fn insert_copies(
     app: &TestApp,
     table: &str,
@@ -424,14 +434,7 @@ pub async fn insert_copies(
     values: &str,
 ) {
     let backend = app.db.get_database_backend();
-    let uuid = if backend == sea_orm::DatabaseBackend::Postgres {
-        "gen_random_uuid()"
-    } else {
-        "CASE typeof(t.uuid) WHEN 'blob' THEN randomblob(16) ELSE lower(hex(randomblob(4)) || '-' || \
-         hex(randomblob(2)) || '-4' || substr(hex(randomblob(2)), 2) || '-a' || substr(hex(randomblob(2)), 2) \
-         || '-' || hex(randomblob(6))) END"
-    };
-    let values = values.replace("{uuid}", uuid);
+    let values = values.replace("{uuid}", new_uuid_like_t(app));
     let sql = format!(
         "WITH RECURSIVE i(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM i WHERE v < {n}) \
          INSERT INTO {table} ({columns}) SELECT {values} FROM i, {table} t WHERE t.id = {template}"

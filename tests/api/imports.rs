@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::helpers::{TestApp, read};
 use crate::idempotency::{age_claim, key_state, lose_answers};
 use crate::races::broken_invariants;
-use crate::subscribers::{assert_counts_exact, create_subscriber};
+use crate::subscribers::{assert_counts_exact, create_subscriber, subscriber_id};
 
 const IMPORT: &str = "/api/import/subscribers";
 
@@ -931,6 +931,95 @@ async fn an_import_racing_creates_edits_and_a_list_delete_keeps_every_invariant(
     let (_, page) = read(app.get("/api/subscribers?per_page=1").await).await;
     assert_eq!(page["data"]["total"], 20_000, "one subscriber per e-mail");
     assert_sound(&app, "an import racing other writes").await;
+}
+
+#[tokio::test]
+async fn an_import_meeting_a_stream_of_sign_ups_of_its_own_emails_finishes_exact() {
+    let app = TestApp::spawn().await;
+    let list = app.create_named("L").await;
+    let (status, body) = upload(
+        &app,
+        &format!(r#"{{"lists":[{list}]}}"#),
+        &rows(20_000, "flood"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Eight clients sign up e-mails of the file, spread over every batch, until the job ends: each batch keeps
+    // finding some of its new e-mails inserted by them first.
+    let running = std::sync::atomic::AtomicBool::new(true);
+    let signer = |from: usize| {
+        let (app, running) = (&app, &running);
+        async move {
+            let mut i = from;
+            while running.load(std::sync::atomic::Ordering::Relaxed) {
+                let body = json!({"email": format!("flood{i}@example.com"), "lists": [list]});
+                let status = app.post_json("/api/subscribers", &body).await.status();
+                assert!(
+                    status == StatusCode::OK || status == StatusCode::CONFLICT,
+                    "{status}"
+                );
+                i = (i + 8 * 37) % 20_000;
+            }
+        }
+    };
+    let ending = async {
+        let job = ended(&app).await;
+        running.store(false, std::sync::atomic::Ordering::Relaxed);
+        job
+    };
+    let (job, ..) = tokio::join!(
+        ending,
+        signer(0),
+        signer(37),
+        signer(74),
+        signer(111),
+        signer(148),
+        signer(185),
+        signer(222),
+        signer(259)
+    );
+    assert_eq!(job["status"], "finished", "{job}: {}", log(&app).await);
+    assert_eq!(job["imported"], 20_000, "{job}");
+    let (_, page) = read(app.get("/api/subscribers?per_page=1").await).await;
+    assert_eq!(page["data"]["total"], 20_000, "one subscriber per e-mail");
+    assert_sound(&app, "an import racing sign-ups").await;
+}
+
+#[tokio::test]
+async fn a_row_whose_email_another_write_inserts_during_its_batch_is_still_applied_and_counted() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let app = TestApp::spawn().await;
+    let list = app.create_named("L").await;
+    let template = subscriber_id(&app, "template@example.com", &[]).await;
+    let uuid = crate::helpers::new_uuid_like_t(&app);
+    // Inserted by another transaction, not yet committed when the batch looks for the file's existing e-mails
+    // (on PostgreSQL the batch's insert then waits for it, and finds it there).
+    let held = app.db.begin().await.unwrap();
+    held.execute_unprepared(&format!(
+        "INSERT INTO subscribers (uuid, email, name, name_folded, attribs, status, created_at, updated_at) \
+         SELECT {uuid}, 'held3@example.com', t.name, t.name_folded, t.attribs, t.status, t.created_at, \
+         t.updated_at FROM subscribers t WHERE t.id = {template}"
+    ))
+    .await
+    .unwrap();
+    let (params, file) = (format!(r#"{{"lists":[{list}]}}"#), rows(10, "held"));
+    let upload = upload(&app, &params, &file);
+    let commit = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        held.commit().await.unwrap();
+    };
+    let ((status, body), ()) = tokio::join!(upload, commit);
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let job = ended(&app).await;
+    assert_eq!(
+        (&job["status"], &job["imported"]),
+        (&json!("finished"), &json!(10)),
+        "{job}"
+    );
+    assert_eq!(job["created"], 9, "{job}");
+    let held = subscriber_by_email(&app, "held3@example.com").await;
+    assert_eq!(subscriptions(&held), [(list, "unconfirmed".to_owned())]);
+    assert_sound(&app, "an import meeting an insert of one of its e-mails").await;
 }
 
 #[tokio::test]

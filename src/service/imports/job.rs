@@ -4,6 +4,7 @@
 //! counts and the data move together and a stop or a takeover leaves no batch half-written. A heartbeat task
 //! renews the job's lease and notices a stop asked through any instance.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -36,6 +37,10 @@ const READ_AHEAD: usize = 1;
 pub const WRITERS: usize = 2;
 /// Attempts at a batch the database refused for a transient reason (a deadlock, a restart).
 const ATTEMPTS: u32 = 5;
+/// Follow-up transactions for rows whose new e-mails concurrent writes inserted first (sign-ups of the file's
+/// e-mails while it is imported): the first finds them existing, so a second is needed only when they were
+/// deleted again meanwhile.
+const LATE_ATTEMPTS: u32 = 10;
 /// Most log lines written when the job starts (the file, ignored columns and ZIP entries).
 pub const OPENING_LINES_MAX: usize = 50;
 /// Longest log message, in characters: longer ones (a file or column name) are cut, so the log has a bound.
@@ -236,22 +241,36 @@ impl Job {
     }
 
     /// Writes one batch with its counts and log lines; false when the job no longer takes it (nothing written).
-    async fn write(&self, batch: Batch) -> Result<bool, String> {
-        let lines: Vec<String> = batch
+    /// Rows a concurrent write made late (see [`import_batch`]) follow in a transaction of their own.
+    async fn write(&self, mut batch: Batch) -> Result<bool, String> {
+        let mut lines: Vec<String> = batch
             .skipped
             .iter()
             .map(|(line, why)| stamped(&format!("skipping line {line}: {why}")))
             .collect();
-        let mut attempt = 0;
+        let (mut attempt, mut follow_ups) = (0, 0);
         loop {
-            attempt += 1;
             match self.try_write(&batch, &lines).await {
-                Ok(Some(unlogged)) => {
+                Ok(Some((unlogged, late))) => {
                     self.unlogged.fetch_add(unlogged, Ordering::Relaxed);
-                    return Ok(true);
+                    if late.is_empty() {
+                        return Ok(true);
+                    }
+                    follow_ups += 1;
+                    if follow_ups > LATE_ATTEMPTS {
+                        return Err(format!(
+                            "concurrent writes kept inserting and deleting {} of the file's e-mails",
+                            late.len()
+                        ));
+                    }
+                    let late: HashSet<String> = late.into_iter().collect();
+                    batch.rows.retain(|row| late.contains(row.email.as_str()));
+                    batch.skipped.clear();
+                    lines.clear();
                 }
                 Ok(None) => return Ok(false),
-                Err(Failure::Retry(err)) if attempt < ATTEMPTS => {
+                Err(Failure::Retry(err)) if attempt + 1 < ATTEMPTS => {
+                    attempt += 1;
                     tracing::warn!(error = %err, attempt, "an import batch will be retried");
                     tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
                 }
@@ -261,11 +280,17 @@ impl Job {
         }
     }
 
-    /// One attempt at a batch: how many of its log lines found no room, or `None` when the job no longer takes it.
-    async fn try_write(&self, batch: &Batch, lines: &[String]) -> Result<Option<u64>, Failure> {
+    /// One attempt at a batch: how many of its log lines found no room and the e-mails whose rows were left out,
+    /// or `None` when the job no longer takes it.
+    async fn try_write(
+        &self,
+        batch: &Batch,
+        lines: &[String],
+    ) -> Result<Option<(u64, Vec<String>)>, Failure> {
         let at = now();
         let txn = begin_write(&self.db).await.map_err(ServiceError::from)?;
-        let counts = import_batch(&txn, &batch.rows, &self.options, at).await?;
+        let written = import_batch(&txn, &batch.rows, &self.options, at).await?;
+        let counts = written.counts;
         let progress = Progress {
             imported: counts.imported,
             created: counts.created,
@@ -286,7 +311,7 @@ impl Job {
                 "the database failed while committing a batch: {err}"
             ))
         })?;
-        Ok(Some(unlogged))
+        Ok(Some((unlogged, written.late)))
     }
 }
 

@@ -3,7 +3,7 @@
 //! Rows apply as if one after the other in file order: a repeated e-mail is an existing subscriber by the time
 //! its later row comes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use sea_orm::sea_query::{LockType, OnConflict};
 use sea_orm::{
@@ -216,6 +216,17 @@ async fn overwrite(
     Ok(())
 }
 
+/// What writing a batch came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub counts: BatchCounts,
+    /// E-mails of the batch that a concurrent write inserted between the batch's lock and its insert. Their
+    /// rows are left out (not counted): locking them now would take a subscriber's lock out of id order (step 3 of
+    /// `service::locks`), so the caller writes them as a batch of their own next, where they are existing
+    /// subscribers, locked in order.
+    pub late: Vec<String>,
+}
+
 /// Writes `rows` as `options` say, in `txn` (a write transaction from `locks::begin_write`). Refuses, changing
 /// nothing, when a target list no longer exists.
 pub async fn import_batch(
@@ -223,7 +234,7 @@ pub async fn import_batch(
     rows: &[ImportRow],
     options: &ImportOptions,
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<BatchCounts, ServiceError> {
+) -> Result<Written, ServiceError> {
     none_missing("list", &lock_lists(txn, &options.lists).await?)?;
     // One row per e-mail, in file order; with overwrite the last row of an e-mail gives its fields.
     let mut unique: Vec<&ImportRow> = Vec::with_capacity(rows.len());
@@ -257,14 +268,17 @@ pub async fn import_batch(
         .collect();
     fresh.sort_by(|a, b| a.email.as_str().cmp(b.email.as_str()));
     let inserted = insert_fresh(txn, &fresh, status, now).await?;
-    if inserted.len() < fresh.len() {
-        // A concurrent write inserted some of these e-mails first: their rows were not locked in id order with the
-        // others (step 3 of `service::locks`). The batch is rolled back and tried again, when the first lock finds
-        // them.
-        return Err(ServiceError::Unavailable(DbErr::Custom(
-            "a concurrent write inserted some of the batch's e-mails".into(),
-        )));
-    }
+    let late: HashSet<&str> = fresh
+        .iter()
+        .map(|row| row.email.as_str())
+        .filter(|email| !inserted.contains_key(*email))
+        .collect();
+    let late_rows = rows
+        .iter()
+        .filter(|row| late.contains(row.email.as_str()))
+        .count() as u64;
+    // The rows after the first of each e-mail, but for the late ones.
+    let repeats = repeats - (late_rows - late.len() as u64);
     let mut updated = 0;
     if options.overwrite_userinfo {
         let old: Vec<&ImportRow> = unique
@@ -301,9 +315,12 @@ pub async fn import_batch(
             blocklist(txn, &to_blocklist, now).await?;
         }
     }
-    Ok(BatchCounts {
-        imported: rows.len() as u64,
-        created: inserted.len() as u64,
-        updated,
+    Ok(Written {
+        counts: BatchCounts {
+            imported: rows.len() as u64 - late_rows,
+            created: inserted.len() as u64,
+            updated,
+        },
+        late: late.into_iter().map(str::to_owned).collect(),
     })
 }
