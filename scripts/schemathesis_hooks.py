@@ -208,9 +208,12 @@ QUERY_REFUSED = "`query`: "
 # openapi.yaml, GET /api/subscribers `subscription_status`: "With `list_id` (required then)".
 STATUS_WITHOUT_LIST = "subscription_status needs at least one list_id"
 # openapi.yaml, SubscriberAttribs and SubscriberUnprocessable: at most 65,536 bytes as compact JSON with every number
-# written out in full decimal (as PostgreSQL stores and returns it), 16 levels of nesting, no NUL character.
+# written out in full decimal (as PostgreSQL stores and returns it), 16 levels of nesting, 1,024 values, no NUL
+# character.
 ATTRIBS_MAX_BYTES = 65_536
 ATTRIBS_MAX_DEPTH = 16
+ATTRIBS_MAX_VALUES = 1024
+ATTRIBS_TOO_MANY = f"attribs must hold at most {ATTRIBS_MAX_VALUES} values (objects, arrays and scalars)"
 ATTRIBS_TOO_LARGE = (
     f"attribs must be at most {ATTRIBS_MAX_BYTES} bytes of JSON as stored, with every number written out in full "
     "decimal (1e308 is 309 digits)"
@@ -273,6 +276,15 @@ def _depth(value: Any, level: int = 1) -> int:
     return level - 1
 
 
+def _values(value: Any) -> int:
+    """JSON values inside a value, itself aside (as Roster counts below the top-level object)."""
+    if isinstance(value, dict):
+        return sum(1 + _values(v) for v in value.values())
+    if isinstance(value, list):
+        return sum(1 + _values(v) for v in value)
+    return 0
+
+
 def _has_nul(value: Any) -> bool:
     if isinstance(value, str):
         return "\x00" in value
@@ -309,6 +321,8 @@ def _attribs_break_a_bound(case: Any, response: Any) -> bool:
         return _has_nul(attribs)
     if message == ATTRIBS_TOO_DEEP:
         return _depth(attribs) > ATTRIBS_MAX_DEPTH
+    if message == ATTRIBS_TOO_MANY:
+        return _values(attribs) > ATTRIBS_MAX_VALUES
     if message == ATTRIBS_TOO_LARGE:
         compact = json.dumps(attribs, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")
         return len(compact) + _expansion(attribs) > ATTRIBS_MAX_BYTES

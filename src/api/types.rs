@@ -10,8 +10,8 @@ use poem_openapi::types::{
 use serde_json::Value;
 
 use crate::domain::{
-    ATTRIBS_MAX_BYTES, ATTRIBS_MAX_DEPTH, DESCRIPTION_MAX_CHARS, EMAIL_MAX_BYTES, NAME_MAX_CHARS,
-    PAGE_MAX, TAG_MAX_CHARS, TAGS_MAX,
+    ATTRIBS_MAX_BYTES, ATTRIBS_MAX_DEPTH, ATTRIBS_MAX_VALUES, DESCRIPTION_MAX_CHARS,
+    EMAIL_MAX_BYTES, NAME_MAX_CHARS, PAGE_MAX, TAG_MAX_CHARS, TAGS_MAX,
 };
 
 /// Implements `Type` for a scalar newtype with an inline schema.
@@ -487,13 +487,14 @@ checked_string!(
     SubscriberNameText, "subscriber_name", min = None, max = NAME_MAX_CHARS, pattern = Some(NO_NUL.into())
 );
 
-/// A subscriber's attributes: any JSON object, at most 65,536 bytes and 16 levels deep. Any JSON value is read,
+/// A subscriber's attributes: any JSON object, at most 65,536 bytes, 16 levels deep and 1,024 values. Any JSON value is read,
 /// so that the subscriber rules can refuse a non-object with 422 and a precise message.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AttribsObject(pub Value);
 
 // openapi.yaml's description of `attribs` states these bounds.
-const _: () = assert!(ATTRIBS_MAX_BYTES == 65_536 && ATTRIBS_MAX_DEPTH == 16);
+const _: () =
+    assert!(ATTRIBS_MAX_BYTES == 65_536 && ATTRIBS_MAX_DEPTH == 16 && ATTRIBS_MAX_VALUES == 1024);
 
 impl AttribsObject {
     fn schema() -> MetaSchema {

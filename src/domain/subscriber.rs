@@ -13,6 +13,10 @@ pub const EMAIL_MAX_BYTES: usize = 254;
 pub const ATTRIBS_MAX_BYTES: usize = 65_536;
 /// Deepest nesting of objects and arrays in `attribs` (the top-level object is level 1).
 pub const ATTRIBS_MAX_DEPTH: usize = 16;
+/// Most JSON values inside `attribs` (objects, arrays and scalars, the top-level object aside). In memory each takes
+/// 32 bytes or more whatever its size as JSON (`0,` is 2), so this, not the byte bound, is what keeps a page of
+/// subscribers held in memory near the size of its JSON.
+pub const ATTRIBS_MAX_VALUES: usize = 1024;
 /// Most list ids in one subscriber write (`lists`, `target_list_ids`, `list_uuids`) and in a `list_id` filter.
 pub const SUBSCRIBER_LISTS_MAX: usize = 1000;
 /// Most subscriber ids in one bulk body (`PUT /api/subscribers/lists`, `PUT /api/subscribers/blocklist`): a
@@ -107,7 +111,8 @@ fn parse_name(raw: Option<&str>, email: &Email) -> Result<String, ValidationErro
     })
 }
 
-/// Valid attributes: a JSON object of at most [`ATTRIBS_MAX_BYTES`] and [`ATTRIBS_MAX_DEPTH`] levels, with no
+/// Valid attributes: a JSON object of at most [`ATTRIBS_MAX_BYTES`], [`ATTRIBS_MAX_DEPTH`] levels and
+/// [`ATTRIBS_MAX_VALUES`] values, with no
 /// NUL character anywhere (PostgreSQL cannot store one in `jsonb`). `null` is the empty object.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Attribs(Map<String, Value>);
@@ -130,7 +135,14 @@ impl Attribs {
         if map.keys().any(|k| k.contains('\0')) {
             return Err(nul_in_attribs());
         }
+        let mut values = 0usize;
         while let Some((value, depth)) = pending.pop() {
+            values += 1;
+            if values > ATTRIBS_MAX_VALUES {
+                return Err(ValidationError(format!(
+                    "attribs must hold at most {ATTRIBS_MAX_VALUES} values (objects, arrays and scalars)"
+                )));
+            }
             match value {
                 Value::Object(inner) => {
                     if depth > ATTRIBS_MAX_DEPTH {
@@ -682,6 +694,10 @@ mod tests {
         let big = json!({ "k": "a".repeat(ATTRIBS_MAX_BYTES) });
         assert!(Attribs::parse(big).is_err());
         assert!(Attribs::parse(json!({ "k\u{0}": 1 })).is_err());
+        // The top-level object aside: an array and its elements.
+        let values = |n: usize| json!({ "k": vec![json!({}); n - 1] });
+        assert!(Attribs::parse(values(ATTRIBS_MAX_VALUES)).is_ok());
+        assert!(Attribs::parse(values(ATTRIBS_MAX_VALUES + 1)).is_err());
         assert!(Attribs::parse(json!({ "k": ["\u{0}"] })).is_err());
     }
 

@@ -309,8 +309,24 @@ async fn invalid_emails_names_and_attribs_are_422_and_nothing_is_created() {
     )
     .await;
     assert!(message.contains("16 levels"), "{message}");
+    // 1,025 values in 4 KB: small as JSON, large as held in memory.
+    let message = expect_error(
+        app.post_json(
+            "/api/subscribers",
+            &json!({"email": "a@example.com", "attribs": {"zeros": vec![0; 1024]}}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(message.contains("1024 values"), "{message}");
     let (_, page) = read(app.get("/api/subscribers").await).await;
     assert_eq!(page["data"]["total"], 0);
+    let body = json!({"email": "a@example.com", "attribs": {"zeros": vec![0; 1023]}});
+    assert_eq!(
+        app.post_json("/api/subscribers", &body).await.status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
