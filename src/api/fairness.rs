@@ -10,19 +10,21 @@
 //!   that frees goes to a caller under its share.
 //! - A request that cannot enter within `wait` is answered 429 with `Retry-After`, and counted in
 //!   `roster_fair_share_refused_total`.
+//! - A request's operation runs in a task of its own holding its place, so a client that leaves does not give the
+//!   place back while the operation's statement still holds a connection.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use poem::{Body, Endpoint, IntoResponse, Request, Response};
+use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response};
 use tokio::sync::Notify;
 use tokio::time::Instant;
+use tracing::Instrument;
 
-use super::context::{caller, resolved};
+use super::context::{caller, deadline, resolved};
 use super::error::ApiError;
-use super::layer::Layer;
 use super::limits::Caller;
 use super::stream::Streaming;
 
@@ -120,26 +122,65 @@ impl Drop for Permit {
     }
 }
 
-/// The gate as a layer, inside authentication (it needs to know the caller).
+/// The gate in front of the operations, inside authentication (it needs to know the caller).
 pub struct ShareDatabase(pub Arc<Gate>);
 
-impl Layer for ShareDatabase {
-    async fn handle<E: Endpoint>(&self, next: &E, req: Request) -> poem::Result<Response> {
+impl<E: Endpoint + 'static> Middleware<E> for ShareDatabase {
+    type Output = SharedDatabase<E>;
+
+    fn transform(&self, next: E) -> Self::Output {
+        SharedDatabase {
+            gate: self.0.clone(),
+            next: Arc::new(next),
+        }
+    }
+}
+
+pub struct SharedDatabase<E> {
+    gate: Arc<Gate>,
+    next: Arc<E>,
+}
+
+impl<E: Endpoint + 'static> Endpoint for SharedDatabase<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
         let who = caller(&req).map_or_else(|| Caller::Address(resolved(&req).address), Caller::of);
-        let permit = self.0.enter(who).await.map_err(|retry| {
+        let permit = self.gate.enter(who).await.map_err(|retry| {
             metrics::counter!("roster_fair_share_refused_total").increment(1);
             ApiError::too_many_requests(retry)
         })?;
-        let mut response = next.call(req).await?.into_response();
-        if response.extensions().get::<Streaming>().is_some() {
-            // The body still reads the database as it is sent: the caller keeps its place until it ends.
-            let body = response.take_body().into_bytes_stream();
-            response.set_body(Body::from_bytes_stream(body.map(move |chunk| {
-                let _held = &permit;
-                chunk
-            })));
+        // The operation runs in a task of its own that holds the caller's place until it ends (or the request's
+        // deadline passes): a client that leaves (a reset HTTP/2 stream, a closed connection) would otherwise free
+        // its place at once while its statement still ran on a pooled connection, and could take the whole pool by
+        // sending and abandoning requests.
+        let next = self.next.clone();
+        let deadline = deadline(&req);
+        let operation = async move {
+            let mut response = match tokio::time::timeout_at(deadline, next.call(req)).await {
+                Ok(response) => response?.into_response(),
+                // `LimitDuration` answers it; what is left here is to stop the work.
+                Err(_) => return Err(ApiError::timed_out().into()),
+            };
+            if response.extensions().get::<Streaming>().is_some() {
+                // The body still reads the database as it is sent: the caller keeps its place until it ends.
+                let body = response.take_body().into_bytes_stream();
+                response.set_body(Body::from_bytes_stream(body.map(move |chunk| {
+                    let _held = &permit;
+                    chunk
+                })));
+            }
+            Ok::<_, poem::Error>(response)
+        };
+        match tokio::spawn(operation.in_current_span()).await {
+            Ok(result) => result,
+            // Raised again here, for `CatchPanic` outside.
+            Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+            Err(err) => {
+                tracing::error!(error = %err, "an operation's task failed");
+                Err(ApiError::internal().into())
+            }
         }
-        Ok(response)
     }
 }
 

@@ -88,10 +88,7 @@ pub fn app(
         })
         // A request holds its share of the database only once its body has arrived (an upload, one at a time per
         // instance, holds it while its file arrives).
-        .with(layer(ShareDatabase(Gate::new(
-            pool_size,
-            config.fair_share_wait,
-        ))))
+        .with(ShareDatabase(Gate::new(pool_size, config.fair_share_wait)))
         .with(CatchPanic::new().with_handler(panic_response))
         .with(layer(LimitBody {
             body: config.body_limit,

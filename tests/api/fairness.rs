@@ -60,3 +60,51 @@ async fn one_callers_flood_of_expensive_queries_leaves_another_caller_served() {
         "the other caller waited {probe_took:?}; flood: {statuses:?}"
     );
 }
+
+#[tokio::test]
+async fn requests_whose_clients_left_keep_their_callers_places_until_their_statements_end() {
+    let app = TestApp::spawn_with(|settings| {
+        settings.database.max_connections = 5;
+        settings.database.statement_timeout = Duration::from_secs(3);
+        settings.http.fair_share_wait = Duration::from_millis(300);
+    })
+    .await;
+    plant_long_attribs(&app, 40).await;
+    let expensive = || {
+        app.request(Method::GET, "/api/subscribers")
+            .query(&[("query", expensive_query())])
+    };
+    // Requests the client gives up on: their statements run on, each on a connection of the pool.
+    let left =
+        join_all((0..4).map(|_| expensive().timeout(Duration::from_millis(300)).send())).await;
+    assert!(
+        left.iter()
+            .all(|r| r.as_ref().is_err_and(|e| e.is_timeout()))
+    );
+    // So the caller still holds its places: more of its requests wait for them (429), not for a connection (503),
+    // and another caller finds one free.
+    let again = join_all((0..4).map(|_| expensive().send()));
+    let probe = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        read(
+            app.anonymous(Method::GET, "/api/public/lists")
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+        .0
+    };
+    let (again, probe) = tokio::join!(again, probe);
+    let statuses: Vec<StatusCode> = again.iter().map(|a| a.as_ref().unwrap().status()).collect();
+    assert!(
+        statuses.contains(&StatusCode::TOO_MANY_REQUESTS)
+            && !statuses.contains(&StatusCode::SERVICE_UNAVAILABLE),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        probe,
+        StatusCode::OK,
+        "the caller's own requests got {statuses:?}"
+    );
+}
