@@ -335,3 +335,45 @@ async fn an_abandoned_write_on_sqlite_ends_before_its_writer_serves_anyone_else(
     assert_eq!(pool.size(), 1);
     db.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_drain_that_gets_no_answer_closes_its_connection_instead_of_keeping_it_from_the_pool() {
+    if std::env::var_os("ROSTER_TEST_POSTGRES_URL").is_none() {
+        return; // PostgreSQL's release path.
+    }
+    let sent = Sent::default();
+    let database = TestDatabase::create().await;
+    let settings = DatabaseSettings {
+        url: DatabaseUrl::new(&proxy(&database.url, sent.clone()).await),
+        max_connections: 1,
+        min_connections: 1,
+        acquire_timeout: Duration::from_secs(30),
+        statement_timeout: Duration::from_secs(10),
+    };
+    let db = roster::db::connect(&settings).await.unwrap();
+    assert_eq!(number(&db, 1).await, 1);
+    // The abandoned statement's answer never reaches the pool while the proxy holds it back, as when it sits
+    // unread in a TLS buffer: the drain waits for it.
+    sent.1.store(true, Ordering::SeqCst);
+    let abandoned = tokio::time::timeout(
+        Duration::from_millis(200),
+        db.execute_unprepared("SELECT pg_sleep(1)"),
+    )
+    .await;
+    assert!(abandoned.is_err());
+    let next = tokio::spawn({
+        let db = db.clone();
+        async move { number(&db, 2).await }
+    });
+    // Past the drain's bound (15 s) the connection is closed and another opened; its answers flow once the proxy
+    // lets them.
+    tokio::time::sleep(Duration::from_secs(16)).await;
+    sent.1.store(false, Ordering::SeqCst);
+    assert_eq!(next.await.unwrap(), 2);
+    assert_eq!(
+        sent.0.lock().unwrap().len(),
+        2,
+        "the stuck connection was kept instead of replaced"
+    );
+    db.close().await.unwrap();
+}

@@ -11,6 +11,10 @@ use crate::database::Database;
 use crate::error::Error;
 
 use super::inner::{is_beyond_max_lifetime, DecrementSizeGuard, PoolInner};
+
+/// Roster's patch: how long a released connection's ping (which drains an abandoned statement) may take before the
+/// connection is closed instead of returned.
+const RELEASE_PING_TIMEOUT: Duration = Duration::from_secs(15);
 use crate::pool::options::PoolConnectionMetadata;
 
 const CLOSE_ON_DROP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -321,7 +325,12 @@ impl<DB: Database> Floating<DB, Live<DB>> {
         // returned to the pool; also of course, if it was dropped due to an error
         // this is simply a band-aid as SQLx-next connections should be able
         // to recover from cancellations
-        if let Err(error) = self.raw.ping().await {
+        // Roster's patch: bounded in time. An abandoned statement's answer can sit in a TLS buffer that the socket's
+        // readiness never announces, and the ping then waited for ever, keeping the connection from the pool.
+        let pinged = crate::rt::timeout(RELEASE_PING_TIMEOUT, self.raw.ping())
+            .await
+            .unwrap_or_else(|_| Err(Error::PoolTimedOut));
+        if let Err(error) = pinged {
             tracing::warn!(
                 %error,
                 "error occurred while testing the connection on-release",
