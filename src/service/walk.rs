@@ -9,6 +9,8 @@
 
 use std::sync::{Arc, OnceLock};
 
+use tokio::sync::Mutex;
+
 use futures_util::stream::BoxStream;
 use sea_orm::sea_query::SelectStatement;
 use sea_orm::{
@@ -151,9 +153,22 @@ pub async fn walk<W: Walked>(
         None => 0,
     };
     let last = Arc::new(OnceLock::new());
+    let txn = Arc::new(Mutex::new(Some(txn)));
+    // The snapshot ends at the deadline even if the answer is never asked for its next batch (an HTTP/2 reader
+    // that opens no window, and pings to keep the connection alive): then nothing polls the walk.
+    tokio::spawn({
+        let txn = Arc::downgrade(&txn);
+        async move {
+            tokio::time::sleep_until(span.deadline).await;
+            if let Some(txn) = txn.upgrade() {
+                drop(txn.lock().await.take());
+            }
+        }
+    });
     let state = Walk {
         source,
-        txn: Some(txn),
+        txn,
+        over: false,
         skipped: span.skip,
         after: span.after,
         remaining: span.limit,
@@ -175,8 +190,10 @@ pub async fn walk<W: Walked>(
 /// Where a walk is.
 struct Walk<W: Walked> {
     source: W,
-    /// The snapshot; `None` once the walk is over.
-    txn: Option<DatabaseTransaction>,
+    /// The snapshot; `None` once the walk is over or its deadline passed (the walk's watchdog takes it then).
+    txn: Arc<Mutex<Option<DatabaseTransaction>>>,
+    /// The batches have ended.
+    over: bool,
     /// Rows of the result before the next batch (used when there is no key to start from).
     skipped: u64,
     /// The key of the last row written.
@@ -191,15 +208,21 @@ struct Walk<W: Walked> {
 
 impl<W: Walked> Walk<W> {
     async fn next(&mut self) -> Result<Option<Vec<W::Row>>, ServiceError> {
-        let Some(txn) = &self.txn else {
+        if self.over {
             return Ok(None);
-        };
-        if tokio::time::Instant::now() >= self.deadline {
-            self.txn = None;
+        }
+        let txn = self.txn.clone();
+        let mut held = txn.lock().await;
+        let Some(txn) = held
+            .as_ref()
+            .filter(|_| tokio::time::Instant::now() < self.deadline)
+        else {
+            drop(held.take());
+            self.over = true;
             return Err(ServiceError::Unavailable(DbErr::Custom(
                 "the request's time ran out while its answer was being written".into(),
             )));
-        }
+        };
         let limit = self.remaining.map_or(self.rows, |left| left.min(self.rows));
         let from = match &self.after {
             Some(key) => Position::After(key),
@@ -211,7 +234,8 @@ impl<W: Walked> Walk<W> {
             self.source.read(txn, from, limit).await?
         };
         let Some(last) = models.last() else {
-            if let Some(txn) = self.txn.take() {
+            self.over = true;
+            if let Some(txn) = held.take() {
                 txn.commit().await?;
             }
             return Ok(None);

@@ -1740,6 +1740,54 @@ async fn a_page_of_subscribers_on_many_long_lists_is_written_a_batch_at_a_time_a
 }
 
 #[tokio::test]
+async fn a_streamed_answer_nobody_reads_ends_its_snapshot_at_the_request_deadline() {
+    let app = TestApp::spawn_with(|settings| {
+        settings.http.request_timeout = std::time::Duration::from_secs(2);
+        settings.database.statement_timeout = std::time::Duration::from_secs(1);
+    })
+    .await;
+    let first = create_subscriber(&app, json!({"email": "first@example.com"})).await["id"]
+        .as_i64()
+        .unwrap();
+    let values = "{uuid}, 'row' || v || '@example.com', 'Row ' || v, 'row ' || v, t.attribs, t.status, \
+                  t.created_at, t.updated_at";
+    let columns = "uuid, email, name, name_folded, attribs, status, created_at, updated_at";
+    crate::helpers::insert_copies(&app, "subscribers", first, 30_000, columns, values).await;
+    let mut response = app.get("/api/subscribers?per_page=all").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    response.chunk().await.unwrap().unwrap();
+    // Megabytes more than the socket holds, and no more read: the walk is not asked for its next batch.
+    tokio::time::sleep(std::time::Duration::from_millis(3_000)).await;
+    if app.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        let open = app
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DatabaseBackend::Postgres,
+                "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
+                 AND state LIKE 'idle in transaction%'",
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get_by_index::<i64>(0)
+            .unwrap();
+        assert_eq!(open, 0, "a snapshot outlived its request's deadline");
+    }
+    // On both backends: the answer is cut, not ended as if complete.
+    let cut = loop {
+        match response.chunk().await {
+            Ok(Some(_)) => continue,
+            Ok(None) => break false,
+            Err(_) => break true,
+        }
+    };
+    assert!(
+        cut,
+        "an answer whose time ran out must not end as if complete"
+    );
+}
+
+#[tokio::test]
 async fn a_streamed_answer_read_slowly_is_not_cut_by_the_statement_budget() {
     // The budget is per statement: a walk of many statements in one snapshot may take longer than it.
     let app = TestApp::spawn_with(|settings| {
