@@ -8,8 +8,9 @@ use reqwest::{Method, StatusCode};
 
 use crate::helpers::{TestApp, expensive_query, plant_long_attribs, read};
 
-#[tokio::test]
-async fn one_callers_flood_of_expensive_queries_leaves_another_caller_served() {
+/// A Roster with a pool of 5 (a caller may hold 4), 3-second statements and a short wait for a fair share, and
+/// subscribers on which `expensive` runs to that timeout.
+async fn small_pool() -> TestApp {
     let app = TestApp::spawn_with(|settings| {
         settings.database.max_connections = 5;
         settings.database.statement_timeout = Duration::from_secs(3);
@@ -17,10 +18,18 @@ async fn one_callers_flood_of_expensive_queries_leaves_another_caller_served() {
     })
     .await;
     plant_long_attribs(&app, 40).await;
-    let expensive = || {
-        app.request(Method::GET, "/api/subscribers")
-            .query(&[("query", expensive_query())])
-    };
+    app
+}
+
+fn expensive(app: &TestApp) -> reqwest::RequestBuilder {
+    app.request(Method::GET, "/api/subscribers")
+        .query(&[("query", expensive_query())])
+}
+
+#[tokio::test]
+async fn one_callers_flood_of_expensive_queries_leaves_another_caller_served() {
+    let app = small_pool().await;
+    let expensive = || expensive(&app);
     let flood = join_all((0..12).map(|_| expensive().send()));
     let probe = async {
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -63,17 +72,8 @@ async fn one_callers_flood_of_expensive_queries_leaves_another_caller_served() {
 
 #[tokio::test]
 async fn requests_whose_clients_left_keep_their_callers_places_until_their_statements_end() {
-    let app = TestApp::spawn_with(|settings| {
-        settings.database.max_connections = 5;
-        settings.database.statement_timeout = Duration::from_secs(3);
-        settings.http.fair_share_wait = Duration::from_millis(300);
-    })
-    .await;
-    plant_long_attribs(&app, 40).await;
-    let expensive = || {
-        app.request(Method::GET, "/api/subscribers")
-            .query(&[("query", expensive_query())])
-    };
+    let app = small_pool().await;
+    let expensive = || expensive(&app);
     // Requests the client gives up on: their statements run on, each on a connection of the pool.
     let left =
         join_all((0..4).map(|_| expensive().timeout(Duration::from_millis(300)).send())).await;

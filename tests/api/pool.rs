@@ -143,20 +143,25 @@ async fn number(db: &DatabaseConnection, n: i32) -> i32 {
 /// A pool of one connection (so that every statement meets what the one before it left) through a proxy to a
 /// fresh PostgreSQL database; and a session of its own on that database, outside the pool.
 async fn pool_of_one(sent: &Sent) -> (DatabaseConnection, DatabaseConnection, TestDatabase) {
-    let database = TestDatabase::create().await;
-    let settings = DatabaseSettings {
-        url: DatabaseUrl::new(&proxy(&database.url, sent.clone()).await),
-        max_connections: 1,
-        min_connections: 1,
-        acquire_timeout: Duration::from_secs(10),
-        statement_timeout: Duration::from_secs(10),
-    };
-    let db = roster::db::connect(&settings).await.unwrap();
+    let (db, database) = proxied_pool_of_one(sent, Duration::from_secs(10)).await;
     db.execute_unprepared("CREATE TABLE kept (n int)")
         .await
         .unwrap();
     let elsewhere = sea_orm::Database::connect(&database.url).await.unwrap();
     (db, elsewhere, database)
+}
+
+/// A pool of one connection, waiting at most `acquire` for it, through a proxy to a fresh PostgreSQL database.
+async fn proxied_pool_of_one(sent: &Sent, acquire: Duration) -> (DatabaseConnection, TestDatabase) {
+    let database = TestDatabase::create().await;
+    let settings = DatabaseSettings {
+        url: DatabaseUrl::new(&proxy(&database.url, sent.clone()).await),
+        max_connections: 1,
+        min_connections: 1,
+        acquire_timeout: acquire,
+        statement_timeout: Duration::from_secs(10),
+    };
+    (roster::db::connect(&settings).await.unwrap(), database)
 }
 
 /// An integer `sql` reads, run by the session outside the pool.
@@ -342,15 +347,7 @@ async fn a_drain_that_gets_no_answer_closes_its_connection_instead_of_keeping_it
         return; // PostgreSQL's release path.
     }
     let sent = Sent::default();
-    let database = TestDatabase::create().await;
-    let settings = DatabaseSettings {
-        url: DatabaseUrl::new(&proxy(&database.url, sent.clone()).await),
-        max_connections: 1,
-        min_connections: 1,
-        acquire_timeout: Duration::from_secs(30),
-        statement_timeout: Duration::from_secs(10),
-    };
-    let db = roster::db::connect(&settings).await.unwrap();
+    let (db, _database) = proxied_pool_of_one(&sent, Duration::from_secs(30)).await;
     assert_eq!(number(&db, 1).await, 1);
     // The abandoned statement's answer never reaches the pool while the proxy holds it back, as when it sits
     // unread in a TLS buffer: the drain waits for it.
