@@ -752,7 +752,13 @@ async fn a_list_id_filter_on_a_list_the_caller_may_not_read_is_403_even_with_get
 async fn a_scoped_read_racing_moves_off_the_callers_lists_never_sees_the_moved_subscriber() {
     let world = World::new().await;
     let (a, b) = (world.a, world.b);
-    let moving = subscriber_id(&world.app, "moving@example.com", &[a]).await;
+    let moving = crate::subscribers::create_subscriber(
+        &world.app,
+        json!({"email": "moving@example.com", "lists": [a], "attribs": {"phase": "in"}}),
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
     let path = format!("/api/subscribers/{moving}");
     let writes = async {
         for round in 0..150 {
