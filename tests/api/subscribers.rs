@@ -1739,6 +1739,19 @@ async fn a_page_of_subscribers_on_many_long_lists_is_written_a_batch_at_a_time_a
     assert!(response.headers().get("content-length").is_some());
 }
 
+/// 30,000 copies of subscriber `first`, in statements of 3,000 rows, each well within a 1 s statement budget.
+async fn plant_rows(app: &TestApp, first: i64) {
+    for chunk in 0..10 {
+        let n = format!("(v + {})", chunk * 3_000);
+        let values = format!(
+            "{{uuid}}, 'row' || {n} || '@example.com', 'Row ' || {n}, 'row ' || {n}, t.attribs, t.status, \
+             t.created_at, t.updated_at"
+        );
+        let columns = "uuid, email, name, name_folded, attribs, status, created_at, updated_at";
+        crate::helpers::insert_copies(app, "subscribers", first, 3_000, columns, &values).await;
+    }
+}
+
 #[tokio::test]
 async fn a_streamed_answer_nobody_reads_ends_its_snapshot_at_the_request_deadline() {
     let app = TestApp::spawn_with(|settings| {
@@ -1749,10 +1762,7 @@ async fn a_streamed_answer_nobody_reads_ends_its_snapshot_at_the_request_deadlin
     let first = create_subscriber(&app, json!({"email": "first@example.com"})).await["id"]
         .as_i64()
         .unwrap();
-    let values = "{uuid}, 'row' || v || '@example.com', 'Row ' || v, 'row ' || v, t.attribs, t.status, \
-                  t.created_at, t.updated_at";
-    let columns = "uuid, email, name, name_folded, attribs, status, created_at, updated_at";
-    crate::helpers::insert_copies(&app, "subscribers", first, 30_000, columns, values).await;
+    plant_rows(&app, first).await;
     let mut response = app.get("/api/subscribers?per_page=all").await;
     assert_eq!(response.status(), StatusCode::OK);
     response.chunk().await.unwrap().unwrap();
@@ -1797,16 +1807,7 @@ async fn a_streamed_answer_read_slowly_is_not_cut_by_the_statement_budget() {
     let first = create_subscriber(&app, json!({"email": "first@example.com"})).await["id"]
         .as_i64()
         .unwrap();
-    // In statements of 3,000 rows, each well within the 1 s budget the test sets.
-    for chunk in 0..10 {
-        let n = format!("(v + {})", chunk * 3_000);
-        let values = format!(
-            "{{uuid}}, 'row' || {n} || '@example.com', 'Row ' || {n}, 'row ' || {n}, t.attribs, t.status, \
-             t.created_at, t.updated_at"
-        );
-        let columns = "uuid, email, name, name_folded, attribs, status, created_at, updated_at";
-        crate::helpers::insert_copies(&app, "subscribers", first, 3_000, columns, &values).await;
-    }
+    plant_rows(&app, first).await;
     let mut response = app.get("/api/subscribers?per_page=all").await;
     assert_eq!(response.status(), StatusCode::OK);
     let mut body = response.chunk().await.unwrap().unwrap().to_vec();
