@@ -1739,8 +1739,11 @@ async fn a_page_of_subscribers_on_many_long_lists_is_written_a_batch_at_a_time_a
     assert!(response.headers().get("content-length").is_some());
 }
 
-/// 30,000 copies of subscriber `first`, in statements of 3,000 rows, each well within a 1 s statement budget.
-async fn plant_rows(app: &TestApp, first: i64) {
+/// A subscriber and 30,000 copies of it, in statements of 3,000 rows, each well within a 1 s statement budget.
+async fn plant_rows(app: &TestApp) {
+    let first = create_subscriber(app, json!({"email": "first@example.com"})).await["id"]
+        .as_i64()
+        .unwrap();
     for chunk in 0..10 {
         let n = format!("(v + {})", chunk * 3_000);
         let values = format!(
@@ -1759,10 +1762,7 @@ async fn a_streamed_answer_nobody_reads_ends_its_snapshot_at_the_request_deadlin
         settings.database.statement_timeout = std::time::Duration::from_secs(1);
     })
     .await;
-    let first = create_subscriber(&app, json!({"email": "first@example.com"})).await["id"]
-        .as_i64()
-        .unwrap();
-    plant_rows(&app, first).await;
+    plant_rows(&app).await;
     let mut response = app.get("/api/subscribers?per_page=all").await;
     assert_eq!(response.status(), StatusCode::OK);
     response.chunk().await.unwrap().unwrap();
@@ -1804,10 +1804,7 @@ async fn a_streamed_answer_read_slowly_is_not_cut_by_the_statement_budget() {
         settings.database.statement_timeout = std::time::Duration::from_secs(1);
     })
     .await;
-    let first = create_subscriber(&app, json!({"email": "first@example.com"})).await["id"]
-        .as_i64()
-        .unwrap();
-    plant_rows(&app, first).await;
+    plant_rows(&app).await;
     let mut response = app.get("/api/subscribers?per_page=all").await;
     assert_eq!(response.status(), StatusCode::OK);
     let mut body = response.chunk().await.unwrap().unwrap().to_vec();
