@@ -17,6 +17,7 @@ mod m20261206_000010_code_point_order;
 mod m20261206_000011_scope_grants;
 mod m20261207_000012_idempotency_keys;
 mod m20261207_000013_import_jobs;
+mod m20261207_000014_role_versions;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000011_scope_grants::Migration),
             Box::new(m20261207_000012_idempotency_keys::Migration),
             Box::new(m20261207_000013_import_jobs::Migration),
+            Box::new(m20261207_000014_role_versions::Migration),
         ]
     }
 }

@@ -121,6 +121,14 @@ impl From<ServiceError> for ApiError {
             ServiceError::Rejected(message) => Self::bad_request(message),
             ServiceError::Forbidden => Self::forbidden("permission denied"),
             ServiceError::Invalid(err) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, err.0),
+            ServiceError::GrantsChanged => Self {
+                retry_after: Some(1),
+                ..Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the caller's roles or credentials changed while this write was in flight; nothing was \
+                     written. Send it again: it will be checked against them as they are now",
+                )
+            },
             ServiceError::Unavailable(source) => {
                 tracing::warn!(error = %source, "database unavailable");
                 Self::unavailable()

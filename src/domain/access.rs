@@ -100,6 +100,33 @@ pub struct Grants {
     pub manage: BTreeSet<i64>,
 }
 
+/// A role and the version of its permissions that grants were read at.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RoleAt {
+    pub id: i64,
+    pub version: i64,
+}
+
+/// What an API user's grants were read from: its credentials and its roles' versions. A write checks them again
+/// in its own transaction, so a grant revoked (or a user disabled) while the write was in flight stops it.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Basis {
+    /// The digest of the token the user had (a rotation changes it).
+    pub token_sha256: String,
+    pub user_role: RoleAt,
+    pub list_role: Option<RoleAt>,
+}
+
+/// The digest stays out of logs.
+impl fmt::Debug for Basis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Basis")
+            .field("user_role", &self.user_role)
+            .field("list_role", &self.list_role)
+            .finish_non_exhaustive()
+    }
+}
+
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
@@ -110,6 +137,7 @@ pub enum Principal {
         id: i64,
         name: String,
         grants: Grants,
+        basis: Basis,
     },
 }
 
@@ -225,6 +253,7 @@ mod tests {
                 get: get.iter().copied().collect(),
                 manage: manage.iter().copied().collect(),
             },
+            basis: Basis::default(),
         }
     }
 

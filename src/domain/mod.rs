@@ -44,7 +44,8 @@ mod subscriber;
 mod validation;
 
 pub use access::{
-    Access, Grants, ListPermission, Principal, Scope, SubscriberScope, UserPermission,
+    Access, Basis, Grants, ListPermission, Principal, RoleAt, Scope, SubscriberScope,
+    UserPermission,
 };
 pub use cursor::{CURSOR_MAX_CHARS, Cursor, SortKey, SortValue};
 pub use expression::{

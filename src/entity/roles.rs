@@ -9,6 +9,8 @@ pub struct Model {
     pub name: String,
     /// `user` (grants over every list) or `list` (grants on individual lists).
     pub kind: String,
+    /// Grown by every change to the role's permissions (see `service::auth`).
+    pub version: i64,
     pub created_at: DateTimeUtc,
 }
 

@@ -5,10 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use rand::distr::Alphanumeric;
-use sea_orm::sea_query::{LockType, OnConflict};
+use sea_orm::sea_query::{Expr, ExprTrait, LockType, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, ModelTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
+    EntityTrait, ModelTrait, PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait,
 };
 use sha2::{Digest, Sha256};
 
@@ -278,6 +278,7 @@ impl AccountService {
     ) -> Result<RoleInfo, AccountError> {
         let role = self.role_of_kind(role, RoleKind::User).await?;
         let txn = self.db.begin().await?;
+        bump_version(&txn, role.id).await?;
         for permission in permissions {
             if grant {
                 role_permissions::Entity::insert(role_permissions::ActiveModel {
@@ -319,8 +320,10 @@ impl AccountService {
             return Err(ValidationError("name at least one list".into()).into());
         }
         let txn = self.db.begin().await?;
-        // The lists first, in ascending id order, as the server's writes lock them (`service::locks`): a list
-        // delete then waits for this change, or this for it, instead of the two locking rows in opposite orders.
+        // The role first, then the lists in ascending id order, as the server's writes lock them
+        // (`service::locks`): a list delete then waits for this change, or this for it, instead of the two
+        // locking rows in opposite orders.
+        bump_version(&txn, role.id).await?;
         let missing =
             lock_rows::<lists::Entity>(&txn, lists::Column::Id, list_ids, LockType::KeyShare)
                 .await?;
@@ -464,6 +467,22 @@ impl AccountService {
             token,
         })
     }
+}
+
+/// Grows a role's version before its permissions change, locking the role: a write in flight that was
+/// authorised by it holds it `FOR SHARE` (`service::auth::vouch`), so the change waits for that write to end, and
+/// a write that checks later sees the new version and is refused. A revoke that returned has no write of the old
+/// grant left to commit.
+async fn bump_version(txn: &impl ConnectionTrait, role: i64) -> Result<(), DbErr> {
+    roles::Entity::update_many()
+        .col_expr(
+            roles::Column::Version,
+            Expr::col(roles::Column::Version).add(1),
+        )
+        .filter(roles::Column::Id.eq(role))
+        .exec(txn)
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]

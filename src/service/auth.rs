@@ -3,14 +3,16 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, IntoIden, LockType, Order, Query};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use subtle::ConstantTimeEq;
 
 use super::ServiceError;
 use super::accounts::{USER_ENABLED, token_digest};
 use super::credentials::AdminCredentials;
-use crate::domain::{Grants, Principal};
-use crate::entity::{api_users, list_permissions, role_permissions};
+use super::sql::is_postgres;
+use crate::domain::{Basis, Grants, ListPermission, Principal, RoleAt};
+use crate::entity::{api_users, list_permissions, role_permissions, roles};
 
 /// Why a request is not authenticated. Every variant is answered 403 (or 503/500 for `Service`).
 #[derive(Debug, thiserror::Error)]
@@ -108,42 +110,170 @@ impl Authenticator {
             Some(user) if matches => user,
             _ => return Err(AuthError::Invalid),
         };
+        let (grants, basis) = grants_of(&self.db, &user)
+            .await?
+            .ok_or(AuthError::Invalid)?;
         Ok(Principal::ApiUser {
             id: user.id,
             name: user.name,
-            grants: self.grants(user.user_role_id, user.list_role_id).await?,
+            grants,
+            basis,
         })
     }
+}
 
-    async fn grants(&self, user_role: i64, list_role: Option<i64>) -> Result<Grants, ServiceError> {
-        let mut grants = Grants::default();
-        let permissions: Vec<String> = role_permissions::Entity::find()
-            .select_only()
-            .column(role_permissions::Column::Permission)
-            .filter(role_permissions::Column::RoleId.eq(user_role))
-            .into_tuple()
-            .all(&self.db)
-            .await?;
-        // Unknown names (from a newer Roster sharing the database) grant nothing.
-        grants.user = permissions.iter().filter_map(|p| p.parse().ok()).collect();
-        if let Some(list_role) = list_role {
-            let entries: Vec<(i64, String)> = list_permissions::Entity::find()
-                .select_only()
-                .column(list_permissions::Column::ListId)
-                .column(list_permissions::Column::Permission)
-                .filter(list_permissions::Column::RoleId.eq(list_role))
-                .into_tuple()
-                .all(&self.db)
-                .await?;
+/// The grants of `user`'s roles, with the versions they were read at; `None` when a role no longer exists. Each
+/// role's version is read in the same statement as its permissions, so a change committing in between makes the
+/// version read older than the permissions, never newer: a write then finds it changed (`vouch`) and stops.
+async fn grants_of(
+    db: &impl ConnectionTrait,
+    user: &api_users::Model,
+) -> Result<Option<(Grants, Basis)>, ServiceError> {
+    let mut grants = Grants::default();
+    let Some((user_role, permissions)) = role_entries(db, user.user_role_id, Kept::User).await?
+    else {
+        return Ok(None);
+    };
+    // Unknown names (from a newer Roster sharing the database) grant nothing.
+    grants.user = permissions
+        .iter()
+        .filter_map(|(_, p)| p.parse().ok())
+        .collect();
+    let list_role = match user.list_role_id {
+        None => None,
+        Some(role) => {
+            let Some((list_role, entries)) = role_entries(db, role, Kept::List).await? else {
+                return Ok(None);
+            };
             for (list_id, permission) in entries {
                 match permission.parse() {
-                    Ok(crate::domain::ListPermission::Get) => grants.get.insert(list_id),
-                    Ok(crate::domain::ListPermission::Manage) => grants.manage.insert(list_id),
+                    Ok(ListPermission::Get) => grants.get.insert(list_id),
+                    Ok(ListPermission::Manage) => grants.manage.insert(list_id),
                     Err(_) => false,
                 };
             }
+            Some(list_role)
         }
-        Ok(grants)
+    };
+    let basis = Basis {
+        token_sha256: user.token_sha256.clone(),
+        user_role,
+        list_role,
+    };
+    Ok(Some((grants, basis)))
+}
+
+/// Where a role's permissions are kept.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kept {
+    /// `role_permissions`: over every list.
+    User,
+    /// `list_permissions`: per list.
+    List,
+}
+
+/// A role's version and its permission rows (`(list id, permission)`; the list id is 0 for a user role's), in one
+/// statement; `None` when the role does not exist.
+async fn role_entries(
+    db: &impl ConnectionTrait,
+    role: i64,
+    kept: Kept,
+) -> Result<Option<(RoleAt, Vec<(i64, String)>)>, ServiceError> {
+    let (table, list_id) = match kept {
+        Kept::User => (role_permissions::Entity.into_iden(), Expr::val(0i64)),
+        Kept::List => (
+            list_permissions::Entity.into_iden(),
+            Expr::col((list_permissions::Entity, list_permissions::Column::ListId)),
+        ),
+    };
+    let select = Query::select()
+        .column((roles::Entity, roles::Column::Version))
+        .expr_as(list_id, Alias::new("list_id"))
+        .column((table.clone(), Alias::new("permission")))
+        .from(roles::Entity)
+        .left_join(
+            table.clone(),
+            Expr::col((table, Alias::new("role_id"))).equals((roles::Entity, roles::Column::Id)),
+        )
+        .and_where(Expr::col((roles::Entity, roles::Column::Id)).eq(role))
+        .to_owned();
+    let rows = db.query_all(&select).await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let version: i64 = first.try_get("", "version")?;
+    let mut entries = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let permission: Option<String> = row.try_get("", "permission")?;
+        if let Some(permission) = permission {
+            entries.push((row.try_get("", "list_id")?, permission));
+        }
+    }
+    Ok(Some((RoleAt { id: role, version }, entries)))
+}
+
+/// In a write's transaction, before it locks anything else (`service::locks`): checks that an API user's
+/// credentials and roles are still what its grants were read from, holding them `FOR SHARE` until the write
+/// ends. A revoke, disable, rotation or role change then either committed before (and the write is refused with
+/// `GrantsChanged`, to be sent again and checked against the new grants) or waits for this write to end. The
+/// admin's credentials are configuration, not data: nothing to check.
+pub(crate) async fn vouch(txn: &impl ConnectionTrait, who: &Principal) -> Result<(), ServiceError> {
+    let Principal::ApiUser { id, basis, .. } = who else {
+        return Ok(());
+    };
+    let user = |c: api_users::Column| (api_users::Entity, c);
+    let mut select = Query::select()
+        .column(user(api_users::Column::Status))
+        .column(user(api_users::Column::TokenSha256))
+        .column(user(api_users::Column::UserRoleId))
+        .column(user(api_users::Column::ListRoleId))
+        .column((roles::Entity, roles::Column::Id))
+        .column((roles::Entity, roles::Column::Version))
+        .from(api_users::Entity)
+        .inner_join(
+            roles::Entity,
+            Condition::any()
+                .add(
+                    Expr::col((roles::Entity, roles::Column::Id))
+                        .equals(user(api_users::Column::UserRoleId)),
+                )
+                .add(
+                    Expr::col((roles::Entity, roles::Column::Id))
+                        .equals(user(api_users::Column::ListRoleId)),
+                ),
+        )
+        .and_where(Expr::col(user(api_users::Column::Id)).eq(*id))
+        .order_by((roles::Entity, roles::Column::Id), Order::Asc)
+        .to_owned();
+    if is_postgres(txn) {
+        select.lock(LockType::Share);
+    }
+    let mut roles_now = Vec::new();
+    let mut holds = true;
+    for row in txn.query_all(&select).await? {
+        let status: String = row.try_get("", "status")?;
+        let token: String = row.try_get("", "token_sha256")?;
+        let user_role: i64 = row.try_get("", "user_role_id")?;
+        let list_role: Option<i64> = row.try_get("", "list_role_id")?;
+        holds &= status == USER_ENABLED
+            && token == basis.token_sha256
+            && user_role == basis.user_role.id
+            && list_role == basis.list_role.map(|r| r.id);
+        roles_now.push(RoleAt {
+            id: row.try_get("", "id")?,
+            version: row.try_get("", "version")?,
+        });
+    }
+    let mut roles_then: Vec<RoleAt> = [Some(basis.user_role), basis.list_role]
+        .into_iter()
+        .flatten()
+        .collect();
+    roles_then.sort_by_key(|r| r.id);
+    roles_then.dedup();
+    if holds && roles_now == roles_then {
+        Ok(())
+    } else {
+        Err(ServiceError::GrantsChanged)
     }
 }
 

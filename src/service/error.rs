@@ -21,6 +21,10 @@ pub enum ServiceError {
     Rejected(String),
     #[error(transparent)]
     Invalid(#[from] ValidationError),
+    /// An API user's credentials or roles changed between authentication and its write (`auth::vouch`): nothing
+    /// was written, and a retry is checked against them as they are now.
+    #[error("the caller's roles or credentials changed while the write was in flight")]
+    GrantsChanged,
     /// The database cannot be reached right now; the request may be retried.
     #[error("the database is unavailable")]
     Unavailable(#[source] DbErr),

@@ -5,14 +5,17 @@
 //!    16, whose rows the triggers lock at the end of each statement. Two transactions of one shard would lock
 //!    them after different row locks and could deadlock; taking the shard first makes them queue instead (they
 //!    already queued at their first statement's trigger, so this costs no concurrency).
-//! 2. the **lists** it names: `FOR KEY SHARE` to add or change subscriptions on them (a concurrent delete of the
+//! 2. the **caller's** API user and roles, `FOR SHARE` (`auth::vouch`), checked unchanged since authentication:
+//!    `roster roles grant/revoke` and the user commands change them `FOR UPDATE`, each one row and before any
+//!    list, so a revoke waits for the writes it would have refused and later writes see it;
+//! 3. the **lists** it names: `FOR KEY SHARE` to add or change subscriptions on them (a concurrent delete of the
 //!    list waits, or has happened and the list is reported missing), `FOR NO KEY UPDATE` to change one, `FOR
 //!    UPDATE` to delete them;
-//! 3. the **subscribers** it names, `FOR UPDATE`: every write to a subscriber or its subscriptions holds it, so
+//! 4. the **subscribers** it names, `FOR UPDATE`: every write to a subscriber or its subscriptions holds it, so
 //!    a blocklist and an added subscription cannot both read the other's old state (write skew);
-//! 4. **subscriptions** that a delete cascade or a statement on lists it did not lock would touch, `FOR UPDATE`
+//! 5. **subscriptions** that a delete cascade or a statement on lists it did not lock would touch, `FOR UPDATE`
 //!    in `(subscriber_id, list_id)` order (`lock_subscriptions`);
-//! 5. last, the **`Idempotency-Key`** of the request it carries out, if any (`commit`): other statements on that
+//! 6. last, the **`Idempotency-Key`** of the request it carries out, if any (`commit`): other statements on that
 //!    row take no other lock, so waiting for it closes no cycle.
 //!
 //! SQLite serialises writers on its one writing connection, so the locks are PostgreSQL-only and the same calls
@@ -27,8 +30,10 @@ use sea_orm::{
 };
 
 use super::ServiceError;
+use super::auth::vouch;
 use super::idempotency::mark_committed;
 use super::sql::is_postgres;
+use crate::domain::Principal;
 use crate::entity::subscriber_lists;
 
 /// Shards of the counters and versions on PostgreSQL (migrations 5 to 8).
@@ -40,8 +45,21 @@ const SHARD_LOCKS: i32 = 0x526f_7374;
 /// Ids in one locking statement: far below every backend's limit on bound values.
 const CHUNK: usize = 10_000;
 
-/// Begins a write transaction holding the session's shard (step 1 of the lock order).
-pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+/// Begins a write transaction for `who` holding the session's shard (step 1 of the lock order), then `who`'s
+/// credentials and roles, checked unchanged since authentication (step 2).
+pub async fn begin_write(
+    db: &DatabaseConnection,
+    who: &Principal,
+) -> Result<DatabaseTransaction, ServiceError> {
+    let txn = begin_unauthenticated_write(db).await?;
+    vouch(&txn, who).await?;
+    Ok(txn)
+}
+
+/// Begins a write that no caller's grants authorise (the public subscription form) holding the session's shard.
+pub async fn begin_unauthenticated_write(
+    db: &DatabaseConnection,
+) -> Result<DatabaseTransaction, DbErr> {
     let txn = db.begin().await?;
     if is_postgres(&txn) {
         txn.execute_raw(Statement::from_string(
@@ -53,8 +71,18 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
     Ok(txn)
 }
 
+/// Begins a write for `who` that changes no counted rows (no shard): `who` is checked as in [`begin_write`].
+pub async fn begin_as(
+    db: &DatabaseConnection,
+    who: &Principal,
+) -> Result<DatabaseTransaction, ServiceError> {
+    let txn = db.begin().await?;
+    vouch(&txn, who).await?;
+    Ok(txn)
+}
+
 /// Commits a write, marking the `Idempotency-Key` of the request it carries out (if any) in the same
-/// transaction (step 5).
+/// transaction (step 6).
 pub async fn commit(txn: DatabaseTransaction) -> Result<(), ServiceError> {
     mark_committed(&txn).await?;
     txn.commit().await?;
@@ -98,7 +126,7 @@ pub async fn lock_rows<E: EntityTrait>(
         .collect())
 }
 
-/// Locks the subscriptions matching `condition` in `(subscriber_id, list_id)` order (step 4), without reading
+/// Locks the subscriptions matching `condition` in `(subscriber_id, list_id)` order (step 5), without reading
 /// them back: before a delete whose cascade, or an update whose statement, would otherwise lock them in an order
 /// of its own.
 pub async fn lock_subscriptions(

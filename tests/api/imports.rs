@@ -1177,3 +1177,67 @@ async fn a_second_upload_arriving_at_the_same_instance_is_refused_at_once() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(ended(&app).await["imported"], 2);
 }
+
+#[tokio::test]
+async fn a_job_whose_importer_loses_its_grant_stops_before_its_next_batch() {
+    use sea_orm::{ConnectionTrait, DatabaseBackend, TransactionTrait};
+    let app = TestApp::spawn().await;
+    if app.db.get_database_backend() != DatabaseBackend::Postgres {
+        // SQLite has one writing connection: nothing can hold a batch back while the grant is revoked.
+        return;
+    }
+    let accounts = AccountService::new(app.db.clone());
+    accounts
+        .create_role("importing", RoleKind::User)
+        .await
+        .unwrap();
+    accounts
+        .set_user_permissions(
+            "importing",
+            &[
+                UserPermission::SubscribersImport,
+                UserPermission::SubscribersGetAll,
+                UserPermission::ListsManageAll,
+            ],
+            true,
+        )
+        .await
+        .unwrap();
+    let token = accounts
+        .create_user("importing", "importing", None)
+        .await
+        .unwrap()
+        .token;
+    let list = app.create_named("L").await;
+    // Every shard of `service::locks` held: the job's first batch waits at the start of its transaction.
+    let hold = app.db.begin().await.unwrap();
+    hold.execute_unprepared(
+        "SELECT pg_advisory_xact_lock(x'526f7374'::int, s) FROM generate_series(0, 15) s",
+    )
+    .await
+    .unwrap();
+    let (status, body) = upload_as(
+        &app,
+        Some(&format!("token importing:{token}")),
+        &format!(r#"{{"lists":[{list}]}}"#),
+        &rows(10, "revoked"),
+        "r.csv",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    accounts
+        .set_user_permissions("importing", &[UserPermission::SubscribersImport], false)
+        .await
+        .unwrap();
+    hold.commit().await.unwrap();
+    let job = ended(&app).await;
+    assert_eq!(
+        (&job["status"], &job["imported"]),
+        (&json!("failed"), &json!(0)),
+        "{job}"
+    );
+    assert!(log(&app).await.contains("roles or credentials changed"));
+    assert_eq!(app.list("").await["total"], 1);
+    assert_sound(&app, "an import stopped by a revoke").await;
+}

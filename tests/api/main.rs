@@ -24,6 +24,7 @@ mod pool;
 mod properties;
 mod query;
 mod races;
+mod revocation;
 mod seeds;
 mod spec;
 mod subscriber_permissions;

@@ -18,7 +18,7 @@ use super::store::{self, Progress};
 use super::{HEARTBEAT, ImportState};
 use crate::domain::{
     IMPORT_COLUMNS_MAX, IMPORT_LOG_LINES_MAX, IMPORT_ROW_MAX_BYTES, ImportColumns, ImportOptions,
-    ImportRow,
+    ImportRow, Principal,
 };
 use crate::service::ServiceError;
 use crate::service::locks::begin_write;
@@ -80,6 +80,8 @@ struct Batch {
 /// The job, as its instance runs it.
 pub struct Job {
     db: DatabaseConnection,
+    /// Who started it: every batch checks that its grants still hold (`auth::vouch`).
+    importer: Principal,
     token: String,
     options: ImportOptions,
     /// Handed to the reader when the job starts.
@@ -101,6 +103,7 @@ enum End {
 impl Job {
     pub fn new(
         db: DatabaseConnection,
+        importer: Principal,
         token: String,
         options: ImportOptions,
         source: Source,
@@ -108,6 +111,7 @@ impl Job {
     ) -> Self {
         Self {
             db,
+            importer,
             token,
             options,
             source: Some(source),
@@ -288,7 +292,7 @@ impl Job {
         lines: &[String],
     ) -> Result<Option<(u64, Vec<String>)>, Failure> {
         let at = now();
-        let txn = begin_write(&self.db).await.map_err(ServiceError::from)?;
+        let txn = begin_write(&self.db, &self.importer).await?;
         let written = import_batch(&txn, &batch.rows, &self.options, at).await?;
         let counts = written.counts;
         let progress = Progress {
@@ -328,6 +332,11 @@ impl From<ServiceError> for Failure {
         match err {
             ServiceError::Unavailable(_) => Failure::Retry(err),
             ServiceError::Invalid(err) => Failure::Fatal(err.0),
+            ServiceError::GrantsChanged => Failure::Fatal(
+                "the importer's roles or credentials changed while the job ran; it stopped before this batch \
+                 (start it again to import the rest under the grants as they are now)"
+                    .into(),
+            ),
             err => Failure::Fatal(format!("the database failed: {err}")),
         }
     }

@@ -16,7 +16,7 @@ use sea_orm::sea_query::LockType;
 use sea_orm::{DatabaseConnection, TransactionTrait};
 
 use self::source::{Record, Records, Source};
-use super::locks::{commit, lock_rows};
+use super::locks::{begin_as, commit, lock_rows};
 use super::sql::now;
 use super::subscribers::none_missing;
 use super::{ServiceError, ensure};
@@ -210,23 +210,23 @@ impl ImportService {
         // Claim, commit and start in a task of their own: a client that leaves (or the upload's timeout) must not
         // leave a claimed job that nothing runs.
         let db = self.db.clone();
-        let caller = who.name().to_owned();
+        let importer = who.clone();
         let started = tokio::spawn(async move {
             let token = uuid::Uuid::new_v4().to_string();
-            let txn = db.begin().await?;
+            let txn = begin_as(&db, &importer).await?;
             let at = now();
             let new = store::NewJob {
                 token: &token,
                 name: &source.name,
                 mode: options.mode,
-                caller: &caller,
+                caller: importer.name(),
                 opening: &opening,
             };
             if !store::claim(&txn, new, at, stale_before()).await? {
                 return Err(running());
             }
             txn.commit().await?;
-            tokio::spawn(job::Job::new(db, token, options, source, columns).run());
+            tokio::spawn(job::Job::new(db, importer, token, options, source, columns).run());
             Ok(())
         });
         started.await.map_err(task_failed)??;
@@ -255,13 +255,13 @@ impl ImportService {
         match stats_of(Some(job.clone())).status {
             // Each write commits with the request's Idempotency-Key marked, as every write does.
             ImportState::Importing => {
-                let txn = self.db.begin().await?;
+                let txn = begin_as(&self.db, who).await?;
                 store::request_stop(&txn, stale).await?;
                 commit(txn).await?;
             }
             ImportState::Finished | ImportState::Failed => {
                 // Only the job as read: one that ended meanwhile, or a new one, is shown, not cleared unseen.
-                let txn = self.db.begin().await?;
+                let txn = begin_as(&self.db, who).await?;
                 store::clear(&txn, &job.token, &job.status, stale).await?;
                 commit(txn).await?;
             }

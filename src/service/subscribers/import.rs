@@ -80,7 +80,7 @@ fn recordset(rows: &[&ImportRow]) -> Result<sea_orm::Value, ServiceError> {
     Ok(text.into())
 }
 
-/// Locks the subscribers with these e-mails (`FOR UPDATE`, in id order: step 3 of `service::locks`) and returns
+/// Locks the subscribers with these e-mails (`FOR UPDATE`, in id order: step 4 of `service::locks`) and returns
 /// their ids and statuses by e-mail.
 async fn lock_by_email(
     txn: &DatabaseTransaction,
@@ -221,7 +221,7 @@ async fn overwrite(
 pub struct Written {
     pub counts: BatchCounts,
     /// E-mails of the batch that a concurrent write inserted between the batch's lock and its insert. Their
-    /// rows are left out (not counted): locking them now would take a subscriber's lock out of id order (step 3 of
+    /// rows are left out (not counted): locking them now would take a subscriber's lock out of id order (step 4 of
     /// `service::locks`), so the caller writes them as a batch of their own next, where they are existing
     /// subscribers, locked in order.
     pub late: Vec<String>,

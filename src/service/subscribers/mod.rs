@@ -26,7 +26,7 @@ use self::store::{
     end_memberships, lock_lists, lock_subscribers, one_with_subscriptions, subscriptions_of,
     sync_subscriptions, to_domain,
 };
-use super::locks::{begin_write, commit, locked};
+use super::locks::{begin_unauthenticated_write, begin_write, commit, locked};
 use super::positions::Positions;
 use super::sql::now;
 use super::totals::TotalsCache;
@@ -88,7 +88,7 @@ impl SubscriberService {
         }
     }
 
-    /// Locks one subscriber (`FOR UPDATE`, step 3 of `service::locks`) and reads it; refuses unless the caller
+    /// Locks one subscriber (`FOR UPDATE`, step 4 of `service::locks`) and reads it; refuses unless the caller
     /// may manage it (403 whether or not it exists), then answers 404 when it does not exist.
     async fn lock_manageable(
         &self,
@@ -180,7 +180,7 @@ impl SubscriberService {
             ensure(new.lists.iter().any(|id| lists.allows(*id)))?;
         }
         Self::ensure_lists_manageable(who, &new.lists)?;
-        let txn = begin_write(&self.db).await?;
+        let txn = begin_write(&self.db, who).await?;
         none_missing("list", &lock_lists(&txn, &new.lists).await?)?;
         let now = now();
         let model = subscribers::ActiveModel {
@@ -240,7 +240,7 @@ impl SubscriberService {
         if let Some(lists) = &change.lists {
             Self::ensure_lists_manageable(who, lists)?;
         }
-        let txn = begin_write(&self.db).await?;
+        let txn = begin_write(&self.db, who).await?;
         let missing_lists = lock_lists(&txn, change.lists.as_deref().unwrap_or_default()).await?;
         let current = self.lock_manageable(&txn, who, id).await?;
         none_missing("list", &missing_lists)?;
@@ -278,7 +278,7 @@ impl SubscriberService {
         id: i64,
         expect: Expect<'_, Subscriber>,
     ) -> Result<(), ServiceError> {
-        let txn = begin_write(&self.db).await?;
+        let txn = begin_write(&self.db, who).await?;
         self.lock_manageable(&txn, who, id).await?;
         self.check_current(&txn, who, id, expect).await?;
         self.ensure_wholly_manageable(&txn, who, &[id]).await?;
@@ -291,7 +291,7 @@ impl SubscriberService {
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn delete_many(&self, who: &Principal, ids: &[i64]) -> Result<(), ServiceError> {
         ensure(who.may_manage_subscribers())?;
-        let txn = begin_write(&self.db).await?;
+        let txn = begin_write(&self.db, who).await?;
         lock_subscribers(&txn, ids).await?;
         // Ids the caller may not read are skipped like missing ones: the same answer either way, so it tells
         // nothing, and a retry after a success succeeds.
@@ -315,7 +315,7 @@ impl SubscriberService {
         lists: &[i64],
     ) -> Result<(), ServiceError> {
         Self::ensure_lists_manageable(who, lists)?;
-        let txn = begin_write(&self.db).await?;
+        let txn = begin_write(&self.db, who).await?;
         let missing_lists = lock_lists(&txn, lists).await?;
         let missing = lock_subscribers(&txn, ids).await?;
         self.ensure_manageable(&txn, who, ids).await?;
@@ -341,7 +341,7 @@ impl SubscriberService {
     /// Blocklists `ids` (422 naming any that do not exist), all or nothing.
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn blocklist(&self, who: &Principal, ids: &[i64]) -> Result<(), ServiceError> {
-        let txn = begin_write(&self.db).await?;
+        let txn = begin_write(&self.db, who).await?;
         let missing = lock_subscribers(&txn, ids).await?;
         self.ensure_manageable(&txn, who, ids).await?;
         none_missing("subscriber", &missing)?;
@@ -354,7 +354,7 @@ impl SubscriberService {
     /// Blocklists one subscriber (404 when it does not exist).
     #[tracing::instrument(skip_all, fields(subscriber.id = id), err(level = "debug"))]
     pub async fn blocklist_one(&self, who: &Principal, id: i64) -> Result<(), ServiceError> {
-        let txn = begin_write(&self.db).await?;
+        let txn = begin_write(&self.db, who).await?;
         self.lock_manageable(&txn, who, id).await?;
         self.ensure_wholly_manageable(&txn, who, &[id]).await?;
         store::blocklist(&txn, &[id], now()).await?;
@@ -369,7 +369,7 @@ impl SubscriberService {
     /// named.
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn subscribe(&self, form: PublicSubscription) -> Result<bool, ServiceError> {
-        let txn = begin_write(&self.db).await?;
+        let txn = begin_unauthenticated_write(&self.db).await?;
         let open = store::lock_open_lists(&txn, &form.lists).await?;
         if open.len() != form.lists.len() {
             return Err(ServiceError::Rejected(
