@@ -2,18 +2,21 @@
 //! requests each caller (API user, admin, or client address without credentials) has in flight, against the
 //! database pool's size. Per instance, in memory, bounded by the requests in flight.
 //!
-//! - A caller may hold at most the pool less a reserve (1 in 8 connections, none below 4), so a newcomer always
-//!   finds a connection free at once, even while one caller's statements run to their timeout. Below that a
-//!   caller alone uses the pool as it likes: its requests never wait here while the pool has room.
-//! - Once the pool is full, each caller active in the gate may hold its fair share (the pool divided by the callers
-//!   holding requests, at least one); a caller over it waits for its own requests to finish, so every connection
-//!   that frees goes to a caller under its share.
+//! - The gate never admits more requests than the pool has connections, so nothing it lets in waits for the
+//!   pool (and times out there as 503).
+//! - Callers holding requests may hold together at most the pool less a reserve (1 in 8 connections, at least
+//!   2; none below 4); only a caller holding nothing may take the reserve, so a newcomer finds a connection free at once, even
+//!   while the callers already in flight run their statements to their timeout. Exhausting the reserve takes as
+//!   many identities as it has places, each holding a request.
+//! - A caller alone may hold all of the pool outside the reserve; with others in flight, its share of it (divided
+//!   by the callers holding requests, at least one each). A place that frees goes to the admissible waiting
+//!   caller holding least (the longest waiting among equals), not to whichever request asks first.
 //! - A request that cannot enter within `wait` is answered 429 with `Retry-After`, and counted in
 //!   `roster_fair_share_refused_total`.
 //! - A request's operation runs in a task of its own holding its place, so a client that leaves does not give the
 //!   place back while the operation's statement still holds a connection.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,17 +31,20 @@ use super::error::ApiError;
 use super::limits::Caller;
 use super::stream::Streaming;
 
-/// Requests in flight, per caller and in all.
+/// Requests in flight, per caller and in all, and the callers waiting to enter.
 #[derive(Default)]
 struct Held {
     total: usize,
     by: HashMap<Caller, usize>,
+    /// Per caller with requests waiting, their tickets (the order they arrived in).
+    waiting: HashMap<Caller, BTreeSet<u64>>,
+    next_ticket: u64,
 }
 
 /// The gate: how many requests may hold the database at once, and who holds them.
 pub struct Gate {
     capacity: usize,
-    /// Most requests one caller may have in flight.
+    /// Most requests callers already holding some may have in flight together: the rest is the reserve.
     most: usize,
     wait: Duration,
     held: Mutex<Held>,
@@ -51,12 +57,37 @@ pub struct Permit {
     caller: Caller,
 }
 
+/// A request waiting to enter, taken off the waiting callers when it enters, gives up, or is dropped (its client
+/// left): a stale entry would make others defer to a request that no longer exists.
+struct Waiting<'a> {
+    gate: &'a Gate,
+    caller: Caller,
+    ticket: u64,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        {
+            let mut held = self.gate.lock();
+            if let Some(tickets) = held.waiting.get_mut(&self.caller) {
+                tickets.remove(&self.ticket);
+                if tickets.is_empty() {
+                    held.waiting.remove(&self.caller);
+                }
+            }
+        }
+        // Whoever deferred to this request may enter now.
+        self.gate.freed.notify_waiters();
+    }
+}
+
 impl Gate {
     /// A gate for a pool of `capacity` connections, where a request waits at most `wait` to enter.
     pub fn new(capacity: usize, wait: Duration) -> Arc<Self> {
         let capacity = capacity.max(1);
+        // Two places at least, so that one identity beside a flooding caller cannot take the whole reserve.
         let reserve = if capacity >= 4 {
-            capacity.div_ceil(8)
+            capacity.div_ceil(8).max(2)
         } else {
             0
         };
@@ -69,16 +100,37 @@ impl Gate {
         })
     }
 
-    fn try_enter(&self, caller: Caller) -> bool {
-        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+    fn lock(&self) -> std::sync::MutexGuard<'_, Held> {
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether `caller` may have one more request in flight now, by the pool's room alone: never past the pool; a
+    /// caller holding nothing may take the reserve; one holding requests may not, and holds at most its share
+    /// (the room outside the reserve divided by the callers holding requests).
+    fn admissible(&self, held: &Held, caller: Caller) -> bool {
+        match held.by.get(&caller).copied().unwrap_or(0) {
+            0 => held.total < self.capacity,
+            mine => held.total < self.most && mine < (self.most / held.by.len()).max(1),
+        }
+    }
+
+    /// Enters if `caller` is admissible and no other admissible caller waits ahead of it: one holding fewer
+    /// requests, or as many and waiting since before `ticket`. So a place that frees goes to the caller holding
+    /// least (the longest waiting among equals), not to whichever request happens to ask first.
+    fn try_enter(&self, caller: Caller, ticket: u64) -> bool {
+        let mut held = self.lock();
+        if !self.admissible(&held, caller) {
+            return false;
+        }
         let mine = held.by.get(&caller).copied().unwrap_or(0);
-        let limit = if held.total < self.capacity {
-            self.most
-        } else {
-            let callers = held.by.len() + usize::from(mine == 0);
-            (self.capacity / callers).clamp(1, self.most)
-        };
-        if mine >= limit {
+        let ahead = held.waiting.iter().any(|(other, tickets)| {
+            let theirs = held.by.get(other).copied().unwrap_or(0);
+            let first = tickets.first().copied().unwrap_or(u64::MAX);
+            *other != caller
+                && (theirs < mine || (theirs == mine && first < ticket))
+                && self.admissible(&held, *other)
+        });
+        if ahead {
             return false;
         }
         held.total += 1;
@@ -89,15 +141,35 @@ impl Gate {
     /// Enters the gate, waiting up to `wait`; on refusal, how long to wait before retrying.
     pub async fn enter(self: &Arc<Self>, caller: Caller) -> Result<Permit, Duration> {
         let deadline = Instant::now() + self.wait;
+        let ticket = {
+            let mut held = self.lock();
+            held.next_ticket += 1;
+            held.next_ticket
+        };
+        let permit = || Permit {
+            gate: self.clone(),
+            caller,
+        };
+        if self.try_enter(caller, ticket) {
+            return Ok(permit());
+        }
+        self.lock()
+            .waiting
+            .entry(caller)
+            .or_default()
+            .insert(ticket);
+        let _waiting = Waiting {
+            gate: self,
+            caller,
+            ticket,
+        };
         loop {
             let freed = self.freed.notified();
             tokio::pin!(freed);
             freed.as_mut().enable();
-            if self.try_enter(caller) {
-                return Ok(Permit {
-                    gate: self.clone(),
-                    caller,
-                });
+            if self.try_enter(caller, ticket) {
+                // Dropping `_waiting` wakes the others: room may be left for them too.
+                return Ok(permit());
             }
             if tokio::time::timeout_at(deadline, freed).await.is_err() {
                 return Err(Duration::from_secs(1));
@@ -109,7 +181,7 @@ impl Gate {
 impl Drop for Permit {
     fn drop(&mut self) {
         {
-            let mut held = self.gate.held.lock().unwrap_or_else(|e| e.into_inner());
+            let mut held = self.gate.lock();
             held.total -= 1;
             if let Some(mine) = held.by.get_mut(&self.caller) {
                 *mine -= 1;
@@ -192,43 +264,66 @@ mod tests {
         Caller::ApiUser(id)
     }
 
+    async fn hold(gate: &Arc<Gate>, caller: Caller, n: usize) -> Vec<Permit> {
+        let mut held = Vec::new();
+        for _ in 0..n {
+            held.push(gate.enter(caller).await.unwrap());
+        }
+        held
+    }
+
     #[tokio::test]
     async fn a_caller_alone_may_use_the_pool_less_its_reserve() {
         let gate = Gate::new(16, Duration::from_millis(20));
-        let mut held = Vec::new();
-        for _ in 0..14 {
-            held.push(gate.enter(user(1)).await.unwrap());
-        }
+        let mut held = hold(&gate, user(1), 14).await;
         assert!(
             gate.enter(user(1)).await.is_err(),
             "the 15th waits, then is refused"
         );
         let other = gate.enter(user(2)).await;
         assert!(other.is_ok(), "a newcomer finds a connection at once");
+        drop(other);
         drop(held.pop());
         assert!(
             gate.enter(user(1)).await.is_ok(),
-            "a freed place is the caller's again"
+            "alone again, a freed place is the caller's again"
         );
     }
 
     #[tokio::test]
-    async fn once_the_pool_is_full_each_caller_holds_its_share() {
+    async fn the_reserve_is_only_for_callers_holding_nothing_and_the_gate_never_admits_past_the_pool()
+     {
         let gate = Gate::new(16, Duration::from_millis(20));
-        let mut first: Vec<Permit> = Vec::new();
-        for _ in 0..14 {
-            first.push(gate.enter(user(1)).await.unwrap());
-        }
-        let mut second = vec![
-            gate.enter(user(2)).await.unwrap(),
-            gate.enter(user(2)).await.unwrap(),
-        ];
-        // Full: 16 in flight. Two callers, a share of 8 each: the first is over, the second under.
+        let _first = hold(&gate, user(1), 14).await;
+        // A second identity takes one place of the reserve, and no more: that would leave none for a third.
+        let _second = gate.enter(user(2)).await.unwrap();
+        assert!(gate.enter(user(2)).await.is_err());
         assert!(gate.enter(user(1)).await.is_err());
-        // A place freed by the first caller goes to the second, who is under its share.
+        let _third = gate.enter(user(3)).await.unwrap();
+        // 16 in flight: a fourth waits for a connection at the gate (429), not at the pool (503).
+        assert!(gate.enter(user(4)).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn as_places_free_each_caller_holds_its_share() {
+        let gate = Gate::new(16, Duration::from_millis(20));
+        let mut first = hold(&gate, user(1), 14).await;
+        let mut second = vec![gate.enter(user(2)).await.unwrap()];
         drop(first.pop());
-        second.push(gate.enter(user(2)).await.unwrap());
-        assert!(gate.enter(user(1)).await.is_err(), "still over its share");
+        assert!(
+            gate.enter(user(2)).await.is_err(),
+            "callers holding requests hold the pool less the reserve together"
+        );
+        // Two callers: a share of 14 / 2 = 7 each. The first is over it, so only the second gains what frees.
+        for _ in 0..6 {
+            drop(first.pop());
+            assert!(gate.enter(user(1)).await.is_err(), "over its share");
+            second.push(gate.enter(user(2)).await.unwrap());
+        }
+        assert_eq!((first.len(), second.len()), (7, 7));
+        drop(first.pop());
+        assert!(gate.enter(user(2)).await.is_err(), "at its share");
+        assert!(gate.enter(user(1)).await.is_ok(), "back to its share");
     }
 
     #[tokio::test]
@@ -245,11 +340,36 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_single_connection_alternates_between_callers() {
-        let gate = Gate::new(1, Duration::from_millis(20));
-        let _first = gate.enter(user(1)).await.unwrap();
-        assert!(gate.enter(user(1)).await.is_err(), "over its share of one");
-        // Another caller is under its share: it enters and queues at the pool itself.
-        assert!(gate.enter(user(2)).await.is_ok());
+    async fn a_freed_place_goes_to_the_caller_waiting_not_to_the_one_asking_again_at_once() {
+        let gate = Gate::new(1, Duration::from_secs(5));
+        let first = gate.enter(user(1)).await.unwrap();
+        let waiting = tokio::spawn({
+            let gate = gate.clone();
+            async move { gate.enter(user(2)).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        // The first caller gives its place back and asks again at once, before the waiting request is polled.
+        drop(first);
+        let again = Gate::enter(&gate, user(1));
+        let again = tokio::time::timeout(Duration::from_millis(200), again).await;
+        assert!(again.is_err(), "the first caller must wait its turn");
+        let second = waiting.await.unwrap().unwrap();
+        assert_eq!(second.caller, user(2));
+    }
+
+    #[tokio::test]
+    async fn a_request_that_stops_waiting_leaves_no_one_deferring_to_it() {
+        let gate = Gate::new(1, Duration::from_secs(5));
+        let first = gate.enter(user(1)).await.unwrap();
+        // A request of another caller waits, then its client leaves (the future is dropped).
+        let gone = tokio::time::timeout(Duration::from_millis(20), gate.enter(user(2))).await;
+        assert!(gone.is_err());
+        drop(first);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), gate.enter(user(1)))
+                .await
+                .is_ok()
+        );
+        assert!(gate.lock().waiting.is_empty());
     }
 }

@@ -75,8 +75,9 @@ async fn requests_whose_clients_left_keep_their_callers_places_until_their_state
     let app = small_pool().await;
     let expensive = || expensive(&app);
     // Requests the client gives up on: their statements run on, each on a connection of the pool.
+    // Six: as many as a caller may hold on either backend (SQLite's 8 read connections less the reserve).
     let left =
-        join_all((0..4).map(|_| expensive().timeout(Duration::from_millis(300)).send())).await;
+        join_all((0..6).map(|_| expensive().timeout(Duration::from_millis(200)).send())).await;
     assert!(
         left.iter()
             .all(|r| r.as_ref().is_err_and(|e| e.is_timeout()))
@@ -107,4 +108,73 @@ async fn requests_whose_clients_left_keep_their_callers_places_until_their_state
         StatusCode::OK,
         "the caller's own requests got {statuses:?}"
     );
+}
+
+#[tokio::test]
+async fn two_callers_flooding_together_leave_the_reserve_to_a_third() {
+    use roster::domain::UserPermission;
+    use roster::service::{AccountService, RoleKind};
+    // Callers in flight may hold the pool (9 on PostgreSQL, SQLite's 8 read connections) less 2 places together,
+    // which are kept for callers holding nothing.
+    let app = TestApp::spawn_with(|settings| {
+        settings.database.max_connections = 9;
+        settings.database.statement_timeout = Duration::from_secs(3);
+        settings.http.fair_share_wait = Duration::from_millis(300);
+    })
+    .await;
+    plant_long_attribs(&app, 40).await;
+    let accounts = AccountService::new(app.db.clone());
+    accounts
+        .create_role("reader", RoleKind::User)
+        .await
+        .unwrap();
+    accounts
+        .set_user_permissions("reader", &[UserPermission::SubscribersGetAll], true)
+        .await
+        .unwrap();
+    let token = accounts
+        .create_user("reader", "reader", None)
+        .await
+        .unwrap()
+        .token;
+    let reader = format!("token reader:{token}");
+    let admin_flood = join_all((0..12).map(|_| expensive(&app).send()));
+    let reader_flood = async {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        join_all((0..12).map(|_| {
+            app.anonymous(Method::GET, "/api/subscribers")
+                .header("Authorization", &reader)
+                .query(&[("query", expensive_query())])
+                .send()
+        }))
+        .await
+    };
+    let probe = async {
+        tokio::time::sleep(Duration::from_millis(450)).await;
+        let started = Instant::now();
+        let status = app
+            .anonymous(Method::GET, "/api/public/lists")
+            .send()
+            .await
+            .unwrap()
+            .status();
+        (status, started.elapsed())
+    };
+    let (admin, reader, (probe, took)) = tokio::join!(admin_flood, reader_flood, probe);
+    let statuses = |answers: Vec<reqwest::Result<reqwest::Response>>| -> Vec<StatusCode> {
+        answers.into_iter().map(|a| a.unwrap().status()).collect()
+    };
+    let (admin, reader) = (statuses(admin), statuses(reader));
+    eprintln!("probe {probe} in {took:?}; admin {admin:?}; reader {reader:?}");
+    assert_eq!(probe, StatusCode::OK, "admin {admin:?}; reader {reader:?}");
+    assert!(
+        took < Duration::from_millis(1_500),
+        "the third caller waited {took:?}"
+    );
+    // The second identity held one place of the reserve at most; the rest of its flood waited its turn (429).
+    let served = reader
+        .iter()
+        .filter(|s| **s != StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert!(served <= 1, "reader {reader:?}");
 }
