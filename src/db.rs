@@ -68,7 +68,10 @@ pub async fn connect_readers(
         return Ok(writer.clone());
     }
     let mut options = options(settings, true);
-    options.max_connections(SQLITE_READERS).min_connections(1);
+    // All open from the start: a fixed set of descriptors, whatever the load has been.
+    options
+        .max_connections(SQLITE_READERS)
+        .min_connections(SQLITE_READERS);
     Database::connect(options).await
 }
 

@@ -21,7 +21,7 @@ use super::layer::layer;
 use super::limits::{LimitUnauthenticated, LoginFailures, RateLimits};
 use super::lists::ListsApi;
 use super::ops::{LimitDuration, metrics_endpoint};
-use super::security::Authenticate;
+use super::security::{Authenticate, KnownCredentials};
 use super::subscribers::SubscribersApi;
 use crate::config::HttpSettings;
 use crate::service::{Authenticator, Services};
@@ -104,6 +104,7 @@ pub fn app(
                 config.login_failures_per_minute,
                 config.login_failure_burst,
             ),
+            known: KnownCredentials::default(),
         }))
         .with(layer(LimitDuration {
             request: config.request_timeout,

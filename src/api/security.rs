@@ -2,7 +2,8 @@
 //! security schemes only declare the schemes in the spec, and [`ApiAuth`] hands the result to the operation
 //! without reading the header again.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use poem::http::header::AUTHORIZATION;
@@ -10,6 +11,7 @@ use poem::{Endpoint, IntoResponse, Request, RequestBody, Response};
 use poem_openapi::auth::{ApiKey, Basic};
 use poem_openapi::registry::Registry;
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions, SecurityScheme};
+use sha2::{Digest, Sha256};
 
 use super::context::{caller, resolved, set_caller};
 use super::error::ApiError;
@@ -86,11 +88,14 @@ fn authenticated(req: &Request) -> poem::Result<Principal> {
 }
 
 /// Authenticates requests for operations that need credentials: first the address's failed-login allowance
-/// (before any credential is looked at), then one lookup of the credentials, then the caller's rate limit.
+/// (before any credential is looked at), then one lookup of the credentials, then the caller's rate limit. A
+/// request whose `Authorization` header authenticated before takes from its caller's bucket first, so a
+/// throttled caller is refused without a lookup.
 pub struct Authenticate {
     pub authenticator: Authenticator,
     pub limits: Arc<RateLimits>,
     pub failures: Option<LoginFailures>,
+    pub known: KnownCredentials,
 }
 
 impl Layer for Authenticate {
@@ -98,10 +103,64 @@ impl Layer for Authenticate {
         if !resolved(&req).authenticates() {
             return Ok(next.call(req).await?.into_response());
         }
+        let fingerprint = req
+            .headers()
+            .get(AUTHORIZATION)
+            .map(|header| Fingerprint::of(header.as_bytes()));
+        let known = fingerprint.and_then(|f| self.known.caller(&f));
+        if let Some(caller) = known {
+            self.limits.take(&req, caller)?;
+        }
         let principal = self.principal(&req).await?;
-        self.limits.take(&req, Caller::of(&principal))?;
+        let caller = Caller::of(&principal);
+        if known != Some(caller) {
+            self.limits.take(&req, caller)?;
+            if let Some(fingerprint) = fingerprint {
+                self.known.remember(fingerprint, caller);
+            }
+        }
         set_caller(&mut req, principal);
         Ok(next.call(req).await?.into_response())
+    }
+}
+
+/// The SHA-256 of an `Authorization` header's bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fingerprint([u8; 32]);
+
+impl Fingerprint {
+    fn of(header: &[u8]) -> Self {
+        Self(Sha256::digest(header).into())
+    }
+}
+
+/// Most headers remembered; past it the memory starts afresh (one more lookup per caller).
+const KNOWN_MAX: usize = 4_096;
+
+/// Which caller each recently authenticated `Authorization` header belonged to, so that a throttled caller's
+/// requests are refused (429) before their credentials are looked up in the database: a flood of them would
+/// otherwise cost a lookup each. Only used to refuse, never to admit: a remembered header is still looked up
+/// whenever its caller's bucket lets the request through, so a disabled user or a rotated token is refused
+/// (403) as at once as before. Per instance, in memory, bounded by [`KNOWN_MAX`]; only a header that
+/// authenticated finds an entry, so it tells nothing to someone without the credentials.
+#[derive(Default)]
+pub struct KnownCredentials(Mutex<HashMap<Fingerprint, Caller>>);
+
+impl KnownCredentials {
+    fn caller(&self, fingerprint: &Fingerprint) -> Option<Caller> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(fingerprint)
+            .copied()
+    }
+
+    fn remember(&self, fingerprint: Fingerprint, caller: Caller) {
+        let mut known = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if known.len() >= KNOWN_MAX {
+            known.clear();
+        }
+        known.insert(fingerprint, caller);
     }
 }
 

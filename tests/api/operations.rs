@@ -47,6 +47,56 @@ async fn each_identity_has_its_own_rate_limit_with_retry_after() {
     assert_eq!(response.status(), StatusCode::OK);
 }
 
+#[tokio::test]
+async fn a_throttled_caller_is_refused_without_its_credentials_being_looked_up() {
+    let app = TestApp::spawn_with(|s| {
+        s.http.rate_limit = 1;
+        s.http.rate_limit_burst = 2;
+    })
+    .await;
+    let accounts = roster::service::AccountService::new(app.db.clone());
+    accounts
+        .create_role("r", roster::service::RoleKind::User)
+        .await
+        .unwrap();
+    let token = accounts.create_user("busy", "r", None).await.unwrap().token;
+    let busy = format!("token busy:{token}");
+    let as_busy = || async {
+        app.anonymous(Method::GET, "/api/lists")
+            .header("Authorization", &busy)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    // `GET /api/lists` needs no permission beyond being someone: 200 without a list permission's lists.
+    assert_eq!(as_busy().await, StatusCode::OK);
+    assert_eq!(as_busy().await, StatusCode::OK);
+    // With the users' table gone, every lookup of credentials fails; a throttled caller's requests do not get
+    // that far.
+    app.execute_sql("ALTER TABLE api_users RENAME TO api_users_away")
+        .await;
+    for _ in 0..5 {
+        assert_eq!(as_busy().await, StatusCode::TOO_MANY_REQUESTS);
+    }
+    // A header that never authenticated is looked up (and fails), whatever its user's bucket holds.
+    let (status, _) = read(
+        app.anonymous(Method::GET, "/api/lists")
+            .header("Authorization", "token busy:wrong")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(status.is_server_error(), "{status}");
+    app.execute_sql("ALTER TABLE api_users_away RENAME TO api_users")
+        .await;
+    // Once its bucket refills, the caller is looked up again: a disabled user is refused at once.
+    accounts.set_enabled("busy", false).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert_eq!(as_busy().await, StatusCode::FORBIDDEN);
+}
+
 /// The caller's `RateLimit-*` headers of an answer, as numbers.
 fn quota(response: &reqwest::Response) -> Option<(u64, u64, u64)> {
     let value =
