@@ -374,3 +374,54 @@ async fn a_drain_that_gets_no_answer_closes_its_connection_instead_of_keeping_it
     );
     db.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn statements_shaped_by_a_subscriber_query_are_not_kept_prepared_on_the_connection() {
+    let app = crate::helpers::TestApp::spawn_with(|s| s.database.max_connections = 1).await;
+    if app.db.get_database_backend() != DbBackend::Postgres {
+        // The patched driver is PostgreSQL's; SQLite's statements live in Roster's own process.
+        return;
+    }
+    crate::subscribers::create_subscriber(
+        &app,
+        serde_json::json!({"email": "shape@example.com", "name": "S"}),
+    )
+    .await;
+    // Thirty shapes: 1 to 30 comparisons.
+    for n in 1..=30 {
+        let query: Vec<String> = (0..n).map(|i| format!("subscribers.id > {i}")).collect();
+        let response = app
+            .request(reqwest::Method::GET, "/api/subscribers")
+            .query(&[("query", query.join(" OR "))])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), reqwest::StatusCode::OK);
+    }
+    // The pool has one connection: this session is the one that served them.
+    let prepared = |filter: &str| {
+        let filter = filter.to_owned();
+        let db = app.db.clone();
+        async move {
+            let row = db
+                .query_one_raw(Statement::from_string(
+                    DbBackend::Postgres,
+                    format!("SELECT COUNT(*)::int AS n FROM pg_prepared_statements WHERE {filter}"),
+                ))
+                .await
+                .unwrap()
+                .unwrap();
+            row.try_get::<i32>("", "n").unwrap()
+        }
+    };
+    // (This count's own statement is prepared too, and names the comment: it is left out.)
+    let own = "statement NOT LIKE '%pg_prepared_statements%'";
+    assert_eq!(
+        prepared(&format!("statement LIKE '%roster: not cached%' AND {own}")).await,
+        0
+    );
+    assert!(
+        prepared(&format!("statement LIKE '%subscribers%' AND {own}")).await > 0,
+        "Roster's own statements are still prepared once per connection"
+    );
+}

@@ -41,6 +41,11 @@ pub fn condition(predicate: &Predicate, backend: DatabaseBackend) -> Condition {
     translate(predicate, backend)
 }
 
+/// Always true, added beside a `query`'s condition: the statement's shape is the client's, each `query` may be a
+/// new one, and the PostgreSQL driver (`vendor/README.md`) does not keep a statement carrying this comment
+/// prepared, so many shapes cannot fill every backend's statement cache.
+pub const NOT_CACHED: &str = "TRUE /* roster: not cached */";
+
 /// Recursion follows the predicate, whose depth the domain bounds.
 fn translate(predicate: &Predicate, backend: Backend) -> Condition {
     match predicate {

@@ -101,7 +101,9 @@ pub(super) fn matching(filter: &SubscriberFilter, backend: DatabaseBackend) -> C
         cond = cond.add(subscribers::Column::Status.eq(status));
     }
     if let Some(predicate) = &filter.expression {
-        cond = cond.add(super::expression::condition(predicate, backend));
+        cond = cond
+            .add(super::expression::condition(predicate, backend))
+            .add(Expr::cust(super::expression::NOT_CACHED));
     }
     cond
 }

@@ -171,6 +171,11 @@ impl PgConnection {
             return Ok((*statement).clone());
         }
 
+        // Roster: a statement whose text carries this comment is not kept prepared on the connection (as
+        // `persistent(false)`, which SeaORM does not expose): its shape comes from a client's expression, and a
+        // client sending many shapes would otherwise fill every backend's cache with them.
+        let persistent = persistent && !sql.contains("/* roster: not cached */");
+
         let statement = prepare(
             self,
             sql,
