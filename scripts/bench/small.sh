@@ -13,7 +13,7 @@
 # (100000), BENCH_TRANSPORTS (1: also serve the last binary over TCP without TLS and over the unix socket),
 # BENCH_PERF (a file: record `perf` on the last binary's GET by id into it, with call graphs).
 # Then the newest binary's writes, each with and without what makes it safe to retry or to race: a create with an
-# `Idempotency-Key`, an update with `If-Match`.
+# `Idempotency-Key`, an update with `If-Match`; and every binary's create and update by an API user.
 # A binary whose schema has no subscribers (before migration 7) gets scripts/bench/seed.sql's 200 lists and only
 # the list scenarios. The unix socket needs peer authentication as the OS user postgres (Debian's default
 # pg_hba.conf): this runs as root, and starts Roster and pgbench as postgres with runuser for that transport.
@@ -220,6 +220,31 @@ for round in $(seq 1 "$rounds"); do
       BENCH_HEADER=${write_header[$scenario]} BENCH_RUN=r$round drive "$newest" "${write_path[$scenario]}" 200)
     printf '%-5s %-16s %-22s %9s %8s %8s %8s %s\n' "$round" "$scenario" "${labels[$newest]}" $result | tee -a "$table"
     echo "$scenario ${labels[$newest]} $result" >>"$results"
+  done
+done
+
+# An API user's writes on every binary (since stop 29 each checks the user and its roles inside its transaction,
+# and a create is a transaction instead of one statement): a create and an update by a user whose role may manage
+# and read every list, binaries alternating per round.
+declare -A user_auth=()
+for i in $(seq 0 $((n - 1))); do
+  ROSTER_DATABASE_URL=${dbs[$i]} "${bins[$i]}" roles create writers --kind user >/dev/null
+  ROSTER_DATABASE_URL=${dbs[$i]} "${bins[$i]}" roles grant writers lists:manage_all >/dev/null
+  ROSTER_DATABASE_URL=${dbs[$i]} "${bins[$i]}" roles grant writers lists:get_all >/dev/null
+  token=$(ROSTER_DATABASE_URL=${dbs[$i]} "${bins[$i]}" users create writer --role writers --json |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])')
+  user_auth[$i]="token writer:$token"
+done
+for round in $(seq 1 "$rounds"); do
+  order=$(seq 0 $((n - 1)))
+  [ $((round % 2)) = 0 ] && order=$(seq $((n - 1)) -1 0)
+  for scenario in create update; do
+    for i in $order; do
+      result=$(auth=${user_auth[$i]} BENCH_METHOD=${write_method[$scenario]} BENCH_BODY='{"name": "user {email}"}' \
+        BENCH_RUN=u$round drive "$i" "${write_path[$scenario]}" 200)
+      printf '%-5s %-16s %-22s %9s %8s %8s %8s %s\n' "$round" "user_$scenario" "${labels[$i]}" $result | tee -a "$table"
+      echo "user_$scenario ${labels[$i]} $result" >>"$results"
+    done
   done
 done
 
