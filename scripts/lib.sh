@@ -75,6 +75,31 @@ build_roster() {
   echo "$bin"
 }
 
+# ab_binaries: the binaries an A/B benchmark alternates, as label=path words in the array `binaries`: `new=` the
+# binary BENCH_ROSTER_BIN names (by default a release build of this tree, also left in `roster_bin`), and
+# `baseline=` BENCH_BASELINE_BIN when set (e.g. an earlier commit's build).
+ab_binaries() {
+  roster_bin=${BENCH_ROSTER_BIN:-$(build_roster --release --quiet)} || return 1
+  binaries=("new=$roster_bin")
+  [ -z "${BENCH_BASELINE_BIN:-}" ] || binaries+=("baseline=$BENCH_BASELINE_BIN")
+}
+
+# round_order ROUND: the entries of `binaries`, one per line, reversed in even rounds so that neither always goes
+# first (read them with `mapfile -t order < <(round_order "$round")`).
+round_order() {
+  local i
+  if [ $(($1 % 2)) = 0 ]; then
+    for ((i = ${#binaries[@]} - 1; i >= 0; i--)); do echo "${binaries[$i]}"; done
+  else
+    printf '%s\n' "${binaries[@]}"
+  fi
+}
+
+# backend_pids DB_URL: the pids of the PostgreSQL backends connected to DB_URL's database, but the one asking.
+backend_pids() {
+  psql "$1" -Atc "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+}
+
 # free_port: a port of 127.0.0.1 that was free a moment ago (the OS picks it; a race with another process taking
 # it before Roster does is possible but unlikely, and start_roster then fails loudly).
 free_port() {

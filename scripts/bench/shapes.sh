@@ -13,9 +13,7 @@ shapes=${BENCH_SHAPES:-2000}
 rounds=${BENCH_ROUNDS:-2}
 out=test-output/bench
 mkdir -p "$out"
-roster_bin=${BENCH_ROSTER_BIN:-$(build_roster --release --quiet)}
-binaries=("new=$roster_bin")
-[ -n "${BENCH_BASELINE_BIN:-}" ] && binaries+=("baseline=$BENCH_BASELINE_BIN")
+ab_binaries
 admin_url=${ROSTER_TEST_POSTGRES_URL:-$(scripts/pg.sh)}
 db_url=
 trap 'stop_roster; drop_database "$admin_url" "$db_url"' EXIT
@@ -25,7 +23,7 @@ password=$(random_password)
 # psql's, summed, in MiB, and how many there are.
 backends_mib() {
   local pids kb=0 n=0 pid
-  pids=$(psql "$db_url" -Atc "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+  pids=$(backend_pids "$db_url")
   for pid in $pids; do
     kb=$((kb + $(awk '/^Private_(Clean|Dirty)/ {s += $2} END {print s + 0}' "/proc/$pid/smaps_rollup")))
     n=$((n + 1))
@@ -50,8 +48,7 @@ export -f query
 
 printf '%-9s %-6s %8s %12s %12s %10s\n' binary round shapes 'before MiB' 'after MiB' backends
 for round in $(seq 1 "$rounds"); do
-  order=("${binaries[@]}")
-  [ $((round % 2)) = 0 ] && [ "${#order[@]}" = 2 ] && order=("${order[1]}" "${order[0]}")
+  mapfile -t order < <(round_order "$round")
   for entry in "${order[@]}"; do
     name=${entry%%=*} bin=${entry#*=}
     db_url=$(create_database "$admin_url" roster_shapes)

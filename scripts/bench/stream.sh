@@ -24,9 +24,7 @@ path="/api/subscribers?per_page=$per_page"
 [ "$export_csv" = 1 ] && path=/api/subscribers/export
 out=test-output/bench
 mkdir -p "$out"
-roster_bin=${BENCH_ROSTER_BIN:-$(build_roster --release --quiet)}
-binaries=("new=$roster_bin")
-[ -n "${BENCH_BASELINE_BIN:-}" ] && binaries+=("baseline=$BENCH_BASELINE_BIN")
+ab_binaries
 admin_url=${ROSTER_TEST_POSTGRES_URL:-$(scripts/pg.sh)}
 db_url=
 trap 'stop_roster; drop_database "$admin_url" "$db_url"' EXIT
@@ -71,7 +69,8 @@ echo
 echo "GET $path over $subscribers subscribers ($subscriptions subscriptions; lists' descriptions $description characters), $(nproc) cores, $(date -u +%FT%TZ)"
 printf '%-10s %-6s %-28s %-28s\n' binary round "1 request: s / +RSS MiB" "$concurrent at once: s / +RSS MiB"
 for round in $(seq 1 "$rounds"); do
-  for entry in "${binaries[@]}"; do
+  mapfile -t order < <(round_order "$round")
+  for entry in "${order[@]}"; do
     name=${entry%%=*} bin=${entry#*=}
     start_roster "$bin" "$out/stream-$name.log" ROSTER_DATABASE_URL="$db_url" ROSTER_ADMIN_PASSWORD="$password" \
       ROSTER_RATE_LIMIT=0 ROSTER_REQUEST_TIMEOUT=300 ROSTER_DB_STATEMENT_TIMEOUT=240 RUST_LOG=warn >/dev/null

@@ -14,9 +14,7 @@ rounds=${BENCH_ROUNDS:-2}
 out=test-output/bench
 mkdir -p "$out"
 command -v wrk >/dev/null || { echo "ERROR: wrk is required (apt-get install wrk)" >&2; exit 1; }
-roster_bin=${BENCH_ROSTER_BIN:-$(build_roster --release --quiet)}
-binaries=("new=$roster_bin")
-[ -n "${BENCH_BASELINE_BIN:-}" ] && binaries+=("baseline=$BENCH_BASELINE_BIN")
+ab_binaries
 admin_url=${ROSTER_TEST_POSTGRES_URL:-$(scripts/pg.sh)}
 db_url=
 trap 'stop_roster; drop_database "$admin_url" "$db_url"' EXIT
@@ -26,7 +24,7 @@ ticks=$(getconf CLK_TCK)
 # backends_cpu: CPU seconds (user + system) used so far by the backends connected to $db_url but this psql's.
 backends_cpu() {
   local pids ticks_used=0 pid
-  pids=$(psql "$db_url" -Atc "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+  pids=$(backend_pids "$db_url")
   for pid in $pids; do
     ticks_used=$((ticks_used + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
   done
@@ -35,8 +33,7 @@ backends_cpu() {
 
 printf '%-9s %-6s %12s %10s %18s\n' binary round 'answers/s' '429 share' 'PostgreSQL CPU s'
 for round in $(seq 1 "$rounds"); do
-  order=("${binaries[@]}")
-  [ $((round % 2)) = 0 ] && [ "${#order[@]}" = 2 ] && order=("${order[1]}" "${order[0]}")
+  mapfile -t order < <(round_order "$round")
   for entry in "${order[@]}"; do
     name=${entry%%=*} bin=${entry#*=}
     db_url=$(create_database "$admin_url" roster_throttled)
