@@ -159,11 +159,16 @@ impl RateLimits {
     /// [`Self::check`] for a request: its [`Quota`] is left in its [`QuotaSlot`] to be written on the answer.
     pub fn take(&self, req: &Request, caller: Caller) -> Result<(), ApiError> {
         let (quota, result) = self.check(caller);
+        Self::record(req, quota);
+        result
+    }
+
+    /// Leaves `quota` (from [`Self::check`]) in the request's [`QuotaSlot`], to be written on its answer.
+    pub fn record(req: &Request, quota: Option<Quota>) {
         if let (Some(quota), Some(slot)) = (quota, req.extensions().get::<QuotaSlot>()) {
             // A request takes from one bucket only, once: the first quota is the one.
             let _ = slot.0.set(quota);
         }
-        result
     }
 }
 

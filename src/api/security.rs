@@ -11,14 +11,13 @@ use poem::{Endpoint, IntoResponse, Request, RequestBody, Response};
 use poem_openapi::auth::{ApiKey, Basic};
 use poem_openapi::registry::Registry;
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions, SecurityScheme};
-use sha2::{Digest, Sha256};
 
 use super::context::{caller, resolved, set_caller};
 use super::error::ApiError;
 use super::layer::Layer;
-use super::limits::{Caller, LoginFailures, RateLimits};
+use super::limits::{Caller, LoginAttempt, LoginFailures, RateLimits};
 use crate::domain::Principal;
-use crate::service::{AuthError, Authenticator};
+use crate::service::{AuthError, Authenticator, credentials_digest};
 
 // HTTP Basic authentication: the admin or an API user and its token (described in openapi.yaml). Declares the
 // scheme for the spec (`ApiAuth` registers it); never extracted.
@@ -89,8 +88,8 @@ fn authenticated(req: &Request) -> poem::Result<Principal> {
 
 /// Authenticates requests for operations that need credentials: first the address's failed-login allowance
 /// (before any credential is looked at), then one lookup of the credentials, then the caller's rate limit. A
-/// request whose `Authorization` header authenticated before takes from its caller's bucket first, so a
-/// throttled caller is refused without a lookup.
+/// request whose credentials authenticated before takes from its caller's bucket before the lookup, so a
+/// throttled caller is refused without one.
 pub struct Authenticate {
     pub authenticator: Authenticator,
     pub limits: Arc<RateLimits>,
@@ -103,20 +102,57 @@ impl Layer for Authenticate {
         if !resolved(&req).authenticates() {
             return Ok(next.call(req).await?.into_response());
         }
-        let fingerprint = req
-            .headers()
-            .get(AUTHORIZATION)
-            .map(|header| Fingerprint::of(header.as_bytes()));
-        let known = fingerprint.and_then(|f| self.known.caller(&f));
-        if let Some(caller) = known {
-            self.limits.take(&req, caller)?;
-        }
-        let principal = self.principal(&req).await?;
+        let address = resolved(&req).address;
+        let attempt = match &self.failures {
+            Some(failures) => Some(failures.begin(address, Instant::now())?),
+            None => None,
+        };
+        let header = req.headers().get(AUTHORIZATION).map(|h| h.to_str());
+        let digest = match header {
+            Some(Ok(header)) => credentials_digest(header),
+            _ => None,
+        };
+        let known = digest.and_then(|d| self.known.caller(&d));
+        // Charged before the lookup, but its quota is told only once the credentials prove to be that caller's.
+        let charged = match known {
+            Some(caller) => match self.limits.check(caller) {
+                (quota, Ok(())) => Some((caller, quota)),
+                (quota, Err(refused)) => {
+                    self.finish(attempt, false);
+                    RateLimits::record(&req, quota);
+                    return Err(refused.into());
+                }
+            },
+            None => None,
+        };
+        let result = match header {
+            None => Err(AuthError::Missing),
+            Some(Ok(header)) => self.authenticator.authenticate(Some(header)).await,
+            Some(Err(_)) => Err(AuthError::Malformed("not visible ASCII")),
+        };
+        let failed = matches!(result, Err(AuthError::Invalid | AuthError::Malformed(_)));
+        self.finish(attempt, failed);
+        let principal = match result {
+            Ok(principal) => principal,
+            Err(err) => {
+                if failed {
+                    tracing::warn!(client = %address, reason = %err, "failed login");
+                    // Credentials that no longer authenticate (a rotated token, a disabled user) are forgotten.
+                    if let Some(digest) = digest {
+                        self.known.forget(&digest);
+                    }
+                }
+                return Err(ApiError::from(err).into());
+            }
+        };
         let caller = Caller::of(&principal);
-        if known != Some(caller) {
-            self.limits.take(&req, caller)?;
-            if let Some(fingerprint) = fingerprint {
-                self.known.remember(fingerprint, caller);
+        match charged {
+            Some((charged, quota)) if charged == caller => RateLimits::record(&req, quota),
+            _ => {
+                self.limits.take(&req, caller)?;
+                if let Some(digest) = digest {
+                    self.known.remember(digest, caller);
+                }
             }
         }
         set_caller(&mut req, principal);
@@ -124,69 +160,48 @@ impl Layer for Authenticate {
     }
 }
 
-/// The SHA-256 of an `Authorization` header's bytes.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Fingerprint([u8; 32]);
-
-impl Fingerprint {
-    fn of(header: &[u8]) -> Self {
-        Self(Sha256::digest(header).into())
-    }
-}
-
-/// Most headers remembered; past it the memory starts afresh (one more lookup per caller).
-const KNOWN_MAX: usize = 4_096;
-
-/// Which caller each recently authenticated `Authorization` header belonged to, so that a throttled caller's
-/// requests are refused (429) before their credentials are looked up in the database: a flood of them would
-/// otherwise cost a lookup each. Only used to refuse, never to admit: a remembered header is still looked up
-/// whenever its caller's bucket lets the request through, so a disabled user or a rotated token is refused
-/// (403) as at once as before. Per instance, in memory, bounded by [`KNOWN_MAX`]; only a header that
-/// authenticated finds an entry, so it tells nothing to someone without the credentials.
-#[derive(Default)]
-pub struct KnownCredentials(Mutex<HashMap<Fingerprint, Caller>>);
-
-impl KnownCredentials {
-    fn caller(&self, fingerprint: &Fingerprint) -> Option<Caller> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(fingerprint)
-            .copied()
-    }
-
-    fn remember(&self, fingerprint: Fingerprint, caller: Caller) {
-        let mut known = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if known.len() >= KNOWN_MAX {
-            known.clear();
-        }
-        known.insert(fingerprint, caller);
-    }
-}
-
 impl Authenticate {
-    async fn principal(&self, req: &Request) -> Result<Principal, ApiError> {
-        let Some(header) = req.headers().get(AUTHORIZATION) else {
-            return Err(AuthError::Missing.into());
-        };
-        let address = resolved(req).address;
-        let attempt = match &self.failures {
-            Some(failures) => Some(failures.begin(address, Instant::now())?),
-            None => None,
-        };
-        let result = match header.to_str() {
-            Ok(header) => self.authenticator.authenticate(Some(header)).await,
-            Err(_) => Err(AuthError::Malformed("not visible ASCII")),
-        };
-        let failed = matches!(result, Err(AuthError::Invalid | AuthError::Malformed(_)));
+    fn finish(&self, attempt: Option<LoginAttempt>, failed: bool) {
         if let (Some(failures), Some(attempt)) = (&self.failures, attempt) {
             failures.finish(attempt, failed, Instant::now());
         }
-        result.map_err(|err| {
-            if failed {
-                tracing::warn!(client = %address, reason = %err, "failed login");
-            }
-            err.into()
-        })
+    }
+}
+
+/// Most credentials remembered; past it one entry makes room for the next.
+const KNOWN_MAX: usize = 4_096;
+
+/// Which caller recently authenticated credentials belong to (by `auth::credentials_digest`, so one entry per
+/// credential however its header is spelled), so that a throttled caller's requests are refused (429) before
+/// their credentials are looked up in the database: a flood of them would otherwise cost a lookup each. Only used
+/// to refuse, never to admit: a remembered credential is still looked up whenever its caller's bucket lets the
+/// request through, so a disabled user or a rotated token is refused (403) at once, and then forgotten. Only
+/// credentials that authenticated have an entry, so it tells nothing to someone without them. Per instance, in
+/// memory, at most [`KNOWN_MAX`] entries.
+#[derive(Default)]
+pub struct KnownCredentials(Mutex<HashMap<[u8; 32], Caller>>);
+
+impl KnownCredentials {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Caller>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn caller(&self, digest: &[u8; 32]) -> Option<Caller> {
+        self.lock().get(digest).copied()
+    }
+
+    fn remember(&self, digest: [u8; 32], caller: Caller) {
+        let mut known = self.lock();
+        if known.len() >= KNOWN_MAX
+            && !known.contains_key(&digest)
+            && let Some(any) = known.keys().next().copied()
+        {
+            known.remove(&any);
+        }
+        known.insert(digest, caller);
+    }
+
+    fn forget(&self, digest: &[u8; 32]) {
+        self.lock().remove(digest);
     }
 }

@@ -5,6 +5,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, IntoIden, LockType, Order, Query};
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::ServiceError;
@@ -65,6 +66,22 @@ fn parse(header: &str) -> Result<Presented, AuthError> {
             "use `Basic` or `token api_user:token`",
         ))
     }
+}
+
+/// Credentials as parsed, hashed (SHA-256 of the scheme, user and secret): the same credentials however the
+/// header spells them (spaces, the `token` prefix's), and nothing of the secret in the clear. `None` for a header
+/// that is not credentials.
+pub fn credentials_digest(header: &str) -> Option<[u8; 32]> {
+    let (scheme, user, secret) = match parse(header).ok()? {
+        Presented::Basic { user, secret } => ("basic", user, secret),
+        Presented::Token { user, secret } => ("token", user, secret),
+    };
+    let mut digest = Sha256::new();
+    for part in [scheme, &user, &secret] {
+        digest.update((part.len() as u64).to_be_bytes());
+        digest.update(part.as_bytes());
+    }
+    Some(digest.finalize().into())
 }
 
 /// Authenticates requests: the configured admin (BasicAuth) and API users (BasicAuth or `token` header).
@@ -308,6 +325,25 @@ mod tests {
                 secret: "xyz".into()
             }
         );
+    }
+
+    #[test]
+    fn one_credential_has_one_digest_however_its_header_is_spelled() {
+        let digest = |h: &str| credentials_digest(h).unwrap();
+        assert_eq!(digest("token bot:xyz"), digest("token   bot:xyz"));
+        assert_eq!(digest("token bot:xyz"), digest("tokenbot:xyz"));
+        assert_eq!(
+            digest(&basic("bot:xyz")),
+            digest(&format!("  {}  ", basic("bot:xyz")))
+        );
+        assert_ne!(
+            digest("token bot:xyz"),
+            digest(&basic("bot:xyz")),
+            "the scheme counts"
+        );
+        assert_ne!(digest("token bot:xyz"), digest("token bot:xyZ"));
+        assert_ne!(digest("token bo:txyz"), digest("token bot:xyz"));
+        assert_eq!(credentials_digest("Bearer x"), None);
     }
 
     #[test]

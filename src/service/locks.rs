@@ -26,7 +26,8 @@ use std::collections::BTreeSet;
 use sea_orm::sea_query::{Alias, Expr, LockType, Query, SelectStatement};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Statement, TransactionTrait,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, SqliteTransactionMode,
+    Statement, TransactionOptions, TransactionTrait,
 };
 
 use super::ServiceError;
@@ -60,7 +61,7 @@ pub async fn begin_write(
 pub async fn begin_unauthenticated_write(
     db: &DatabaseConnection,
 ) -> Result<DatabaseTransaction, DbErr> {
-    let txn = db.begin().await?;
+    let txn = begin(db).await?;
     if is_postgres(&txn) {
         txn.execute_raw(Statement::from_string(
             sea_orm::DatabaseBackend::Postgres,
@@ -76,9 +77,21 @@ pub async fn begin_as(
     db: &DatabaseConnection,
     who: &Principal,
 ) -> Result<DatabaseTransaction, ServiceError> {
-    let txn = db.begin().await?;
+    let txn = begin(db).await?;
     vouch(&txn, who).await?;
     Ok(txn)
+}
+
+/// `BEGIN`, and on SQLite `BEGIN IMMEDIATE`: the write lock is taken at once (waiting as for any write), so what
+/// the transaction reads is current when it writes. A deferred transaction that read (the caller's roles, the
+/// rows it changes) before another process (the `roster` commands) wrote would fail with "database is locked" at
+/// its first write instead.
+async fn begin(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    })
+    .await
 }
 
 /// Commits a write, marking the `Idempotency-Key` of the request it carries out (if any) in the same

@@ -79,6 +79,18 @@ async fn a_throttled_caller_is_refused_without_its_credentials_being_looked_up()
     for _ in 0..5 {
         assert_eq!(as_busy().await, StatusCode::TOO_MANY_REQUESTS);
     }
+    // However the header spells the same credentials.
+    let spaced = busy.replacen("token ", "token    ", 1);
+    for _ in 0..5 {
+        let status = app
+            .anonymous(Method::GET, "/api/lists")
+            .header("Authorization", &spaced)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    }
     // A header that never authenticated is looked up (and fails), whatever its user's bucket holds.
     let (status, _) = read(
         app.anonymous(Method::GET, "/api/lists")
@@ -95,6 +107,47 @@ async fn a_throttled_caller_is_refused_without_its_credentials_being_looked_up()
     accounts.set_enabled("busy", false).await.unwrap();
     tokio::time::sleep(Duration::from_millis(1_100)).await;
     assert_eq!(as_busy().await, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_rotated_token_flooded_by_someone_else_does_not_keep_its_owner_throttled() {
+    let app = TestApp::spawn_with(|s| {
+        s.http.rate_limit = 1;
+        s.http.rate_limit_burst = 3;
+    })
+    .await;
+    let accounts = roster::service::AccountService::new(app.db.clone());
+    accounts
+        .create_role("r", roster::service::RoleKind::User)
+        .await
+        .unwrap();
+    let old = accounts
+        .create_user("owner", "r", None)
+        .await
+        .unwrap()
+        .token;
+    let list = |client: &reqwest::Client, token: &str| {
+        client
+            .get(app.url("/api/lists"))
+            .header("Authorization", format!("token owner:{token}"))
+            .send()
+    };
+    let owner = app.client_from(1);
+    assert_eq!(list(&owner, &old).await.unwrap().status(), StatusCode::OK);
+    let new = accounts.rotate_token("owner").await.unwrap().token;
+    // Someone else, from another address, floods the old token: it is looked up once, found stale and forgotten,
+    // and then refused as any wrong credentials are, from the owner's bucket no more.
+    let other = app.client_from(2);
+    for _ in 0..20 {
+        let answer = list(&other, &old).await.unwrap();
+        assert_ne!(answer.status(), StatusCode::OK);
+        assert!(
+            answer.headers().get("ratelimit-remaining").is_none(),
+            "a stale token is not told its former owner's quota: {:?}",
+            answer.headers()
+        );
+    }
+    assert_eq!(list(&owner, &new).await.unwrap().status(), StatusCode::OK);
 }
 
 /// The caller's `RateLimit-*` headers of an answer, as numbers.

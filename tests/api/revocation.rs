@@ -252,3 +252,80 @@ async fn a_revoke_waits_for_a_write_its_grant_authorised_that_is_already_writing
         .unwrap();
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn writes_racing_a_revoke_from_another_process_are_refused_with_the_documented_answer() {
+    let app = TestApp::spawn().await;
+    let (_, auth) = api_user(
+        &app,
+        "busy",
+        &[UserPermission::ListsManageAll, UserPermission::ListsGetAll],
+    )
+    .await;
+    let mut ids = Vec::new();
+    for i in 0..8 {
+        ids.push(app.create_named(&format!("busy-{i}")).await);
+    }
+    // The `roster` command's own connection to the database, as another process has.
+    let elsewhere = sea_orm::Database::connect(app.database.url.as_str())
+        .await
+        .unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers = ids.iter().map(|id| {
+        let (request, stop) = (
+            app.anonymous(Method::PUT, &format!("/api/lists/{id}"))
+                .header(AUTHORIZATION, &auth),
+            stop.clone(),
+        );
+        async move {
+            let mut answers = Vec::new();
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                n += 1;
+                let answer = request
+                    .try_clone()
+                    .unwrap()
+                    .json(&json!({ "name": format!("renamed {n}") }))
+                    .send()
+                    .await
+                    .unwrap();
+                let (status, body) = read(answer).await;
+                answers.push((status, body));
+            }
+            answers
+        }
+    });
+    let revoke = async {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        AccountService::new(elsewhere.clone())
+            .set_user_permissions("busy", &[UserPermission::ListsManageAll], false)
+            .await
+            .unwrap();
+        let names = app.names("per_page=all&order_by=id").await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        names
+    };
+    let (answers, names) = tokio::join!(futures_util::future::join_all(writers), revoke);
+    assert_eq!(
+        app.names("per_page=all&order_by=id").await,
+        names,
+        "no write committed after the revoke returned"
+    );
+    let answers: Vec<_> = answers.into_iter().flatten().collect();
+    for (status, body) in &answers {
+        match *status {
+            StatusCode::OK | StatusCode::FORBIDDEN => {}
+            StatusCode::SERVICE_UNAVAILABLE => assert!(
+                body["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("roles or credentials changed"),
+                "{body}"
+            ),
+            other => panic!("{other}: {body}"),
+        }
+    }
+    assert!(answers.iter().any(|(s, _)| *s == StatusCode::OK));
+    assert!(answers.iter().any(|(s, _)| *s == StatusCode::FORBIDDEN));
+}
