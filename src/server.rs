@@ -7,7 +7,8 @@
 //!   few seconds is cut off) and fit in [`HEAD_MAX_BYTES`] (431 otherwise, from hyper, without a body) and
 //!   [`HEADERS_MAX`] fields;
 //! - a connection on which no byte moves in either direction for `idle_timeout` is closed, whatever it is
-//!   waiting for: an idle keep-alive, a client that never reads its response, a silent HTTP/2 peer;
+//!   waiting for (an idle keep-alive, a client that never reads its response, a silent HTTP/2 peer), except
+//!   Roster itself working on one of its requests, which `ROSTER_REQUEST_TIMEOUT` bounds;
 //! - at most `http2_max_streams` streams per HTTP/2 connection;
 //! - accept errors are logged (once a second at most) and retried after a pause, never in a busy loop.
 
@@ -118,9 +119,10 @@ pub async fn serve(
         };
         errors.reset();
         let _ = stream.set_nodelay(true);
+        let answering = Answering::default();
         let connection = builder.serve_connection(
-            TokioIo::new(Watched::new(stream, settings)),
-            service(endpoint.clone(), local_addr.clone(), peer),
+            TokioIo::new(Watched::new(stream, settings, answering.clone())),
+            service(endpoint.clone(), local_addr.clone(), peer, answering),
         );
         let connection = graceful.watch(connection.into_owned());
         tokio::spawn(async move {
@@ -169,6 +171,7 @@ fn service(
     endpoint: Arc<poem::endpoint::BoxEndpoint<'static, poem::Response>>,
     local_addr: LocalAddr,
     peer: SocketAddr,
+    answering: Answering,
 ) -> impl hyper::service::Service<
     hyper::Request<Incoming>,
     Response = hyper::Response<ResponseBody>,
@@ -181,9 +184,11 @@ fn service(
         let endpoint = endpoint.clone();
         let request =
             poem::Request::from((req, local_addr.clone(), remote_addr.clone(), Scheme::HTTP));
+        let answering = answering.begin();
         async move {
             let response: hyper::Response<ResponseBody> =
                 endpoint.get_response(request).await.into();
+            drop(answering);
             Ok(response)
         }
     })
@@ -224,11 +229,40 @@ impl AcceptErrors {
 /// header-read timeout starts only after that, so until then the timeout is kept here.
 const PROTOCOL_DETECTION_BYTES: usize = 24;
 
-/// A connection that fails with `TimedOut` once no byte has moved in either direction for `idle`, or when its
-/// first bytes (up to the point where hyper's own header-read timeout takes over) take longer than
-/// `header_read_timeout`.
+/// How many requests of one connection Roster is working on (from the request to its answer's head): while
+/// there is one, nothing moving on the connection is Roster's doing, not the client's, and the idle timeout does
+/// not run (the request timeout bounds that time). A response being written, streamed or not, is watched again.
+#[derive(Clone, Default)]
+struct Answering(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Answering {
+    fn begin(&self) -> AnsweringOne {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        AnsweringOne(self.clone())
+    }
+
+    fn any(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed) > 0
+    }
+}
+
+/// One request being worked on; dropped with its answer's head, or with the request if it is abandoned.
+struct AnsweringOne(Answering);
+
+impl Drop for AnsweringOne {
+    fn drop(&mut self) {
+        (self.0)
+            .0
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// A connection that fails with `TimedOut` once no byte has moved in either direction for `idle` while Roster is
+/// not working on one of its requests, or when its first bytes (up to the point where hyper's own header-read
+/// timeout takes over) take longer than `header_read_timeout`.
 struct Watched {
     stream: TcpStream,
+    answering: Answering,
     idle: Duration,
     last_activity: Instant,
     /// Until the protocol is known: when the first bytes must have arrived.
@@ -238,11 +272,12 @@ struct Watched {
 }
 
 impl Watched {
-    fn new(stream: TcpStream, settings: &ConnectionSettings) -> Self {
+    fn new(stream: TcpStream, settings: &ConnectionSettings, answering: Answering) -> Self {
         let now = Instant::now();
         let first_bytes_due = now + settings.header_read_timeout;
         Self {
             stream,
+            answering,
             idle: settings.idle_timeout,
             last_activity: now,
             first_bytes_due: Some(first_bytes_due),
@@ -291,6 +326,10 @@ impl Watched {
             }
             match self.timer.as_mut().poll(cx) {
                 Poll::Pending => return Poll::Pending,
+                Poll::Ready(()) if self.first_bytes_due.is_none() && self.answering.any() => {
+                    // Roster is still working on a request: the connection is not idle.
+                    self.last_activity = Instant::now();
+                }
                 Poll::Ready(()) if Instant::now() >= self.due() => {
                     let what = if self.first_bytes_due.is_some() {
                         "no request within the header-read timeout"

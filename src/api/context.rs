@@ -44,7 +44,7 @@ pub fn resolved(req: &Request) -> &Resolved {
 
 /// A client's address as a limiter key: an IPv4 address, or the /64 network of an IPv6 address (a single host is
 /// usually given a whole /64, so keying on full IPv6 addresses would let it take 2^64 fresh keys).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ClientAddress(Option<IpAddr>);
 
 impl ClientAddress {

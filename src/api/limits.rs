@@ -19,7 +19,7 @@ use super::layer::Layer;
 use crate::domain::Principal;
 
 /// Whose bucket a request takes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Caller {
     /// Requests that do not authenticate (or fail to), per client address.
     Address(ClientAddress),

@@ -71,6 +71,7 @@ pub fn app(
 ) -> impl Endpoint {
     let metrics = metrics_endpoint(services.database.clone(), config.metrics_token.clone());
     let idempotency = services.idempotency.clone();
+    let background = services.background.clone();
     let service = openapi_service(services);
     let docs = Document::swagger_ui(&service.swagger_ui_html(), &service.spec());
     let catalog = Arc::new(Catalog::new(api_meta()));
@@ -88,7 +89,13 @@ pub fn app(
         })
         // A request holds its share of the database only once its body has arrived (an upload, one at a time per
         // instance, holds it while its file arrives).
-        .with(ShareDatabase(Gate::new(pool_size, config.fair_share_wait)))
+        // One connection is left out of the gate: authentication looks callers up before they reach it, and must
+        // find one even when the requests let in hold all the others.
+        .with(ShareDatabase(Gate::new(
+            pool_size.saturating_sub(1),
+            config.fair_share_wait,
+            background,
+        )))
         .with(CatchPanic::new().with_handler(panic_response))
         .with(layer(LimitBody {
             body: config.body_limit,

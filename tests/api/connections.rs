@@ -69,6 +69,53 @@ async fn a_connection_on_which_nothing_moves_is_closed_at_the_idle_timeout() {
 }
 
 #[tokio::test]
+async fn a_request_roster_works_on_for_longer_than_the_idle_timeout_is_answered() {
+    use sea_orm::{ConnectionTrait, DatabaseBackend, TransactionTrait};
+    let app = TestApp::spawn_with(|s| {
+        s.connections.idle_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let id = app.create_named("held").await;
+    // Another session holds what the update needs for 2.5 s: the list's row on PostgreSQL, the write lock on
+    // SQLite (where Roster's writer waits up to its 5 s busy timeout). No byte moves on the client's connection
+    // meanwhile.
+    // One connection, so that SQLite's `COMMIT` goes where its `BEGIN IMMEDIATE` went.
+    let mut options = sea_orm::ConnectOptions::new(app.database.url.as_str());
+    options.max_connections(1);
+    let elsewhere = sea_orm::Database::connect(options).await.unwrap();
+    let hold = if app.db.get_database_backend() == DatabaseBackend::Postgres {
+        let hold = elsewhere.begin().await.unwrap();
+        hold.execute_unprepared(&format!("SELECT id FROM lists WHERE id = {id} FOR UPDATE"))
+            .await
+            .unwrap();
+        Some(hold)
+    } else {
+        elsewhere
+            .execute_unprepared("BEGIN IMMEDIATE")
+            .await
+            .unwrap();
+        None
+    };
+    let release = async {
+        tokio::time::sleep(Duration::from_millis(2_500)).await;
+        match hold {
+            Some(hold) => hold.commit().await.unwrap(),
+            None => {
+                elsewhere.execute_unprepared("COMMIT").await.unwrap();
+            }
+        }
+    };
+    let (path, body) = (
+        format!("/api/lists/{id}"),
+        serde_json::json!({ "name": "renamed" }),
+    );
+    let started = Instant::now();
+    let (answer, ()) = tokio::join!(app.put_json(&path, &body), release);
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert!(started.elapsed() >= Duration::from_secs(2));
+}
+
+#[tokio::test]
 async fn connections_past_the_cap_wait_until_one_closes() {
     let app = TestApp::spawn_with(|s| {
         s.connections.max_connections = 2;

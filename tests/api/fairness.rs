@@ -178,3 +178,89 @@ async fn two_callers_flooding_together_leave_the_reserve_to_a_third() {
         .count();
     assert!(served <= 1, "reader {reader:?}");
 }
+
+#[tokio::test]
+async fn authentication_finds_a_connection_when_the_requests_let_in_hold_all_the_others() {
+    use roster::domain::UserPermission;
+    use roster::service::{AccountService, RoleKind};
+    use sea_orm::{ConnectionTrait, DatabaseBackend, TransactionTrait};
+    let app = TestApp::spawn_with(|settings| {
+        settings.database.max_connections = 5;
+        settings.http.fair_share_wait = Duration::from_millis(300);
+    })
+    .await;
+    if app.db.get_database_backend() != DatabaseBackend::Postgres {
+        // On SQLite the writes wait for the one writer, not for the read connections authentication uses.
+        return;
+    }
+    let accounts = AccountService::new(app.db.clone());
+    accounts
+        .create_role("editors", RoleKind::User)
+        .await
+        .unwrap();
+    accounts
+        .set_user_permissions(
+            "editors",
+            &[UserPermission::ListsManageAll, UserPermission::ListsGetAll],
+            true,
+        )
+        .await
+        .unwrap();
+    let mut users = Vec::new();
+    for name in ["one", "two", "three"] {
+        let token = accounts
+            .create_user(name, "editors", None)
+            .await
+            .unwrap()
+            .token;
+        users.push(format!("token {name}:{token}"));
+    }
+    let id = app.create_named("held").await;
+    // Another session holds the list, so every update of it holds a pooled connection while it waits.
+    let elsewhere = sea_orm::Database::connect(app.database.url.as_str())
+        .await
+        .unwrap();
+    let hold = elsewhere.begin().await.unwrap();
+    hold.execute_unprepared(&format!("SELECT id FROM lists WHERE id = {id} FOR UPDATE"))
+        .await
+        .unwrap();
+    let put = |authorization: Option<&str>| {
+        let request = match authorization {
+            Some(value) => app
+                .anonymous(Method::PUT, &format!("/api/lists/{id}"))
+                .header("Authorization", value),
+            None => app.request(Method::PUT, &format!("/api/lists/{id}")),
+        };
+        request
+            .json(&serde_json::json!({ "name": "renamed" }))
+            .send()
+    };
+    // Three of the admin's and one each of two API users: one more than the gate lets in.
+    let waiting = join_all([
+        put(None),
+        put(None),
+        put(None),
+        put(Some(&users[0])),
+        put(Some(&users[1])),
+    ]);
+    let newcomer = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let answer = put(Some(&users[2])).await.unwrap();
+        let status = answer.status();
+        (status, answer.text().await.unwrap())
+    };
+    let release = async {
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        hold.commit().await.unwrap();
+    };
+    let (held, (status, body), ()) = tokio::join!(waiting, newcomer, release);
+    // The newcomer is authenticated on the connection left out of the gate, then waits its turn at the gate.
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    let held: Vec<StatusCode> = held.into_iter().map(|a| a.unwrap().status()).collect();
+    assert_eq!(
+        held.iter().filter(|s| **s == StatusCode::OK).count(),
+        4,
+        "{held:?}"
+    );
+    assert!(held.contains(&StatusCode::TOO_MANY_REQUESTS), "{held:?}");
+}

@@ -20,10 +20,10 @@ use crate::domain::{
     IMPORT_COLUMNS_MAX, IMPORT_LOG_LINES_MAX, IMPORT_ROW_MAX_BYTES, ImportColumns, ImportOptions,
     ImportRow, Principal,
 };
-use crate::service::ServiceError;
 use crate::service::locks::begin_write;
 use crate::service::sql::{is_postgres, now};
 use crate::service::subscribers::import_batch;
+use crate::service::{Background, ServiceError};
 
 /// Rows in one batch (one transaction).
 const BATCH_ROWS: usize = 5000;
@@ -120,7 +120,11 @@ impl Job {
         }
     }
 
-    pub async fn run(mut self) {
+    /// Runs the job to its end, its connections counted in `background` meanwhile (on PostgreSQL the writers and
+    /// the heartbeat hold connections of the requests' pool; on SQLite they use the one writer, which the gate
+    /// does not count).
+    pub async fn run(mut self, background: Background) {
+        let _held = is_postgres(&self.db).then(|| background.hold(WRITERS + 1));
         let db = self.db.clone();
         let token = self.token.clone();
         let (halt, _) = watch::channel(false);

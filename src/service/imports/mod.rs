@@ -19,7 +19,7 @@ use self::source::{Record, Records, Source};
 use super::locks::{begin_as, commit, lock_rows};
 use super::sql::now;
 use super::subscribers::none_missing;
-use super::{ServiceError, ensure};
+use super::{Background, ServiceError, ensure};
 use crate::domain::{
     Access, ImportColumns, ImportMode, ImportOptions, ImportState, Principal, Scope,
     SubscriberScope, ValidationError,
@@ -94,6 +94,8 @@ pub struct ImportService {
     db: DatabaseConnection,
     /// Largest CSV accepted, decompressed (`ROSTER_IMPORT_LIMIT`).
     limit: u64,
+    /// Where a job running here counts the connections it holds.
+    background: Background,
 }
 
 /// A task that panicked or was cancelled: a bug, answered 500.
@@ -115,8 +117,12 @@ impl ImportService {
         who.may_import_subscribers() && who.subscriber_scope() == SubscriberScope::Everyone
     }
 
-    pub fn new(db: DatabaseConnection, limit: u64) -> Self {
-        Self { db, limit }
+    pub fn new(db: DatabaseConnection, limit: u64, background: Background) -> Self {
+        Self {
+            db,
+            limit,
+            background,
+        }
     }
 
     /// The largest upload and CSV accepted, in bytes.
@@ -210,6 +216,7 @@ impl ImportService {
         // Claim, commit and start in a task of their own: a client that leaves (or the upload's timeout) must not
         // leave a claimed job that nothing runs.
         let db = self.db.clone();
+        let background = self.background.clone();
         let importer = who.clone();
         let started = tokio::spawn(async move {
             let token = uuid::Uuid::new_v4().to_string();
@@ -226,7 +233,9 @@ impl ImportService {
                 return Err(running());
             }
             txn.commit().await?;
-            tokio::spawn(job::Job::new(db, importer, token, options, source, columns).run());
+            tokio::spawn(
+                job::Job::new(db, importer, token, options, source, columns).run(background),
+            );
             Ok(())
         });
         started.await.map_err(task_failed)??;
