@@ -56,7 +56,7 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
 
 /// Read-only connections beside SQLite's one writer: in WAL mode readers neither wait for the writer nor for
 /// each other, so one slow read does not hold every other caller. Also the capacity callers share (`fairness`).
-pub const SQLITE_READERS: u32 = 8;
+pub const SQLITE_READERS: u32 = 6;
 
 /// The connections reads use: on PostgreSQL the same pool as writes; on SQLite a pool of [`SQLITE_READERS`]
 /// read-only connections (a write still goes through the one writer, whose reads inside a transaction stay on it).

@@ -75,7 +75,7 @@ async fn requests_whose_clients_left_keep_their_callers_places_until_their_state
     let app = small_pool().await;
     let expensive = || expensive(&app);
     // Requests the client gives up on: their statements run on, each on a connection of the pool.
-    // Six: as many as a caller may hold on either backend (SQLite's 8 read connections less the reserve).
+    // Six: more than a caller may hold on either backend.
     let left =
         join_all((0..6).map(|_| expensive().timeout(Duration::from_millis(200)).send())).await;
     assert!(
@@ -114,7 +114,7 @@ async fn requests_whose_clients_left_keep_their_callers_places_until_their_state
 async fn two_callers_flooding_together_leave_the_reserve_to_a_third() {
     use roster::domain::UserPermission;
     use roster::service::{AccountService, RoleKind};
-    // Callers in flight may hold the pool (9 on PostgreSQL, SQLite's 8 read connections) less 2 places together,
+    // Callers in flight may hold the pool (9 on PostgreSQL, SQLite's 6 read connections) less 2 places together,
     // which are kept for callers holding nothing.
     let app = TestApp::spawn_with(|settings| {
         settings.database.max_connections = 9;
