@@ -113,7 +113,6 @@ async fn requests_whose_clients_left_keep_their_callers_places_until_their_state
 #[tokio::test]
 async fn two_callers_flooding_together_leave_the_reserve_to_a_third() {
     use roster::domain::UserPermission;
-    use roster::service::{AccountService, RoleKind};
     // Callers in flight may hold the pool (9 on PostgreSQL, SQLite's 6 read connections) less 2 places together,
     // which are kept for callers holding nothing.
     let app = TestApp::spawn_with(|settings| {
@@ -123,21 +122,8 @@ async fn two_callers_flooding_together_leave_the_reserve_to_a_third() {
     })
     .await;
     plant_long_attribs(&app, 40).await;
-    let accounts = AccountService::new(app.db.clone());
-    accounts
-        .create_role("reader", RoleKind::User)
-        .await
-        .unwrap();
-    accounts
-        .set_user_permissions("reader", &[UserPermission::SubscribersGetAll], true)
-        .await
-        .unwrap();
-    let token = accounts
-        .create_user("reader", "reader", None)
-        .await
-        .unwrap()
-        .token;
-    let reader = format!("token reader:{token}");
+    let (_, reader) =
+        crate::helpers::api_user(&app, "reader", &[UserPermission::SubscribersGetAll]).await;
     let admin_flood = join_all((0..12).map(|_| expensive(&app).send()));
     let reader_flood = async {
         tokio::time::sleep(Duration::from_millis(150)).await;

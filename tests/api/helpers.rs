@@ -444,3 +444,22 @@ pub async fn insert_copies(
         .await
         .unwrap();
 }
+
+/// An API user `name` holding a user role of the same name with `permissions`, and its `Authorization` header.
+pub async fn api_user(
+    app: &TestApp,
+    name: &str,
+    permissions: &[roster::domain::UserPermission],
+) -> (roster::service::AccountService, String) {
+    let accounts = roster::service::AccountService::new(app.db.clone());
+    accounts
+        .create_role(name, roster::service::RoleKind::User)
+        .await
+        .unwrap();
+    accounts
+        .set_user_permissions(name, permissions, true)
+        .await
+        .unwrap();
+    let token = accounts.create_user(name, name, None).await.unwrap().token;
+    (accounts, format!("token {name}:{token}"))
+}

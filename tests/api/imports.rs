@@ -1186,28 +1186,16 @@ async fn a_job_whose_importer_loses_its_grant_stops_before_its_next_batch() {
         // SQLite has one writing connection: nothing can hold a batch back while the grant is revoked.
         return;
     }
-    let accounts = AccountService::new(app.db.clone());
-    accounts
-        .create_role("importing", RoleKind::User)
-        .await
-        .unwrap();
-    accounts
-        .set_user_permissions(
-            "importing",
-            &[
-                UserPermission::SubscribersImport,
-                UserPermission::SubscribersGetAll,
-                UserPermission::ListsManageAll,
-            ],
-            true,
-        )
-        .await
-        .unwrap();
-    let token = accounts
-        .create_user("importing", "importing", None)
-        .await
-        .unwrap()
-        .token;
+    let (accounts, importer) = crate::helpers::api_user(
+        &app,
+        "importing",
+        &[
+            UserPermission::SubscribersImport,
+            UserPermission::SubscribersGetAll,
+            UserPermission::ListsManageAll,
+        ],
+    )
+    .await;
     let list = app.create_named("L").await;
     // Every shard of `service::locks` held: the job's first batch waits at the start of its transaction.
     let hold = app.db.begin().await.unwrap();
@@ -1218,7 +1206,7 @@ async fn a_job_whose_importer_loses_its_grant_stops_before_its_next_batch() {
     .unwrap();
     let (status, body) = upload_as(
         &app,
-        Some(&format!("token importing:{token}")),
+        Some(&importer),
         &format!(r#"{{"lists":[{list}]}}"#),
         &rows(10, "revoked"),
         "r.csv",

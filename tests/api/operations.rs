@@ -54,13 +54,7 @@ async fn a_throttled_caller_is_refused_without_its_credentials_being_looked_up()
         s.http.rate_limit_burst = 2;
     })
     .await;
-    let accounts = roster::service::AccountService::new(app.db.clone());
-    accounts
-        .create_role("r", roster::service::RoleKind::User)
-        .await
-        .unwrap();
-    let token = accounts.create_user("busy", "r", None).await.unwrap().token;
-    let busy = format!("token busy:{token}");
+    let (accounts, busy) = crate::helpers::api_user(&app, "busy", &[]).await;
     let as_busy = || async {
         app.anonymous(Method::GET, "/api/lists")
             .header("Authorization", &busy)
@@ -116,16 +110,8 @@ async fn a_rotated_token_flooded_by_someone_else_does_not_keep_its_owner_throttl
         s.http.rate_limit_burst = 3;
     })
     .await;
-    let accounts = roster::service::AccountService::new(app.db.clone());
-    accounts
-        .create_role("r", roster::service::RoleKind::User)
-        .await
-        .unwrap();
-    let old = accounts
-        .create_user("owner", "r", None)
-        .await
-        .unwrap()
-        .token;
+    let (accounts, header) = crate::helpers::api_user(&app, "owner", &[]).await;
+    let old = header.strip_prefix("token owner:").unwrap().to_owned();
     let list = |client: &reqwest::Client, token: &str| {
         client
             .get(app.url("/api/lists"))

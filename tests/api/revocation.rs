@@ -8,30 +8,14 @@ use std::time::Duration;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Method, Response, StatusCode};
 use roster::domain::UserPermission;
-use roster::service::{AccountService, RoleKind};
+use roster::service::AccountService;
 use sea_orm::{ConnectionTrait, DatabaseBackend, Statement, TransactionTrait};
 use serde_json::json;
 
-use crate::helpers::{TestApp, read, trickle};
+use crate::helpers::{TestApp, api_user, read, trickle};
 
 /// How long a slow request's body takes to arrive after its headers (authentication happens at the headers).
 const BODY_DELAY: Duration = Duration::from_millis(700);
-
-/// An API user `name` holding a user role of the same name with `permissions`, and its `Authorization` header.
-async fn api_user(
-    app: &TestApp,
-    name: &str,
-    permissions: &[UserPermission],
-) -> (AccountService, String) {
-    let accounts = AccountService::new(app.db.clone());
-    accounts.create_role(name, RoleKind::User).await.unwrap();
-    accounts
-        .set_user_permissions(name, permissions, true)
-        .await
-        .unwrap();
-    let token = accounts.create_user(name, name, None).await.unwrap().token;
-    (accounts, format!("token {name}:{token}"))
-}
 
 /// `POST /api/lists` creating `name`, whose body arrives [`BODY_DELAY`] after its headers.
 async fn slow_create(app: &TestApp, authorization: &str, name: &str) -> Response {
