@@ -17,7 +17,7 @@ use super::error::ApiError;
 use super::layer::Layer;
 use super::limits::{Caller, LoginAttempt, LoginFailures, RateLimits};
 use crate::domain::Principal;
-use crate::service::{AuthError, Authenticator, credentials_digest};
+use crate::service::{AuthError, Authenticator, Credentials};
 
 // HTTP Basic authentication: the admin or an API user and its token (described in openapi.yaml). Declares the
 // scheme for the spec (`ApiAuth` registers it); never extracted.
@@ -107,11 +107,14 @@ impl Layer for Authenticate {
             Some(failures) => Some(failures.begin(address, Instant::now())?),
             None => None,
         };
-        let header = req.headers().get(AUTHORIZATION).map(|h| h.to_str());
-        let digest = match header {
-            Some(Ok(header)) => credentials_digest(header),
-            _ => None,
+        let credentials = match req.headers().get(AUTHORIZATION) {
+            None => Err(AuthError::Missing),
+            Some(header) => header
+                .to_str()
+                .map_err(|_| AuthError::Malformed("not visible ASCII"))
+                .and_then(Credentials::parse),
         };
+        let digest = credentials.as_ref().ok().map(Credentials::digest);
         let known = digest.and_then(|d| self.known.caller(&d));
         // Charged before the lookup, but its quota is told only once the credentials prove to be that caller's.
         let charged = match known {
@@ -125,10 +128,9 @@ impl Layer for Authenticate {
             },
             None => None,
         };
-        let result = match header {
-            None => Err(AuthError::Missing),
-            Some(Ok(header)) => self.authenticator.authenticate(Some(header)).await,
-            Some(Err(_)) => Err(AuthError::Malformed("not visible ASCII")),
+        let result = match credentials {
+            Ok(credentials) => self.authenticator.authenticate(&credentials).await,
+            Err(err) => Err(err),
         };
         let failed = matches!(result, Err(AuthError::Invalid | AuthError::Malformed(_)));
         self.finish(attempt, failed);
@@ -171,7 +173,7 @@ impl Authenticate {
 /// Most credentials remembered; past it one entry makes room for the next.
 const KNOWN_MAX: usize = 4_096;
 
-/// Which caller recently authenticated credentials belong to (by `auth::credentials_digest`, so one entry per
+/// Which caller recently authenticated credentials belong to (by `Credentials::digest`, so one entry per
 /// credential however its header is spelled), so that a throttled caller's requests are refused (429) before
 /// their credentials are looked up in the database: a flood of them would otherwise cost a lookup each. Only used
 /// to refuse, never to admit: a remembered credential is still looked up whenever its caller's bucket lets the

@@ -68,20 +68,31 @@ fn parse(header: &str) -> Result<Presented, AuthError> {
     }
 }
 
-/// Credentials as parsed, hashed (SHA-256 of the scheme, user and secret): the same credentials however the
-/// header spells them (spaces, the `token` prefix's), and nothing of the secret in the clear. `None` for a header
-/// that is not credentials.
-pub fn credentials_digest(header: &str) -> Option<[u8; 32]> {
-    let (scheme, user, secret) = match parse(header).ok()? {
-        Presented::Basic { user, secret } => ("basic", user, secret),
-        Presented::Token { user, secret } => ("token", user, secret),
-    };
-    let mut digest = Sha256::new();
-    for part in [scheme, &user, &secret] {
-        digest.update((part.len() as u64).to_be_bytes());
-        digest.update(part.as_bytes());
+/// An `Authorization` header's credentials, parsed once per request: what [`Authenticator::authenticate`]
+/// checks, and what [`Credentials::digest`] identifies.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Credentials(Presented);
+
+impl Credentials {
+    /// The credentials a header presents, or why it presents none.
+    pub fn parse(header: &str) -> Result<Self, AuthError> {
+        parse(header).map(Self)
     }
-    Some(digest.finalize().into())
+
+    /// SHA-256 of the scheme, user and secret: the same credentials however the header spells them (spaces, the
+    /// `token` prefix's), and nothing of the secret in the clear.
+    pub fn digest(&self) -> [u8; 32] {
+        let (scheme, user, secret) = match &self.0 {
+            Presented::Basic { user, secret } => ("basic", user, secret),
+            Presented::Token { user, secret } => ("token", user, secret),
+        };
+        let mut digest = Sha256::new();
+        for part in [scheme, user, secret] {
+            digest.update((part.len() as u64).to_be_bytes());
+            digest.update(part.as_bytes());
+        }
+        digest.finalize().into()
+    }
 }
 
 /// Authenticates requests: the configured admin (BasicAuth) and API users (BasicAuth or `token` header).
@@ -99,15 +110,17 @@ impl Authenticator {
     /// Every refusal costs the same, one lookup and the same hashing, whatever the name presented: the admin's
     /// name must not answer faster than any other (that would tell a guesser which name to guess for). Only the
     /// admin's correct password skips the lookup.
-    pub async fn authenticate(&self, header: Option<&str>) -> Result<Principal, AuthError> {
-        let (user, secret, basic) = match parse(header.ok_or(AuthError::Missing)?)? {
+    pub async fn authenticate(&self, credentials: &Credentials) -> Result<Principal, AuthError> {
+        let (user, secret, basic) = match &credentials.0 {
             Presented::Basic { user, secret } => (user, secret, true),
             Presented::Token { user, secret } => (user, secret, false),
         };
-        if self.admin.verify(&user, &secret) && basic {
-            return Ok(Principal::Admin { username: user });
+        if self.admin.verify(user, secret) && basic {
+            return Ok(Principal::Admin {
+                username: user.clone(),
+            });
         }
-        self.api_user(&user, &secret).await
+        self.api_user(user, secret).await
     }
 
     async fn api_user(&self, name: &str, token: &str) -> Result<Principal, AuthError> {
@@ -329,7 +342,7 @@ mod tests {
 
     #[test]
     fn one_credential_has_one_digest_however_its_header_is_spelled() {
-        let digest = |h: &str| credentials_digest(h).unwrap();
+        let digest = |h: &str| Credentials::parse(h).unwrap().digest();
         assert_eq!(digest("token bot:xyz"), digest("token   bot:xyz"));
         assert_eq!(digest("token bot:xyz"), digest("tokenbot:xyz"));
         assert_eq!(
@@ -343,7 +356,7 @@ mod tests {
         );
         assert_ne!(digest("token bot:xyz"), digest("token bot:xyZ"));
         assert_ne!(digest("token bo:txyz"), digest("token bot:xyz"));
-        assert_eq!(credentials_digest("Bearer x"), None);
+        assert!(Credentials::parse("Bearer x").is_err());
     }
 
     #[test]

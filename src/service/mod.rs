@@ -18,7 +18,7 @@ mod totals;
 mod walk;
 
 pub use accounts::{AccountError, AccountService, IssuedToken, RoleInfo, RoleKind, UserInfo};
-pub use auth::{AuthError, Authenticator, credentials_digest};
+pub use auth::{AuthError, Authenticator, Credentials};
 pub use credentials::{AdminCredentials, Bootstrap};
 pub use database::{DatabaseService, PoolUsage};
 pub use error::{Expect, ServiceError};
