@@ -17,6 +17,7 @@
 //!   place back while the operation's statement still holds a connection.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -39,7 +40,6 @@ struct Held {
     by: HashMap<Caller, usize>,
     /// Per caller with requests waiting, their tickets (the order they arrived in) and how to wake each.
     waiting: HashMap<Caller, BTreeMap<u64, Arc<Notify>>>,
-    next_ticket: u64,
     /// The callers waiting, in the order they are let in: fewest requests held, then longest waiting, as
     /// `(held, first ticket, caller)`. Kept up to date with every change, so finding the first costs a look at
     /// one entry, however many wait.
@@ -47,10 +47,15 @@ struct Held {
 }
 
 impl Held {
+    /// The requests `caller` has in flight.
+    fn of(&self, caller: Caller) -> usize {
+        self.by.get(&caller).copied().unwrap_or(0)
+    }
+
     /// `caller`'s place in the line, if it waits.
     fn place(&self, caller: Caller) -> Option<(usize, u64, Caller)> {
         let first = *self.waiting.get(&caller)?.keys().next()?;
-        Some((self.by.get(&caller).copied().unwrap_or(0), first, caller))
+        Some((self.of(caller), first, caller))
     }
 
     /// Changes what `caller` holds or waits for with `change`, moving it in the line accordingly.
@@ -83,6 +88,8 @@ pub struct Gate {
     background: Background,
     wait: Duration,
     held: Mutex<Held>,
+    /// The order requests arrived in.
+    tickets: AtomicU64,
 }
 
 /// A request's place in the gate, given back when it is dropped.
@@ -125,6 +132,7 @@ impl Gate {
             background,
             wait,
             held: Mutex::default(),
+            tickets: AtomicU64::new(0),
         })
     }
 
@@ -132,7 +140,7 @@ impl Gate {
     /// together (the rest is the reserve: 1 in 8, at least 2 so that one identity beside a flooding caller
     /// cannot take it all; none below 4).
     fn room(&self) -> (usize, usize) {
-        let capacity = self.capacity.saturating_sub(self.background.held()).max(1);
+        let capacity = self.capacity.saturating_sub(self.background.count()).max(1);
         let reserve = if capacity >= 4 {
             capacity.div_ceil(8).max(2)
         } else {
@@ -161,7 +169,7 @@ impl Gate {
     /// (the room outside the reserve divided by the callers holding requests).
     fn admissible(&self, held: &Held, caller: Caller) -> bool {
         let (capacity, most) = self.room();
-        match held.by.get(&caller).copied().unwrap_or(0) {
+        match held.of(caller) {
             0 => held.total < capacity,
             mine => held.total < most && mine < (most / held.by.len()).max(1),
         }
@@ -176,7 +184,7 @@ impl Gate {
         if !self.admissible(&held, caller) {
             return false;
         }
-        let mine = held.by.get(&caller).copied().unwrap_or(0);
+        let mine = held.of(caller);
         if let Some((theirs, first, other)) = held.first_in_line()
             && other != caller
             && (theirs, first) < (mine, ticket)
@@ -192,11 +200,7 @@ impl Gate {
     /// Enters the gate, waiting up to `wait`; on refusal, how long to wait before retrying.
     pub async fn enter(self: &Arc<Self>, caller: Caller) -> Result<Permit, Duration> {
         let deadline = Instant::now() + self.wait;
-        let ticket = {
-            let mut held = self.lock();
-            held.next_ticket += 1;
-            held.next_ticket
-        };
+        let ticket = self.tickets.fetch_add(1, Ordering::Relaxed);
         let permit = || Permit {
             gate: self.clone(),
             caller,
