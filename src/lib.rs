@@ -10,6 +10,7 @@ pub mod entity;
 pub mod server;
 pub mod service;
 pub mod startup;
+pub mod tally;
 pub mod telemetry;
 
 pub use config::Settings;

@@ -33,6 +33,7 @@ use tokio::sync::Semaphore;
 use tokio::time::{Instant, Sleep};
 
 use crate::config::ConnectionSettings;
+use crate::tally::Tally;
 
 /// hyper's buffer for a request head (request line and headers), in bytes: room for the longest URL and the most
 /// header bytes Roster accepts ([`crate::api::URL_MAX_BYTES`], [`crate::api::HEADER_MAX_BYTES`]), which the
@@ -119,7 +120,7 @@ pub async fn serve(
         };
         errors.reset();
         let _ = stream.set_nodelay(true);
-        let answering = Answering::default();
+        let answering = Tally::default();
         let connection = builder.serve_connection(
             TokioIo::new(Watched::new(stream, settings, answering.clone())),
             service(endpoint.clone(), local_addr.clone(), peer, answering),
@@ -171,7 +172,7 @@ fn service(
     endpoint: Arc<poem::endpoint::BoxEndpoint<'static, poem::Response>>,
     local_addr: LocalAddr,
     peer: SocketAddr,
-    answering: Answering,
+    answering: Tally,
 ) -> impl hyper::service::Service<
     hyper::Request<Incoming>,
     Response = hyper::Response<ResponseBody>,
@@ -184,7 +185,7 @@ fn service(
         let endpoint = endpoint.clone();
         let request =
             poem::Request::from((req, local_addr.clone(), remote_addr.clone(), Scheme::HTTP));
-        let answering = answering.begin();
+        let answering = answering.hold(1);
         async move {
             let response: hyper::Response<ResponseBody> =
                 endpoint.get_response(request).await.into();
@@ -229,40 +230,15 @@ impl AcceptErrors {
 /// header-read timeout starts only after that, so until then the timeout is kept here.
 const PROTOCOL_DETECTION_BYTES: usize = 24;
 
-/// How many requests of one connection Roster is working on (from the request to its answer's head): while
-/// there is one, nothing moving on the connection is Roster's doing, not the client's, and the idle timeout does
-/// not run (the request timeout bounds that time). A response being written, streamed or not, is watched again.
-#[derive(Clone, Default)]
-struct Answering(Arc<std::sync::atomic::AtomicUsize>);
-
-impl Answering {
-    fn begin(&self) -> AnsweringOne {
-        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        AnsweringOne(self.clone())
-    }
-
-    fn any(&self) -> bool {
-        self.0.load(std::sync::atomic::Ordering::Relaxed) > 0
-    }
-}
-
-/// One request being worked on; dropped with its answer's head, or with the request if it is abandoned.
-struct AnsweringOne(Answering);
-
-impl Drop for AnsweringOne {
-    fn drop(&mut self) {
-        (self.0)
-            .0
-            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-    }
-}
-
 /// A connection that fails with `TimedOut` once no byte has moved in either direction for `idle` while Roster is
 /// not working on one of its requests, or when its first bytes (up to the point where hyper's own header-read
 /// timeout takes over) take longer than `header_read_timeout`.
 struct Watched {
     stream: TcpStream,
-    answering: Answering,
+    /// The requests of this connection Roster is working on (from the request to its answer's head): while there
+    /// is one, nothing moving is Roster's doing, not the client's, and the idle timeout does not run (the request
+    /// timeout bounds that time). A response being written, streamed or not, is watched again.
+    answering: Tally,
     idle: Duration,
     last_activity: Instant,
     /// Until the protocol is known: when the first bytes must have arrived.
@@ -272,7 +248,7 @@ struct Watched {
 }
 
 impl Watched {
-    fn new(stream: TcpStream, settings: &ConnectionSettings, answering: Answering) -> Self {
+    fn new(stream: TcpStream, settings: &ConnectionSettings, answering: Tally) -> Self {
         let now = Instant::now();
         let first_bytes_due = now + settings.header_read_timeout;
         Self {
@@ -326,7 +302,7 @@ impl Watched {
             }
             match self.timer.as_mut().poll(cx) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(()) if self.first_bytes_due.is_none() && self.answering.any() => {
+                Poll::Ready(()) if self.first_bytes_due.is_none() && self.answering.count() > 0 => {
                     // Roster is still working on a request: the connection is not idle.
                     self.last_activity = Instant::now();
                 }

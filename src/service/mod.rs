@@ -29,37 +29,11 @@ pub use lists::ListService;
 pub use subscribers::{Answered, SubscriberService};
 pub use walk::{Batches, STREAMED_ABOVE};
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use sea_orm::DatabaseConnection;
 
 /// Connections of the pool this instance's background work (an import job's writers and heartbeat) holds beside
-/// the requests, so that the gate in front of the requests (`api::fairness`) leaves them out. Per instance.
-#[derive(Clone, Default)]
-pub struct Background(Arc<AtomicUsize>);
-
-impl Background {
-    /// Connections held now.
-    pub fn held(&self) -> usize {
-        self.0.load(Ordering::Relaxed)
-    }
-
-    /// Counts `n` connections as held until the guard is dropped.
-    pub(crate) fn hold(&self, n: usize) -> Holding {
-        self.0.fetch_add(n, Ordering::Relaxed);
-        Holding(self.clone(), n)
-    }
-}
-
-/// Connections counted by [`Background::hold`], given back when dropped.
-pub(crate) struct Holding(Background, usize);
-
-impl Drop for Holding {
-    fn drop(&mut self) {
-        (self.0).0.fetch_sub(self.1, Ordering::Relaxed);
-    }
-}
+/// the requests, so that the gate in front of the requests (`api::fairness`) leaves them out.
+pub type Background = crate::tally::Tally;
 
 /// The services the API's operations call, built from the pools here so that the HTTP layer never names a
 /// connection type.
